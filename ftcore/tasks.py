@@ -121,8 +121,7 @@ def _wordnet_supersense(per_class: int = 400) -> pd.DataFrame:
         if definition:
             rows.append((definition, NOUN_LEXNAMES[int(head.split()[1]) - 3]))
     df = pd.DataFrame(rows, columns=["text", "label"]).drop_duplicates(subset="text")
-    df = (df.groupby("label", group_keys=False)
-          .apply(lambda g: g.sample(n=min(per_class, len(g)), random_state=SPLIT_SEED)))
+    df = df.sample(frac=1.0, random_state=SPLIT_SEED).groupby("label").head(per_class)
     return df, tuple(sorted(df["label"].unique()))
 
 
