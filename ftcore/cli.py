@@ -63,7 +63,7 @@ def summarize(rec) -> str:
              f"{s.get('train_examples')} training examples)"]
     for split in ("validation", "test"):
         if f"{split}_accuracy" in s:
-            lines.append(f"  {split:<10}accuracy {s[f'{split}_accuracy']:.4f}   loss {s[f'{split}_loss']:.4f}   "
+            lines.append(f"  {split:<11}accuracy {s[f'{split}_accuracy']:.4f}   loss {s[f'{split}_loss']:.4f}   "
                          f"macro-F1 {s[f'{split}_macro_f1']:.4f}")
     if "wall_s" in s:
         lines.append(f"  time:     {s['wall_s']:.1f} s ({s.get('train_s', 0):.1f} s training, "

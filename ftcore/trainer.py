@@ -69,6 +69,7 @@ class Trainer:
         self.events: list[tuple[int, str, str]] = []
         self.summary: dict = {}  # callbacks add what they measured (peak memory, best step, ...)
         self.should_stop, self.skip_update, self.stop_reason = False, False, None
+        self._norms: dict[str, float] | None = None
         self.t0 = self.eval_s = 0.0
 
     # ------------------------------------------------------------------ events and control
@@ -135,13 +136,20 @@ class Trainer:
             total += loss.item() * len(labels)
         self.loss = total / n
         self.examples_seen += n
+        self._norms = None  # per-group gradient norms of this step, computed once when asked for
         self.fire("after_backward")
         if self.skip_update:
             self.optimizer.zero_grad(set_to_none=True)
         else:
             if self.cfg.clip_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(
-                    [p for p in self.model.parameters() if p.grad is not None], self.cfg.clip_grad_norm)
+                # Clip by the global norm, assembled from the per-group norms the recorder may
+                # already have computed (the gradients are read once, not twice). The norm is a
+                # Python number here, so steps under the limit skip the no-op rescaling.
+                total_norm = math.sqrt(sum(v * v for v in self.grad_norms().values()))
+                if total_norm > self.cfg.clip_grad_norm:
+                    torch.nn.utils.clip_grads_with_norm_(
+                        [p for p in self.model.parameters() if p.grad is not None],
+                        self.cfg.clip_grad_norm, torch.tensor(total_norm))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             self.schedule.step()
@@ -182,7 +190,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ measurements
     def grad_norms(self) -> dict[str, float]:
-        """L2 norm of each layer group's gradient (frozen groups: 0). Call before clipping."""
+        """L2 norm of each layer group's gradient before clipping (frozen groups: 0).
+
+        Computed once per step (at the first call after backward) and cached."""
+        if self._norms is not None:
+            return self._norms
         norms: dict[str, float] = {}
         pending = []
         for g in self.groups:
@@ -194,7 +206,8 @@ class Trainer:
         if pending:
             values = torch.stack([v for _, v in pending]).float().tolist()
             norms.update({name: v for (name, _), v in zip(pending, values)})
-        return {g.name: norms[g.name] for g in self.groups}
+        self._norms = {g.name: norms[g.name] for g in self.groups}
+        return self._norms
 
     def __repr__(self) -> str:
         return (f"Trainer(task={self.cfg.task!r}, step={self.step}/{self.total_steps}, "

@@ -146,3 +146,31 @@ def test_grad_accum_bf16_reinit_and_recording_off(tiny):
     trainer = build(tiny.replace(epochs=1, record_grad_norms=False))
     trainer.fit()
     assert next(c for c in trainer.callbacks if isinstance(c, Recorder)).rows["grad_norms"] == []
+
+
+def test_clipping_bounds_the_update_by_the_recorded_norm(tiny):
+    """With clipping at c, the applied gradient has global norm min(recorded norm, c)."""
+    import torch
+    cfg = tiny.replace(epochs=1, clip_grad_norm=0.05, optimizer="sgd", momentum=0.0, weight_decay=0.0,
+                       warmup="none", schedule="constant", lr=1.0)
+    trainer = build(cfg)
+    applied = []
+
+    class Spy:
+        order = 95
+
+        def on_step_end(self, t):
+            now = {n: p.detach().clone() for n, p in t.model.named_parameters()}
+            delta = torch.sqrt(sum(((now[n] - before[n]) ** 2).sum() for n in now))
+            applied.append(float(delta))  # SGD, lr 1, no momentum: the update is the gradient
+            before.update(now)
+
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.callbacks.append(Spy())
+    trainer.fit()
+    rec = next(c for c in trainer.callbacks if isinstance(c, Recorder))
+    totals = {}
+    for step, _, norm in rec.rows["grad_norms"]:
+        totals[step] = totals.get(step, 0.0) + norm ** 2
+    for step, delta in enumerate(applied, start=1):
+        assert delta == pytest.approx(min(totals[step] ** 0.5, 0.05), rel=1e-3)
