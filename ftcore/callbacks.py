@@ -216,30 +216,35 @@ class Recorder(Callback):
         self.rows: dict[str, list[tuple]] = {k: [] for k in
                                              ("steps", "lrs", "grad_norms", "layer_state", "evals")}
         self.state: dict[str, bool] = {}
+        # A task sequence trains one Trainer per task into one record: steps and time continue.
+        self.offset_step, self.offset_time = 0, 0.0
 
-    def _layer_state(self, t: Trainer) -> None:
+    def _layer_state(self, t: Trainer, step: int) -> None:
         for g in t.groups:
             trainable = g.trainable
             if self.state.get(g.name) != trainable:
                 self.state[g.name] = trainable
-                self.rows["layer_state"].append((t.step, g.name, trainable, g.n_params))
+                self.rows["layer_state"].append((step, g.name, trainable, g.n_params))
 
     def on_fit_start(self, t: Trainer) -> None:
-        self._layer_state(t)
+        self._layer_state(t, self.offset_step + t.step)
 
     def on_after_backward(self, t: Trainer) -> None:
         # The LR each param group will use for this update (the schedule moves after the step).
-        self.rows["lrs"].extend((t.step, pg["name"], pg["layer"], pg["lr"]) for pg in t.optimizer.param_groups)
+        step = self.offset_step + t.step
+        self.rows["lrs"].extend((step, pg["name"], pg["layer"], pg["lr"]) for pg in t.optimizer.param_groups)
         if self.record_grad_norms:
-            self.rows["grad_norms"].extend((t.step, k, v) for k, v in t.grad_norms().items())
+            self.rows["grad_norms"].extend((step, k, v) for k, v in t.grad_norms().items())
 
     def on_step_end(self, t: Trainer) -> None:
-        self.rows["steps"].append((t.step, t.epoch, t.examples_seen, t.loss, t.elapsed))
-        self._layer_state(t)
+        step = self.offset_step + t.step
+        self.rows["steps"].append((step, t.epoch, t.examples_seen, t.loss, self.offset_time + t.elapsed))
+        self._layer_state(t, step)
 
     def on_eval_end(self, t: Trainer) -> None:
+        step = self.offset_step + t.step
         for split, metrics in t.last_eval.items():
-            self.rows["evals"].extend((t.step, t.cfg.task, split, m, v) for m, v in metrics.items())
+            self.rows["evals"].extend((step, t.eval_task, split, m, v) for m, v in metrics.items())
 
 
 def default_callbacks(cfg) -> list[Callback]:

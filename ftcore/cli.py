@@ -1,10 +1,11 @@
-"""Command line: ``ftcore run``, ``ftcore show``, ``ftcore tasks``, ``ftcore lr-find``.
+"""Command line: ``ftcore run``, ``ftcore show``, ``ftcore doctor``, ``ftcore tasks``, ``ftcore lr-find``.
 
 Every RunConfig field is a flag (``--train-size 500 --freeze gradual --augment swap,delete``);
 ``--config FILE`` (JSON or YAML) supplies a base that flags override.
 
     ftcore run --task rt-sentiment --train-size 2000        # train (or fetch from the run cache)
     ftcore show runs/cache/<run id>                        # summarise a stored record
+    ftcore doctor runs/cache/<run id>                      # diagnose it (overfitting, divergence, ...)
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import typing
 
 from .config import ConfigError, RunConfig, load_config
 
-_TUPLE_FIELDS = {"betas": float, "frozen_groups": str, "augment": str, "eval_splits": str}
+_TUPLE_FIELDS = {"betas": float, "frozen_groups": str, "augment": str, "eval_splits": str, "lora_targets": str}
 
 
 def _parse_value(name: str, text: str, annotation: str):
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--force", action="store_true", help="retrain even if a record exists")
     p_show = sub.add_parser("show", help="summarise a stored record")
     p_show.add_argument("path")
+    p_doctor = sub.add_parser("doctor", help="diagnose a stored record (overfitting, divergence, ...)")
+    p_doctor.add_argument("path")
+    p_doctor.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the findings")
     sub.add_parser("tasks", help="list the built-in tasks available here")
     p_lr = sub.add_parser("lr-find", help="learning-rate range test with a suggested LR")
     _add_config_flags(p_lr)
@@ -101,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "show":
             from .record import RunRecord
             print(summarize(RunRecord.load(args.path)))
+        elif args.command == "doctor":
+            from .doctor import diagnose
+            from .record import RunRecord
+            print(diagnose(RunRecord.load(args.path)).to_text(args.lang))
         elif args.command == "run":
             from .runs import run
             cfg = config_from_args(args)

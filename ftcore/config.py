@@ -24,6 +24,7 @@ SCHEDULES = ("constant", "linear", "cosine", "exponential", "polynomial", "step"
 WARMUPS = ("none", "linear", "cosine", "exponential", "sqrt")
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("fp32", "bf16")
+PEFT_METHODS = ("none", "lora", "prompt", "bitfit")
 AUGMENT_OPS = ("synonym", "insert", "delete", "swap")
 EVAL_SPLITS = ("train", "validation", "test")
 EARLY_STOP_METRICS = ("loss", "accuracy")
@@ -94,6 +95,14 @@ class RunConfig:
     unfreeze_every: float = 1.0  # gradual: epochs or steps between unfreezing the next group down
     unfreeze_unit: str = "epoch"
 
+    # --- parameter-efficient fine-tuning (seed 003)
+    peft: str = "none"  # "lora" | "prompt" (prompt tuning) | "bitfit" (biases only) | "none"
+    lora_r: int = 8  # rank of the low-rank update B·A
+    lora_alpha: float = 16.0  # LoRA scaling: the update is multiplied by lora_alpha / lora_r
+    lora_dropout: float = 0.1
+    lora_targets: tuple[str, ...] = ("query", "value")  # module names that get a LoRA update
+    prompt_tokens: int = 20  # prompt tuning: trainable virtual tokens prepended to the input
+
     # --- regularization and data (3.2.3, 3.2.5)
     dropout: float | None = None  # override hidden and attention dropout; None = the model's own
     label_smoothing: float = 0.0
@@ -125,7 +134,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         # Accept lists (from JSON/YAML/CLI) where tuples are expected, then freeze them.
-        for name in ("betas", "frozen_groups", "augment", "eval_splits"):
+        for name in ("betas", "frozen_groups", "augment", "eval_splits", "lora_targets"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = (value,) if value else ()
@@ -201,7 +210,7 @@ def _validate(c: RunConfig) -> None:
                           ("schedule", SCHEDULES), ("warmup", WARMUPS), ("optimizer", OPTIMIZERS),
                           ("precision", PRECISIONS), ("early_stopping_metric", EARLY_STOP_METRICS),
                           ("unfreeze_unit", UNFREEZE_UNITS), ("device", DEVICES),
-                          ("init", ("pretrained", "random"))]:
+                          ("init", ("pretrained", "random")), ("peft", PEFT_METHODS)]:
         _check_choice(c, name, choices)
     for name in ("model", "task"):
         if not isinstance(getattr(c, name), str) or not getattr(c, name).strip():
@@ -247,6 +256,14 @@ def _validate(c: RunConfig) -> None:
     _check_number(c, "eval_every", 1, integer=True, optional=True)
     _check_number(c, "eval_size", 1, integer=True, optional=True)
     _check_number(c, "threads", 1, 1024, integer=True, optional=True)
+    _check_number(c, "lora_r", 1, 1024, integer=True)
+    _check_number(c, "lora_alpha", 0, lo_open=True)
+    _check_number(c, "lora_dropout", 0, 1, hi_open=True)
+    _check_number(c, "prompt_tokens", 1, 256, integer=True)
+    if c.peft == "lora" and not c.lora_targets:
+        raise _bad("lora_targets", c.lora_targets, 'module names (e.g. ("query", "value")) when peft="lora"')
+    if c.peft != "none" and c.freeze != "none":
+        raise _bad("freeze", c.freeze, f'"none" when peft={c.peft!r} (PEFT decides what trains)')
 
     for op in c.augment:
         if op not in AUGMENT_OPS:

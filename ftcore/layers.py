@@ -49,7 +49,14 @@ def _find_blocks(base: nn.Module) -> tuple[str, nn.ModuleList] | None:
 
 
 def layer_groups(model: nn.Module) -> list[LayerGroup]:
-    """The model's layer groups, bottom to top. Every parameter belongs to exactly one group."""
+    """The model's layer groups, bottom to top. Every parameter belongs to exactly one group.
+
+    A PEFT model is grouped through the model it wraps (LoRA weights fall in their layer's group);
+    parameters PEFT adds outside it (prompt tuning's virtual tokens) form a "prompt" group at the
+    bottom, as they enter where the embeddings do."""
+    outer = model
+    if hasattr(model, "get_base_model"):  # peft.PeftModel
+        model = model.get_base_model()
     base = getattr(model, "base_model", model)
     base_ids = {id(p) for p in base.parameters()}
     found = _find_blocks(base)
@@ -80,7 +87,13 @@ def layer_groups(model: nn.Module) -> list[LayerGroup]:
     if "top" in groups and len(top_children) == 1:  # BERT: "pooler"; GPT-2: "ln_f"
         groups["top"].name = top_children.pop()
 
-    order = {"embeddings": 0, "block": 1, "top": 2, "head": 3}
+    if outer is not model:
+        inner = {id(p) for p in model.parameters()}
+        for full, p in outer.named_parameters():
+            if id(p) not in inner:
+                groups.setdefault("prompt", LayerGroup("prompt", "prompt", 0)).params.append((full, p))
+
+    order = {"prompt": -1, "embeddings": 0, "block": 1, "top": 2, "head": 3}
     ordered = sorted(groups.values(), key=lambda g: (order[g.kind], _block_index(g)))
     for i, g in enumerate(ordered):
         g.index = i
@@ -104,7 +117,7 @@ def depth_from_top(groups: list[LayerGroup]) -> dict[str, int]:
             depth[g.name] = 0
         elif g.kind == "block":
             depth[g.name] = len(blocks) - _block_index(g)
-        else:
+        else:  # embeddings and prompt
             depth[g.name] = len(blocks) + 1
     return depth
 

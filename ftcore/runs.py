@@ -23,6 +23,7 @@ from .config import RunConfig
 from .data import prepare_data
 from .layers import apply_freeze, frozen_groups_for, layer_groups
 from .models import count_parameters, load_model, resolve_model
+from .peft_methods import apply_peft, trainable_summary
 from .record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
 from .tasks import load_task
 from .trainer import Trainer
@@ -72,6 +73,7 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None) -> Trainer:
         from .config import ConfigError
         raise ConfigError(str(exc)) from None
     apply_freeze(model, frozen)
+    model = apply_peft(model, cfg)
     seed_everything(cfg.seed)  # dropout masks and anything else drawn during training
     cbs = default_callbacks(cfg) if callbacks is None else callbacks
     return Trainer(cfg, model, data, cbs, device)
@@ -112,6 +114,7 @@ def to_record(trainer: Trainer, rid: str, prov: dict) -> RunRecord:
         "label_names": list(trainer.data.task.label_names),
         "total_params": count_parameters(trainer.model),
         "trainable_params_at_end": count_parameters(trainer.model, trainable_only=True),
+        "trainable_pct_at_end": trainable_summary(trainer.model)["trainable_pct"],
         "wall_s": trainer.elapsed,
         "eval_s": trainer.eval_s,
         "train_s": trainer.elapsed - trainer.eval_s,

@@ -7,6 +7,8 @@ detection. The loop only fires named events, in this order::
     fit_start
       epoch_start
         batch_start        (self.step is the number of the update being computed, from 1)
+        after_loss         per batch: self.batch, self.logits and self.batch_loss are set; a callback
+                           may add a term to self.penalty (EWC, L2-SP, distillation)
         after_backward     gradients exist, not yet clipped; the optimizer has not stepped
         step_end           the update is applied and the schedule advanced
         eval_end           after any evaluation (self.last_eval holds its metrics)
@@ -31,8 +33,8 @@ from .layers import layer_groups
 from .optim import build_optimizer
 from .schedules import LRSchedule
 
-EVENTS = ("fit_start", "epoch_start", "batch_start", "after_backward", "step_end", "eval_end",
-          "epoch_end", "fit_end")
+EVENTS = ("fit_start", "epoch_start", "batch_start", "after_loss", "after_backward", "step_end",
+          "eval_end", "epoch_end", "fit_end")
 
 
 class Callback:
@@ -66,6 +68,8 @@ class Trainer:
         self.examples_seen = 0
         self.loss = float("nan")  # mean training loss of the current update's batches
         self.last_eval: dict[str, dict[str, float]] = {}
+        self.eval_task = cfg.task  # the task `last_eval` belongs to (a task sequence evaluates others)
+        self.penalty_sum = 0.0  # sum of the callbacks' penalty terms over the current update
         self.events: list[tuple[int, str, str]] = []
         self.summary: dict = {}  # callbacks add what they measured (peak memory, best step, ...)
         self.should_stop, self.skip_update, self.stop_reason = False, False, None
@@ -103,7 +107,7 @@ class Trainer:
         while self.step < self.total_steps and not self.should_stop:
             self.fire("epoch_start")
             micro: list[dict] = []
-            for batch in train_loader(self.data, self.cfg, epoch_seed=self.cfg.seed * 1009 + self.epoch_index):
+            for batch in self.train_batches(self.cfg.seed * 1009 + self.epoch_index):
                 micro.append(batch)
                 if len(micro) == self.cfg.grad_accum:
                     self._update(micro)
@@ -125,16 +129,19 @@ class Trainer:
         self.fire("batch_start")
         self.model.train()
         n = sum(len(b["labels"]) for b in batches)
-        total = 0.0
+        total, self.penalty_sum = 0.0, 0.0
         for b in batches:
-            b = {k: v.to(self.device) for k, v in b.items()}
-            labels = b.pop("labels")
+            self.batch = {k: v.to(self.device) for k, v in b.items()}
             with self.autocast:
-                logits = self.model(**b).logits
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.label_smoothing)
-            (loss * (len(labels) / n)).backward()
-            total += loss.item() * len(labels)
-        self.loss = total / n
+                self.batch_loss, self.logits = self.compute_loss(self.batch)
+            self.penalty = None
+            self.fire("after_loss")
+            objective = self.batch_loss if self.penalty is None else self.batch_loss + self.penalty
+            (objective * (len(b["labels"]) / n)).backward()
+            total += self.batch_loss.item() * len(b["labels"])
+            if self.penalty is not None:
+                self.penalty_sum += self.penalty.item() * len(b["labels"]) / n
+        self.loss = total / n  # the task loss; penalties are kept apart in penalty_sum
         self.examples_seen += n
         self._norms = None  # per-group gradient norms of this step, computed once when asked for
         self.fire("after_backward")
@@ -155,33 +162,29 @@ class Trainer:
             self.schedule.step()
         self.fire("step_end")
 
+    # ------------------------------------------------------------------ the pieces a subclass may change
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy of a batch (with label smoothing) and the logits."""
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        logits = self.model(**inputs).logits
+        loss = F.cross_entropy(logits.float(), batch["labels"], label_smoothing=self.cfg.label_smoothing)
+        return loss, logits
+
+    def train_batches(self, epoch_seed: int):
+        """The batches of one epoch (shuffled by ``epoch_seed``, grouped by length)."""
+        return train_loader(self.data, self.cfg, epoch_seed=epoch_seed)
+
     # ------------------------------------------------------------------ evaluation
-    @torch.no_grad()
-    def evaluate(self, split: str) -> dict[str, float]:
+    def evaluate(self, split: str, data: TaskData | None = None) -> dict[str, float]:
         """Loss, accuracy, macro-F1 and the share of the most predicted class on a split."""
         t = time.perf_counter()
-        self.model.eval()
-        k = self.data.num_labels
-        loss_sum, confusion = 0.0, torch.zeros(k, k, dtype=torch.long)
-        for b in eval_loader(self.data, split):
-            b = {key: v.to(self.device) for key, v in b.items()}
-            labels = b.pop("labels")
-            with self.autocast:
-                logits = self.model(**b).logits.float()
-            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-            pred = logits.argmax(-1)
-            confusion += torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
-        n = int(confusion.sum())
-        tp = confusion.diag().double()
-        precision = tp / confusion.sum(0).clamp(min=1)
-        recall = tp / confusion.sum(1).clamp(min=1)
-        f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+        out = evaluate(self.model, data or self.data, split, device=self.device, autocast=self.autocast)
         self.eval_s += time.perf_counter() - t
-        return {"loss": loss_sum / n, "accuracy": float(tp.sum()) / n, "macro_f1": float(f1.mean()),
-                "max_class_frac": float(confusion.sum(0).max()) / n}
+        return out
 
     def run_evaluation(self, splits) -> None:
         """Evaluate ``splits``, let the schedule see validation loss, then fire ``eval_end``."""
+        self.eval_task = self.cfg.task
         self.last_eval = {s: self.evaluate(s) for s in splits}
         if "validation" in self.last_eval and self.schedule.on_validation(self.last_eval["validation"]["loss"]):
             lr = self.optimizer.param_groups[-1]["lr"]
@@ -212,3 +215,27 @@ class Trainer:
     def __repr__(self) -> str:
         return (f"Trainer(task={self.cfg.task!r}, step={self.step}/{self.total_steps}, "
                 f"epoch={self.epoch:.2f}, callbacks={[type(c).__name__ for c in self.callbacks]})")
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torch.device | str = "cpu",
+             autocast=None) -> dict[str, float]:
+    """Loss, accuracy, macro-F1 and the share of the most predicted class of ``model`` on a split."""
+    model.eval()
+    k = data.num_labels
+    loss_sum, confusion = 0.0, torch.zeros(k, k, dtype=torch.long)
+    for b in eval_loader(data, split):
+        b = {key: v.to(device) for key, v in b.items()}
+        labels = b.pop("labels")
+        with autocast or contextlib.nullcontext():
+            logits = model(**b).logits.float()[:, :k]  # a multi-task head may pad to more classes
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+        pred = logits.argmax(-1)
+        confusion += torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
+    n = int(confusion.sum())
+    tp = confusion.diag().double()
+    precision = tp / confusion.sum(0).clamp(min=1)
+    recall = tp / confusion.sum(1).clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    return {"loss": loss_sum / n, "accuracy": float(tp.sum()) / n, "macro_f1": float(f1.mean()),
+            "max_class_frac": float(confusion.sum(0).max()) / n}

@@ -1,0 +1,575 @@
+"""Catastrophic forgetting and continual learning: one encoder, a sequence of tasks, one head per task.
+
+After each task is trained, every task seen so far is evaluated on its test split; those rows of
+the record's ``evals`` form the accuracy matrix (see :func:`accuracy_matrix`). Methods that fight
+forgetting, each a callback or a data change on top of the same loop:
+
+=============  =====================================================================================
+naive          fine-tune on each task in turn (the baseline that forgets)
+ewc            Elastic Weight Consolidation (Kirkpatrick et al. 2017): penalty λ/2 Σ F_i (θ_i − θ*_i)²
+               with a diagonal Fisher F from the previous tasks' data; ``ewc_online`` keeps one
+               running Fisher (Schwarz et al. 2018) instead of one term per task
+replay         a memory of ``replay_memory`` of each finished task's training examples; every batch
+               of later tasks draws ``replay_fraction`` of its examples from it
+lwf            Learning without Forgetting (Li & Hoiem 2016): keep the old heads' outputs on the new
+               data close to what the model before this task produced (distillation, temperature T)
+l2sp           L2 toward the pretrained weights (Li et al. 2018): penalty α/2 ‖θ − θ₀‖²
+lora           parameter isolation: a frozen encoder with one LoRA adapter (and head) per task
+=============  =====================================================================================
+
+Heads are per task because with a single shared head EWC does no better than naive training
+(Avalanche issues 697 and 1660): the head itself is overwritten.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import provenance
+from .callbacks import Callback, DivergenceDetector, MemoryMonitor, ProgressBar, Recorder
+from .config import ConfigError, RunConfig
+from .data import TaskData, prepare_data
+from .models import load_model, resolve_model
+from .record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
+from .tasks import load_task, stratified_subsample
+from .trainer import Trainer
+
+METHODS = ("naive", "ewc", "replay", "lwf", "l2sp", "lora")
+PAD_LOGIT = -1e4  # logits of classes a task does not have (a batch may mix tasks of 2 and 5 classes)
+
+
+# ============================================================================ configuration
+@dataclass(frozen=True)
+class ContinualConfig:
+    """A task sequence: the shared run settings in ``base`` (its ``task`` is ignored) and a method."""
+
+    base: RunConfig = field(default_factory=lambda: RunConfig(train_size=1000, epochs=2))
+    tasks: tuple[str, ...] = ("rt-sentiment", "bbc-topic", "rt-subjectivity")
+    method: str = "naive"
+    ewc_lambda: float = 1e4  # EWC penalty weight λ (the Fisher of a fine-tuned model is small)
+    ewc_online: bool = False
+    ewc_gamma: float = 1.0  # online EWC: decay of the running Fisher
+    fisher_examples: int = 256  # examples used to estimate the Fisher after each task
+    replay_memory: float = 0.1  # share of each finished task's training examples kept in memory
+    replay_fraction: float = 0.25  # share of every later batch drawn from memory
+    lwf_alpha: float = 1.0  # weight of the distillation loss
+    lwf_temperature: float = 2.0
+    l2sp_alpha: float = 0.1  # weight of the L2-SP penalty
+    forgetting_threshold: float = 0.7  # warn when an old task falls below this share of its accuracy
+    eval_unseen: bool = False  # also evaluate tasks not trained yet (with a random head)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if isinstance(self.base, dict):
+            object.__setattr__(self, "base", RunConfig.from_dict(self.base))
+        if self.method not in METHODS:
+            raise ConfigError(f"ContinualConfig.method={self.method!r} is not allowed: expected one of "
+                              + ", ".join(map(repr, METHODS)))
+        if len(self.tasks) < 2:
+            raise ConfigError(f"ContinualConfig.tasks={self.tasks!r} is not allowed: expected at least 2 tasks")
+        repeated = sorted({t for t in self.tasks if self.tasks.count(t) > 1})
+        if repeated:
+            raise ConfigError(f"ContinualConfig.tasks={self.tasks!r} is not allowed: task(s) {repeated} "
+                              "repeated; each task appears once")
+        for name, lo, hi, lo_open, hi_open in [
+                ("ewc_lambda", 0, None, False, False), ("ewc_gamma", 0, 1, True, False),
+                ("replay_memory", 0, 1, True, False), ("replay_fraction", 0, 1, True, True),
+                ("lwf_alpha", 0, None, False, False), ("lwf_temperature", 0, None, True, False),
+                ("l2sp_alpha", 0, None, False, False), ("forgetting_threshold", 0, 1, True, True)]:
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+                and (v > lo if lo_open else v >= lo) and (hi is None or (v < hi if hi_open else v <= hi))
+            if not ok:
+                rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}{')' if hi_open or hi is None else ']'}"
+                raise ConfigError(f"ContinualConfig.{name}={v!r} is not allowed: expected a number in {rng}")
+        if not isinstance(self.fisher_examples, int) or self.fisher_examples < 1:
+            raise ConfigError(f"ContinualConfig.fisher_examples={self.fisher_examples!r} is not allowed: "
+                              "expected an integer >= 1")
+        if self.method == "lora" and self.base.peft not in ("none", "lora"):
+            raise ConfigError(f"RunConfig.peft={self.base.peft!r} is not allowed with method='lora'")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["base"], out["tasks"] = self.base.to_dict(), list(self.tasks)
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        out = self.to_dict()
+        out["base"] = self.base.identity_dict()
+        return out
+
+    def task_config(self, task: str) -> RunConfig:
+        return self.base.replace(task=task, early_stopping_patience=None)
+
+
+def _check_tasks(ccfg: ContinualConfig) -> None:
+    from .tasks import TaskError
+    for t in ccfg.tasks:
+        try:
+            load_task(t)
+        except TaskError as exc:
+            raise ConfigError(f"ContinualConfig.tasks: unknown task {t!r} ({exc})") from None
+
+
+# ============================================================================ the model
+class TaskHeads(nn.Module):
+    """Takes the place of a classifier: one linear head per task.
+
+    ``active`` selects the head; ``route`` (a tensor of head indices, one per example) lets one
+    batch mix tasks, in which case every row is padded to the widest head with ``PAD_LOGIT``."""
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        self.in_features = in_features
+        self.heads = nn.ModuleList()
+        self.num_labels: list[int] = []
+        self.active = 0
+        self.route: torch.Tensor | None = None
+
+    def add(self, num_labels: int, *, seed: int) -> int:
+        gen = torch.Generator().manual_seed(seed)
+        head = nn.Linear(self.in_features, num_labels)
+        with torch.no_grad():  # BERT's own initialisation of a classifier
+            head.weight.normal_(0.0, 0.02, generator=gen)
+            head.bias.zero_()
+        self.heads.append(head)
+        self.num_labels.append(num_labels)
+        return len(self.heads) - 1
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        self.last_input = pooled  # kept for distillation: old heads on the same features, no re-encoding
+        if self.route is None:
+            return self.heads[self.active](pooled)
+        width = max(self.num_labels)
+        out = pooled.new_full((pooled.shape[0], width), PAD_LOGIT)
+        for i in self.route.unique().tolist():
+            rows = self.route == i
+            out[rows, : self.num_labels[i]] = self.heads[i](pooled[rows]).to(out.dtype)
+        return out
+
+
+def multi_head_model(ccfg: ContinualConfig) -> nn.Module:
+    """The base config's encoder with a :class:`TaskHeads` in place of its classifier."""
+    base = ccfg.base
+    model = load_model(base.model, 2, seed=base.seed, init=base.init, dropout=base.dropout,
+                       reinit_top=base.reinit_top)
+    if not hasattr(model, "classifier"):
+        raise ConfigError(f"RunConfig.model={base.model!r}: task sequences need a model with a "
+                          "`classifier` attribute (BERT-family sequence classifiers)")
+    model.classifier = TaskHeads(model.classifier.in_features)
+    return model
+
+
+def heads_of(model: nn.Module) -> TaskHeads:
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.classifier
+
+
+# ============================================================================ the methods
+def encoder_params(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Shared (non-head) parameters that are trainable: what EWC and L2-SP protect."""
+    return {n: p for n, p in model.named_parameters() if ".classifier." not in f".{n}" and p.requires_grad}
+
+
+class QuadraticPenalty(Callback):
+    """Adds ``weight/2 Σ_i F_i (θ_i − anchor_i)²`` to the loss: EWC (F = Fisher) and L2-SP (F = 1)."""
+
+    order = 15
+
+    def __init__(self, weight: float, anchor: dict[str, torch.Tensor], importance: dict[str, torch.Tensor] | None):
+        self.weight, self.anchor, self.importance = weight, anchor, importance
+
+    def penalty(self, model: nn.Module) -> torch.Tensor:
+        total = None
+        for n, p in encoder_params(model).items():
+            if n not in self.anchor:
+                continue
+            d2 = (p - self.anchor[n]).pow(2)
+            term = (d2 * self.importance[n]).sum() if self.importance is not None else d2.sum()
+            total = term if total is None else total + term
+        return 0.5 * self.weight * total if total is not None else torch.zeros(())
+
+    def on_after_loss(self, t: Trainer) -> None:
+        term = self.penalty(t.model)
+        t.penalty = term if t.penalty is None else t.penalty + term
+
+
+class Distillation(Callback):
+    """LwF: the old heads' softened outputs on new data should stay what the previous model said."""
+
+    order = 15
+
+    def __init__(self, teacher: nn.Module, old_heads: list[int], alpha: float, temperature: float):
+        self.teacher, self.old_heads, self.alpha, self.T = teacher.eval(), old_heads, alpha, temperature
+
+    def on_after_loss(self, t: Trainer) -> None:
+        inputs = {k: v for k, v in t.batch.items() if k not in ("labels", "task")}
+        student_heads, teacher_heads = heads_of(t.model), heads_of(self.teacher)
+        with torch.no_grad():  # one teacher forward per batch: the extra compute LwF costs
+            teacher_heads.route = None
+            self.teacher(**inputs)
+            teacher_features = teacher_heads.last_input
+        student_features = student_heads.last_input  # from this batch's own forward pass
+        loss = None
+        for i in self.old_heads:
+            soft = F.softmax(teacher_heads.heads[i](teacher_features).float() / self.T, dim=-1)
+            log_p = F.log_softmax(student_heads.heads[i](student_features).float() / self.T, dim=-1)
+            term = F.kl_div(log_p, soft, reduction="batchmean") * self.T ** 2
+            loss = term if loss is None else loss + term
+        if loss is not None:
+            t.penalty = self.alpha * loss if t.penalty is None else t.penalty + self.alpha * loss
+
+
+def fisher_diagonal(model: nn.Module, data: TaskData, head: int, *, n_examples: int, seed: int,
+                    batch_size: int = 8) -> dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher of the shared parameters on ``n_examples`` training examples.
+
+    Mean over mini-batches of 8 of the squared gradient of the log-likelihood of the true labels
+    (batches, not single examples, to keep it affordable on a CPU; it underestimates the
+    per-example Fisher by a roughly constant factor, which λ absorbs)."""
+    from .data import _Examples
+
+    heads = heads_of(model)
+    heads.active, heads.route = head, None
+    idx = stratified_subsample(data.train["label"], n_examples, seed)
+    part = {k: [data.train[k][i] for i in idx] for k in ("input_ids", "label")}
+    loader = torch.utils.data.DataLoader(_Examples(part), batch_size=batch_size, collate_fn=data.collator)
+    params = encoder_params(model)
+    fisher = {n: torch.zeros_like(p) for n, p in params.items()}
+    model.eval()  # no dropout: the Fisher of the model as it is
+    n_batches = 0
+    for b in loader:
+        model.zero_grad(set_to_none=True)
+        labels = b.pop("labels")
+        F.cross_entropy(model(**b).logits.float(), labels).backward()
+        for n, p in params.items():
+            if p.grad is not None:
+                fisher[n] += p.grad.detach() ** 2
+        n_batches += 1
+    model.zero_grad(set_to_none=True)
+    return {n: f / max(1, n_batches) for n, f in fisher.items()}
+
+
+class ForgettingMonitor(Callback):
+    """Logs a ``forgetting_warning`` event when an old task's accuracy falls below ``threshold`` × the
+    accuracy it had right after it was trained. One instance follows the whole sequence."""
+
+    order = 40
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self.first: dict[str, float] = {}
+        self.warned: set[str] = set()
+
+    def on_eval_end(self, t: Trainer) -> None:
+        test = t.last_eval.get("test")
+        if test is None or not getattr(t, "cross_task", False):
+            return
+        task, acc = t.eval_task, test["accuracy"]
+        if task == t.cfg.task:
+            self.first.setdefault(task, acc)
+        elif task in self.first and acc < self.threshold * self.first[task] and task not in self.warned:
+            self.warned.add(task)
+            t.log_event("forgetting_warning",
+                        f"{task}: test accuracy {acc:.3f} < {self.threshold:g} x {self.first[task]:.3f} "
+                        f"(its accuracy right after training) while training {t.cfg.task}")
+
+
+# ============================================================================ the loop for one task
+class TaskTrainer(Trainer):
+    """The ordinary loop on one task of a sequence: routes replayed examples to their own heads."""
+
+    def __init__(self, *args, head: int, memory: dict | None, replay_fraction: float, **kw):
+        super().__init__(*args, **kw)
+        self.current_head, self.memory, self.replay_fraction = head, memory, replay_fraction
+        self.cross_task = False
+
+    def compute_loss(self, batch):
+        heads = heads_of(self.model)
+        heads.active = self.current_head
+        heads.route = batch.get("task")
+        try:
+            inputs = {k: v for k, v in batch.items() if k not in ("labels", "task")}
+            logits = self.model(**inputs).logits
+        finally:
+            heads.route = None
+        loss = F.cross_entropy(logits.float(), batch["labels"], label_smoothing=self.cfg.label_smoothing)
+        return loss, logits
+
+    def train_batches(self, epoch_seed: int):
+        if not self.memory:
+            return super().train_batches(epoch_seed)
+        return replay_loader(self.data, self.memory, self.current_head, self.cfg.batch_size,
+                             self.replay_fraction, epoch_seed)
+
+
+def replay_loader(data: TaskData, memory: dict, head: int, batch_size: int, fraction: float, seed: int):
+    """Batches of ``batch_size`` with exactly ``round(fraction × batch_size)`` examples from memory.
+
+    The new task's examples are each seen once per epoch; memory examples are drawn in a shuffled
+    cycle, so old tasks come back evenly."""
+    from .data import _Examples
+
+    rng = np.random.default_rng(seed)
+    k_old = max(1, round(fraction * batch_size))
+    k_new = batch_size - k_old
+    n_new, n_mem = len(data.train["label"]), len(memory["label"])
+    new_order = rng.permutation(n_new)
+    mem_cycle = np.concatenate([rng.permutation(n_mem) for _ in range(math.ceil(n_new / k_new * k_old / n_mem) + 1)])
+    part = {"input_ids": list(data.train["input_ids"]) + list(memory["input_ids"]),
+            "label": list(data.train["label"]) + list(memory["label"]),
+            "task": [head] * n_new + list(memory["task"])}
+    batches, m = [], 0
+    for start in range(0, n_new, k_new):
+        new = new_order[start:start + k_new].tolist()
+        old = (mem_cycle[m:m + k_old] + n_new).tolist()
+        m += k_old
+        batches.append(new + old)
+
+    class WithTask(_Examples):
+        def __getitem__(self, i):
+            return {**super().__getitem__(i), "task": part["task"][i]}
+
+    ds = WithTask(part)
+    ds.task = part["task"]
+    return torch.utils.data.DataLoader(ds, batch_sampler=batches, collate_fn=data.collator)
+
+
+class CrossTaskEvaluation(Callback):
+    """At the end of a task, evaluates every task seen so far (and unseen ones if asked) on its
+    test split; the rows become the accuracy matrix."""
+
+    order = 25
+
+    def __init__(self, tasks: list[tuple[str, int, TaskData]], select_adapter=None):
+        self.tasks, self.select_adapter = tasks, select_adapter
+
+    def on_fit_end(self, t: Trainer) -> None:
+        if t.stop_reason == "diverged":
+            return
+        heads = heads_of(t.model)
+        t.cross_task = True
+        for name, head, data in self.tasks:
+            heads.active = head
+            if self.select_adapter is not None:
+                self.select_adapter(head)
+            t.eval_task = name
+            t.last_eval = {"test": t.evaluate("test", data)}
+            t.fire("eval_end")
+        heads.active = t.current_head
+        if self.select_adapter is not None:
+            self.select_adapter(t.current_head)
+        t.cross_task = False
+
+
+# ============================================================================ the sequence
+def sequence_id(ccfg: ContinualConfig) -> str:
+    key = {"continual": ccfg.identity(), "model": resolve_model(ccfg.base.model).fingerprint,
+           "data": [load_task(t).fingerprint for t in ccfg.tasks], "schema": SCHEMA_VERSION}
+    return "seq-" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def train_sequence(ccfg: ContinualConfig) -> RunRecord:
+    """Train the task sequence now and return one record for the whole sequence."""
+    from .runs import resolve_device, seed_everything
+
+    _check_tasks(ccfg)
+    base = ccfg.base
+    if base.threads is not None:
+        torch.set_num_threads(base.threads)
+    device = resolve_device(base.device)
+    datas = {t: prepare_data(ccfg.task_config(t)) for t in ccfg.tasks}
+    model = multi_head_model(ccfg)
+    heads = heads_of(model)
+    for i, t in enumerate(ccfg.tasks):
+        heads.add(datas[t].num_labels, seed=base.seed * 7919 + i)
+
+    select_adapter = None
+    if ccfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        # No task_type: PEFT would then wrap the classifier (our TaskHeads) as a module to save.
+        def lora() -> LoraConfig:
+            return LoraConfig(r=base.lora_r, lora_alpha=base.lora_alpha, lora_dropout=base.lora_dropout,
+                              target_modules=list(base.lora_targets))
+        model = get_peft_model(model, lora(), adapter_name="task0")
+        for i in range(1, len(ccfg.tasks)):
+            model.add_adapter(f"task{i}", lora())
+
+        def select_adapter(i: int) -> None:
+            model.set_adapter(f"task{i}")
+
+    recorder = Recorder(grad_norms=base.record_grad_norms)
+    monitor = ForgettingMonitor(ccfg.forgetting_threshold)
+    anchor0 = {n: p.detach().clone() for n, p in encoder_params(model).items()} if ccfg.method == "l2sp" else None
+    ewc_terms: list[QuadraticPenalty] = []
+    memory: dict | None = None
+    events, summary_tasks = [], []
+    step_offset, time_offset = 0, 0.0
+    src = resolve_model(base.model)
+    prov = provenance.collect(device, model_fingerprint=src.fingerprint,
+                              data_fingerprint=",".join(load_task(t).fingerprint for t in ccfg.tasks),
+                              task_source="; ".join(load_task(t).source for t in ccfg.tasks), model_path=src.path)
+    mem_start = MemoryMonitor()
+    status = "completed"
+    t_seq = time.perf_counter()
+    for i, task in enumerate(ccfg.tasks):
+        cfg = ccfg.task_config(task)
+        extra_s = 0.0
+        cbs: list[Callback] = [DivergenceDetector(cfg.divergence_factor), recorder, monitor]
+        if cfg.progress:
+            cbs.append(ProgressBar(desc=f"{ccfg.method} {i + 1}/{len(ccfg.tasks)} {task}"))
+        if ccfg.method == "ewc":
+            cbs += ewc_terms
+        elif ccfg.method == "l2sp":
+            cbs.append(QuadraticPenalty(ccfg.l2sp_alpha, anchor0, None))
+        elif ccfg.method == "lwf" and i > 0:
+            t0 = time.perf_counter()
+            cbs.append(Distillation(copy.deepcopy(model), list(range(i)), ccfg.lwf_alpha, ccfg.lwf_temperature))
+            extra_s += time.perf_counter() - t0
+        elif ccfg.method == "lora":
+            select_adapter(i)
+            for h, head in enumerate(heads.heads):
+                head.requires_grad_(h == i)
+        seen = [(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in range(i + 1)]
+        unseen = [(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in range(i + 1, len(ccfg.tasks))]
+        cbs.append(CrossTaskEvaluation(seen + (unseen if ccfg.eval_unseen else []), select_adapter))
+        if ccfg.method != "lora":  # the encoder trains; heads of other tasks stay as they are
+            for h, head in enumerate(heads.heads):
+                head.requires_grad_(h == i)
+        seed_everything(cfg.seed + i)
+        trainer = TaskTrainer(cfg, model, datas[task], cbs, device, head=i,
+                              memory=memory if ccfg.method == "replay" else None,
+                              replay_fraction=ccfg.replay_fraction)
+        recorder.offset_step, recorder.offset_time = step_offset, time_offset
+        trainer.log_event("task_start", task)
+        trainer.fit()
+        trainer.log_event("task_end", task)
+        events += [(s + step_offset, k, d) for s, k, d in trainer.events]
+
+        if ccfg.method == "ewc" and i < len(ccfg.tasks) - 1:
+            t0 = time.perf_counter()
+            fisher = fisher_diagonal(model, datas[task], i, n_examples=ccfg.fisher_examples, seed=cfg.seed)
+            anchor = {n: p.detach().clone() for n, p in encoder_params(model).items()}
+            if ccfg.ewc_online and ewc_terms:
+                old = ewc_terms[0]
+                fisher = {n: ccfg.ewc_gamma * old.importance[n] + f for n, f in fisher.items()}
+                ewc_terms = [QuadraticPenalty(ccfg.ewc_lambda, anchor, fisher)]
+            else:
+                ewc_terms.append(QuadraticPenalty(ccfg.ewc_lambda, anchor, fisher))
+            extra_s += time.perf_counter() - t0
+        if ccfg.method == "replay" and i < len(ccfg.tasks) - 1:
+            memory = _extend_memory(memory, datas[task], i, ccfg.replay_memory, cfg.seed)
+
+        summary_tasks.append({"task": task, "steps": trainer.step, "train_s": trainer.elapsed - trainer.eval_s,
+                              "eval_s": trainer.eval_s, "method_extra_s": extra_s,
+                              "status": trainer.stop_reason or "completed"})
+        step_offset += trainer.step
+        time_offset += trainer.elapsed
+        if trainer.stop_reason == "diverged":
+            status = "diverged"
+            break
+
+    tables = {name: table_from_rows(name, rows) for name, rows in recorder.rows.items()}
+    tables["events"] = table_from_rows("events", events)
+    matrix = accuracy_matrix_from_tables(tables["evals"], events, list(ccfg.tasks))
+    summary = {
+        "status": status, "method": ccfg.method, "tasks": list(ccfg.tasks), "per_task": summary_tasks,
+        "wall_s": time.perf_counter() - t_seq,
+        "train_s": sum(t["train_s"] for t in summary_tasks),
+        "method_extra_s": sum(t["method_extra_s"] for t in summary_tasks),
+        # JSON has no NaN: tasks not evaluated yet are None
+        "accuracy_matrix": [[None if np.isnan(x) else round(float(x), 6) for x in row] for row in matrix.values],
+        **forgetting_metrics(matrix),
+        "trainable_params_at_end": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "replay_memory_examples": len(memory["label"]) if memory else 0,
+    }
+    del mem_start
+    config = {"continual": ccfg.to_dict(), "task": "+".join(ccfg.tasks), "model": base.model}
+    return RunRecord(sequence_id(ccfg), config, prov, status, summary, tables)
+
+
+def _extend_memory(memory: dict | None, data: TaskData, head: int, share: float, seed: int) -> dict:
+    idx = stratified_subsample(data.train["label"], max(1, round(share * len(data.train["label"]))), seed)
+    new = {"input_ids": [data.train["input_ids"][i] for i in idx],
+           "label": [data.train["label"][i] for i in idx], "task": [head] * len(idx)}
+    if memory is None:
+        return new
+    return {k: memory[k] + new[k] for k in new}
+
+
+def run_sequence(ccfg: ContinualConfig, *, runs_dir: str | os.PathLike | None = None,
+                 force: bool = False) -> RunRecord:
+    """The record of a task sequence, from the run cache when a valid one exists."""
+    from .runs import DEFAULT_RUNS_DIR, StaleRecordWarning
+
+    _check_tasks(ccfg)
+    path = Path(runs_dir or DEFAULT_RUNS_DIR) / sequence_id(ccfg)
+    if path.exists() and not force:
+        try:
+            rec = RunRecord.load(path)
+            if rec.run_id != path.name or rec.config.get("continual") != json.loads(json.dumps(ccfg.to_dict())):
+                raise RecordError(f"{path} holds a different sequence")
+            return rec
+        except RecordError as exc:
+            warnings.warn(f"ignoring cached record: {exc}; recomputing the sequence", StaleRecordWarning,
+                          stacklevel=2)
+    rec = train_sequence(ccfg)
+    rec.save(path)
+    return rec
+
+
+# ============================================================================ reading the results
+def accuracy_matrix_from_tables(evals: pd.DataFrame, events, tasks: list[str]) -> pd.DataFrame:
+    """Rows: after training task i; columns: test accuracy on task j (NaN where not measured)."""
+    ends = [s for s, k, _ in events if k == "task_end"]
+    acc = evals[(evals.split == "test") & (evals.metric == "accuracy")]
+    rows = []
+    for i, end in enumerate(ends):
+        at = acc[acc.step == end].drop_duplicates("task", keep="last").set_index("task")["value"]
+        rows.append([float(at.get(t, np.nan)) for t in tasks])
+    return pd.DataFrame(rows, index=pd.Index(tasks[:len(rows)], name="after training"),
+                        columns=pd.Index(tasks, name="evaluated on"))
+
+
+def accuracy_matrix(record: RunRecord) -> pd.DataFrame:
+    """The accuracy matrix of a task-sequence record (derived from its ``evals`` and ``events``)."""
+    tasks = record.config["continual"]["tasks"]
+    events = list(record.events.itertuples(index=False, name=None))
+    return accuracy_matrix_from_tables(record.evals, events, tasks)
+
+
+def forgetting_metrics(matrix: pd.DataFrame | np.ndarray) -> dict[str, Any]:
+    """Forgetting per task, backward transfer and average accuracy (Chaudhry et al.; Lopez-Paz & Ranzato).
+
+    With ``a[i, j]`` the accuracy on task j after training task i and T tasks trained:
+    forgetting_j = max_{i<T-1} a[i, j] − a[T-1, j] (the best it ever was minus the last), for j < T-1;
+    first_forgetting_j = a[j, j] − a[T-1, j]; BWT = mean_j (a[T-1, j] − a[j, j]); average accuracy =
+    mean_j a[T-1, j] over the tasks trained."""
+    a = np.asarray(matrix, dtype=float)
+    if a.ndim != 2 or a.shape[0] == 0:
+        return {"forgetting": [], "first_forgetting": [], "mean_forgetting": float("nan"),
+                "bwt": float("nan"), "average_accuracy": float("nan")}
+    T = a.shape[0]
+    last = a[T - 1, :T]
+    forgetting = [float(np.nanmax(a[: T - 1, j]) - a[T - 1, j]) for j in range(T - 1)]
+    first = [float(a[j, j] - a[T - 1, j]) for j in range(T - 1)]
+    bwt = float(np.mean([a[T - 1, j] - a[j, j] for j in range(T - 1)])) if T > 1 else float("nan")
+    return {"forgetting": forgetting, "first_forgetting": first,
+            "mean_forgetting": float(np.mean(forgetting)) if forgetting else float("nan"),
+            "bwt": bwt, "average_accuracy": float(np.mean(last))}

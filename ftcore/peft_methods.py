@@ -1,0 +1,51 @@
+"""Parameter-efficient fine-tuning: LoRA and prompt tuning through the ``peft`` library, BitFit by hand.
+
+* **LoRA** (Hu et al. 2021): each targeted weight W gets a trainable low-rank update
+  ``(lora_alpha / r) · B A`` (A: r×d, B: d×r, B starts at zero so training starts at W); W stays frozen.
+* **Prompt tuning** (Lester et al. 2021): ``prompt_tokens`` trainable vectors are prepended to the
+  input embeddings; the whole model stays frozen.
+* **BitFit** (Ben Zaken et al. 2022): only the bias terms train. Nothing in ``peft`` does this, and
+  it is three lines: freeze every weight, leave the biases.
+
+In every method the new classification head trains too (it starts random, so it must).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .config import RunConfig
+
+
+def apply_peft(model: nn.Module, cfg: RunConfig, *, adapter_name: str = "default") -> nn.Module:
+    """Wrap or freeze ``model`` as ``cfg.peft`` says; returns the model to train."""
+    if cfg.peft == "none":
+        return model
+    if cfg.peft == "bitfit":
+        head = _head_params(model)
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.endswith(".bias") or id(p) in head)
+        return model
+    from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
+
+    if cfg.peft == "lora":
+        pcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                          lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets))
+    else:
+        pcfg = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=cfg.prompt_tokens)
+    try:
+        return get_peft_model(model, pcfg, adapter_name=adapter_name)
+    except ValueError as exc:  # e.g. a target module that the model does not have
+        from .config import ConfigError
+        raise ConfigError(f"RunConfig.peft={cfg.peft!r} could not be applied: {exc}") from None
+
+
+def _head_params(model: nn.Module) -> set[int]:
+    from .layers import layer_groups
+    return {id(p) for g in layer_groups(model) if g.kind == "head" for _, p in g.params}
+
+
+def trainable_summary(model: nn.Module) -> dict[str, float]:
+    """Trainable and total parameter counts and the trainable share in percent."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable_params": trainable, "total_params": total, "trainable_pct": 100.0 * trainable / total}
