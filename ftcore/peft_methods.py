@@ -49,3 +49,11 @@ def trainable_summary(model: nn.Module) -> dict[str, float]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"trainable_params": trainable, "total_params": total, "trainable_pct": 100.0 * trainable / total}
+
+
+def adapters_disabled(model: nn.Module):
+    """Context in which a PEFT model computes as its base model (LoRA updates and prompts off);
+    a no-op for other models. Evaluating inside it measures what the frozen base still knows."""
+    import contextlib
+
+    return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()

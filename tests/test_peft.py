@@ -49,3 +49,20 @@ def test_peft_config_errors():
         RunConfig(peft="adapterx")
     with pytest.raises(ConfigError, match="freeze"):
         RunConfig(peft="lora", freeze="head_only")
+
+
+def test_base_model_is_evaluable_with_adapters_disabled(tiny):
+    from ftcore.peft_methods import adapters_disabled
+    from ftcore.models import load_model
+    trainer = build(tiny.replace(peft="lora", lora_r=4, epochs=1, lr=1e-2))
+    trainer.fit()
+    model = trainer.model.eval()
+    x = {"input_ids": torch.tensor([[101, 2204, 2143, 102]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    plain = load_model("tiny-bert", 2, seed=tiny.seed).eval()
+    # The trained head differs from a fresh one, so compare the encoder's pooled output instead.
+    with torch.no_grad(), adapters_disabled(model):
+        off = model.get_base_model().bert(**x).pooler_output
+    with torch.no_grad():
+        on = model.get_base_model().bert(**x).pooler_output
+        ref = plain.bert(**x).pooler_output
+    assert torch.allclose(off, ref, atol=1e-6) and not torch.allclose(on, ref, atol=1e-6)
