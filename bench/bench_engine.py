@@ -197,10 +197,10 @@ def run_ftcore(cfg: RunConfig, args, *, recording: bool) -> dict:
     # Gradient norms are computed once per step and shared by the recorder and clipping: time them
     # so the part of the recorder's time that clipping would spend anyway can be taken out.
     norm_s = [0.0]
-    compute_norms = trainer.grad_norms
+    owner, compute_norms = trainer, trainer.grad_norms
 
     def timed_norms():
-        fresh = trainer._norms is None
+        fresh = owner._norms is None
         t0 = time.perf_counter()
         out = compute_norms()
         if fresh:

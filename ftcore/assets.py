@@ -83,6 +83,26 @@ def wordnet_available() -> bool:
     return (WORDNET_DIR / "data.noun").exists()
 
 
+def wordnet_nouns() -> list[tuple[int, str, str]]:
+    """Every noun synset of WordNet as ``(lexicographer file number, first lemma, definition)``.
+
+    Reads Debian's ``data.noun`` (lines ``offset lex_filenum ss_type w_cnt word lex_id ... | gloss``);
+    the definition is the gloss up to its first quoted example; ``_`` in lemmas becomes a space."""
+    if not wordnet_available():
+        raise MissingAssetError(f"WordNet's database is missing from {WORDNET_DIR}. "
+                                "Install it with:  apt-get install wordnet-base")
+    out = []
+    for line in (WORDNET_DIR / "data.noun").read_text(encoding="latin-1").splitlines():
+        if line.startswith("  ") or "|" not in line:  # licence header
+            continue
+        head, gloss = line.split("|", 1)
+        fields = head.split()
+        definition = gloss.split('; "')[0].strip()
+        if definition:
+            out.append((int(fields[1]), fields[4].replace("_", " "), definition))
+    return out
+
+
 def file_fingerprint(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
     """sha256 of a file's bytes (first 16 hex digits), memoised by (path, size, mtime)."""
     st = os.stat(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import typing
 
 from .config import ConfigError, RunConfig, load_config
 

@@ -398,7 +398,6 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
     for i, t in enumerate(ccfg.tasks):
         heads.add(datas[t].num_labels, seed=base.seed * 7919 + i)
 
-    select_adapter = None
     if ccfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -409,9 +408,7 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
         model = get_peft_model(model, lora(), adapter_name="task0")
         for i in range(1, len(ccfg.tasks)):
             model.add_adapter(f"task{i}", lora())
-
-        def select_adapter(i: int) -> None:
-            model.set_adapter(f"task{i}")
+    select_adapter = (lambda i: model.set_adapter(f"task{i}")) if ccfg.method == "lora" else None
 
     recorder = Recorder(grad_norms=base.record_grad_norms)
     monitor = ForgettingMonitor(ccfg.forgetting_threshold)

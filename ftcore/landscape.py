@@ -56,10 +56,7 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +70,7 @@ import torch.nn.functional as F
 from . import runs
 from .config import RunConfig
 from .data import EVAL_SUBSET_SEED, TaskData, _tokenized, eval_loader
-from .record import RecordError
+from .record import RecordError, load_folder, save_folder
 from .tasks import stratified_subsample
 from .trainer import Callback, Trainer
 
@@ -383,70 +380,22 @@ class Landscape:
                          f"({t.get('per_point_s', 0):.3f}s/point), line {t.get('line_s', 0):.1f}s")
         return "\n".join(lines)
 
-    # ---- disk (like RunRecord: Parquet tables + meta.json with checksums, written atomically)
+    # ---- disk: Parquet tables + meta.json with checksums, written atomically (as a RunRecord)
     def save(self, folder: str | os.PathLike) -> Path:
-        path = Path(folder)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            hashes = {}
-            for name, df in self.tables.items():
-                f = tmp / f"{name}.parquet"
-                df.to_parquet(f, index=False)
-                hashes[name] = _sha256(f)
-            meta = {**self.meta, "schema_version": LANDSCAPE_SCHEMA, "tables": hashes}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str),
-                                           encoding="utf-8")
-            old = None
-            if path.exists():
-                old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self.folder = path
-        return path
+        self.folder = save_folder(folder, self.tables, {**self.meta, "schema_version": LANDSCAPE_SCHEMA})
+        return self.folder
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> Landscape:
         """Read a saved landscape, checking its schema version and every table's checksum."""
-        path = Path(folder)
-        meta_file = path / "meta.json"
-        if not meta_file.exists():
-            raise RecordError(f"{path} is not a saved landscape (no meta.json)")
-        try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RecordError(f"{meta_file} is corrupt: {exc}") from exc
-        if not isinstance(meta, dict) or meta.get("schema_version") != LANDSCAPE_SCHEMA:
-            raise RecordError(f"{path} has landscape schema version "
-                              f"{meta.get('schema_version') if isinstance(meta, dict) else None}; "
-                              f"this ftcore reads version {LANDSCAPE_SCHEMA}")
-        hashes = meta.pop("tables", None)
+        meta, tables = load_folder(folder, what="saved landscape", schema_version=LANDSCAPE_SCHEMA)
         meta.pop("schema_version")
-        if not isinstance(hashes, dict) or set(hashes) != set(TABLE_COLUMNS):
-            raise RecordError(f"{meta_file} does not list the tables {sorted(TABLE_COLUMNS)}")
-        tables = {}
-        for name, digest in hashes.items():
-            f = path / f"{name}.parquet"
-            if not f.exists():
-                raise RecordError(f"{path}: table file {f.name} is missing")
-            if _sha256(f) != digest:
-                raise RecordError(f"{path}: table {name} does not match its checksum (corrupt or edited)")
-            try:
-                tables[name] = pd.read_parquet(f)
-            except Exception as exc:  # noqa: BLE001 - any unreadable file is a corrupt landscape
-                raise RecordError(f"{path}: table {name} cannot be read: {exc}") from exc
-            if list(tables[name].columns) != list(TABLE_COLUMNS[name]):
-                raise RecordError(f"{path}: table {name} has columns {list(tables[name].columns)}")
-        return cls(tables["surface"], tables["path"], tables["line"], meta, path)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+        if set(tables) != set(TABLE_COLUMNS):
+            raise RecordError(f"{folder}: expected the tables {sorted(TABLE_COLUMNS)}, found {sorted(tables)}")
+        for name, df in tables.items():
+            if list(df.columns) != list(TABLE_COLUMNS[name]):
+                raise RecordError(f"{folder}: table {name} has columns {list(df.columns)}")
+        return cls(tables["surface"], tables["path"], tables["line"], meta, Path(folder))
 
 
 def _frame(name: str, rows: list[tuple]) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .assets import WORDNET_DIR, MissingAssetError, wordnet_available
+from .assets import wordnet_available, wordnet_nouns
 from .config import RunConfig
 
 PROBE_STEPS = 100  # LBFGS iterations of the linear probe
@@ -163,19 +163,7 @@ def wordnet_definitions() -> list[tuple[str, str]]:
     """``(noun, definition)`` pairs from WordNet's ``data.noun``: the first word of each synset
     (``_`` → space) and its gloss up to the first example (``; "``). Nouns and definitions that
     occur more than once are dropped, so each pair has one right answer."""
-    if not wordnet_available():
-        raise MissingAssetError(f"WordNet's database is missing from {WORDNET_DIR}. "
-                                "Install it with:  apt-get install wordnet-base")
-    pairs = []
-    for line in (WORDNET_DIR / "data.noun").read_text(encoding="latin-1").splitlines():
-        if line.startswith("  ") or "|" not in line:  # licence header
-            continue
-        head, gloss = line.split("|", 1)
-        fields = head.split()
-        word = fields[4].replace("_", " ")
-        definition = gloss.split('; "')[0].strip()
-        if word and definition:
-            pairs.append((word, definition))
+    pairs = [(word, definition) for _, word, definition in wordnet_nouns()]
     word_count: dict[str, int] = {}
     def_count: dict[str, int] = {}
     for w, d in pairs:

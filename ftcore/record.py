@@ -110,67 +110,84 @@ class RunRecord:
     # ---- disk
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically to folder ``path`` (replacing a previous record there)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            hashes = {}
-            for name, df in self.tables.items():
-                f = tmp / f"{name}.parquet"
-                df.to_parquet(f, index=False)
-                hashes[name] = _sha256(f)
-            meta = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, "status": self.status,
-                    "config": self.config, "provenance": self.provenance, "summary": self.summary,
-                    "tables": hashes}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str),
-                                           encoding="utf-8")
-            old = None
-            if path.exists():
-                old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self.path = path
-        return path
+        meta = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, "status": self.status,
+                "config": self.config, "provenance": self.provenance, "summary": self.summary}
+        self.path = save_folder(path, self.tables, meta)
+        return self.path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RunRecord:
         """Read a record, checking its schema version and every table's checksum."""
-        path = Path(path)
-        meta_file = path / "meta.json"
-        if not meta_file.exists():
-            raise RecordError(f"{path} is not a run record (no meta.json)")
-        try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RecordError(f"{meta_file} is corrupt: {exc}") from exc
-        version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise RecordError(f"{path} has record schema version {version}; this ftcore reads "
-                              f"version {SCHEMA_VERSION}. Re-run it (the run cache does so).")
-        missing = {"run_id", "status", "config", "provenance", "summary", "tables"} - set(meta)
-        if missing:
-            raise RecordError(f"{meta_file} lacks {sorted(missing)}")
-        tables = {}
-        for name, digest in meta["tables"].items():
-            f = path / f"{name}.parquet"
-            if not f.exists():
-                raise RecordError(f"{path}: table file {f.name} is missing")
-            if _sha256(f) != digest:
-                raise RecordError(f"{path}: table {name} does not match its checksum (corrupt or edited)")
-            try:
-                tables[name] = pd.read_parquet(f)
-            except Exception as exc:  # noqa: BLE001 - any unreadable file is a corrupt record
-                raise RecordError(f"{path}: table {name} cannot be read: {exc}") from exc
+        meta, tables = load_folder(path, what="run record", schema_version=SCHEMA_VERSION,
+                                   required_meta=("run_id", "status", "config", "provenance", "summary"))
         for name in TABLES:
             if name not in tables:
                 raise RecordError(f"{path}: required table {name} is missing")
         return cls(meta["run_id"], meta["config"], meta["provenance"], meta["status"],
-                   meta["summary"], tables, path)
+                   meta["summary"], tables, Path(path))
+
+
+def save_folder(path: str | os.PathLike, tables: dict[str, pd.DataFrame], meta: dict) -> Path:
+    """Write ``tables`` as Parquet files and ``meta`` (plus each table's sha256) as meta.json into
+    folder ``path``, atomically: everything goes to a temporary folder beside it, renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        hashes = {}
+        for name, df in tables.items():
+            f = tmp / f"{name}.parquet"
+            df.to_parquet(f, index=False)
+            hashes[name] = _sha256(f)
+        (tmp / "meta.json").write_text(json.dumps({**meta, "tables": hashes}, indent=2, ensure_ascii=False,
+                                                  default=str), encoding="utf-8")
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_folder(path: str | os.PathLike, *, what: str, schema_version: int,
+                required_meta: tuple[str, ...] = ()) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Read a folder written by :func:`save_folder`: its meta (without ``tables``) and its tables,
+    after checking the schema version and every table's checksum. Any problem is a RecordError."""
+    path = Path(path)
+    meta_file = path / "meta.json"
+    if not meta_file.exists():
+        raise RecordError(f"{path} is not a {what} (no meta.json)")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{meta_file} is corrupt: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise RecordError(f"{meta_file} is corrupt: not a JSON object")
+    version = meta.get("schema_version")
+    if version != schema_version:
+        raise RecordError(f"{path} has {what} schema version {version}; this ftcore reads "
+                          f"version {schema_version}. Re-run it (the cache does so).")
+    missing = set(required_meta) - set(meta)
+    hashes = meta.pop("tables", None)
+    if missing or not isinstance(hashes, dict):
+        raise RecordError(f"{meta_file} lacks {sorted(missing | ({'tables'} if not isinstance(hashes, dict) else set()))}")
+    tables = {}
+    for name, digest in hashes.items():
+        f = path / f"{name}.parquet"
+        if not f.exists():
+            raise RecordError(f"{path}: table file {f.name} is missing")
+        if _sha256(f) != digest:
+            raise RecordError(f"{path}: table {name} does not match its checksum (corrupt or edited)")
+        try:
+            tables[name] = pd.read_parquet(f)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a corrupt folder
+            raise RecordError(f"{path}: table {name} cannot be read: {exc}") from exc
+    return meta, tables
 
 
 def _sha256(path: Path) -> str:

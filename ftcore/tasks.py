@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .assets import WORDNET_DIR, MissingAssetError, asset_path, wordnet_available
+from .assets import asset_path, wordnet_available, wordnet_nouns
 
 SPLIT_SEED = 20240321  # fixed: the same test set for every run, seed and figure
 TEST_FRACTION = 0.2
@@ -108,18 +108,7 @@ NOUN_LEXNAMES = tuple("noun." + n for n in (
 
 
 def _wordnet_supersense(per_class: int = 400) -> pd.DataFrame:
-    if not wordnet_available():
-        raise MissingAssetError(
-            f"task 'wordnet-supersense' needs WordNet's database in {WORDNET_DIR}, which is missing. "
-            "Install it with:  apt-get install wordnet-base")
-    rows = []
-    for line in (WORDNET_DIR / "data.noun").read_text(encoding="latin-1").splitlines():
-        if line.startswith("  ") or "|" not in line:  # licence header
-            continue
-        head, gloss = line.split("|", 1)
-        definition = gloss.split('; "')[0].strip()
-        if definition:
-            rows.append((definition, NOUN_LEXNAMES[int(head.split()[1]) - 3]))
+    rows = [(definition, NOUN_LEXNAMES[lexfile - 3]) for lexfile, _, definition in wordnet_nouns()]
     df = pd.DataFrame(rows, columns=["text", "label"]).drop_duplicates(subset="text")
     df = df.sample(frac=1.0, random_state=SPLIT_SEED).groupby("label").head(per_class)
     return df, tuple(sorted(df["label"].unique()))

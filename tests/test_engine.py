@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from ftcore import RunConfig, build, train
+from ftcore import build, train
 from ftcore.callbacks import Recorder
 from ftcore.layers import freeze, freeze_to, group_names, layer_groups, unfreeze
 from ftcore.models import load_model

@@ -1,7 +1,4 @@
 """The HF Trainer adapter writes a record with exactly ftcore's schema."""
-import pytest
-import torch
-
 from ftcore import RunConfig, train
 from ftcore.data import prepare_data
 from ftcore.hf import RecordingCallback
