@@ -193,8 +193,10 @@ class ProgressBar(Callback):
 
     def on_step_end(self, t: Trainer) -> None:
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{t.loss:.3f}", lr=f"{t.optimizer.param_groups[-1]['lr']:.2e}",
-                             refresh=False)
+        shown = {"loss": f"{t.loss:.3f}", "lr": f"{t.optimizer.param_groups[-1]['lr']:.2e}"}
+        if t.penalty_sum:  # EWC / L2-SP / distillation term, kept apart from the task loss
+            shown["penalty"] = f"{t.penalty_sum:.3g}"
+        self.bar.set_postfix(shown, refresh=False)
 
     def on_eval_end(self, t: Trainer) -> None:
         val = t.last_eval.get("validation")

@@ -264,6 +264,22 @@ def fisher_diagonal(model: nn.Module, data: TaskData, head: int, *, n_examples: 
     return {n: f / max(1, n_batches) for n, f in fisher.items()}
 
 
+class PenaltyMeter(Callback):
+    """Mean of the added penalty (EWC, L2-SP, distillation) over a task's updates: is λ biting?"""
+
+    order = 91
+
+    def __init__(self):
+        self.values: list[float] = []
+
+    def on_step_end(self, t: Trainer) -> None:
+        self.values.append(t.penalty_sum)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else 0.0
+
+
 class ForgettingMonitor(Callback):
     """Logs a ``forgetting_warning`` event when an old task's accuracy falls below ``threshold`` × the
     accuracy it had right after it was trained. One instance follows the whole sequence."""
@@ -427,7 +443,8 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
     for i, task in enumerate(ccfg.tasks):
         cfg = ccfg.task_config(task)
         extra_s = 0.0
-        cbs: list[Callback] = [DivergenceDetector(cfg.divergence_factor), recorder, monitor]
+        meter = PenaltyMeter()
+        cbs: list[Callback] = [DivergenceDetector(cfg.divergence_factor), recorder, monitor, meter]
         if cfg.progress:
             cbs.append(ProgressBar(desc=f"{ccfg.method} {i + 1}/{len(ccfg.tasks)} {task}"))
         if ccfg.method == "ewc":
@@ -474,6 +491,8 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
 
         summary_tasks.append({"task": task, "steps": trainer.step, "train_s": trainer.elapsed - trainer.eval_s,
                               "eval_s": trainer.eval_s, "method_extra_s": extra_s,
+                              "mean_penalty": meter.mean, "mean_task_loss": float(np.mean(
+                                  [r[3] for r in recorder.rows["steps"][-trainer.step:]])) if trainer.step else None,
                               "status": trainer.stop_reason or "completed"})
         step_offset += trainer.step
         time_offset += trainer.elapsed

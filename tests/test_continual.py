@@ -148,3 +148,10 @@ def test_task_heads_route_mixed_batches():
     logits = model(**x).logits
     assert logits.shape == (3, 5)
     assert (logits[[0, 2], 2:] == -1e4).all() and (logits[1] > -1e4).all()
+
+
+def test_ewc_penalty_is_measured_per_task(seq, tmp_path):
+    rec = run_sequence(seq.__class__(**{**seq.__dict__, "method": "ewc", "fisher_examples": 32}), runs_dir=tmp_path)
+    per_task = rec.summary["per_task"]
+    assert per_task[0]["mean_penalty"] == 0.0  # nothing to protect while training the first task
+    assert per_task[1]["mean_penalty"] > 0.0 and per_task[1]["mean_task_loss"] > 0.0
