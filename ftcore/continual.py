@@ -10,7 +10,8 @@ ewc            Elastic Weight Consolidation (Kirkpatrick et al. 2017): penalty �
                with a diagonal Fisher F from the previous tasks' data; ``ewc_online`` keeps one
                running Fisher (Schwarz et al. 2018) instead of one term per task
 replay         a memory of ``replay_memory`` of each finished task's training examples; every batch
-               of later tasks draws ``replay_fraction`` of its examples from it
+               of later tasks draws ``replay_fraction`` of its examples from it (scored by their own,
+               fixed heads: replay keeps the shared encoder working for them)
 lwf            Learning without Forgetting (Li & Hoiem 2016): keep the old heads' outputs on the new
                data close to what the model before this task produced (distillation, temperature T)
 l2sp           L2 toward the pretrained weights (Li et al. 2018): penalty α/2 ‖θ − θ₀‖²
