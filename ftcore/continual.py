@@ -70,6 +70,8 @@ class ContinualConfig:
     lwf_alpha: float = 1.0  # weight of the distillation loss
     lwf_temperature: float = 2.0
     l2sp_alpha: float = 0.1  # weight of the L2-SP penalty
+    lora_lr: float | None = 1e-3  # LoRA adapters start at zero and need a larger LR than full
+    # fine-tuning (at the base 5e-5 they barely move in a few hundred steps); None = base.lr
     forgetting_threshold: float = 0.7  # warn when an old task falls below this share of its accuracy
     eval_unseen: bool = False  # also evaluate tasks not trained yet (with a random head)
 
@@ -90,7 +92,10 @@ class ContinualConfig:
                 ("ewc_lambda", 0, None, False, False), ("ewc_gamma", 0, 1, True, False),
                 ("replay_memory", 0, 1, True, False), ("replay_fraction", 0, 1, True, True),
                 ("lwf_alpha", 0, None, False, False), ("lwf_temperature", 0, None, True, False),
-                ("l2sp_alpha", 0, None, False, False), ("forgetting_threshold", 0, 1, True, True)]:
+                ("l2sp_alpha", 0, None, False, False), ("forgetting_threshold", 0, 1, True, True),
+                ("lora_lr", 0, 10, True, False)]:
+            if name == "lora_lr" and self.lora_lr is None:
+                continue
             v = getattr(self, name)
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
                 and (v > lo if lo_open else v >= lo) and (hi is None or (v < hi if hi_open else v <= hi))
@@ -114,7 +119,10 @@ class ContinualConfig:
         return out
 
     def task_config(self, task: str) -> RunConfig:
-        return self.base.replace(task=task, early_stopping_patience=None)
+        cfg = self.base.replace(task=task, early_stopping_patience=None)
+        if self.method == "lora" and self.lora_lr is not None:
+            cfg = cfg.replace(lr=self.lora_lr)
+        return cfg
 
 
 def _check_tasks(ccfg: ContinualConfig) -> None:

@@ -155,3 +155,11 @@ def test_ewc_penalty_is_measured_per_task(seq, tmp_path):
     per_task = rec.summary["per_task"]
     assert per_task[0]["mean_penalty"] == 0.0  # nothing to protect while training the first task
     assert per_task[1]["mean_penalty"] > 0.0 and per_task[1]["mean_task_loss"] > 0.0
+
+
+def test_lora_gets_its_own_learning_rate(seq):
+    lora = seq.__class__(**{**seq.__dict__, "method": "lora", "lora_lr": 2e-3})
+    assert lora.task_config(seq.tasks[0]).lr == 2e-3
+    assert seq.task_config(seq.tasks[0]).lr == seq.base.lr  # other methods keep the base LR
+    with pytest.raises(ConfigError, match="lora_lr=0"):
+        seq.__class__(**{**seq.__dict__, "lora_lr": 0})
