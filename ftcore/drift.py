@@ -30,30 +30,17 @@ from torch import nn
 
 from .config import RunConfig
 from .layers import layer_groups
-from .trainer import Callback
 
 DRIFT_BATCH_SEED = 13  # fixed: every drift measurement reads the same validation examples
 
 
-class FinalEvals(Callback):
-    """A callback keeping each split's latest evaluation (``trainer.last_eval`` holds only the
-    most recent call's splits: at the end of a run, often just the test split)."""
-
-    order = 90
-
-    def __init__(self):
-        self.latest: dict[str, dict[str, float]] = {}
-
-    def on_eval_end(self, trainer) -> None:
-        self.latest.update(trainer.last_eval)
-
-
-def fit_keeping_evals(trainer) -> dict[str, dict[str, float]]:
-    """``trainer.fit()``; returns each evaluated split's final metrics (split -> metric -> value)."""
-    keeper = FinalEvals()
-    trainer.callbacks = sorted(list(trainer.callbacks) + [keeper], key=lambda c: c.order)
-    trainer.fit()
-    return keeper.latest
+def final_evals(record) -> dict[str, dict[str, float]]:
+    """Each evaluated split's last metrics (split -> metric -> value), read from a record's evals."""
+    last = record.evals.groupby(["split", "metric"], sort=False)["value"].last()
+    out: dict[str, dict[str, float]] = {}
+    for (split, metric), value in last.items():
+        out.setdefault(split, {})[metric] = float(value)
+    return out
 
 
 # ----------------------------------------------------------------------------- weights
@@ -194,7 +181,7 @@ def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DR
     """
     import pandas as pd
 
-    from .runs import build
+    from .runs import build, train
 
     t0 = time.perf_counter()
     trainer = build(cfg)
@@ -202,7 +189,7 @@ def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DR
     reference_model = copy.deepcopy(trainer.model).cpu().eval()
     batch = fixed_batch(cfg, n_examples, seed=batch_seed)
     t_fit = time.perf_counter()
-    final_evals = fit_keeping_evals(trainer)
+    record = train(cfg, trainer=trainer)  # the same record a plain run writes
     fit_s = time.perf_counter() - t_fit
     changes = relative_change(trainer.model, reference_state)
     ckas = cka_to_reference(trainer.model, reference_model, batch)
@@ -210,10 +197,10 @@ def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DR
                        "relative_change": list(changes.values()),
                        "cka": [ckas.get(g, math.nan) for g in changes]})
     df.attrs.update(config=cfg.to_dict(), n_examples=int(batch["input_ids"].shape[0]),
-                    final_eval=final_evals, steps=trainer.step, fit_s=fit_s,
+                    final_eval=final_evals(record), steps=trainer.step, fit_s=fit_s,
                     wall_s=time.perf_counter() - t0)
     return df
 
 
-__all__ = ["FinalEvals", "cka_to_reference", "fit_keeping_evals", "fixed_batch", "layer_representations",
+__all__ = ["cka_to_reference", "final_evals", "fixed_batch", "layer_representations",
            "linear_cka", "measure_drift", "relative_change", "snapshot"]

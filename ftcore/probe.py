@@ -215,8 +215,8 @@ def forgetting_of_pretrained(cfg: RunConfig, probe_task_name: str, *, definition
     lr, freeze, lr_strategy, seed and the whole ``config`` dict; and ``probe_s`` / ``fit_s`` in
     seconds.
     """
-    from .drift import fit_keeping_evals
-    from .runs import build
+    from .drift import final_evals
+    from .runs import build, train
 
     if definitions is None:
         definitions = wordnet_available()
@@ -226,7 +226,7 @@ def forgetting_of_pretrained(cfg: RunConfig, probe_task_name: str, *, definition
     before = _probe_all(trainer.model, probe_task_name, tokenizer, probe_kw, definitions)
     probe_s = time.perf_counter() - t
     t = time.perf_counter()
-    final_evals = fit_keeping_evals(trainer)
+    finetuned = final_evals(train(cfg, trainer=trainer))
     fit_s = time.perf_counter() - t
     t = time.perf_counter()
     after = _probe_all(trainer.model, probe_task_name, tokenizer, probe_kw, definitions)
@@ -239,7 +239,7 @@ def forgetting_of_pretrained(cfg: RunConfig, probe_task_name: str, *, definition
         out[f"{name}_before"] = before[name]
         out[f"{name}_after"] = after[name]
         out[f"{name}_drop"] = before[name] - after[name]
-    for split, metrics in final_evals.items():
+    for split, metrics in finetuned.items():
         out[f"finetune_{split}_accuracy"] = metrics.get("accuracy", math.nan)
     out.update(probe_s=probe_s, fit_s=fit_s, config=cfg.to_dict())
     return out
