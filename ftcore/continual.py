@@ -1,7 +1,8 @@
 """Catastrophic forgetting and continual learning: one encoder, a sequence of tasks, one head per task.
 
 After each task is trained, every task seen so far is evaluated on its test split; those rows of
-the record's ``evals`` form the accuracy matrix (see :func:`accuracy_matrix`). Methods that fight
+the record's ``evals`` form the accuracy matrix (:func:`accuracy_matrix`), from which forgetting,
+backward transfer and average accuracy are derived (:func:`sequence_metrics`), never stored. Methods that fight
 forgetting, each a callback or a data change on top of the same loop:
 
 =============  =====================================================================================
@@ -511,15 +512,11 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
 
     tables = {name: table_from_rows(name, rows) for name, rows in recorder.rows.items()}
     tables["events"] = table_from_rows("events", events)
-    matrix = accuracy_matrix_from_tables(tables["evals"], events, list(ccfg.tasks))
     summary = {
         "status": status, "method": ccfg.method, "tasks": list(ccfg.tasks), "per_task": summary_tasks,
         "wall_s": time.perf_counter() - t_seq,
         "train_s": sum(t["train_s"] for t in summary_tasks),
         "method_extra_s": sum(t["method_extra_s"] for t in summary_tasks),
-        # JSON has no NaN: tasks not evaluated yet are None
-        "accuracy_matrix": [[None if np.isnan(x) else round(float(x), 6) for x in row] for row in matrix.values],
-        **forgetting_metrics(matrix),
         "trainable_params_at_end": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_params": sum(p.numel() for p in model.parameters()),
         "replay_memory_examples": len(memory["label"]) if memory else 0,
@@ -560,23 +557,25 @@ def run_sequence(ccfg: ContinualConfig, *, runs_dir: str | os.PathLike | None = 
 
 
 # ============================================================================ reading the results
-def accuracy_matrix_from_tables(evals: pd.DataFrame, events, tasks: list[str]) -> pd.DataFrame:
-    """Rows: after training task i; columns: test accuracy on task j (NaN where not measured)."""
-    ends = [s for s, k, _ in events if k == "task_end"]
-    acc = evals[(evals.split == "test") & (evals.metric == "accuracy")]
+def accuracy_matrix(record: RunRecord) -> pd.DataFrame:
+    """Rows: after training task i; columns: test accuracy on task j (NaN where not measured).
+
+    Read from the record's ``evals`` at the steps of its ``task_end`` events."""
+    tasks = record.config["continual"]["tasks"]
+    ends = record.events.loc[record.events.kind == "task_end", "step"].tolist()
+    ev = record.evals
+    acc = ev[(ev.split == "test") & (ev.metric == "accuracy")]
     rows = []
-    for i, end in enumerate(ends):
+    for end in ends:
         at = acc[acc.step == end].drop_duplicates("task", keep="last").set_index("task")["value"]
         rows.append([float(at.get(t, np.nan)) for t in tasks])
     return pd.DataFrame(rows, index=pd.Index(tasks[:len(rows)], name="after training"),
                         columns=pd.Index(tasks, name="evaluated on"))
 
 
-def accuracy_matrix(record: RunRecord) -> pd.DataFrame:
-    """The accuracy matrix of a task-sequence record (derived from its ``evals`` and ``events``)."""
-    tasks = record.config["continual"]["tasks"]
-    events = list(record.events.itertuples(index=False, name=None))
-    return accuracy_matrix_from_tables(record.evals, events, tasks)
+def sequence_metrics(record: RunRecord) -> dict[str, Any]:
+    """Forgetting, BWT and average accuracy of a task-sequence record (from its accuracy matrix)."""
+    return forgetting_metrics(accuracy_matrix(record))
 
 
 def forgetting_metrics(matrix: pd.DataFrame | np.ndarray) -> dict[str, Any]:
