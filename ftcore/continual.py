@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import provenance
-from .callbacks import Callback, DivergenceDetector, MemoryMonitor, ProgressBar, Recorder
+from .callbacks import Callback, DivergenceDetector, ProgressBar, Recorder
 from .config import ConfigError, RunConfig
 from .data import TaskData, prepare_data
 from .models import load_model, resolve_model
@@ -374,7 +374,6 @@ def replay_loader(data: TaskData, memory: dict, head: int, batch_size: int, frac
             return {**super().__getitem__(i), "task": part["task"][i]}
 
     ds = WithTask(part)
-    ds.task = part["task"]
     return torch.utils.data.DataLoader(ds, batch_sampler=batches, collate_fn=data.collator)
 
 
@@ -450,7 +449,6 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
     prov = provenance.collect(device, model_fingerprint=src.fingerprint,
                               data_fingerprint=",".join(load_task(t).fingerprint for t in ccfg.tasks),
                               task_source="; ".join(load_task(t).source for t in ccfg.tasks), model_path=src.path)
-    mem_start = MemoryMonitor()
     status = "completed"
     t_seq = time.perf_counter()
     for i, task in enumerate(ccfg.tasks):
@@ -524,7 +522,6 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
         "total_params": sum(p.numel() for p in model.parameters()),
         "replay_memory_examples": len(memory["label"]) if memory else 0,
     }
-    del mem_start
     config = {"continual": ccfg.to_dict(), "task": "+".join(ccfg.tasks), "model": base.model}
     return RunRecord(sequence_id(ccfg), config, prov, status, summary, tables)
 

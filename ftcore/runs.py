@@ -79,10 +79,11 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None) -> Trainer:
     return Trainer(cfg, model, data, cbs, device)
 
 
-def train(cfg: RunConfig, *, extra_callbacks: list[Callback] = (), trainer: Trainer | None = None) -> RunRecord:
-    """Train ``cfg`` now (no cache) and return its record (not saved)."""
+def train(cfg: RunConfig, *, trainer: Trainer | None = None) -> RunRecord:
+    """Train ``cfg`` now (no cache) and return its record (not saved).
+
+    ``trainer``: one from :func:`build` (e.g. with callbacks of your own appended), not yet fit."""
     trainer = trainer or build(cfg)
-    trainer.callbacks = sorted(list(trainer.callbacks) + list(extra_callbacks), key=lambda c: c.order)
     src = resolve_model(cfg.model)
     prov = provenance.collect(trainer.device, model_fingerprint=src.fingerprint,
                               data_fingerprint=trainer.data.task.fingerprint,
