@@ -216,7 +216,8 @@ class Recorder(Callback):
     def __init__(self, grad_norms: bool = True):
         self.record_grad_norms = grad_norms
         self.rows: dict[str, list[tuple]] = {k: [] for k in
-                                             ("steps", "lrs", "grad_norms", "layer_state", "evals")}
+                                             ("steps", "lrs", "grad_norms", "layer_state", "evals",
+                                              "examples")}
         self.state: dict[str, bool] = {}
         # A task sequence trains one Trainer per task into one record: steps and time continue.
         self.offset_step, self.offset_time = 0, 0.0
@@ -247,6 +248,13 @@ class Recorder(Callback):
         step = self.offset_step + t.step
         for split, metrics in t.last_eval.items():
             self.rows["evals"].extend((step, t.eval_task, split, m, v) for m, v in metrics.items())
+
+    def on_fit_end(self, t: Trainer) -> None:
+        if getattr(t.cfg, "score_train", False) and t.stop_reason != "diverged":
+            from .trainer import example_losses
+            train = t.data.train
+            losses = example_losses(t.model, t.data, device=t.device, autocast=t.autocast)
+            self.rows["examples"].extend(zip(train["index"], train["label"], train["noisy"], losses))
 
 
 def default_callbacks(cfg) -> list[Callback]:

@@ -124,7 +124,9 @@ class RunConfig:
     eval_size: int | None = 1000  # examples of each eval split used (fixed, stratified); None = all
     eval_splits: tuple[str, ...] = ("validation",)
     eval_at_start: bool = False  # also evaluate the untouched model at step 0
-    test_at_end: bool = True  # evaluate on the (whole) test split after training
+    test_at_end: bool = True  # evaluate on the test split after training
+    test_size: int | None = None  # examples of the test split used (fixed, stratified); None = all
+    score_train: bool = False  # record every training example's loss at the end (finds noisy labels)
 
     # --- execution: not part of a run's identity
     threads: int | None = _not_identity(None)  # torch threads; None = leave torch's setting
@@ -255,6 +257,7 @@ def _validate(c: RunConfig) -> None:
     _check_number(c, "divergence_factor", 1, lo_open=True)
     _check_number(c, "eval_every", 1, integer=True, optional=True)
     _check_number(c, "eval_size", 1, integer=True, optional=True)
+    _check_number(c, "test_size", 1, integer=True, optional=True)
     _check_number(c, "threads", 1, 1024, integer=True, optional=True)
     _check_number(c, "lora_r", 1, 1024, integer=True)
     _check_number(c, "lora_alpha", 0, lo_open=True)

@@ -105,7 +105,7 @@ def prepare_data(cfg: RunConfig) -> TaskData:
             part = {k: train[k] for k in ("input_ids", "label")}
         else:
             part = _tokenized(cfg.task, cfg.model, split, cfg.max_length)
-        limit = None if split == "test" else cfg.eval_size
+        limit = cfg.test_size if split == "test" else cfg.eval_size
         keep = stratified_subsample(part["label"], limit, EVAL_SUBSET_SEED)
         evals[split] = {k: [part[k][i] for i in keep] for k in ("input_ids", "label")}
     return TaskData(task, train, evals, DataCollatorWithPadding(tok, return_tensors="pt"), tok)

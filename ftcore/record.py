@@ -11,6 +11,7 @@ grad_norms     step, group, norm                                step × layer gr
 layer_state    step, group, trainable, n_params                 layer group, whenever it changes
 evals          step, task, split, metric, value                 evaluation × metric
 events         step, kind, detail                               unfreeze, diverged, early_stop, ...
+examples       index, label, noisy, loss                        training example (if score_train)
 =============  ==============================================  ======================================
 
 plus ``meta.json``: schema version, run id, status, config, provenance, summary and a sha256 of
@@ -32,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the examples table
 TABLES: dict[str, dict[str, str]] = {
     "steps": {"step": "int64", "epoch": "float64", "examples_seen": "int64", "loss": "float64",
               "wall_s": "float64"},
@@ -42,6 +43,7 @@ TABLES: dict[str, dict[str, str]] = {
     "evals": {"step": "int64", "task": "string", "split": "string", "metric": "string",
               "value": "float64"},
     "events": {"step": "int64", "kind": "string", "detail": "string"},
+    "examples": {"index": "int64", "label": "int64", "noisy": "bool", "loss": "float64"},
 }
 STATUSES = ("completed", "diverged", "early_stopped")
 
@@ -84,6 +86,7 @@ class RunRecord:
     layer_state = property(lambda self: self.tables["layer_state"])
     evals = property(lambda self: self.tables["evals"])
     events = property(lambda self: self.tables["events"])
+    examples = property(lambda self: self.tables["examples"])
 
     def metric(self, metric: str = "accuracy", split: str = "test", task: str | None = None) -> float:
         """The last recorded value of a metric on a split (``nan`` if never measured)."""

@@ -27,8 +27,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from torch.utils.data import DataLoader
+
 from .config import RunConfig
-from .data import TaskData, eval_loader, train_loader
+from .data import EVAL_BATCH_SIZE, TaskData, eval_loader, train_loader
 from .layers import layer_groups
 from .optim import build_optimizer
 from .schedules import LRSchedule
@@ -215,6 +217,24 @@ class Trainer:
     def __repr__(self) -> str:
         return (f"Trainer(task={self.cfg.task!r}, step={self.step}/{self.total_steps}, "
                 f"epoch={self.epoch:.2f}, callbacks={[type(c).__name__ for c in self.callbacks]})")
+
+
+@torch.no_grad()
+def example_losses(model: torch.nn.Module, data: TaskData, *, device: torch.device | str = "cpu",
+                   autocast=None) -> list[float]:
+    """Cross-entropy of every training example (with its possibly flipped label), in data.train order."""
+    from .data import _Examples
+
+    model.eval()
+    ds = _Examples(data.train)
+    out = []
+    for b in DataLoader(ds, batch_size=EVAL_BATCH_SIZE, shuffle=False, collate_fn=data.collator):
+        b = {key: v.to(device) for key, v in b.items()}
+        labels = b.pop("labels")
+        with autocast or contextlib.nullcontext():
+            logits = model(**b).logits.float()[:, :data.num_labels]
+        out.extend(F.cross_entropy(logits, labels, reduction="none").tolist())
+    return out
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 import pytest
 
 from ftcore import RunConfig, load_task, train
+from ftcore.config import ConfigError
 from ftcore.assets import wordnet_available
 from ftcore.layers import frozen_groups_for, layer_groups
 from ftcore.lr_finder import lr_find, suggest
@@ -74,3 +75,19 @@ def test_random_init_keeps_the_architecture_but_not_the_weights():
     assert not torch.equal(wa, wb)
     with pytest.raises(ValueError, match="init"):
         RunConfig(init="scratch")
+
+
+def test_score_train_records_each_example_loss_and_flags_flipped_labels(tiny):
+    rec = train(tiny.replace(label_noise=0.2, score_train=True, epochs=4))
+    ex = rec.examples
+    assert len(ex) == 210 and ex["noisy"].sum() == 42  # 70% of 300 in train, 20% of them flipped
+    # a model that learned the clean rule finds the flipped labels harder to fit
+    assert ex.loc[ex["noisy"], "loss"].mean() > ex.loc[~ex["noisy"], "loss"].mean()
+
+
+def test_test_size_evaluates_a_fixed_subset_of_the_test_split(tiny):
+    rec = train(tiny.replace(test_size=20, epochs=1))
+    assert rec.summary["steps"] > 0
+    assert train(tiny.replace(test_size=20, epochs=1)).metric("accuracy") == rec.metric("accuracy")
+    with pytest.raises(ConfigError, match="test_size"):
+        tiny.replace(test_size=0)
