@@ -9,13 +9,28 @@ run cache), and read its tidy tables. ftcore never imports matplotlib; ``viz`` d
 """
 __version__ = "0.1.0"
 
-from .assets import MissingAssetError
-from .config import ConfigError, RunConfig, load_config
-from .layers import freeze, freeze_to, layer_groups, unfreeze
-from .record import RecordError, RunRecord, load_record
-from .runs import build, run, run_id, train
-from .tasks import TaskError, load_task, task_names
-from .trainer import Callback, Trainer
+# Lazy attributes (PEP 562): ``import ftcore.record`` or ``ftcore.metrics`` must not import torch,
+# so that viz can read records without it.
+_EXPORTS = {
+    "MissingAssetError": "assets", "ConfigError": "config", "RunConfig": "config", "load_config": "config",
+    "freeze": "layers", "freeze_to": "layers", "layer_groups": "layers", "unfreeze": "layers",
+    "RecordError": "record", "RunRecord": "record", "load_record": "record",
+    "build": "runs", "run": "runs", "run_id": "runs", "train": "runs",
+    "TaskError": "tasks", "load_task": "tasks", "task_names": "tasks",
+    "Callback": "trainer", "Trainer": "trainer",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'ftcore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
+
 
 __all__ = ["Callback", "ConfigError", "MissingAssetError", "RecordError", "RunConfig", "RunRecord",
            "TaskError", "Trainer", "build", "freeze", "freeze_to", "layer_groups", "load_config",
