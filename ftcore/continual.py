@@ -232,17 +232,18 @@ class Distillation(Callback):
     def on_after_loss(self, t: Trainer) -> None:
         inputs = {k: v for k, v in t.batch.items() if k not in ("labels", "task")}
         student_heads, teacher_heads = heads_of(t.model), heads_of(self.teacher)
-        with torch.no_grad():  # one teacher forward per batch: the extra compute LwF costs
-            teacher_heads.route = None
-            self.teacher(**inputs)
-            teacher_features = teacher_heads.last_input
-        student_features = student_heads.last_input  # from this batch's own forward pass
-        loss = None
-        for i in self.old_heads:
-            soft = F.softmax(teacher_heads.heads[i](teacher_features).float() / self.T, dim=-1)
-            log_p = F.log_softmax(student_heads.heads[i](student_features).float() / self.T, dim=-1)
-            term = F.kl_div(log_p, soft, reduction="batchmean") * self.T ** 2
-            loss = term if loss is None else loss + term
+        with t.autocast:  # the same precision as the task loss's forward (bf16 runs included)
+            with torch.no_grad():  # one teacher forward per batch: the extra compute LwF costs
+                teacher_heads.route = None
+                self.teacher(**inputs)
+                teacher_features = teacher_heads.last_input
+            student_features = student_heads.last_input  # from this batch's own forward pass
+            loss = None
+            for i in self.old_heads:
+                soft = F.softmax(teacher_heads.heads[i](teacher_features).float() / self.T, dim=-1)
+                log_p = F.log_softmax(student_heads.heads[i](student_features).float() / self.T, dim=-1)
+                term = F.kl_div(log_p, soft, reduction="batchmean") * self.T ** 2
+                loss = term if loss is None else loss + term
         if loss is not None:
             t.penalty = self.alpha * loss if t.penalty is None else t.penalty + self.alpha * loss
 

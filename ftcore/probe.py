@@ -45,6 +45,8 @@ def encode(model: nn.Module, inputs, tokenizer=None, *, batch_size: int = 64,
     Runs in eval mode without gradients, in length-sorted batches (rows come back in input order);
     the model's training mode is restored.
     """
+    if hasattr(model, "get_base_model"):  # a peft model: its adapters stay active in the features
+        model = model.get_base_model()
     base = getattr(model, "base_model", model)
     inputs = list(inputs)
     if not inputs:

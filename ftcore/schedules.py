@@ -21,6 +21,8 @@ from typing import Callable
 import torch
 from torch.optim import lr_scheduler
 
+ONE_CYCLE_MIN_STEPS = 4
+
 from .config import RunConfig
 
 EXP_WARMUP_RATE = 5.0  # exponential warmup 1 - e^(-5p), rescaled to reach exactly 1 at p = 1
@@ -103,9 +105,11 @@ class LRSchedule:
             self.torch = lr_scheduler.CyclicLR(optimizer, base_lr=[p * cfg.min_lr_ratio for p in peaks],
                                                max_lr=peaks, step_size_up=half, cycle_momentum=False)
         elif cfg.schedule == "one_cycle":
-            pct = min(max(self.warmup_steps, 1) / total_steps, 0.5)
+            # OneCycleLR divides by the length of each phase: both need >= 2 steps (short runs too).
+            cycle = max(total_steps, ONE_CYCLE_MIN_STEPS)
+            pct = min(max(self.warmup_steps, 2) / cycle, 0.5)
             self.torch = lr_scheduler.OneCycleLR(
-                optimizer, max_lr=peaks, total_steps=max(total_steps, 2), pct_start=pct,
+                optimizer, max_lr=peaks, total_steps=cycle, pct_start=pct,
                 anneal_strategy="cos" if cfg.warmup == "cosine" else "linear", cycle_momentum=False)
         else:
             self.torch = lr_scheduler.LambdaLR(
@@ -118,7 +122,7 @@ class LRSchedule:
         self.k += 1
         if self.plateau is not None and self.k > self.warmup_steps:
             return  # after warmup, only validation loss moves a plateau schedule
-        if self.k < max(self.total_steps, 2) or not isinstance(self.torch, lr_scheduler.OneCycleLR):
+        if self.k < max(self.total_steps, ONE_CYCLE_MIN_STEPS) or not isinstance(self.torch, lr_scheduler.OneCycleLR):
             self.torch.step()
 
     def on_validation(self, val_loss: float) -> bool:

@@ -40,3 +40,37 @@ def tiny(toy_task) -> RunConfig:
     """Tiny model on the toy task: 2 epochs of ~13 steps each."""
     return RunConfig(model="tiny-bert", task=toy_task, train_size=None, epochs=2, batch_size=16,
                      lr=3e-3, eval_size=None, max_length=16, progress=False, threads=1)
+
+
+# ---- figures: the inputs of every figure, read from the committed quick-mode records (no training)
+@pytest.fixture(scope="session")
+def figure_inputs():
+    """``figure_inputs("warmup")`` → the dict of inputs the figure function takes (RunSets, studies,
+    metadata), from tests/fixtures/quick-runs (written by ``python -m chapter --quick``)."""
+    from chapter import specs  # noqa: F401 (registers the figures)
+    from chapter.build import Collector
+    from chapter.registry import REGISTRY
+    from chapter.scale import QUICK
+
+    col, cache = Collector(QUICK, render_only=True), {}
+
+    def get(fid: str) -> dict:
+        if fid not in cache:
+            cache[fid] = col.collect(REGISTRY[fid])
+        return cache[fid]
+    return get
+
+
+@pytest.fixture
+def lang_theme():
+    """Set the viz theme for a language and restore matplotlib's defaults afterwards."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    import viz
+
+    def apply(lang: str):
+        viz.set_theme(lang)
+    yield apply
+    plt.close("all")
+    matplotlib.rcdefaults()

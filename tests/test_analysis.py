@@ -174,3 +174,9 @@ def test_wordnet_definition_retrieval():
     acc = definition_retrieval(model, tok, n=40, seed=0, max_length=24)
     assert 0.0 <= acc <= 1.0
     assert definition_retrieval(model, tok, n=40, seed=0, max_length=24) == acc
+
+
+def test_forgetting_of_pretrained_with_lora_probes_the_adapted_encoder(tiny, toy_task):
+    out = forgetting_of_pretrained(tiny.replace(epochs=1, peft="lora"), toy_task, definitions=False,
+                                   n_train=100, n_test=60, max_length=16)
+    assert 0.0 <= out["linear_after"] <= 1.0 and out["steps"] > 0

@@ -164,3 +164,11 @@ def test_lora_gets_its_own_learning_rate(seq):
     assert seq.task_config(seq.tasks[0]).lr == seq.base.lr  # other methods keep the base LR
     with pytest.raises(ConfigError, match="lora_lr=0"):
         seq.__class__(**{**seq.__dict__, "lora_lr": 0})
+
+
+@pytest.mark.parametrize("method", ["ewc", "replay", "lwf", "lora"])
+def test_methods_run_under_bf16_autocast(seq, method, tmp_path):
+    base = seq.base.replace(precision="bf16")
+    rec = run_sequence(seq.__class__(**{**seq.__dict__, "base": base, "method": method, "fisher_examples": 16}),
+                       runs_dir=tmp_path)
+    assert rec.status == "completed" and len(accuracy_matrix(rec)) == 3

@@ -6,7 +6,7 @@ import torch
 from transformers import (get_cosine_schedule_with_warmup, get_cosine_with_hard_restarts_schedule_with_warmup,
                           get_linear_schedule_with_warmup, get_polynomial_decay_schedule_with_warmup)
 
-from ftcore import RunConfig
+from ftcore import RunConfig, train
 from ftcore.schedules import multiplier, num_warmup_steps, preview, warmup_factor
 
 T, W = 100, 20
@@ -86,3 +86,9 @@ def test_warmup_steps_from_ratio():
     assert f(19) == 1.0 and f(199) == pytest.approx(1 / 180)
     with pytest.raises(ValueError):
         warmup_factor("quadratic", 0.5)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 5])
+def test_one_cycle_survives_very_short_runs(tiny, steps):
+    rec = train(tiny.replace(schedule="one_cycle", max_steps=steps, eval_splits=(), test_at_end=False))
+    assert len(rec.steps) == steps and rec.lrs["lr"].notna().all()

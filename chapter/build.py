@@ -1,0 +1,193 @@
+"""``python -m chapter``: train what the figures need (only what the cache lacks), draw every
+figure in Chinese and English, and write the gallery.
+
+    python -m chapter                 # full scale: records in runs/reference, figures in figures/
+    python -m chapter --quick         # every figure end to end, tiny and fast (CI)
+    python -m chapter --render-only   # redraw from the records; an error names any missing run
+    python -m chapter --force         # retrain everything the figures need (replaces records)
+    python -m chapter --only warmup decay
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from ftcore import RunConfig, run
+from ftcore.runs import cached, run_id
+
+from .registry import REGISTRY, FigureSpec, Grid, LandscapeNeed, Sequences, StudyNeed, Value
+from .scale import SCALES, Scale
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def _quiet_loading() -> None:
+    """One progress bar for the build, not one per model load."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+
+
+class MissingRecordError(RuntimeError):
+    """--render-only was asked for, and a record the figure needs is not there."""
+
+
+class Collector:
+    """Resolves a figure's needs into inputs, training through the cache. Within one build, a run
+    shared by several figures is trained (or forced) once."""
+
+    def __init__(self, S: Scale, *, force: bool = False, render_only: bool = False):
+        self.S, self.force, self.render_only = S, force, render_only
+        self.done: set[str] = set()
+        self.trained = 0
+
+    def _fresh(self, key: str) -> bool:
+        """Force this key's recomputation if --force and not yet done in this build."""
+        first = key not in self.done
+        self.done.add(key)
+        return self.force and first
+
+    def grid(self, g: Grid):
+        from viz.runs import RunSet
+        return RunSet((labels, self.run(cfg)) for labels, cfg in g.cells)
+
+    def run(self, cfg: RunConfig):
+        rid = run_id(cfg)
+        if self.render_only:
+            rec = cached(cfg, self.S.runs_dir)
+            if rec is None:
+                raise MissingRecordError(f"no record of run {rid} in {self.S.runs_dir}: {cfg!r}. "
+                                         "Run `make figures` (without --render-only) to train it.")
+            return rec
+        self.trained += cached(cfg, self.S.runs_dir) is None or (self.force and rid not in self.done)
+        return run(cfg, runs_dir=self.S.runs_dir, force=self._fresh(rid))
+
+    def sequences(self, s: Sequences):
+        from ftcore.continual import run_sequence, sequence_id
+        from viz.runs import RunSet
+        items = []
+        for labels, ccfg in s.cells:
+            path = Path(self.S.runs_dir) / sequence_id(ccfg)
+            if self.render_only and not path.exists():
+                raise MissingRecordError(f"no record of task sequence {path.name} ({ccfg.method}); run `make figures`")
+            items.append((labels, run_sequence(ccfg, runs_dir=self.S.runs_dir, force=self._fresh(path.name))))
+        return RunSet(items)
+
+    def study(self, need: StudyNeed):
+        from ftcore.studies import load_study, study, study_path
+        path = study_path(need.name, need.params, self.S.runs_dir)
+        if self.render_only:
+            if not path.exists():
+                raise MissingRecordError(f"no stored study {path.name}; run `make figures`")
+            return load_study(path)
+        return study(need.name, need.params, need.compute, runs_dir=self.S.runs_dir, force=self._fresh(path.name))
+
+    def landscape(self, need: LandscapeNeed):
+        from ftcore.landscape import cached_landscape, landscape, landscape_path
+        path = landscape_path(need.cfg, need.lcfg, self.S.runs_dir)
+        if self.render_only:
+            land = cached_landscape(need.cfg, need.lcfg, self.S.runs_dir)
+            if land is None:
+                raise MissingRecordError(f"no stored landscape {path.name}; run `make figures`")
+        else:
+            land = landscape(need.cfg, need.lcfg, runs_dir=self.S.runs_dir, force=self._fresh(path.name))
+        return {"surface": land.surface, "path": land.path, "line": land.line, "meta": land.meta}
+
+    def collect(self, spec: FigureSpec) -> dict:
+        out = {}
+        for name, need in spec.needs(self.S).items():
+            kind = {Grid: self.grid, Sequences: self.sequences, StudyNeed: self.study,
+                    LandscapeNeed: self.landscape, Value: lambda v: v.get()}[type(need)]
+            out[name] = kind(need)
+        return out
+
+
+def render(spec: FigureSpec, inputs: dict, lang: str, out_dir: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    import viz
+    viz.set_theme(lang)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Glyph .* missing from")  # boxes instead of text: fail
+        fig = getattr(viz, spec.viz_name)(**inputs)
+        if spec.measure is not None and (m := spec.measure(inputs)).get("differs"):
+            # The rule of FIGURES.md: where the measurement disagrees with the chapter, say so on the figure.
+            fig.text(0.01, -0.02, "⚠ " + viz.t("differs") + ": " + m[lang], ha="left", va="top",
+                     fontsize="small", color="#a33", wrap=True)
+        fig.canvas.draw()
+    paths = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fmt in FORMATS:
+        p = out_dir / f"{spec.id}.{fmt}"
+        fig.savefig(p, dpi=300 if fmt == "png" else None, bbox_inches="tight",
+                    metadata={"Date": None} if fmt in ("svg", "pdf") else None)
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m chapter", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and one seed (CI)")
+    ap.add_argument("--force", action="store_true", help="retrain every run the figures need")
+    ap.add_argument("--render-only", action="store_true", help="draw from stored records, never train")
+    ap.add_argument("--only", nargs="+", metavar="ID", help="these figure ids only")
+    ap.add_argument("--runs-dir", default=None, help="records folder (default: the scale's)")
+    ap.add_argument("--out", default=None, help="output folder (default: figures/, or build/figures-quick with --quick)")
+    ap.add_argument("--collect-only", action="store_true", help="train/fetch the runs, draw nothing")
+    ap.add_argument("--langs", nargs="+", default=["zh", "en"], choices=["zh", "en"])
+    args = ap.parse_args(argv)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    from tqdm.auto import tqdm
+
+    from . import specs  # noqa: F401  (registers the figures)
+    from .gallery import write_gallery
+
+    _quiet_loading()
+    S = SCALES["quick" if args.quick else "full"]
+    if args.runs_dir:
+        S = dataclasses.replace(S, runs_dir=args.runs_dir)
+    ids = args.only or list(REGISTRY)
+    unknown = [i for i in ids if i not in REGISTRY]
+    if unknown:
+        ap.error(f"unknown figure id(s) {unknown}; known: {', '.join(REGISTRY)}")
+    out = Path(args.out or ("build/figures-quick" if args.quick else "figures"))
+    col = Collector(S, force=args.force, render_only=args.render_only)
+    timings, inputs_by_id = {}, {}
+    t0 = time.perf_counter()
+    warnings.filterwarnings("ignore", message=".*ignoring cached.*", append=True) if args.render_only else None
+    try:
+        for fid in tqdm(ids, desc="runs for the figures", unit="figure"):
+            t = time.perf_counter()
+            inputs_by_id[fid] = col.collect(REGISTRY[fid])
+            timings[fid] = {"collect_s": round(time.perf_counter() - t, 2)}
+    except MissingRecordError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    t_collect = time.perf_counter() - t0
+    if args.collect_only:
+        print(f"{len(ids)} figures' runs ready in {S.runs_dir}/ ({col.trained} trained, {t_collect:.0f}s)")
+        return 0
+    t1 = time.perf_counter()
+    for fid in tqdm(ids, desc="drawing", unit="figure"):
+        t = time.perf_counter()
+        for lang in args.langs:
+            render(REGISTRY[fid], inputs_by_id[fid], lang, out / lang)
+        timings[fid]["render_s"] = round(time.perf_counter() - t, 2)
+    t_render = time.perf_counter() - t1
+    summary = {"scale": S.name, "runs_dir": S.runs_dir, "figures": len(ids), "runs_trained": col.trained,
+               "collect_s": round(t_collect, 1), "render_s": round(t_render, 1),
+               "total_s": round(time.perf_counter() - t0, 1), "per_figure": timings}
+    if set(ids) == set(REGISTRY):
+        write_gallery(out, S, inputs_by_id, summary)
+    (out / "timings.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{len(ids)} figures × {len(args.langs)} languages in {out}/ ({col.trained} runs trained; "
+          f"collect {t_collect:.0f}s, render {t_render:.0f}s)")
+    return 0

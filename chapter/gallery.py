@@ -1,0 +1,64 @@
+"""``figures/README.md``: every figure with its caption, the runs behind it and, where the chapter
+made a claim, the claim next to our measurement."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .registry import REGISTRY, Grid, Sequences
+from .scale import Scale
+
+
+def _runs_line(S: Scale, spec, inputs: dict) -> str:
+    parts = []
+    for name, value in inputs.items():
+        if hasattr(value, "records"):  # a RunSet
+            recs = value.records
+            if not recs:
+                continue
+            prov = recs[0].provenance
+            seeds = sorted({r.config.get("seed") for r in recs if "seed" in r.config} |
+                           {r.config.get("continual", {}).get("base", {}).get("seed") for r in recs
+                            if "continual" in r.config} - {None})
+            wall = sum(float(r.summary.get("wall_s", 0) or 0) for r in recs)
+            ids = ", ".join(f"`{r.run_id}`" for r in recs[:4]) + (" …" if len(recs) > 4 else "")
+            parts.append(f"{len(recs)} runs ({name}; seeds {seeds}; {wall:.0f} s of training in all; "
+                         f"ftcore {prov.get('ftcore_version', '?')}, git {str(prov.get('git_commit', '?'))[:10]}, "
+                         f"torch {prov.get('libraries', {}).get('torch', '?')}, "
+                         f"{prov.get('threads', '?')} threads): {ids}")
+        elif hasattr(value, "tables"):  # a Study
+            parts.append(f"study `{value.path.name if value.path else value.name}`")
+        elif isinstance(value, dict) and "surface" in value:
+            parts.append(f"landscape of run `{value['meta'].get('run_id')}`, {len(value['surface'])} grid points")
+    return "; ".join(parts) or "asset metadata only"
+
+
+def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict) -> Path:
+    base = S.base
+    lines = ["# 图集 · Figure gallery — 3.2 微调方法", "",
+             "Every number in these figures comes from a recorded run of `ftcore` "
+             f"(scale **{S.name}**: records in `{S.runs_dir}/`). Regenerate with `make figures`; "
+             "redraw from the records with `make figures-render`.", "",
+             f"Base run of most figures: `{base!r}`.", "",
+             f"Built in {summary['total_s']:.0f} s ({summary['runs_trained']} runs trained, "
+             f"collect {summary['collect_s']:.0f} s, render {summary['render_s']:.0f} s).", ""]
+    for fid, spec in REGISTRY.items():
+        if fid not in inputs_by_id:
+            continue
+        inputs = inputs_by_id[fid]
+        lines += [f"## {spec.section} · {spec.title['zh']} / {spec.title['en']} (`{fid}`)", "",
+                  f"![{spec.title['zh']}](zh/{fid}.png)", "",
+                  f"{spec.caption['zh']}", "", f"*{spec.caption['en']}*", "",
+                  f"English version: [png](en/{fid}.png) · [svg](en/{fid}.svg) · [pdf](en/{fid}.pdf); "
+                  f"中文：[svg](zh/{fid}.svg) · [pdf](zh/{fid}.pdf)", ""]
+        if spec.claim:
+            lines += ["| | |", "|---|---|", f"| 教材的说法 · the chapter's claim | {spec.claim['zh']}<br>{spec.claim['en']} |"]
+            if spec.measure is not None:
+                m = spec.measure(inputs)
+                flag = {True: " **⚠ 与教材不同 · differs from the chapter**", False: " (与教材一致 · agrees)",
+                        None: ""}[m.get("differs")]
+                lines += [f"| 实测 · measured | {m['zh']}<br>{m['en']}{flag} |"]
+            lines += [""]
+        lines += [f"Runs: {_runs_line(S, spec, inputs)}", ""]
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

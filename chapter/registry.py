@@ -1,0 +1,66 @@
+"""What a figure declares: the runs and studies it needs (as a function of the scale) and the viz
+function that draws it. ``build`` walks :data:`REGISTRY`; runs shared by figures train once."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ftcore import RunConfig
+
+
+@dataclass
+class Grid:
+    """Runs: ``(labels, RunConfig)`` cells; arrives in the figure as a ``viz.RunSet``."""
+    cells: list[tuple[dict[str, Any], RunConfig]]
+
+
+@dataclass
+class Sequences:
+    """Task sequences (continual learning): ``(labels, ContinualConfig)`` cells → a RunSet."""
+    cells: list[tuple[dict[str, Any], Any]]
+
+
+@dataclass
+class StudyNeed:
+    """A cached study: ``compute()`` → (tables, meta), keyed on ``name`` and ``params``."""
+    name: str
+    params: dict[str, Any]
+    compute: Callable[[], tuple[dict, dict]]
+
+
+@dataclass
+class LandscapeNeed:
+    cfg: RunConfig
+    lcfg: Any
+
+
+@dataclass
+class Value:
+    """Something already at hand (metadata read from the assets)."""
+    get: Callable[[], Any]
+
+
+@dataclass
+class FigureSpec:
+    id: str
+    section: str
+    title: dict[str, str]  # {"zh": ..., "en": ...}
+    caption: dict[str, str]
+    needs: Callable[[Any], dict[str, Any]]  # Scale -> {input name: Grid | Sequences | StudyNeed | ...}
+    claim: dict[str, str] = field(default_factory=dict)  # the chapter's (simulated) claim, in our words
+    measure: Callable[[dict], dict] | None = None  # inputs -> {"zh", "en", "differs"}
+
+    @property
+    def viz_name(self) -> str:
+        return self.id.replace("-", "_")
+
+
+REGISTRY: dict[str, FigureSpec] = {}
+
+
+def figure(spec: FigureSpec) -> FigureSpec:
+    if spec.id in REGISTRY:
+        raise ValueError(f"figure {spec.id!r} registered twice")
+    REGISTRY[spec.id] = spec
+    return spec
