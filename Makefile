@@ -25,6 +25,7 @@ assets:
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(MAKE) --no-print-directory figures-quick
 
 # The main job: every figure of the chapter in Chinese and English (figures/zh, figures/en, gallery
 # figures/README.md), training only the runs that runs/reference lacks.
@@ -37,7 +38,7 @@ figures-force: setup  # retrain every run from scratch (~35 min on 2 CPU cores)
 figures-render: setup  # redraw from the stored records only (never trains)
 	$(BIN)/python -m chapter --render-only
 
-figures-quick: setup  # every figure end to end at tiny size, one seed, fresh records (what CI runs)
+figures-quick: setup  # every figure end to end at tiny size, one seed, fresh records (CI: part of `make test`)
 	rm -rf build/quick-runs
 	$(BIN)/python -m chapter --quick --runs-dir build/quick-runs --out build/figures-quick
 

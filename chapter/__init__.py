@@ -3,3 +3,28 @@ build trains what the cache lacks (``ftcore``) and draws the figure from the rec
 
 ``python -m chapter`` (``make figures``) regenerates every figure; ``--quick`` is the small version CI runs.
 """
+
+
+def inputs(figure_id: str, *, quick: bool = False, train: bool = False) -> dict:
+    """The inputs of a figure (RunSets of records, studies) from the stored records; with
+    ``train=True`` missing runs are trained first (as ``make figures`` does)."""
+    from . import specs  # noqa: F401 (registers the figures)
+    from .build import Collector
+    from .registry import REGISTRY
+    from .scale import SCALES
+
+    if figure_id not in REGISTRY:
+        raise KeyError(f"unknown figure {figure_id!r}; known: {', '.join(REGISTRY)}")
+    return Collector(SCALES["quick" if quick else "full"], render_only=not train).collect(REGISTRY[figure_id])
+
+
+def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
+    """The figure ``figure_id`` drawn from stored records, as a matplotlib Figure (no training).
+
+    >>> import chapter; fig = chapter.draw("warmup", lang="en")   # doctest: +SKIP
+    """
+    import viz
+    from .registry import REGISTRY
+
+    viz.set_theme(lang)
+    return getattr(viz, REGISTRY[figure_id].viz_name)(**inputs(figure_id, quick=quick))

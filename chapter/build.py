@@ -44,6 +44,7 @@ class Collector:
         self.S, self.force, self.render_only = S, force, render_only
         self.done: set[str] = set()
         self.trained = 0
+        self.current = ""
 
     def _fresh(self, key: str) -> bool:
         """Force this key's recomputation if --force and not yet done in this build."""
@@ -52,8 +53,11 @@ class Collector:
         return self.force and first
 
     def grid(self, g: Grid):
+        from tqdm.auto import tqdm
+
         from viz.runs import RunSet
-        return RunSet((labels, self.run(cfg)) for labels, cfg in g.cells)
+        cells = tqdm(g.cells, desc=f"  {self.current}", unit="run", leave=False, disable=len(g.cells) < 2)
+        return RunSet((labels, self.run(cfg)) for labels, cfg in cells)
 
     def run(self, cfg: RunConfig):
         rid = run_id(cfg)
@@ -98,6 +102,7 @@ class Collector:
         return {"surface": land.surface, "path": land.path, "line": land.line, "meta": land.meta}
 
     def collect(self, spec: FigureSpec) -> dict:
+        self.current = spec.id
         out = {}
         for name, need in spec.needs(self.S).items():
             kind = {Grid: self.grid, Sequences: self.sequences, StudyNeed: self.study,

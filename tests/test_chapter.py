@@ -1,0 +1,114 @@
+"""The figure pipeline: every figure of FIGURES.md is registered and drawable, the theme renders
+Chinese with the pip-installed font, viz stays torch-free, and reference records reproduce."""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chapter import specs  # noqa: F401 (registers the figures)
+from chapter.registry import REGISTRY
+from chapter.scale import FULL, QUICK
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES_MD = ROOT.parent / "shared" / "FIGURES.md"
+
+
+def figure_ids_in_figures_md() -> list[str]:
+    rows = re.findall(r"^\| ([a-z][a-z-]+) \| ", FIGURES_MD.read_text(encoding="utf-8"), re.M)
+    return [r for r in rows if r != "id"]
+
+
+@pytest.mark.skipif(not FIGURES_MD.exists(), reason="shared/FIGURES.md is not beside this checkout")
+def test_every_row_of_figures_md_is_registered():
+    assert sorted(figure_ids_in_figures_md()) == sorted(REGISTRY)
+
+
+def test_every_figure_has_a_viz_function_and_bilingual_texts():
+    import viz
+    for fid, spec in REGISTRY.items():
+        assert callable(getattr(viz, spec.viz_name, None)), f"viz.{spec.viz_name} missing for {fid}"
+        for d in (spec.title, spec.caption) + ((spec.claim,) if spec.claim else ()):
+            assert set(d) == {"zh", "en"} and all(d.values()), fid
+
+
+def test_strings_exist_in_both_languages():
+    from viz.text import STRINGS
+    assert set(STRINGS["zh"]) == set(STRINGS["en"]) and len(STRINGS["zh"]) > 50
+
+
+def test_viz_does_not_import_torch():
+    code = "import sys, viz; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
+    from ftcore.runs import run_id
+    from chapter.registry import Grid
+    ids = {}
+    for spec in REGISTRY.values():
+        for need in spec.needs(FULL).values():
+            if isinstance(need, Grid):
+                for labels, cfg in need.cells:
+                    assert cfg.seed in FULL.seeds
+                    ids.setdefault(run_id(cfg), set()).add(spec.id)
+    shared = [v for v in ids.values() if len(v) > 1]
+    assert shared, "figures should share runs (e.g. the base run)"
+    assert 100 < len(ids) < 250  # the full grid stays affordable
+
+
+def test_quick_scale_is_small():
+    from chapter.registry import Grid
+    for spec in REGISTRY.values():
+        for need in spec.needs(QUICK).values():
+            if isinstance(need, Grid):
+                for _, cfg in need.cells:
+                    assert (cfg.train_size or 0) <= 160 and cfg.seed == 0
+
+
+def test_chinese_renders_with_the_packaged_font_and_pdf_rasterizes(lang_theme, tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    import viz
+    lang_theme("zh")
+    font = viz.theme.cjk_font()
+    assert font == "Noto Sans SC"
+    fig, ax = plt.subplots()
+    ax.set_title("学习率调度：预热与衰减 − θ₀")
+    found = font_manager.findfont(font_manager.FontProperties(family=plt.rcParams["font.sans-serif"]))
+    assert found.endswith("NotoSansSC-Regular.ttf")
+    pdf = tmp_path / "zh.pdf"
+    fig.savefig(pdf)  # a missing glyph would raise (pyproject: Glyph warnings are errors)
+    assert plt.rcParams["figure.facecolor"] == "white"
+    import pypdfium2
+    page = pypdfium2.PdfDocument(str(pdf))[0]
+    img = page.render(scale=1).to_pil()
+    assert img.getextrema()[0][0] < 100  # dark text pixels exist: the PDF renders
+
+
+def test_unknown_language_is_a_clear_error():
+    import viz
+    with pytest.raises(ValueError, match="lang='fr' is not allowed"):
+        viz.set_theme("fr")
+
+
+def test_render_only_names_a_missing_record(tmp_path, capsys):
+    from chapter.build import main
+    rc = main(["--quick", "--render-only", "--runs-dir", str(tmp_path / "empty"), "--only", "layer-lr",
+               "--out", str(tmp_path / "out")])
+    assert rc == 2 and "no record of run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fid", ["layer-lr", "forgetting"])
+def test_build_renders_png_svg_pdf_in_both_languages(fid, tmp_path):
+    from chapter.build import main
+    assert main(["--quick", "--render-only", "--only", fid, "--out", str(tmp_path)]) == 0
+    for lang in ("zh", "en"):
+        for fmt in ("png", "svg", "pdf"):
+            f = tmp_path / lang / f"{fid}.{fmt}"
+            assert f.exists() and f.stat().st_size > 1000, f

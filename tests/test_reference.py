@@ -1,0 +1,34 @@
+"""The committed reference records (runs/reference) are what the committed code produces: retrain a
+sample of them and compare every recorded loss and evaluation."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chapter import specs  # noqa: F401 (registers the figures)
+from chapter.registry import REGISTRY
+from chapter.scale import FULL
+from ftcore.runs import cached, train
+
+# cheap cells: one optimizer step of each LR strategy, and the base run of the chapter (32 steps)
+SAMPLE = [("layer-lr", {"strategy": "discriminative"}), ("concept", {"run": "base"})]
+
+
+def _cfg(fid: str, labels: dict):
+    grid = REGISTRY[fid].needs(FULL)["runs"]
+    (cfg,) = [c for lab, c in grid.cells if all(lab.get(k) == v for k, v in labels.items())]
+    return cfg
+
+
+@pytest.mark.parametrize("fid,labels", SAMPLE, ids=[s[0] for s in SAMPLE])
+def test_reference_record_reproduces(fid, labels):
+    cfg = _cfg(fid, labels)
+    ref = cached(cfg, FULL.runs_dir)
+    assert ref is not None, f"runs/reference lacks the record of {cfg!r}: run `make figures`"
+    again = train(cfg.replace(progress=False))
+    assert again.run_id == ref.run_id
+    np.testing.assert_allclose(again.steps["loss"], ref.steps["loss"], rtol=1e-5)
+    pd.testing.assert_frame_equal(again.lrs, ref.lrs)
+    np.testing.assert_allclose(again.evals["value"], ref.evals["value"], rtol=1e-5)
+    assert again.provenance["threads"] == ref.provenance["threads"]
