@@ -51,7 +51,7 @@ def _concept_meta():
     task = load_task("rt-sentiment")
     return {"model": FULL_MODEL, "layers": cfg.get("num_hidden_layers"), "hidden": cfg.get("hidden_size"),
             "vocab": cfg.get("vocab_size"), "task": task.name, "labels": list(task.label_names),
-            "sizes": task.sizes}
+            "sizes": task.sizes()}
 
 
 FULL_MODEL = RunConfig().model
@@ -261,9 +261,9 @@ def _warmup_measure(inputs):
 
 figure(FigureSpec(
     "warmup", "3.2.4", {"zh": "学习率预热：曲线与实测作用", "en": "Warmup: curves and measured effect"},
-    {"zh": f"在预热确实重要的学习率 ({RISKY_LR:g}) 下：记录的预热曲线、前 8 步的梯度范数与最终测试准确率。",
-     "en": f"At a learning rate where warmup matters ({RISKY_LR:g}): recorded warmup curves, gradient norms of "
-           "the first steps and final test accuracy."},
+    {"zh": f"在预热确实重要的学习率 ({RISKY_LR:g}) 下：记录的预热曲线、预热期前后的梯度范数（阴影 = 预热期）与最终测试准确率。",
+     "en": f"At a learning rate where warmup matters ({RISKY_LR:g}): recorded warmup curves, gradient norms during "
+           "and after warmup (shaded: the warmup steps) and final test accuracy."},
     _warmup,
     {"zh": "教材（模拟数据）称预热全面提升梯度稳定性、收敛速度和最终性能。",
      "en": "The chapter (simulated) claims warmup improves gradient stability, convergence speed and final performance."},

@@ -47,7 +47,7 @@ register({
            "train_loss": "training loss", "val_loss": "validation loss", "accuracy": "accuracy",
            "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy",
            "train_accuracy": "training accuracy",
-           "grad_norm": "gradient norm", "seeds_n": "mean ± s.d., n = {n} seeds",
+           "grad_norm": "gradient norm", "seeds_n": "mean ± s.d. over seeds, n = {n}",
            "n_seeds": "n = {n}", "wall_s": "training time (s)", "peak_mb": "peak memory (MB)",
            "trainable_pct": "trainable parameters (%)", "trainable_params": "trainable parameters",
            "params_m": "parameters (millions)", "layer_group": "layer group", "diverged": "diverged",

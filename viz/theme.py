@@ -55,11 +55,13 @@ def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float 
     _state["lang"] = check_lang(lang)
     cjk = cjk_font()
     families = [cjk, "DejaVu Sans"] if lang == "zh" else ["DejaVu Sans", cjk]
+    weight = "normal" if lang == "zh" else "bold"  # the packaged Noto Sans SC has one weight only
     sns.set_theme(context=context, style="whitegrid", palette="colorblind", font_scale=font_scale,
-                  rc={"font.family": "sans-serif", "font.sans-serif": families,
+                  # the explicit list (not "sans-serif") is what makes matplotlib fall back per glyph
+                  rc={"font.family": families, "font.sans-serif": families,
                       "figure.facecolor": "white", "savefig.facecolor": "white",
                       "axes.facecolor": "white", "figure.dpi": 100, "savefig.dpi": 300,
-                      "pdf.fonttype": 42, "axes.titleweight": "bold", "figure.titleweight": "bold",
+                      "pdf.fonttype": 42, "axes.titleweight": weight, "figure.titleweight": weight,
                       "legend.frameon": False})
     mpl.rcParams["axes.unicode_minus"] = True
 

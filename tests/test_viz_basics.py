@@ -1,0 +1,367 @@
+"""viz.basics (3.2.1-3.2.2): every figure from the committed quick-mode records, in both languages:
+the right panels, one artist per run/group/strategy, registered labels, legends, and a PNG render
+that would fail on a missing glyph. No training."""
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import QuadMesh  # noqa: E402
+from matplotlib.container import ErrorbarContainer  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
+
+from viz import basics  # noqa: E402
+from viz.basics import _count, _group_label, _group_order  # noqa: E402
+from viz.runs import RunSet  # noqa: E402
+from viz.text import t  # noqa: E402
+
+LANGS = ("zh", "en")
+
+
+def render(fig: Figure) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    assert buf.tell() > 1000
+
+
+def bars(ax) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def texts(fig_or_ax) -> list[str]:
+    return [x.get_text() for x in fig_or_ax.findobj(matplotlib.text.Text)]
+
+
+def legend_texts(ax) -> list[str]:
+    leg = ax.get_legend()
+    assert leg is not None
+    return [x.get_text() for x in leg.get_texts()]
+
+
+def split_colorbars(fig: Figure):
+    """The figure's plain axes (in creation order) and its colour-bar axes."""
+    cbars = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    return [a for a in fig.axes if a not in cbars], cbars
+
+
+def depth(groups) -> list[str]:
+    return _group_order(groups)
+
+
+# ------------------------------------------------------------------------------------ module rules
+def test_module_exports_and_imports():
+    public = {n for n, f in inspect.getmembers(basics, inspect.isfunction)
+              if f.__module__ == basics.__name__ and not n.startswith("_")}
+    assert set(basics.__all__) == public
+    figures = {"concept", "strategies", "layer_lr", "schedules_basic", "landscape", "freeze_map",
+               "freeze_effects", "unfreeze", "layer_drift"}
+    assert figures <= public
+    for name in public - figures:
+        assert name.startswith("plot_")
+        assert "ax" in inspect.signature(getattr(basics, name)).parameters
+    tree = ast.parse(Path(basics.__file__).read_text(encoding="utf-8"))
+    mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    mods |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(m.split(".")[0] == "torch" for m in mods)
+    assert {m for m in mods if m.startswith("ftcore")} <= {"ftcore.record", "ftcore.metrics", "ftcore.studies"}
+    src = Path(basics.__file__).read_text(encoding="utf-8")
+    assert "savefig" not in src and ".show(" not in src
+
+
+def test_group_order_and_counts(lang_theme):
+    lang_theme("en")
+    assert _group_order(["head", "layer.10", "pooler", "layer.2", "embeddings", "prompt"]) == \
+        ["prompt", "embeddings", "layer.2", "layer.10", "pooler", "head"]
+    assert [_count(n) for n in (22713986, 1774464, 147840, 770)] == ["22.7M", "1.77M", "148K", "770"]
+    assert _group_label("layer.3") == t("freeze-map.group.layer", "en", i=3)
+
+
+# ------------------------------------------------------------------------------------ concept
+@pytest.mark.parametrize("lang", LANGS)
+def test_concept(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    inp = figure_inputs("concept")
+    rec = inp["runs"].records[0]
+    fig = basics.concept(**inp)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    first = rec.layer_state.drop_duplicates("group")
+    n_groups = len(first)
+    assert len([p for p in ax.patches if isinstance(p, FancyBboxPatch)]) == 3 + n_groups
+    assert len([p for p in ax.patches if isinstance(p, FancyArrowPatch)]) == 3
+    shown = "\n".join(texts(ax))
+    meta = inp["meta"]
+    assert meta["model"] in shown and meta["task"] in shown
+    assert t("concept.model_params", lang, params=_count(rec.summary["total_params"])) in shown
+    assert t("concept.result_acc", lang, acc=f"{rec.metric('accuracy', 'test'):.3f}") in shown
+    for n in first["n_params"]:
+        assert _count(n) in shown
+    for label in meta["labels"]:
+        assert label in shown
+    assert fig._suptitle.get_text() == t("concept.title", lang)
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ strategies
+@pytest.mark.parametrize("lang", LANGS)
+def test_strategies(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("strategies")["runs"]
+    fig = basics.strategies(runs=runs)
+    assert len(fig.axes) == 3
+    acc, time_ax, params = fig.axes
+    names = runs.values("strategy")
+    assert len([c for c in acc.containers if isinstance(c, ErrorbarContainer)]) == len(names)
+    assert acc.get_xscale() == "log"
+    assert acc.get_xlabel() == t("strategies.size", lang)
+    assert acc.get_ylabel() == t("test_accuracy", lang)
+    assert acc.get_legend().get_title().get_text() == t("seeds_n", lang, n=runs.n_seeds())
+    assert set(legend_texts(acc)) >= {t(f"strategies.{n}", lang) for n in names} | {t("chance", lang)}
+    assert len(bars(time_ax)) == len(names) and time_ax.get_ylabel() == t("wall_s", lang)
+    assert len(bars(params)) == len(names) and params.get_yscale() == "log"
+    assert [x.get_text() for x in params.get_xticklabels()] == \
+        [t(f"strategies.{n}", lang) for n in ("full", "frozen", "random") if n in names]
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ layer-lr
+@pytest.mark.parametrize("lang", LANGS)
+def test_layer_lr(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("layer-lr")["runs"]
+    fig = basics.layer_lr(runs=runs)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    groups = depth(runs.table("lrs")["layer"])
+    lines = ax.get_lines()
+    assert len(lines) == len(runs)
+    assert all(len(line.get_xdata()) == len(groups) for line in lines)
+    assert ax.get_yscale() == "log"
+    assert [x.get_text() for x in ax.get_xticklabels()] == [_group_label(g) for g in groups]
+    assert ax.get_ylabel() == t("layer-lr.axis", lang) and ax.get_xlabel() == t("layer_group", lang)
+    cfg = runs.one(strategy="layerwise_0.8").config
+    assert t("layer-lr.layerwise", lang, a=f"{cfg['layer_decay']:g}") in legend_texts(ax)
+    # the discriminative line is the recorded one: its embeddings LR is the smallest value drawn
+    disc = runs.one(strategy="discriminative").lrs
+    emb = disc.loc[(disc["layer"] == "embeddings") & (disc["step"] == 1), "lr"].max()
+    assert min(np.min(line.get_ydata()) for line in lines) == pytest.approx(emb)
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ schedules-basic
+@pytest.mark.parametrize("lang", LANGS)
+def test_schedules_basic(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("schedules-basic")["runs"]
+    fig = basics.schedules_basic(runs=runs)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    warm = any(rec.summary.get("warmup_steps") for rec in runs.records)
+    assert len(ax.get_lines()) == len(runs) + warm
+    n_steps = runs.records[0].lrs["step"].nunique()
+    assert len(ax.get_lines()[0].get_xdata()) == n_steps
+    assert ax.get_xlabel() == t("step", lang) and ax.get_ylabel() == t("lr", lang)
+    assert set(legend_texts(ax)) >= {t(f"schedules-basic.{s}", lang) for s in runs.values("schedule")}
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ landscape
+@pytest.mark.parametrize("lang", LANGS)
+def test_landscape(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    land = figure_inputs("landscape")["land"]
+    fig = basics.landscape(land=land)
+    assert len(fig.axes) == 4  # surface, its colour bar, the 1-D line, its accuracy twin
+    plain, cbars = split_colorbars(fig)
+    assert len(cbars) == 1
+    surf, line_ax, twin = plain
+    assert surf.get_xlabel() == t("landscape.alpha", lang) and surf.get_ylabel() == t("landscape.beta", lang)
+    path_lines = [ln for ln in surf.get_lines() if ln.get_label() == t("landscape.path", lang)]
+    assert len(path_lines) == 1 and len(path_lines[0].get_xdata()) == len(land["path"])
+    assert {t("landscape.theta0", lang), t("landscape.theta1", lang)} <= set(legend_texts(surf))
+    assert t("landscape.norm", lang, d=f"{land['meta']['d1_norm']:.3g}") in "\n".join(texts(surf))
+    assert len(line_ax.get_lines()) == 1 + 2  # loss, θ₀ and θ₁ markers
+    assert len(line_ax.get_lines()[0].get_xdata()) == len(land["line"])
+    assert len(twin.get_lines()) == 1
+    assert twin.get_ylabel() == t("landscape.acc_split", lang, split=t("landscape.split.validation", lang))
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ freeze-map
+@pytest.mark.parametrize("lang", LANGS)
+def test_freeze_map(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("freeze-map")["runs"]
+    fig = basics.freeze_map(runs=runs)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    ls = runs.table("layer_state")
+    groups = depth(ls["group"])
+    rows = runs.values("strategy")
+    mesh = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    assert len(mesh) == 1 and mesh[0].get_array().shape == (len(rows), len(groups))
+    assert [x.get_text() for x in ax.get_yticklabels()] == [t(f"freeze-map.{r}", lang) for r in rows]
+    assert [x.get_text() for x in ax.get_xticklabels()] == [_group_label(g) for g in groups]
+    cell_texts = [x for x in ax.texts if x.get_position()[0] < len(groups)]
+    assert len(cell_texts) == len(rows) * len(groups)
+    assert len(ax.texts) == len(rows) * len(groups) + len(rows)  # + one total per row
+    ev = runs.one(strategy="gradual").events
+    unfreezes = ev[ev["kind"] == "unfreeze"]
+    assert len(unfreezes) > 0
+    shown = "\n".join(x.get_text() for x in cell_texts)
+    for _, e in unfreezes.iterrows():
+        assert t("freeze-map.unfrozen_at", lang, step=int(e["step"])) in shown
+    # colour: head_only trains the head alone at step 0
+    z = np.asarray(mesh[0].get_array()).reshape(len(rows), len(groups))
+    assert z[rows.index("head_only")].tolist() == [float(g == "head") for g in groups]
+    assert len(legend_texts(ax)) == 2
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ freeze-effects
+@pytest.mark.parametrize("lang", LANGS)
+def test_freeze_effects(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("freeze-effects")["runs"]
+    fig = basics.freeze_effects(runs=runs)
+    assert len(fig.axes) == 4
+    names = runs.values("strategy")
+    for ax, label in zip(fig.axes[:3], ("test_accuracy", "wall_s", "peak_mb")):
+        assert len(bars(ax)) == len(names)
+        assert ax.get_ylabel() == t(label, lang)
+        assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"freeze-map.{n}", lang) for n in names]
+    f = runs.finals()
+    n_sd = sum(f[f["strategy"] == n]["value"].notna().sum() >= 2 for n in names)
+    assert len(bars(fig.axes[3])) == n_sd
+    assert fig.axes[3].get_ylabel() == t("freeze-effects.sd_axis", lang)
+    assert t("seeds_n", lang, n=runs.n_seeds()) in fig._suptitle.get_text()
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ unfreeze
+@pytest.mark.parametrize("lang", LANGS)
+def test_unfreeze(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("unfreeze")["runs"]
+    fig = basics.unfreeze(runs=runs)
+    assert len(fig.axes) == 3  # LR heatmap, its colour bar, validation accuracy
+    plain, cbars = split_colorbars(fig)
+    assert len(cbars) == 1
+    heat, val = plain
+    rec = runs.one(strategy="gradual", seed=runs.values("seed")[0])
+    groups = depth(rec.lrs["layer"])
+    steps = sorted(rec.lrs["step"].unique())
+    mesh = [c for c in heat.collections if isinstance(c, QuadMesh)][0]
+    z = np.asarray(mesh.get_array()).reshape(len(groups), len(steps))
+    # frozen groups are drawn under the colour scale (LR 0): embeddings never trained in quick mode
+    rows = [x.get_text() for x in heat.get_yticklabels()]
+    assert rows == [_group_label(g) for g in groups[::-1]]
+    assert z[rows.index(_group_label("head"))].min() >= mesh.norm.vmin
+    first = rec.layer_state.sort_values("step").drop_duplicates("group").set_index("group")["trainable"]
+    for g in groups:
+        if not first[g]:
+            assert z[rows.index(_group_label(g)), 0] < mesh.norm.vmin
+    n_events = (rec.events["kind"] == "unfreeze").sum()
+    assert len(heat.collections[1].get_offsets()) == n_events
+    assert heat.get_xlabel() == t("step", lang) and heat.get_ylabel() == t("layer_group", lang)
+    assert len(val.get_lines()) == 2 * (1 + (runs.n_seeds() > 1) * runs.n_seeds())
+    assert set(legend_texts(val)) == {t("freeze-map.gradual", lang), t("freeze-map.none", lang)}
+    assert val.get_ylabel() == t("val_accuracy", lang)
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ layer-drift
+@pytest.mark.parametrize("lang", LANGS)
+def test_layer_drift(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    study = figure_inputs("layer-drift")["study"]
+    drift = study.tables["drift"]
+    fig = basics.layer_drift(study=study)
+    assert len(fig.axes) == 2
+    change, cka = fig.axes
+    assert len(bars(change)) == len(drift) and change.get_yscale() == "log"
+    assert [x.get_text() for x in change.get_xticklabels()] == [_group_label(g) for g in depth(drift["group"])]
+    assert len(cka.get_lines()) == 1 and len(cka.get_lines()[0].get_xdata()) == drift["cka"].notna().sum()
+    assert change.get_ylabel() == t("layer-drift.change", lang) and cka.get_ylabel() == t("layer-drift.cka", lang)
+    render(fig)
+
+
+# ------------------------------------------------------------------------------------ axes-level, several seeds
+def _reseeded(runs: RunSet, n: int = 3, diverge: dict | None = None) -> RunSet:
+    """The quick runs repeated as ``n`` seeds with shifted accuracies (one run may be marked
+    diverged), to exercise error bars, seed dots and bands without training."""
+    items = []
+    for labels, rec in runs:
+        for s in range(n):
+            r = copy.copy(rec)
+            r.tables = dict(rec.tables)
+            ev = rec.evals.copy()
+            ev.loc[ev["metric"] == "accuracy", "value"] += 0.02 * s
+            r.tables["evals"] = ev
+            lab = {**labels, "seed": s}
+            if diverge and all(lab.get(k) == v for k, v in diverge.items()):
+                r.status = "diverged"
+            items.append((lab, r))
+    return RunSet(items)
+
+
+def test_axes_level_functions_with_explicit_ax(figure_inputs, lang_theme):
+    lang_theme("zh")
+    strat = _reseeded(figure_inputs("strategies")["runs"], diverge={"strategy": "random", "seed": 2})
+    f = strat.finals()
+    fig, axes = plt.subplots(3, 3, figsize=(13, 11), layout="constrained")
+    ax = basics.plot_accuracy_vs_size(f, chance=0.5, ax=axes[0, 0])
+    assert ax is axes[0, 0]
+    errs = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(errs) == 3 and all(c.has_yerr for c in errs)
+    assert t("diverged") in legend_texts(ax)
+    assert ax.get_legend().get_title().get_text() == t("seeds_n", n=3)
+    big = f[f["size"] == f["size"].max()]
+    assert basics.plot_metric_by_strategy(big, "train_s", label_prefix="strategies", ax=axes[0, 1]) is axes[0, 1]
+    assert len(bars(axes[0, 1])) == 3
+    assert basics.plot_trainable_params(big, ax=axes[0, 2]) is axes[0, 2]
+    freeze = _reseeded(figure_inputs("freeze-effects")["runs"])
+    ff = freeze.finals()
+    assert basics.plot_seed_sd(ff, ax=axes[1, 0]) is axes[1, 0]
+    assert len(bars(axes[1, 0])) == ff["strategy"].nunique()
+    assert bars(axes[1, 0])[0].get_height() == pytest.approx(pd.Series([0, 0.02, 0.04]).std() , abs=1e-9)
+    unf = _reseeded(figure_inputs("unfreeze")["runs"])
+    ev = unf.evals("accuracy", "validation")
+    assert basics.plot_val_accuracy_curves(ev, ax=axes[1, 1]) is axes[1, 1]
+    assert len(axes[1, 1].get_lines()) == 2 * (1 + 3) and len(axes[1, 1].collections) == 2  # ± s.d. bands
+    rec = unf.one(strategy="gradual", seed=0)
+    assert basics.plot_unfreeze_lrs(rec, colorbar=False, ax=axes[1, 2]) is axes[1, 2]
+    lr_runs = figure_inputs("layer-lr")["runs"]
+    assert basics.plot_layer_lrs(lr_runs.table("lrs"), ax=axes[2, 0]) is axes[2, 0]
+    assert basics.plot_head_lr_schedules(figure_inputs("schedules-basic")["runs"].table("lrs"), warmup_steps=1,
+                                         ax=axes[2, 1]) is axes[2, 1]
+    assert len(axes[2, 1].get_lines()) == 4 + 1
+    drift = figure_inputs("layer-drift")["study"].tables["drift"]
+    assert basics.plot_layer_drift(drift, ax=axes[2, 2]) is axes[2, 2]
+    render(fig)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 4, figsize=(13, 4), layout="constrained")
+    land = figure_inputs("landscape")["land"]
+    assert basics.plot_loss_surface(land["surface"], path=land["path"], meta=land["meta"], colorbar=False,
+                                    ax=axes[0]) is axes[0]
+    assert basics.plot_loss_line(land["line"], meta=land["meta"], ax=axes[1]) is axes[1]
+    assert basics.plot_layer_cka(drift, ax=axes[2]) is axes[2]
+    inp = figure_inputs("concept")
+    assert basics.plot_concept_diagram(inp["meta"], record=inp["runs"].records[0], ax=axes[3]) is axes[3]
+    ls = figure_inputs("freeze-map")["runs"].table("layer_state")
+    fig2, ax2 = plt.subplots(figsize=(12, 4))
+    assert basics.plot_freeze_map(ls, ax=ax2) is ax2
+    render(fig)
+    render(fig2)

@@ -1,0 +1,344 @@
+"""viz.problems (3.2.5: fitting, regularization, instability, stability fixes) and viz.continual
+(forgetting, pretrained probes, PEFT, the continual-learning table), drawn from the committed
+quick-mode records: panel counts, artists derived from the inputs, labels in both languages."""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.container import BarContainer  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import viz  # noqa: E402
+from ftcore.metrics import accuracy_matrix, forgetting_metrics  # noqa: E402
+from viz import continual, problems  # noqa: E402
+from viz.text import t  # noqa: E402
+
+LANGS = ("zh", "en")
+
+
+def png(fig: Figure) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    assert buf.tell() > 1000
+
+
+def bars(ax) -> list[BarContainer]:
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def points(ax, gid: str) -> np.ndarray:
+    offs = [c.get_offsets() for c in ax.collections if c.get_gid() == gid]
+    return np.concatenate(offs) if offs else np.empty((0, 2))
+
+
+def by_title(fig: Figure, title: str):
+    found = [ax for ax in fig.axes if ax.get_title() == title]
+    assert len(found) == 1, [ax.get_title() for ax in fig.axes]
+    return found[0]
+
+
+def last_eval(rec, metric, split):
+    return rec.metric(metric, split)
+
+
+# ------------------------------------------------------------------------------------ module surface
+def test_exports_exist_and_figures_reach_viz():
+    for mod in (problems, continual):
+        for name in mod.__all__:
+            assert callable(getattr(mod, name)), name
+    for fid in ("fitting", "regularization", "instability", "stability_fixes", "forgetting",
+                "forgetting_pretrained", "peft", "continual_table"):
+        assert callable(getattr(viz, fid))
+
+
+# ------------------------------------------------------------------------------------ fitting
+@pytest.mark.parametrize("lang", LANGS)
+def test_fitting(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("fitting")["runs"]
+    regimes = runs.values("regime")
+    fig = viz.fitting(runs)
+    assert isinstance(fig, Figure) and len(fig.axes) == len(regimes) == 3
+    assert fig.get_suptitle() == t("fitting.title", lang)
+    for ax, regime in zip(fig.axes, regimes):
+        rec = runs.one(regime=regime)
+        # per-step loss, training and validation evaluations, the early-stopping line (+ divergence)
+        assert len(ax.lines) == 4 + (problems.diverged_step(rec) is not None)
+        assert ax.get_title().startswith(t(f"fitting.regime.{regime}", lang))
+        assert ax.get_xlabel() == t("step", lang) and ax.get_ylabel() == t("loss", lang)
+        assert ax.get_legend() is not None
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), rec.steps["loss"])
+        ev = rec.evals
+        val = ev[(ev.split == "validation") & (ev.metric == "loss")].drop_duplicates("step", keep="last")
+        best = int(val.loc[val["value"].idxmin(), "step"])
+        assert ax.lines[3].get_xdata()[0] == best  # the lowest validation loss is marked
+        assert len(ax.collections) == 1  # the star at the minimum
+    png(fig)
+
+
+# ------------------------------------------------------------------------------------ regularization
+@pytest.mark.parametrize("lang", LANGS)
+def test_regularization(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("regularization")["runs"]
+    methods = runs.values("method")
+    fig = viz.regularization(runs)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    tv, gap, test = fig.axes
+    assert tv.get_title() == t("regularization.train_val", lang)
+    assert gap.get_title() == t("regularization.gap", lang)
+    assert test.get_title() == t("regularization.test", lang)
+    assert [c.get_text() for c in tv.get_xticklabels()] == [t(f"regularization.method.{m}", lang) for m in methods]
+    cont = bars(tv)
+    assert len(cont) == 2 and all(len(c) == len(methods) for c in cont)
+    assert tv.get_legend() is not None
+    labels = [x.get_text() for x in tv.get_legend().get_texts()]
+    assert t("train_accuracy", lang) in labels and t("val_accuracy", lang) in labels
+    # with one seed, the bars are the records' last evaluations
+    train = [np.mean([last_eval(r, "accuracy", "train") for r in runs.select(method=m).records]) for m in methods]
+    val = [np.mean([last_eval(r, "accuracy", "validation") for r in runs.select(method=m).records]) for m in methods]
+    np.testing.assert_allclose([b.get_height() for b in cont[0]], train)
+    np.testing.assert_allclose([b.get_height() for b in cont[1]], val)
+    np.testing.assert_allclose([b.get_height() for b in bars(gap)[0]], 100 * (np.array(train) - np.array(val)))
+    n_runs = len(runs)
+    assert len(points(tv, "seeds")) == 2 * n_runs
+    assert len(points(gap, "seeds")) == n_runs and len(points(test, "seeds")) == n_runs
+    assert gap.get_ylabel() == t("regularization.gap_axis", lang) and test.get_ylabel() == t("test_accuracy", lang)
+    assert t("seeds_n", lang, n=runs.n_seeds(method=methods[0])) in fig.get_supxlabel()
+    png(fig)
+
+
+def test_regularization_uses_restored_weights(figure_inputs):
+    """For early stopping, the last evaluation of each split is the one of the restored weights."""
+    runs = figure_inputs("regularization")["runs"]
+    frame = problems.regularization_frame(runs)
+    for labels, rec in runs:
+        row = frame[(frame.method == labels["method"]) & (frame.seed == labels["seed"])].iloc[0]
+        ev = rec.evals
+        tr = ev[(ev.split == "train") & (ev.metric == "accuracy")]
+        assert row["train"] == tr["value"].iloc[-1]
+        assert row["restored_step"] == rec.summary.get("restored_step")
+
+
+# ------------------------------------------------------------------------------------ instability
+@pytest.mark.parametrize("lang", LANGS)
+def test_instability(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("instability")["runs"]
+    settings = runs.values("setting")
+    fig = viz.instability(runs)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * len(settings) == 8
+    top, bottom = fig.axes[:len(settings)], fig.axes[len(settings):]  # subplots(2, n): row-major order
+    assert fig.legends, "figure legend missing"
+    assert top[0].get_ylabel() == t("train_loss", lang)
+    assert bottom[0].get_ylabel() == t("instability.grad_axis", lang)
+    for ax_l, ax_g, s in zip(top, bottom, settings):
+        rec = runs.one(setting=s)
+        div = problems.diverged_step(rec) is not None
+        assert ax_l.get_title().startswith(t(f"instability.setting.{s}", lang))
+        assert len(ax_l.lines) == 1 + div and len(ax_g.lines) == 1 + div
+        assert ax_g.get_xlabel() == t("step", lang) and ax_g.get_yscale() == "log"
+        ev = rec.evals
+        collapsed = ev[(ev.split == "validation") & (ev.metric == "max_class_frac") & (ev.value >= 0.95)]
+        assert len(points(ax_l, "collapse")) == collapsed["step"].nunique()
+        g = rec.grad_norms
+        expected = np.sqrt((g["norm"] ** 2).groupby(g["step"]).sum())
+        expected = expected[np.isfinite(expected) & (expected > 0)]
+        np.testing.assert_allclose(ax_g.lines[0].get_ydata(), expected.to_numpy())
+    png(fig)
+
+
+def test_instability_marks_divergence(figure_inputs, lang_theme):
+    lang_theme("zh")
+    rec = figure_inputs("instability")["runs"].one(setting="stable")
+    events = pd.DataFrame({"step": [2], "kind": ["diverged"], "detail": ["loss is nan"]}).astype(
+        rec.events.dtypes.to_dict())
+    bad = dataclasses.replace(rec, status="diverged", tables={**rec.tables, "events": events})
+    assert problems.diverged_step(bad) == 2
+    fig, (a, b) = plt.subplots(1, 2)
+    assert problems.plot_instability_loss(bad, ax=a) is a
+    assert problems.plot_instability_grad_norm(bad, ax=b) is b
+    for ax in (a, b):
+        red = [ln for ln in ax.lines if ln.get_label() == t("instability.stopped", "zh", step=2)]
+        assert len(red) == 1 and red[0].get_xdata()[0] == 2
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------ stability fixes
+@pytest.mark.parametrize("lang", LANGS)
+def test_stability_fixes(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("stability-fixes")["runs"]
+    fixes = runs.values("fix")
+    fig = viz.stability_fixes(runs)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    rate_ax, acc_ax = fig.axes
+    assert rate_ax.get_title() == t("stability-fixes.failure", lang, pct=95)
+    assert rate_ax.get_ylabel() == t("stability-fixes.failure_axis", lang)
+    assert acc_ax.get_title() == t("stability-fixes.accuracy", lang)
+    assert acc_ax.get_ylabel() == t("test_accuracy", lang)
+    assert [c.get_text() for c in rate_ax.get_xticklabels()] == [t(f"stability-fixes.fix.{f}", lang) for f in fixes]
+    failed = {f: np.mean([r.status == "diverged" or r.metric("max_class_frac", "test") > 0.95
+                          for r in runs.select(fix=f).records]) for f in fixes}
+    (cont,) = bars(rate_ax)
+    np.testing.assert_allclose([b.get_height() for b in cont], [failed[f] for f in fixes])
+    assert len(rate_ax.texts) == len(fixes)  # k/n above each bar
+    (acc_cont,) = bars(acc_ax)
+    assert len(acc_cont) == len(fixes)
+    finite = [np.isfinite(r.metric("accuracy", "test")) for r in runs.records]
+    assert len(points(acc_ax, "seeds")) == sum(finite)
+    n_diverged = sum(r.status == "diverged" and not f for r, f in zip(runs.records, finite))
+    assert len(points(acc_ax, "diverged")) == n_diverged
+    assert t("seeds_n", lang, n=runs.n_seeds(fix=fixes[0])) in fig.get_supxlabel()
+    png(fig)
+
+
+# ------------------------------------------------------------------------------------ forgetting
+@pytest.mark.parametrize("lang", LANGS)
+def test_forgetting(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("forgetting")["runs"]
+    methods = runs.values("method")
+    fig = viz.forgetting(runs)
+    assert isinstance(fig, Figure) and len(fig.axes) == len(methods) + 1
+    for ax, (labels, rec) in zip(fig.axes, runs):
+        m = accuracy_matrix(rec)
+        assert len(ax.images) == 1
+        assert len(ax.texts) == int(np.isfinite(m.to_numpy()).sum())  # NaN cells stay blank
+        assert ax.get_xlabel() == t("forgetting.cols", lang) and ax.get_ylabel() == t("forgetting.rows", lang)
+        assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"continual.task.{c}", lang) for c in m.columns]
+    cost = fig.axes[len(methods)]
+    assert cost.get_title() == t("forgetting.cost_title", lang)
+    assert cost.get_xlabel() == t("forgetting.cost_axis", lang) and cost.get_ylabel() == t("forgetting.avg_axis", lang)
+    assert len(cost.collections) == len(methods) and cost.get_legend() is not None
+    for coll, rec in zip(cost.collections, runs.records):
+        x, y = coll.get_offsets()[0]
+        assert y == pytest.approx(forgetting_metrics(accuracy_matrix(rec))["average_accuracy"])
+        assert x == pytest.approx(rec.summary["train_s"] + rec.summary.get("method_extra_s", 0))
+    png(fig)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_forgetting_pretrained(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    probes = figure_inputs("forgetting-pretrained")
+    fig = viz.forgetting_pretrained(**probes)
+    rows = [st.tables["probe"].iloc[0] for st in probes.values()]
+    has_ft = "finetune_test_accuracy" in probes[next(iter(probes))].tables["probe"]
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 + has_ft
+    task = t(f"continual.task.{rows[0]['probe_task']}", lang)
+    for ax, probe in zip(fig.axes, ("linear", "knn")):
+        assert ax.get_title() == t(f"forgetting-pretrained.{probe}", lang, task=task)
+        assert ax.get_ylabel() == t("forgetting-pretrained.probe_axis", lang)
+        assert ax.get_xlabel() == t("forgetting-pretrained.run_axis", lang)
+        assert ax.get_legend() is not None
+        before, after = points(ax, "before"), points(ax, "after")
+        assert len(before) == len(after) == len(probes)
+        assert sorted(after[:, 1]) == pytest.approx(sorted(r[f"{probe}_after"] for r in rows))
+        assert sorted(before[:, 1]) == pytest.approx(sorted(r[f"{probe}_before"] for r in rows))
+    if has_ft:
+        assert len(bars(fig.axes[2])[0]) == len(probes)
+    frame = continual.probe_frame(probes)
+    assert list(frame["method"]) == ["full", "full", "full", "lora", "head_only"]
+    full = frame.loc[frame["method"] == "full", "lr"].tolist()
+    assert full == sorted(full) and len(full) == 3
+    png(fig)
+
+
+# ------------------------------------------------------------------------------------ peft
+@pytest.mark.parametrize("lang", LANGS)
+def test_peft(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    inputs = figure_inputs("peft")
+    runs = inputs["runs"]
+    methods = runs.values("method")
+    probes = {k: v for k, v in inputs.items() if k != "runs"}
+    assert set(probes) == {"full_0.001", "lora_0.001"}
+    fig = viz.peft(**inputs)
+    assert isinstance(fig, Figure) and len(fig.axes) == 5
+    pct = by_title(fig, t("peft.pct_title", lang))
+    acc = by_title(fig, t("peft.acc_title", lang))
+    time_ax = by_title(fig, t("peft.time_title", lang))
+    mem = by_title(fig, t("peft.mem_title", lang))
+    drop = by_title(fig, t("peft.drop_title", lang))
+    assert pct.get_yscale() == "log" and pct.get_ylabel() == t("trainable_pct", lang)
+    f = runs.finals("accuracy", "test")
+    np.testing.assert_allclose([b.get_height() for b in bars(pct)[0]],
+                               f.groupby("method", sort=False)["trainable_pct_at_end"].mean()[methods])
+    for ax, col, ylabel in ((acc, "value", "test_accuracy"), (time_ax, "train_s", "wall_s"),
+                            (mem, "peak_rss_mb", "peak_mb")):
+        assert ax.get_ylabel() == t(ylabel, lang)
+        assert len(bars(ax)) == 1 and len(bars(ax)[0]) == len(methods)
+        assert len(points(ax, "seeds")) == int(np.isfinite(f[col].astype(float)).sum())
+    assert [x.get_text() for x in acc.get_xticklabels()] == [t(f"peft.method.{m}", lang) for m in methods]
+    cont = bars(drop)
+    assert len(cont) == 2 and all(len(c) == 2 for c in cont) and drop.get_legend() is not None
+    frame = continual.probe_frame(probes)
+    np.testing.assert_allclose([b.get_height() for b in cont[0]],
+                               100 * (frame["linear_before"] - frame["linear_after"]).to_numpy())
+    assert drop.get_ylabel() == t("peft.drop_axis", lang)
+    png(fig)
+
+
+# ------------------------------------------------------------------------------------ continual table
+@pytest.mark.parametrize("lang", LANGS)
+def test_continual_table(figure_inputs, lang_theme, lang):
+    lang_theme(lang)
+    runs = figure_inputs("continual-table")["runs"]
+    fig = viz.continual_table(runs)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    (tab,) = ax.tables
+    cells = tab.get_celld()
+    assert len(cells) == (len(runs) + 1) * 5
+    assert cells[0, 0].get_text().get_text() == t("continual-table.method", lang)
+    per_task = all(r.summary.get("per_task") for r in runs.records)
+    assert t("continual-table.note_two" if per_task else "continual-table.note_all", lang, n=1) == fig.get_supxlabel()
+    naive = runs.one(method="naive").summary
+    base = sum(p["train_s"] + p["method_extra_s"] for p in naive["per_task"][:2])
+    for i, (labels, rec) in enumerate(runs, start=1):
+        m = accuracy_matrix(rec)
+        assert cells[i, 1].get_text().get_text() == f"{100 * m.iloc[1, 0]:.1f}%"
+        assert cells[i, 2].get_text().get_text() == f"{100 * m.iloc[1, 1]:.1f}%"
+        cost = sum(p["train_s"] + p["method_extra_s"] for p in rec.summary["per_task"][:2])
+        assert cells[i, 4].get_text().get_text() == t("continual-table.ratio_fmt", lang, r=cost / base)
+    assert cells[1, 4].get_text().get_text() == t("continual-table.ratio_fmt", lang, r=1.0)
+    png(fig)
+
+
+# ------------------------------------------------------------------------------------ axes-level functions
+def test_axes_level_functions_draw_on_the_given_axes(figure_inputs, lang_theme):
+    lang_theme("en")
+    fit = figure_inputs("fitting")["runs"]
+    reg = problems.regularization_frame(figure_inputs("regularization")["runs"])
+    fixes = problems.fixes_frame(figure_inputs("stability-fixes")["runs"])
+    seqs = figure_inputs("forgetting")["runs"]
+    probes = continual.probe_frame(figure_inputs("forgetting-pretrained"))
+    peft_runs = figure_inputs("peft")["runs"]
+    order = list(pd.unique(reg["method"]))
+    calls = [
+        lambda ax: problems.plot_fit_curves(fit.records[0], ax=ax),
+        lambda ax: problems.plot_train_val_accuracy(reg, order=order, ax=ax),
+        lambda ax: problems.plot_generalization_gap(reg, order=order, ax=ax),
+        lambda ax: problems.plot_fixes_failure_rate(fixes, order=list(pd.unique(fixes["fix"])), ax=ax),
+        lambda ax: continual.plot_accuracy_matrix(accuracy_matrix(seqs.records[0]), ax=ax),
+        lambda ax: continual.plot_cost_vs_accuracy(continual.forgetting_frame(seqs), ax=ax),
+        lambda ax: continual.plot_probe_before_after(probes, probe="knn", ax=ax),
+        lambda ax: continual.plot_probe_drop(probes, ax=ax),
+        lambda ax: continual.plot_trainable_share(peft_runs.finals(), order=peft_runs.values("method"), ax=ax),
+        lambda ax: continual.plot_method_table(continual.continual_frame(seqs)[0], ax=ax),
+    ]
+    fig, axes = plt.subplots(2, 5)
+    for call, ax in zip(calls, axes.ravel()):
+        assert call(ax) is ax
+        assert ax.has_data() or ax.tables
+    plt.close(fig)

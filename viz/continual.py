@@ -1,0 +1,438 @@
+"""Forgetting, continual learning and parameter-efficient fine-tuning.
+
+Figures ``forgetting`` (accuracy matrices of real task sequences), ``forgetting_pretrained``
+(probes of the encoder before and after fine-tuning), ``peft`` (LoRA, prompt tuning, BitFit vs
+full fine-tuning) and ``continual_table`` (the chapter's table, measured). Every number comes
+from a record (``ftcore.record``) or a stored study (``ftcore.studies``); no torch here.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from ftcore.metrics import accuracy_matrix, forgetting_metrics
+from ftcore.record import RunRecord
+
+from .problems import _dedupe_legend, _label, _rotate, plot_seed_bars, seed_note
+from .runs import RunSet
+from .text import register, t
+
+register({
+    "zh": {
+        "continual.task.rt-sentiment": "影评情感", "continual.task.bbc-topic": "新闻主题",
+        "continual.task.rt-subjectivity": "主观/客观",
+        "continual.method.naive": "直接顺序微调", "continual.method.ewc": "EWC",
+        "continual.method.replay": "经验回放 {pct}%", "continual.method.lwf": "LwF 蒸馏",
+        "continual.method.lora": "LoRA（每任务一套）",
+        "continual.na": "—",
+        # forgetting
+        "forgetting.title": "灾难性遗忘：真实任务序列上的准确率矩阵",
+        "forgetting.rows": "训练完的任务", "forgetting.cols": "评估任务",
+        "forgetting.heat_title": "{method}\n平均遗忘 {forg}",
+        "forgetting.cost_title": "最终平均准确率与训练开销",
+        "forgetting.cost_axis": "训练时间 + 方法额外开销（秒）",
+        "forgetting.avg_axis": "最终平均准确率",
+        "forgetting.note": "每种方法 n = {n} 条任务序列；空白格 = 该任务尚未训练，未评估",
+        # forgetting-pretrained
+        "forgetting-pretrained.title": "微调会抹去预训练知识吗？冻结特征的探针准确率",
+        "forgetting-pretrained.method.full": "全量微调", "forgetting-pretrained.method.lora": "LoRA",
+        "forgetting-pretrained.method.head_only": "只训练分类头",
+        "forgetting-pretrained.run": "{method} {lr}",
+        "forgetting-pretrained.run_axis": "微调方法与学习率",
+        "forgetting-pretrained.linear": "线性探针：{task}",
+        "forgetting-pretrained.knn": "kNN 探针：{task}",
+        "forgetting-pretrained.finetune": "微调任务：{task}",
+        "forgetting-pretrained.before": "微调前", "forgetting-pretrained.after": "微调后",
+        "forgetting-pretrained.probe_axis": "探针准确率",
+        "forgetting-pretrained.note": "编码器在{task}上微调；探针用 {n_train} 条训练、{n_test} 条测试；每个运行 1 个种子",
+        # peft
+        "peft.title": "参数高效微调与全量微调：实测对比",
+        "peft.method.full": "全量微调", "peft.method.lora_r2": "LoRA r=2", "peft.method.lora_r8": "LoRA r=8",
+        "peft.method.lora_r32": "LoRA r=32", "peft.method.prompt": "提示微调", "peft.method.bitfit": "BitFit",
+        "peft.pct_title": "可训练参数占比（对数）", "peft.acc_title": "测试准确率",
+        "peft.time_title": "训练时间", "peft.mem_title": "峰值内存（进程 RSS）",
+        "peft.drop_title": "预训练知识的遗忘：探针准确率下降",
+        "peft.drop_axis": "微调前 − 微调后（百分点）",
+        "peft.linear": "线性探针", "peft.knn": "kNN 探针",
+        # continual-table
+        "continual-table.title": "持续学习方法对照表（实测）",
+        "continual-table.method": "方法",
+        "continual-table.old": "旧任务准确率\n（{old}，\n学完{new}后）",
+        "continual-table.new": "新任务准确率\n（{new}）",
+        "continual-table.time": "训练时间\n（秒）",
+        "continual-table.ratio": "训练时间\n（相对直接微调）",
+        "continual-table.ratio_fmt": "{r:.2f}×",
+        "continual-table.note_two": "时间 = 前两个任务的训练时间加方法的额外开销（EWC 的 Fisher 估计、LwF 的教师模型拷贝）；每种方法 n = {n} 条序列",
+        "continual-table.note_all": "时间 = 整个任务序列的训练时间加方法的额外开销（记录中没有逐任务时间）；每种方法 n = {n} 条序列",
+    },
+    "en": {
+        "continual.task.rt-sentiment": "review sentiment", "continual.task.bbc-topic": "news topic",
+        "continual.task.rt-subjectivity": "subjective/objective",
+        "continual.method.naive": "naive sequential", "continual.method.ewc": "EWC",
+        "continual.method.replay": "replay {pct}%", "continual.method.lwf": "LwF distillation",
+        "continual.method.lora": "LoRA (one per task)",
+        "continual.na": "—",
+        "forgetting.title": "Catastrophic forgetting: accuracy matrices of real task sequences",
+        "forgetting.rows": "after training task", "forgetting.cols": "evaluated on",
+        "forgetting.heat_title": "{method}\nmean forgetting {forg}",
+        "forgetting.cost_title": "final average accuracy vs training cost",
+        "forgetting.cost_axis": "training time + method overhead (s)",
+        "forgetting.avg_axis": "final average accuracy",
+        "forgetting.note": "n = {n} task sequence(s) per method; blank cell = task not trained yet, not evaluated",
+        "forgetting-pretrained.title": "Does fine-tuning erase pretrained knowledge? Probes of frozen features",
+        "forgetting-pretrained.method.full": "full fine-tuning", "forgetting-pretrained.method.lora": "LoRA",
+        "forgetting-pretrained.method.head_only": "head only",
+        "forgetting-pretrained.run": "{method} {lr}",
+        "forgetting-pretrained.run_axis": "fine-tuning method and learning rate",
+        "forgetting-pretrained.linear": "linear probe: {task}",
+        "forgetting-pretrained.knn": "kNN probe: {task}",
+        "forgetting-pretrained.finetune": "fine-tuned task: {task}",
+        "forgetting-pretrained.before": "before fine-tuning", "forgetting-pretrained.after": "after fine-tuning",
+        "forgetting-pretrained.probe_axis": "probe accuracy",
+        "forgetting-pretrained.note": "encoder fine-tuned on {task}; probes trained on {n_train} and tested on "
+                                      "{n_test} examples; one seed per run",
+        "peft.title": "Parameter-efficient vs full fine-tuning, measured",
+        "peft.method.full": "full", "peft.method.lora_r2": "LoRA r=2", "peft.method.lora_r8": "LoRA r=8",
+        "peft.method.lora_r32": "LoRA r=32", "peft.method.prompt": "prompt tuning", "peft.method.bitfit": "BitFit",
+        "peft.pct_title": "trainable parameters (log)", "peft.acc_title": "test accuracy",
+        "peft.time_title": "training time", "peft.mem_title": "peak memory (process RSS)",
+        "peft.drop_title": "forgetting of pretrained knowledge: probe accuracy drop",
+        "peft.drop_axis": "before − after (points)",
+        "peft.linear": "linear probe", "peft.knn": "kNN probe",
+        "continual-table.title": "Continual-learning methods, measured",
+        "continual-table.method": "method",
+        "continual-table.old": "old-task accuracy\n({old},\nafter {new})",
+        "continual-table.new": "new-task accuracy\n({new})",
+        "continual-table.time": "training time\n(s)",
+        "continual-table.ratio": "training time\n(relative to naive)",
+        "continual-table.ratio_fmt": "{r:.2f}×",
+        "continual-table.note_two": "time = training time of the first two tasks plus the method's overhead (EWC's "
+                                    "Fisher estimate, LwF's teacher copy); n = {n} sequence(s) per method",
+        "continual-table.note_all": "time = training time of the whole sequence plus the method's overhead (the "
+                                    "record has no per-task times); n = {n} sequence(s) per method",
+    },
+})
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _task(name: str) -> str:
+    return _label("continual.task", name)
+
+
+def _method(method: str, rec: RunRecord | None = None) -> str:
+    """A continual-learning method's label (replay with its memory share, read from the config)."""
+    if method == "replay":
+        mem = (rec.config.get("continual", {}) if rec is not None else {}).get("replay_memory")
+        pct = f"{100 * float(mem):g}" if mem is not None else "?"
+        return t("continual.method.replay", pct=pct)
+    return _label("continual.method", method)
+
+
+def _fmt(v: float, spec: str = ".2f") -> str:
+    return format(v, spec) if np.isfinite(v) else t("continual.na")
+
+
+def sequence_cost(rec: RunRecord, n_tasks: int | None = None) -> float:
+    """Measured training time (s) plus the method's extra time, over the first ``n_tasks`` tasks
+    (from ``summary["per_task"]``) or the whole sequence."""
+    s = rec.summary
+    if n_tasks is not None and s.get("per_task"):
+        per = s["per_task"][:n_tasks]
+        return float(sum(p.get("train_s", np.nan) + p.get("method_extra_s", 0.0) for p in per))
+    return float(s.get("train_s", np.nan) + s.get("method_extra_s", 0.0))
+
+
+# ------------------------------------------------------------------------------------ forgetting
+def plot_accuracy_matrix(matrix: pd.DataFrame, *, ax: Axes | None = None, vmin: float = 0.0, vmax: float = 1.0,
+                         cmap: str = "viridis") -> Axes:
+    """Heatmap of an accuracy matrix (rows: after training task i; columns: evaluated on task j),
+    NaN cells blank, each measured value written in its cell."""
+    ax = ax or plt.gca()
+    a = matrix.to_numpy(dtype=float)
+    cm = plt.get_cmap(cmap).with_extremes(bad="white")
+    ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            if np.isfinite(a[i, j]):
+                r, g, b, _ = cm((a[i, j] - vmin) / (vmax - vmin))
+                dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+                ax.text(j, i, f"{a[i, j]:.2f}", ha="center", va="center", fontsize="small",
+                        color="white" if dark else "black")
+    ax.set_xticks(range(a.shape[1]), [_task(c) for c in matrix.columns])
+    ax.set_yticks(range(a.shape[0]), [_task(r) for r in matrix.index])
+    ax.set_xlabel(t("forgetting.cols"))
+    ax.set_ylabel(t("forgetting.rows"))
+    ax.grid(False)
+    return ax
+
+
+def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """One point per method: final average accuracy against measured training cost (columns
+    ``label``, ``cost_s``, ``average_accuracy``), each method with its own colour and marker."""
+    ax = ax or plt.gca()
+    pal = sns.color_palette(n_colors=max(len(data), 1))
+    markers = "osD^vP*X"
+    for k, (_, r) in enumerate(data.iterrows()):
+        ax.scatter([r["cost_s"]], [r["average_accuracy"]], s=70, color=pal[k], marker=markers[k % len(markers)],
+                   edgecolors="black", linewidths=0.5, label=r["label"], zorder=3)
+    ax.set_xlabel(t("forgetting.cost_axis"))
+    ax.set_ylabel(t("forgetting.avg_axis"))
+    ax.legend(fontsize="x-small", loc="best")
+    ax.margins(0.15)
+    return ax
+
+
+def forgetting_frame(runs: RunSet) -> pd.DataFrame:
+    """One row per task sequence: method, its label, accuracy matrix, forgetting metrics and cost."""
+    rows = []
+    for labels, rec in runs:
+        m = accuracy_matrix(rec)
+        fm = forgetting_metrics(m)
+        rows.append({**labels, "label": _method(labels["method"], rec), "matrix": m, "status": rec.status,
+                     "average_accuracy": fm["average_accuracy"], "mean_forgetting": fm["mean_forgetting"],
+                     "cost_s": sequence_cost(rec)})
+    return pd.DataFrame(rows)
+
+
+def forgetting(runs: RunSet) -> Figure:
+    data = forgetting_frame(runs)
+    n = len(data) + 1
+    ncols = 3 if n > 4 else n
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(13, 4.1 * nrows + 0.6), layout="constrained", squeeze=False)
+    flat = axes.ravel()
+    for ax, (_, r) in zip(flat, data.iterrows()):
+        plot_accuracy_matrix(r["matrix"], ax=ax)
+        title = t("forgetting.heat_title", method=r["label"], forg=_fmt(r["mean_forgetting"], ".3f"))
+        if r["status"] == "diverged":
+            title += f" ({t('diverged')})"
+        ax.set_title(title, fontsize="medium")
+        _rotate(ax, 20)
+    cost_ax = flat[len(data)]
+    plot_cost_vs_accuracy(data, ax=cost_ax)
+    cost_ax.set_title(t("forgetting.cost_title"), fontsize="medium")
+    for ax in flat[len(data) + 1:]:
+        ax.remove()
+    n_seq = min((len(runs.select(method=m)) for m in runs.values("method")), default=0)
+    fig.supxlabel(t("forgetting.note", n=n_seq), fontsize="small")
+    fig.suptitle(t("forgetting.title"))
+    return fig
+
+
+# ------------------------------------------------------------------------------------ pretrained probes
+def probe_frame(probes: dict) -> pd.DataFrame:
+    """One row per probe study (keys like ``full_0.001``): method, lr, before/after accuracies."""
+    rows = []
+    for key, st in probes.items():
+        row = st.tables["probe"].iloc[0].to_dict()
+        method, _, lr_key = key.rpartition("_")
+        lr = float(row.get("lr", lr_key))
+        rows.append({**row, "key": key, "method": method or key, "lr": lr,
+                     "n_train": st.params.get("n_train"), "n_test": st.params.get("n_test")})
+    df = pd.DataFrame(rows)
+    if len(df):
+        order = list(pd.unique(df["method"]))
+        df = df.assign(_m=df["method"].map(order.index)).sort_values(["_m", "lr"]).drop(columns="_m")
+    return df.reset_index(drop=True)
+
+
+def _probe_run_label(r) -> str:
+    return t("forgetting-pretrained.run", method=_label("forgetting-pretrained.method", r["method"]), lr=f"{r['lr']:g}")
+
+
+def _run_ticks(ax: Axes, data: pd.DataFrame) -> None:
+    ax.set_xticks(np.arange(len(data)), [_probe_run_label(r) for _, r in data.iterrows()])
+    _rotate(ax, 30)
+    ax.set_xlabel(t("forgetting-pretrained.run_axis"))
+
+
+def plot_probe_before_after(data: pd.DataFrame, *, probe: str = "linear", ax: Axes | None = None) -> Axes:
+    """Dumbbells: ``{probe}_before`` (hollow) and ``{probe}_after`` (filled) accuracy per run, joined
+    by a line, coloured by method."""
+    ax = ax or plt.gca()
+    methods = list(pd.unique(data["method"]))
+    pal = dict(zip(methods, sns.color_palette(n_colors=max(len(methods), 1))))
+    xs = np.arange(len(data))
+    before, after = data[f"{probe}_before"].astype(float), data[f"{probe}_after"].astype(float)
+    colors = [pal[m] for m in data["method"]]
+    ax.vlines(xs, before, after, colors=colors, lw=2.5, alpha=0.7)
+    ax.scatter(xs, before, s=60, facecolors="white", edgecolors=colors, linewidths=1.8, zorder=3,
+               label=t("forgetting-pretrained.before"), gid="before")
+    ax.scatter(xs, after, s=60, color=colors, edgecolors="black", linewidths=0.5, zorder=4,
+               label=t("forgetting-pretrained.after"), gid="after")
+    _run_ticks(ax, data)
+    ax.set_xlim(-0.6, len(data) - 0.4)
+    ax.set_ylabel(t("forgetting-pretrained.probe_axis"))
+    ax.legend(handles=[Line2D([], [], marker="o", ls="none", mfc="white", mec="0.3", mew=1.5,
+                              label=t("forgetting-pretrained.before")),
+                       Line2D([], [], marker="o", ls="none", color="0.3", label=t("forgetting-pretrained.after"))],
+              fontsize="x-small", loc="lower left")
+    return ax
+
+
+def forgetting_pretrained(**probes) -> Figure:
+    data = probe_frame(probes)
+    has_ft = "finetune_test_accuracy" in data.columns
+    fig, axes = plt.subplots(1, 3 if has_ft else 2, figsize=(13, 4.9), layout="constrained")
+    probe_task = _task(data["probe_task"].iloc[0]) if len(data) else ""
+    ft_task = _task(data["task"].iloc[0]) if len(data) else ""
+    for ax, probe in zip(axes, ("linear", "knn")):
+        plot_probe_before_after(data, probe=probe, ax=ax)
+        ax.set_title(t(f"forgetting-pretrained.{probe}", task=probe_task), fontsize="medium")
+    if has_ft:
+        ax = axes[2]
+        methods = list(pd.unique(data["method"]))
+        pal = dict(zip(methods, sns.color_palette(n_colors=max(len(methods), 1))))
+        xs = np.arange(len(data))
+        ax.bar(xs, data["finetune_test_accuracy"].astype(float), 0.7, color=[pal[m] for m in data["method"]],
+               alpha=0.8)
+        _run_ticks(ax, data)
+        ax.set_ylabel(t("test_accuracy"))
+        ax.set_title(t("forgetting-pretrained.finetune", task=ft_task), fontsize="medium")
+    r0 = data.iloc[0] if len(data) else {}
+    fig.supxlabel(t("forgetting-pretrained.note", task=ft_task, n_train=r0.get("n_train", "?"),
+                    n_test=r0.get("n_test", "?")), fontsize="small")
+    fig.suptitle(t("forgetting-pretrained.title"))
+    return fig
+
+
+# ------------------------------------------------------------------------------------ PEFT
+def plot_trainable_share(data: pd.DataFrame, *, order: Sequence, ax: Axes | None = None) -> Axes:
+    """Trainable parameters (% of the model) per method, log y, each bar labelled with its value."""
+    ax = ax or plt.gca()
+    pct = data.groupby("method", sort=False)["trainable_pct_at_end"].mean().reindex(order).astype(float)
+    xs = np.arange(len(order))
+    ax.bar(xs, pct.to_numpy(), 0.7, color=sns.color_palette()[0], alpha=0.8)
+    for x, v in zip(xs, pct):
+        if np.isfinite(v):
+            ax.text(x, v * 1.15, f"{v:.3g}%", ha="center", va="bottom", fontsize="x-small")
+    ax.set_yscale("log")
+    fin = pct[np.isfinite(pct) & (pct > 0)]
+    if len(fin):
+        ax.set_ylim(fin.min() / 3, fin.max() * 6)
+    ax.set_xticks(xs, [_label("peft.method", m) for m in order])
+    ax.set_ylabel(t("trainable_pct"))
+    return ax
+
+
+def plot_probe_drop(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Grouped bars: probe accuracy drop (before − after, points) per run, linear and kNN."""
+    ax = ax or plt.gca()
+    xs = np.arange(len(data))
+    w = 0.38
+    for k, probe in enumerate(("linear", "knn")):
+        drop = 100 * (data[f"{probe}_before"].astype(float) - data[f"{probe}_after"].astype(float))
+        pos = xs - w / 2 + k * w
+        ax.bar(pos, drop.to_numpy(), w * 0.95, color=sns.color_palette()[(0, 4)[k]], alpha=0.85,
+               label=t(f"peft.{probe}"))
+        for x, v in zip(pos, drop):
+            if np.isfinite(v):
+                ax.annotate(f"{v:.1f}", (x, v), xytext=(0, 3 if v >= 0 else -3), textcoords="offset points",
+                            ha="center", va="bottom" if v >= 0 else "top", fontsize="small")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.margins(y=0.12)
+    ax.set_xticks(xs, [_probe_run_label(r) for _, r in data.iterrows()])
+    ax.set_xlabel(t("forgetting-pretrained.run_axis"))
+    ax.set_ylabel(t("peft.drop_axis"))
+    ax.legend(fontsize="x-small", loc="best")
+    return ax
+
+
+def peft(runs: RunSet, **probes) -> Figure:
+    order = runs.values("method")
+    f = runs.finals("accuracy", "test")
+    labels = [_label("peft.method", m) for m in order]
+    fig, ax = plt.subplot_mosaic([["pct", "acc", "time"], ["mem", "drop", "drop"]], figsize=(13, 8.4),
+                                 layout="constrained")
+    plot_trainable_share(f, order=order, ax=ax["pct"])
+    ax["pct"].set_title(t("peft.pct_title"), fontsize="medium")
+    plot_seed_bars(f, x="method", value="value", order=order, x_labels=labels, palette=[sns.color_palette()[3]],
+                   ax=ax["acc"])
+    ax["acc"].set_ylabel(t("test_accuracy"))
+    ax["acc"].set_title(t("peft.acc_title"), fontsize="medium")
+    plot_seed_bars(f, x="method", value="train_s", order=order, x_labels=labels, palette=[sns.color_palette()[1]],
+                   ax=ax["time"])
+    ax["time"].set_ylabel(t("wall_s"))
+    ax["time"].set_title(t("peft.time_title"), fontsize="medium")
+    plot_seed_bars(f, x="method", value="peak_rss_mb", order=order, x_labels=labels, palette=[sns.color_palette()[2]],
+                   ax=ax["mem"])
+    ax["mem"].set_ylabel(t("peak_mb"))
+    ax["mem"].set_title(t("peft.mem_title"), fontsize="medium")
+    plot_probe_drop(probe_frame(probes), ax=ax["drop"])
+    ax["drop"].set_title(t("peft.drop_title"), fontsize="medium")
+    for name in ("pct", "acc", "time", "mem"):
+        _rotate(ax[name])
+    _dedupe_legend(ax["acc"], fontsize="x-small", loc="lower right")  # diverged runs, if any
+    fig.supxlabel(seed_note(runs, "method"), fontsize="small")
+    fig.suptitle(t("peft.title"))
+    return fig
+
+
+# ------------------------------------------------------------------------------------ continual table
+def continual_frame(runs: RunSet) -> tuple[pd.DataFrame, bool]:
+    """Per method: accuracy on task 1 and task 2 after training task 2, training cost up to task 2
+    (or of the whole sequence when the records lack per-task times) and its ratio to naive.
+    Returns the frame and whether per-task times were used."""
+    per_task = all(rec.summary.get("per_task") for rec in runs.records)
+    rows = []
+    for labels, rec in runs:
+        m = accuracy_matrix(rec)
+        ok = m.shape[0] > 1 and m.shape[1] > 1
+        rows.append({**labels, "label": _method(labels["method"], rec),
+                     "old": float(m.iloc[1, 0]) if ok else np.nan, "new": float(m.iloc[1, 1]) if ok else np.nan,
+                     "cost_s": sequence_cost(rec, 2 if per_task else None),
+                     "tasks": list(m.columns)})
+    df = pd.DataFrame(rows)
+    naive = df.loc[df["method"] == "naive", "cost_s"]
+    base = float(naive.mean()) if len(naive) else np.nan
+    df["ratio"] = df["cost_s"] / base
+    return df, per_task
+
+
+def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """The table: one row per method, old-task accuracy, new-task accuracy, time and time ratio."""
+    ax = ax or plt.gca()
+    tasks = data["tasks"].iloc[0] if len(data) else ["?", "?"]
+    old, new = _task(tasks[0]), _task(tasks[1]) if len(tasks) > 1 else "?"
+    cols = [t("continual-table.method"), t("continual-table.old", old=old, new=new), t("continual-table.new", new=new),
+            t("continual-table.time"), t("continual-table.ratio")]
+    cells = [[r["label"], _fmt(100 * r["old"], ".1f") + ("%" if np.isfinite(r["old"]) else ""),
+              _fmt(100 * r["new"], ".1f") + ("%" if np.isfinite(r["new"]) else ""),
+              _fmt(r["cost_s"], ".1f"),
+              t("continual-table.ratio_fmt", r=r["ratio"]) if np.isfinite(r["ratio"]) else t("continual.na")]
+             for _, r in data.iterrows()]
+    ax.axis("off")
+    tab = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="center",
+                   colWidths=[0.22, 0.26, 0.18, 0.14, 0.2])
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(11)
+    for (i, j), cell in tab.get_celld().items():
+        cell.set_height(0.24 if i == 0 else 0.11)
+        cell.set_edgecolor("0.75")
+        if i == 0:
+            cell.set_facecolor("0.92")
+            cell.get_text().set_fontweight("bold")
+    return ax
+
+
+def continual_table(runs: RunSet) -> Figure:
+    data, per_task = continual_frame(runs)
+    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.55 * (len(data) + 2)), layout="constrained")
+    plot_method_table(data, ax=ax)
+    n_seq = min((len(runs.select(method=m)) for m in runs.values("method")), default=0)
+    fig.supxlabel(t("continual-table.note_two" if per_task else "continual-table.note_all", n=n_seq),
+                  fontsize="small")
+    fig.suptitle(t("continual-table.title"))
+    return fig
+
+
+__all__ = ["continual_table", "forgetting", "forgetting_pretrained", "peft", "plot_accuracy_matrix",
+           "plot_cost_vs_accuracy", "plot_method_table", "plot_probe_before_after", "plot_probe_drop",
+           "plot_trainable_share"]

@@ -1,0 +1,410 @@
+"""3.2.3 数据准备: task formats, augmentation, label noise.
+
+Figure-level functions (one per figure id): :func:`task_formats`, :func:`augmentation`,
+:func:`data_quality`. Axes-level functions draw one panel each: :func:`plot_token_table`,
+:func:`plot_augmented_texts`, :func:`plot_augmented_predictions`, :func:`plot_noise_curves`,
+:func:`plot_noise_detection`. Everything drawn comes from the studies' tables and the run records;
+:func:`noise_detection` computes precision at k from the records' ``examples`` tables.
+"""
+from __future__ import annotations
+
+import difflib
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .runs import RunSet, mean_sd
+from .text import STRINGS, register, t
+from .theme import current_lang
+
+register({
+    "zh": {
+        # task-formats
+        "task-formats.title": "同一条影评在三种任务下的数据格式",
+        "task-formats.classification": "序列分类：整句只有一个标签",
+        "task-formats.token_classification": "词元分类：片名标为 B-TITLE / I-TITLE，只在每个词的第一个子词上计损失，其余为 -100",
+        "task-formats.mlm": "掩码语言模型：{k} / {n} 个词元被选中，标签是原词元的 ID，其余为 -100",
+        "task-formats.row.token": "词元",
+        "task-formats.row.input_id": "输入 ID",
+        "task-formats.row.attention_mask": "注意力掩码",
+        "task-formats.row.label": "标签",
+        "task-formats.row.label_text": "标签含义",
+        "task-formats.position": "词元位置",
+        "task-formats.sequence_label": "整句标签 = {id}（{name}）",
+        "task-formats.review": "示例影评（{label}）：{text}",
+        # augmentation
+        "augmentation.title": "数据增强后的文本与微调模型的判断",
+        "augmentation.texts": "增强操作与得到的文本（灰色小字：相对原句的改动）",
+        "augmentation.probability": "预测类别的概率",
+        "augmentation.op.original": "原句",
+        "augmentation.op.synonym": "同义词替换",
+        "augmentation.op.insert": "随机插入",
+        "augmentation.op.delete": "随机删除",
+        "augmentation.op.swap": "随机交换",
+        "augmentation.unchanged": "与原句相同",
+        "augmentation.changes": "改动：{changes}",
+        "augmentation.predicted": "预测：{label} {p:.3f}",
+        "augmentation.source": "同义词来源：{source}",
+        "augmentation.source.WordNetSynonyms": "WordNet 3.0",
+        "augmentation.source.EmbeddingNeighbours": "模型词向量的最近邻",
+        "augmentation.left_out": "未包含：{ops}（需要离线不可用的翻译模型）",
+        "augmentation.left_out.back_translation": "回译",
+        "augmentation.model": "微调模型的测试准确率 {acc:.3f}",
+        # data-quality
+        "data-quality.title": "标签噪声：准确率的损失，以及能否靠损失把坏标签找出来",
+        "data-quality.curves": "测试准确率随训练集大小的变化",
+        "data-quality.size": "训练集大小（条，对数坐标）",
+        "data-quality.noise": "标签噪声",
+        "data-quality.noise_level": "{pct:.0f}% 标签被翻转",
+        "data-quality.noise_tick": "{pct:.0f}%",
+        "data-quality.detection": "按训练结束时的单样本损失从高到低找被翻转的标签",
+        "data-quality.precision": "precision@k（k = 翻转数）",
+        "data-quality.size_level": "{size} 条",
+        "data-quality.base_rate": "随机挑选 k 条的期望（= 实际翻转比例）",
+    },
+    "en": {
+        "task-formats.title": "One review, three task formats",
+        "task-formats.classification": "Sequence classification: one label for the whole text",
+        "task-formats.token_classification": "Token classification: the film title tagged B-TITLE / I-TITLE on the first piece of each word, -100 elsewhere",
+        "task-formats.mlm": "Masked language modelling: {k} of {n} tokens chosen, labelled with their original ID, -100 elsewhere",
+        "task-formats.row.token": "token",
+        "task-formats.row.input_id": "input ID",
+        "task-formats.row.attention_mask": "attention mask",
+        "task-formats.row.label": "label",
+        "task-formats.row.label_text": "label meaning",
+        "task-formats.position": "token position",
+        "task-formats.sequence_label": "sequence label = {id} ({name})",
+        "task-formats.review": "Example review ({label}): {text}",
+        "augmentation.title": "Augmented texts and the fine-tuned model's verdicts",
+        "augmentation.texts": "Operation and resulting text (grey: what changed from the original)",
+        "augmentation.probability": "probability of the predicted class",
+        "augmentation.op.original": "original",
+        "augmentation.op.synonym": "synonym replacement",
+        "augmentation.op.insert": "random insertion",
+        "augmentation.op.delete": "random deletion",
+        "augmentation.op.swap": "random swap",
+        "augmentation.unchanged": "same as the original",
+        "augmentation.changes": "changed: {changes}",
+        "augmentation.predicted": "predicted: {label} {p:.3f}",
+        "augmentation.source": "synonyms from {source}",
+        "augmentation.source.WordNetSynonyms": "WordNet 3.0",
+        "augmentation.source.EmbeddingNeighbours": "the model's nearest word embeddings",
+        "augmentation.left_out": "left out: {ops} (needs a translation model not available offline)",
+        "augmentation.left_out.back_translation": "back-translation",
+        "augmentation.model": "fine-tuned model's test accuracy {acc:.3f}",
+        "data-quality.title": "Label noise: what it costs, and whether the loss finds the bad labels",
+        "data-quality.curves": "Test accuracy vs training-set size",
+        "data-quality.size": "training-set size (examples, log scale)",
+        "data-quality.noise": "label noise",
+        "data-quality.noise_level": "{pct:.0f}% of labels flipped",
+        "data-quality.noise_tick": "{pct:.0f}%",
+        "data-quality.detection": "Finding the flipped labels by final training loss",
+        "data-quality.precision": "precision at k (k = number flipped)",
+        "data-quality.size_level": "{size} examples",
+        "data-quality.base_rate": "expected from k picked at random (= share flipped)",
+    },
+})
+
+LABEL_NAMES = {"zh": {"fresh": "好评", "rotten": "差评"},
+               "en": {"fresh": "fresh", "rotten": "rotten"}}
+
+
+def _name(prefix: str, value) -> str:
+    """The registered text for a condition or class name, else the name itself."""
+    key = f"{prefix}.{value}"
+    return t(key) if key in STRINGS[current_lang()] else str(value).replace("_", " ")
+
+
+def _label_name(name: str) -> str:
+    return LABEL_NAMES[current_lang()].get(str(name), str(name))
+
+
+def _is_special(token: str) -> bool:
+    return token.startswith("[") and token.endswith("]")
+
+
+# ------------------------------------------------------------------------------ task-formats
+GREY, TEXT_GREY = "#e6e6e6", "#8c8c8c"
+FORMATS = ("classification", "token_classification", "mlm")
+
+
+def _cell(ax, x, y, h, text, face, *, color="black", rotation=0, fontsize=7.5, w=1.0):
+    ax.add_patch(Rectangle((x - 0.5, y), w, h, facecolor=face, edgecolor="white", linewidth=1.2))
+    ax.text(x - 0.5 + w / 2, y + h / 2, text, ha="center", va="center", rotation=rotation,
+            fontsize=fontsize, color=color, clip_on=True)
+
+
+def plot_token_table(tokens: pd.DataFrame, *, fmt: str | None = None, sequence_label: int | None = None,
+                     label_name: str | None = None, ax=None, fontsize: float = 7.5):
+    """One task format's encoded example as a table: one column per token position; rows token,
+    input ID, attention mask and label (plus the label's meaning when labels are per token).
+    Cells with label -100 (ignored by the loss) are greyed out. A classification example has
+    no per-token labels: ``sequence_label`` (and ``label_name``) fill one cell across the row."""
+    ax = ax or plt.gca()
+    df = tokens if fmt is None else tokens[tokens["format"] == fmt]
+    df = df.sort_values("position").reset_index(drop=True)
+    n = len(df)
+    per_token = bool(df["label"].notna().any())
+    rows = [("token", 2.4), ("input_id", 1.0), ("attention_mask", 1.0), ("label", 1.0)]
+    if per_token:
+        rows.append(("label_text", 2.4))
+    pal = sns.color_palette("colorblind")
+    token_face, mask_face = "#dbe9f6", "#d9f0d3"
+    label_faces = {"O": "white", "B-TITLE": pal[1], "I-TITLE": "#fdd9a0"}
+    y, yticks = 0.0, []
+    for row, h in rows:
+        yticks.append(y + h / 2)
+        for i, r in df.iterrows():
+            ignored = per_token and r["label"] == -100
+            if row == "token":
+                masked = r["token"] == "[MASK]"
+                face = pal[1] if masked else (GREY if _is_special(r["token"]) else token_face)
+                _cell(ax, i, y, h, r["token"], face, rotation=90, fontsize=fontsize)
+            elif row == "input_id":
+                _cell(ax, i, y, h, str(int(r["input_id"])), "white", fontsize=fontsize)
+            elif row == "attention_mask":
+                m = int(r["attention_mask"])
+                _cell(ax, i, y, h, str(m), mask_face if m else GREY, fontsize=fontsize)
+            elif row == "label" and per_token:
+                face = GREY if ignored else label_faces.get(r["label_text"], "#fdd9a0")
+                _cell(ax, i, y, h, str(int(r["label"])), face, color=TEXT_GREY if ignored else "black",
+                      fontsize=fontsize * (0.85 if len(str(int(r["label"]))) > 4 else 1))
+            elif row == "label_text":
+                face = GREY if ignored else label_faces.get(r["label_text"], "#fdd9a0")
+                _cell(ax, i, y, h, str(r["label_text"]), face, rotation=90, fontsize=fontsize)
+        if row == "label" and not per_token:
+            text = t("task-formats.sequence_label", id=sequence_label,
+                     name=_label_name(label_name) if label_name is not None else "")
+            _cell(ax, 0, y, h, text, pal[1], w=n, fontsize=fontsize + 1)
+        y += h
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylim(y, 0)
+    ax.set_yticks(yticks, [t(f"task-formats.row.{row}") for row, _ in rows])
+    ax.set_xticks(range(n), [str(int(p)) for p in df["position"]])
+    ax.tick_params(axis="both", length=0, labelsize=fontsize + 0.5)
+    ax.grid(False)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    if fmt is not None:
+        k = int((df["label"].notna() & (df["label"] != -100)).sum())
+        ax.set_title(t(f"task-formats.{fmt}", k=k, n=n), loc="left", fontsize=10)
+    return ax
+
+
+def task_formats(study) -> Figure:
+    """``task-formats``: the real tokenizer's and collators' output for one review, per task type."""
+    tokens = study.tables["tokens"]
+    formats = [f for f in FORMATS if f in set(tokens["format"])]
+    # the panels' row heights (see plot_token_table), plus room for each title and tick labels
+    heights = [(7.8 if tokens.loc[tokens["format"] == f, "label"].notna().any() else 5.4) + 1.6 for f in formats]
+    fig, axes = plt.subplots(len(formats), 1, figsize=(13, 1.2 + 0.33 * sum(heights)), layout="constrained",
+                             gridspec_kw={"height_ratios": heights})
+    axes = np.atleast_1d(axes)
+    review = study.meta.get("review", {})
+    n = int(tokens.groupby("format").size().max())
+    col_pt = 13 * 0.85 / n * 72  # a column's width in points: five-digit IDs must fit
+    for ax, fmt in zip(axes, formats):
+        plot_token_table(tokens, fmt=fmt, sequence_label=study.meta.get("sequence_label"),
+                         label_name=review.get("label"), ax=ax, fontsize=min(7.5, col_pt / 3.3))
+    axes[-1].set_xlabel(t("task-formats.position"), fontsize=9)
+    fig.suptitle(t("task-formats.title"))
+    if review:
+        fig.supxlabel(t("task-formats.review", label=_label_name(review.get("label", "")),
+                        text=review.get("text", "")), fontsize=9, color="#444444")
+    return fig
+
+
+# ------------------------------------------------------------------------------ augmentation
+def _changes(original: str, text: str, limit: int = 120) -> str:
+    """What an augmentation changed, word by word: ``a → b``, ``+word``, ``−word`` (position by
+    position when the words are only reordered, as a swap does)."""
+    a, b = original.split(), text.split()
+    parts = []
+    if sorted(a) == sorted(b):
+        parts = [f"{x} → {y}" for x, y in zip(a, b) if x != y]
+        a = b = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "replace":
+            parts.append(f"{' '.join(a[i1:i2])} → {' '.join(b[j1:j2])}")
+        elif op == "delete":
+            parts.append("−" + " ".join(a[i1:i2]))
+        elif op == "insert":
+            parts.append("+" + " ".join(b[j1:j2]))
+    out = "; ".join(parts)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 105, fontsize: float = 10):
+    """Each augmentation (one row, original first): the wrapped text, and in grey what it changed."""
+    ax = ax or plt.gca()
+    df = augment.reset_index(drop=True)
+    original = str(df.loc[df["op"] == "original", "text"].iloc[0]) if (df["op"] == "original").any() else None
+    for i, r in df.iterrows():
+        ax.text(0.0, i - 0.12, "\n".join(textwrap.wrap(str(r["text"]), width)), ha="left", va="center",
+                fontsize=fontsize)
+        if original is not None and r["op"] != "original":
+            ch = _changes(original, str(r["text"]))
+            ax.text(0.0, i + 0.3, t("augmentation.changes", changes=ch) if ch else t("augmentation.unchanged"),
+                    ha="left", va="center", fontsize=fontsize - 1.5, color="#666666")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(len(df) - 0.5, -0.5)
+    ax.set_yticks(range(len(df)), [_name("augmentation.op", op) for op in df["op"]])
+    ax.set_xticks([])
+    ax.grid(False)
+    for y in np.arange(len(df) - 1) + 0.5:
+        ax.axhline(y, color="#dddddd", linewidth=0.8)
+    ax.set_title(t("augmentation.texts"), loc="left", fontsize=10)
+    return ax
+
+
+def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] | None = None, ax=None):
+    """The model's predicted class for each augmented text (bar colour) and its probability (bar
+    length); the chance level 1/number of classes, when ``label_names`` are given."""
+    ax = ax or plt.gca()
+    df = augment.reset_index(drop=True)
+    names = list(label_names) if label_names else list(dict.fromkeys(df["predicted"]))
+    pal = dict(zip(names, sns.color_palette("colorblind", len(names))))
+    for i, r in df.iterrows():
+        ax.barh(i, r["p_predicted"], height=0.55, color=pal.get(r["predicted"], "grey"))
+        ax.text(min(r["p_predicted"], 1.0) + 0.02, i, f"{_label_name(r['predicted'])}\n{r['p_predicted']:.3f}",
+                va="center", ha="left", fontsize=8)
+    handles = [Rectangle((0, 0), 1, 1, color=pal[n]) for n in names]
+    labels = [_label_name(n) for n in names]
+    if label_names:
+        handles.append(ax.axvline(1 / len(label_names), color="black", linestyle=":", linewidth=1))
+        labels.append(t("chance"))
+    ax.set_xlim(0, 1.45)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_ylim(len(df) - 0.5, -0.5)
+    ax.set_xlabel(t("augmentation.probability"))
+    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
+              handlelength=1.2, columnspacing=0.8)
+    ax.grid(axis="y", visible=False)
+    return ax
+
+
+def augmentation(study) -> Figure:
+    """``augmentation``: real augmentations of one review and the fine-tuned model's verdicts."""
+    augment, meta = study.tables["augment"], study.meta
+    fig, (ax_text, ax_bar) = plt.subplots(1, 2, figsize=(13, 1.0 + 1.0 * len(augment)), layout="constrained",
+                                          sharey=True, gridspec_kw={"width_ratios": [3.3, 1]})
+    plot_augmented_texts(augment, ax=ax_text)
+    plot_augmented_predictions(augment, label_names=meta.get("label_names"), ax=ax_bar)
+    ax_bar.tick_params(axis="y", labelleft=False)
+    notes = []
+    if meta.get("synonym_source"):
+        notes.append(t("augmentation.source", source=_name("augmentation.source", meta["synonym_source"])))
+    if meta.get("left_out"):
+        sep = "、" if current_lang() == "zh" else ", "
+        notes.append(t("augmentation.left_out", ops=sep.join(_name("augmentation.left_out", x)
+                                                               for x in meta["left_out"])))
+    if meta.get("test_accuracy") is not None and np.isfinite(meta["test_accuracy"]):
+        notes.append(t("augmentation.model", acc=meta["test_accuracy"]))
+    fig.suptitle(t("augmentation.title"))
+    if notes:
+        fig.supxlabel(("；" if current_lang() == "zh" else "; ").join(notes), fontsize=9, color="#444444")
+    return fig
+
+
+# ------------------------------------------------------------------------------ data-quality
+def noise_detection(examples: pd.DataFrame, by: tuple[str, ...] = ("noise", "size", "seed")) -> pd.DataFrame:
+    """Per run (the ``by`` labels): k = number of flipped training labels, precision at k of
+    ranking the examples by final training loss (highest first), and the base rate (share
+    flipped, what picking k at random would find). Runs without flipped labels are left out."""
+    rows = []
+    by = [b for b in by if b in examples.columns]
+    for key, g in examples.groupby(by, sort=False):
+        k = int(g["noisy"].sum())
+        if k == 0:
+            continue
+        top = g.sort_values("loss", ascending=False, kind="stable").head(k)
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "k": k,
+                     "precision": float(top["noisy"].mean()), "base_rate": float(g["noisy"].mean())})
+    return pd.DataFrame(rows, columns=[*by, "k", "precision", "base_rate"])
+
+
+def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = None):
+    """Test accuracy vs training-set size, one line per noise level: mean ± s.d. over seeds
+    (error bars) and each seed as a dot; ``chance`` (1/number of classes) as a dotted line."""
+    ax = ax or plt.gca()
+    levels = list(dict.fromkeys(finals["noise"]))
+    pal = sns.color_palette("rocket_r", len(levels) + 1)[1:]
+    for j, (noise, color) in enumerate(zip(levels, pal)):
+        d = finals[finals["noise"] == noise]
+        m = mean_sd(d, "size").sort_values("size")
+        shift = 1 + 0.015 * (j - (len(levels) - 1) / 2)  # side by side on the log axis
+        sd = m["sd"].where(m["n"] > 1)
+        ax.errorbar(m["size"] * shift, m["mean"], yerr=sd if sd.notna().any() else None, marker="o",
+                    color=color, capsize=3, label=t("data-quality.noise_level", pct=100 * noise))
+        ax.scatter(d["size"] * shift, d["value"], color=color, s=12, alpha=0.5, zorder=3, linewidths=0)
+        bad = d[d["status"] == "diverged"]
+        if len(bad):
+            ax.scatter(bad["size"] * shift, bad["value"], marker="x", color="red", zorder=4, label="_diverged")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=t("chance"))
+    sizes = sorted(set(finals["size"]))
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.minorticks_off()
+    lo, hi = min(sizes), max(sizes)
+    ax.set_xlim(lo / 1.25, hi * 1.25)
+    ax.set_xlabel(t("data-quality.size"))
+    ax.set_ylabel(t("test_accuracy"))
+    ax.set_title(t("data-quality.curves"), fontsize=11)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    return ax
+
+
+def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
+    """Precision at k per noise level (bars, one per training-set size: mean ± s.d. over seeds,
+    seeds as dots), with the base rate (share of flipped labels) marked over each group."""
+    ax = ax or plt.gca()
+    levels = list(dict.fromkeys(detection["noise"]))
+    sizes = list(dict.fromkeys(detection["size"])) if "size" in detection else [None]
+    pal = sns.color_palette("crest", len(sizes))
+    width = 0.8 / len(sizes)
+    for j, (size, color) in enumerate(zip(sizes, pal)):
+        d = detection if size is None else detection[detection["size"] == size]
+        m = mean_sd(d, "noise", "precision").set_index("noise").reindex(levels)
+        x = np.arange(len(levels)) + (j - (len(sizes) - 1) / 2) * width
+        sd = m["sd"].where(m["n"] > 1)
+        ax.bar(x, m["mean"], width=width * 0.92, color=color, yerr=sd if sd.notna().any() else None,
+               capsize=3, label=t("data-quality.size_level", size=size) if size is not None else None)
+        for xi, noise in zip(x, levels):
+            v = d.loc[d["noise"] == noise, "precision"]
+            ax.scatter(np.full(len(v), xi), v, color="black", s=10, alpha=0.6, zorder=3, linewidths=0)
+    base = detection.groupby("noise", sort=False)["base_rate"].mean().reindex(levels)
+    for i, b in enumerate(base):
+        ax.hlines(b, i - 0.45, i + 0.45, color="black", linestyle="--", linewidth=1.2, gid="base_rate",
+                  label=t("data-quality.base_rate") if i == 0 else None)
+    ax.set_xticks(range(len(levels)), [t("data-quality.noise_tick", pct=100 * n) for n in levels])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(t("data-quality.noise"))
+    ax.set_ylabel(t("data-quality.precision"))
+    ax.set_title(t("data-quality.detection"), fontsize=11)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+def data_quality(runs: RunSet) -> Figure:
+    """``data-quality``: test accuracy vs training-set size under label noise, and how well the
+    final per-example loss finds the flipped labels (precision at k)."""
+    finals = runs.finals()
+    classes = {rec.summary.get("num_labels") for rec in runs.records} - {None}
+    chance = 1 / classes.pop() if len(classes) == 1 else None
+    fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    plot_noise_curves(finals, ax=ax_l, chance=chance)
+    plot_noise_detection(noise_detection(runs.table("examples")), ax=ax_r)
+    fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=runs.n_seeds()), fontsize=12)
+    return fig
+
+
+__all__ = ["augmentation", "data_quality", "noise_detection", "plot_augmented_predictions",
+           "plot_augmented_texts", "plot_noise_curves", "plot_noise_detection", "plot_token_table",
+           "task_formats"]

@@ -1,0 +1,491 @@
+"""3.2.4 学习率调度: warmup, decay, adaptive schedules and the LR range test.
+
+Figure-level functions (one per figure id): :func:`warmup`, :func:`decay`, :func:`adaptive`,
+:func:`lr_finder`. Axes-level functions draw one panel each: :func:`plot_lr_curves`,
+:func:`plot_grad_norms`, :func:`plot_final_points`, :func:`plot_val_curves`,
+:func:`plot_steps_to_target`, :func:`plot_plateau`, :func:`plot_lr_range`.
+
+Every LR drawn is the one recorded from the optimizer's param groups during training (the ``lrs``
+table; the head group is shown, as every group follows the same shape under a uniform LR).
+The LR range test's suggestion is computed here by :func:`suggest_lr`, a torch-free copy of
+``ftcore.lr_finder.suggest`` (the tests check that both agree).
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from .runs import RunSet, mean_sd
+from .text import STRINGS, register, t
+from .theme import current_lang
+
+register({
+    "zh": {
+        # shared by this module's figures
+        "schedules.lr_head": "学习率（分类头参数组）",
+        "schedules.final_title": "最终测试准确率",
+        "schedules.warmup_window": "预热期",
+        # warmup
+        "warmup.title": "学习率预热（峰值学习率 {lr:g}）：曲线与实测作用",
+        "warmup.curves": "记录的预热曲线（种子 {seed}）",
+        "warmup.grad_title": "前 {n} 步的全局梯度范数",
+        "warmup.none": "无预热", "warmup.linear": "线性预热", "warmup.cosine": "余弦预热",
+        "warmup.exponential": "指数预热", "warmup.sqrt": "平方根预热",
+        # decay
+        "decay.title": "六种衰减调度：记录的曲线与实测结果",
+        "decay.curves": "记录的学习率（种子 {seed}）",
+        "decay.val_title": "验证准确率（各种子的均值）",
+        "decay.target": "目标 {target:.3f}（最佳最终验证准确率均值的 {pct:.0f}%）",
+        "decay.steps_title": "首次达到目标验证准确率的步数",
+        "decay.steps": "达到目标所需步数",
+        "decay.not_reached": "未达到",
+        "decay.reached": "{k}/{n} 达到",
+        "decay.constant": "恒定", "decay.linear": "线性衰减", "decay.cosine": "余弦衰减",
+        "decay.exponential": "指数衰减", "decay.polynomial": "多项式衰减", "decay.step": "阶梯衰减",
+        # adaptive
+        "adaptive.title": "自适应与周期调度：记录的学习率与实测结果",
+        "adaptive.plateau_title": "平台期降低：由验证损失驱动（种子 {seed}）",
+        "adaptive.curves": "四种调度记录的学习率（种子 {seed}）",
+        "adaptive.reductions": "学习率降低（{n} 次）",
+        "adaptive.plateau": "平台期降低", "adaptive.cyclic": "三角循环",
+        "adaptive.one_cycle": "单周期", "adaptive.cosine_restarts": "带重启的余弦",
+        # lr-finder
+        "lr-finder.title": "学习率范围测试",
+        "lr-finder.raw": "每步的训练损失",
+        "lr-finder.smoothed": "平滑后的损失（指数滑动平均，β = {beta}）",
+        "lr-finder.suggestion": "建议值：下降最陡处 {lr:.1e}",
+        "lr-finder.valley": "平滑损失最低处的学习率 / 10 = {lr:.1e}",
+        "lr-finder.stopped": "损失超过初始值的 {factor:g} 倍，测试停止",
+        "lr-finder.lr": "学习率（对数坐标）",
+        "lr-finder.loss": "训练损失（对数坐标）",
+    },
+    "en": {
+        "schedules.lr_head": "learning rate (head parameter group)",
+        "schedules.final_title": "Final test accuracy",
+        "schedules.warmup_window": "warmup",
+        "warmup.title": "Warmup (peak LR {lr:g}): recorded curves and measured effect",
+        "warmup.curves": "Recorded warmup curves (seed {seed})",
+        "warmup.grad_title": "Global gradient norm, first {n} steps",
+        "warmup.none": "no warmup", "warmup.linear": "linear", "warmup.cosine": "cosine",
+        "warmup.exponential": "exponential", "warmup.sqrt": "square root",
+        "decay.title": "Six decay schedules: recorded curves and measured results",
+        "decay.curves": "Recorded learning rate (seed {seed})",
+        "decay.val_title": "Validation accuracy (mean over seeds)",
+        "decay.target": "target {target:.3f} ({pct:.0f}% of the best mean final validation accuracy)",
+        "decay.steps_title": "Steps to first reach the target validation accuracy",
+        "decay.steps": "steps to reach the target",
+        "decay.not_reached": "not reached",
+        "decay.reached": "{k}/{n} reached",
+        "decay.constant": "constant", "decay.linear": "linear", "decay.cosine": "cosine",
+        "decay.exponential": "exponential", "decay.polynomial": "polynomial", "decay.step": "step",
+        "adaptive.title": "Adaptive and cyclic schedules: recorded LR and measured results",
+        "adaptive.plateau_title": "Reduce on plateau, driven by validation loss (seed {seed})",
+        "adaptive.curves": "Recorded learning rate of each schedule (seed {seed})",
+        "adaptive.reductions": "LR reduced ({n}×)",
+        "adaptive.plateau": "reduce on plateau", "adaptive.cyclic": "cyclic (triangular)",
+        "adaptive.one_cycle": "one-cycle", "adaptive.cosine_restarts": "cosine with restarts",
+        "lr-finder.title": "Learning-rate range test",
+        "lr-finder.raw": "training loss per step",
+        "lr-finder.smoothed": "smoothed loss (exponential moving average, β = {beta})",
+        "lr-finder.suggestion": "suggestion: steepest descent {lr:.1e}",
+        "lr-finder.valley": "LR at the smoothed minimum / 10 = {lr:.1e}",
+        "lr-finder.stopped": "loss above {factor:g}× its first value: test stopped",
+        "lr-finder.lr": "learning rate (log scale)",
+        "lr-finder.loss": "training loss (log scale)",
+    },
+})
+
+SMOOTHING = 0.98  # as ftcore.lr_finder.SMOOTHING
+LR_TITLE_PAD = 16  # room above an LR axis for its "1e-4" multiplier
+TARGET_FRACTION = 0.95  # decay: target = this share of the best mean final validation accuracy
+
+
+def _name(prefix: str, value) -> str:
+    key = f"{prefix}.{value}"
+    return t(key) if key in STRINGS[current_lang()] else str(value).replace("_", " ")
+
+
+def _colors(order) -> dict:
+    return dict(zip(order, sns.color_palette("colorblind", len(order))))
+
+
+def _tick(prefix: str, value, width: int = 10) -> str:
+    """A condition's name for a tick label, wrapped onto lines of about ``width`` characters."""
+    return textwrap.fill(_name(prefix, value), width, break_long_words=False)
+
+
+def _step_axis(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(t("step"))
+
+
+def _lr_axis(ax) -> None:
+    ax.set_ylim(bottom=0)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2), useOffset=False)
+    ax.set_ylabel(t("schedules.lr_head"))
+
+
+def _markers(n_steps: int) -> dict:
+    return {"marker": "o", "markersize": 3} if n_steps <= 40 else {}
+
+
+def head_lrs(runs: RunSet) -> pd.DataFrame:
+    """The recorded LR of the head's parameter group (with weight decay), per run and step."""
+    lrs = runs.table("lrs")
+    head = lrs[lrs["layer"] == "head"]
+    main = head[~head["group"].str.contains(":", regex=False)]
+    return (main if len(main) else head).drop_duplicates(
+        [c for c in head.columns if c not in ("group", "lr")])
+
+
+def global_grad_norms(grad_norms: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Global gradient norm per run and step: sqrt of the sum of squares over layer groups."""
+    g = grad_norms.assign(sq=grad_norms["norm"] ** 2).groupby([*by, "step"], sort=False)["sq"].sum()
+    return np.sqrt(g).rename("norm").reset_index()
+
+
+# ------------------------------------------------------------------------------ axes-level
+def plot_lr_curves(lrs: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
+                   colors: dict | None = None):
+    """LR vs step, one line per value of ``hue`` (named by the registered ``prefix.value`` text)."""
+    ax = ax or plt.gca()
+    order = order or list(dict.fromkeys(lrs[hue]))
+    colors = colors or _colors(order)
+    for name in order:
+        d = lrs[lrs[hue] == name].sort_values("step")
+        ax.plot(d["step"], d["lr"], color=colors[name], label=_name(prefix or hue, name),
+                **_markers(len(d)))
+    _step_axis(ax)
+    _lr_axis(ax)
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None,
+                    max_step: int | None = None, warmup_steps: int | None = None, ax=None,
+                    colors: dict | None = None):
+    """Global gradient norm per step (``global_grad_norms``), mean over seeds with a ± s.d. band,
+    one line per value of ``hue``; the warmup window shaded if ``warmup_steps``."""
+    ax = ax or plt.gca()
+    order = order or list(dict.fromkeys(norms[hue]))
+    colors = colors or _colors(order)
+    if max_step is not None:
+        norms = norms[norms["step"] <= max_step]
+    for name in order:
+        m = mean_sd(norms[norms[hue] == name], "step", "norm").sort_values("step")
+        n = int(m["n"].max()) if len(m) else 0
+        ax.plot(m["step"], m["mean"], color=colors[name], **_markers(len(m)),
+                label=f"{_name(prefix or hue, name)} ({t('n_seeds', n=n)})")
+        if n > 1:
+            ax.fill_between(m["step"], m["mean"] - m["sd"], m["mean"] + m["sd"], color=colors[name],
+                            alpha=0.2, linewidth=0)
+    if warmup_steps:
+        ax.axvspan(0.5, warmup_steps + 0.5, color="grey", alpha=0.12, label=t("schedules.warmup_window"))
+    v = norms["norm"]
+    if len(v) and v.min() > 0 and v.max() / v.min() > 20:
+        ax.set_yscale("log")
+    _step_axis(ax)
+    ax.set_ylabel(t("grad_norm"))
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str | None = None, ax=None,
+                      colors: dict | None = None, ylabel: str | None = None):
+    """One column per value of ``by``: mean ± s.d. over seeds (error bar), each seed as a dot,
+    diverged runs as red crosses; the tick labels say n (and how many diverged)."""
+    ax = ax or plt.gca()
+    order = order or list(dict.fromkeys(finals[by]))
+    colors = colors or _colors(order)
+    rng = np.random.default_rng(0)
+    ticks = []
+    for i, name in enumerate(order):
+        d = finals[finals[by] == name]
+        v = d["value"].astype(float)
+        ok = v[np.isfinite(v)]
+        mean = ok.mean() if len(ok) else np.nan
+        sd = ok.std(ddof=1) if len(ok) > 1 else np.nan
+        ax.errorbar([i], [mean], yerr=None if not np.isfinite(sd) else [sd], fmt="o", markersize=8,
+                    capsize=6, color=colors[name], elinewidth=2, zorder=3)
+        if np.isfinite(mean):
+            top = max(mean + (sd if np.isfinite(sd) else 0), float(ok.max()))
+            ax.annotate(f"{mean:.3f}", (i, top), xytext=(0, 7), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=8)
+        x = i + rng.uniform(-0.18, 0.18, len(d))
+        good = (d["status"] != "diverged").to_numpy()
+        ax.scatter(x[good], v[good], color=colors[name], s=14, alpha=0.55, linewidths=0, zorder=2)
+        if (~good).any():
+            ax.scatter(x[~good], v[~good], color="red", marker="x", s=30, zorder=4)
+        label = f"{_tick(prefix or by, name)}\n{t('n_seeds', n=len(d))}"
+        if (~good).any():
+            label += f"\n{t('diverged')} {int((~good).sum())}"
+        ticks.append(label)
+    ax.set_xticks(range(len(order)), ticks, fontsize=8)
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    ax.margins(y=0.12)
+    ax.set_ylabel(ylabel or t("test_accuracy"))
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
+                    colors: dict | None = None, target: float | None = None, target_label: str | None = None,
+                    legend: bool = True):
+    """Validation accuracy vs step, mean over seeds (± s.d. band when n > 1), one line per ``hue``;
+    an optional horizontal ``target``. ``legend=False`` lists only the target (when the colours
+    are explained by a neighbouring panel)."""
+    ax = ax or plt.gca()
+    order = order or list(dict.fromkeys(evals[hue]))
+    colors = colors or _colors(order)
+    for name in order:
+        m = mean_sd(evals[evals[hue] == name], "step").sort_values("step")
+        ax.plot(m["step"], m["mean"], color=colors[name], label=_name(prefix or hue, name), **_markers(len(m)))
+        if (m["n"] > 1).any():
+            ax.fill_between(m["step"], m["mean"] - m["sd"], m["mean"] + m["sd"], color=colors[name],
+                            alpha=0.12, linewidth=0)
+    target_line = None
+    if target is not None:
+        target_line = ax.axhline(target, color="black", linestyle="--", linewidth=1, label=target_label)
+    _step_axis(ax)
+    ax.set_ylabel(t("val_accuracy"))
+    if legend:
+        ax.legend(fontsize=8, ncol=2, loc="best")
+    elif target_line is not None and target_label:
+        ax.legend(handles=[target_line], fontsize=8, loc="best")
+    return ax
+
+
+def steps_to_target(evals: pd.DataFrame, *, hue: str, fraction: float = TARGET_FRACTION) -> tuple[pd.DataFrame, float]:
+    """The target (``fraction`` × the best, over ``hue`` values, of the mean final validation
+    accuracy) and, per run (``hue``, seed), the first step whose validation accuracy reaches it
+    (NaN: never reached)."""
+    ev = evals.sort_values("step", kind="stable")
+    final = ev.groupby([hue, "seed"], sort=False)["value"].last().reset_index()
+    target = fraction * float(final.groupby(hue, sort=False)["value"].mean().max())
+    rows = []
+    for (name, seed), g in ev.groupby([hue, "seed"], sort=False):
+        hit = g.loc[g["value"] >= target - 1e-12, "step"]
+        rows.append({hue: name, "seed": seed, "step": float(hit.iloc[0]) if len(hit) else np.nan})
+    return pd.DataFrame(rows), target
+
+
+def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
+                         colors: dict | None = None):
+    """Steps to reach the target per ``hue`` value: bar = mean ± s.d. over the seeds that reached it,
+    dots = seeds; "not reached" written where no seed did; tick labels say how many reached."""
+    ax = ax or plt.gca()
+    order = order or list(dict.fromkeys(reached[hue]))
+    colors = colors or _colors(order)
+    ticks, top = [], np.nanmax(reached["step"]) if reached["step"].notna().any() else 1.0
+    for i, name in enumerate(order):
+        d = reached[reached[hue] == name]
+        ok = d["step"].dropna()
+        if len(ok):
+            sd = ok.std(ddof=1) if len(ok) > 1 else None
+            ax.bar(i, ok.mean(), color=colors[name], width=0.65, yerr=sd, capsize=4)
+            ax.scatter(np.full(len(ok), i), ok, color="black", s=10, alpha=0.6, zorder=3, linewidths=0)
+        else:
+            ax.text(i, 0.02 * top, t("decay.not_reached"), rotation=90, ha="center", va="bottom", fontsize=9,
+                    color="#555555")
+        ticks.append(f"{_tick(prefix or hue, name)}\n{t('decay.reached', k=len(ok), n=len(d))}")
+    ax.set_xticks(range(len(order)), ticks, fontsize=8)
+    ax.set_ylim(0, top * 1.15)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(t("decay.steps"))
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+def plot_plateau(lrs: pd.DataFrame, val_loss: pd.DataFrame, events: pd.DataFrame, *, ax=None, color=None):
+    """A reduce-on-plateau run: its LR per step, its recorded LR reductions (events whose kind
+    contains ``lr_reduced``) as dotted verticals, and its validation loss on a twin axis.
+    Returns the twin axis."""
+    ax = ax or plt.gca()
+    color = color or sns.color_palette("colorblind")[0]
+    lrs = lrs.sort_values("step")
+    ax.plot(lrs["step"], lrs["lr"], color=color, label=t("lr"), **_markers(len(lrs)))
+    red = events[events["kind"].astype(str).str.contains("lr_reduced")]
+    for s in red["step"]:
+        ax.axvline(s, color="red", linestyle=":", linewidth=1.2, gid="lr_reduced")
+    twin = ax.twinx()
+    vl = val_loss.sort_values("step")
+    twin.plot(vl["step"], vl["value"], color="black", linestyle="--", linewidth=1.2, label=t("val_loss"),
+              **_markers(len(vl)))
+    twin.set_ylabel(t("val_loss"))
+    twin.grid(False)
+    _step_axis(ax)
+    _lr_axis(ax)
+    handles = [*ax.get_lines()[:1], Line2D([], [], color="red", linestyle=":"), *twin.get_lines()[:1]]
+    labels = [t("lr"), t("adaptive.reductions", n=len(red)), t("val_loss")]
+    ax.legend(handles, labels, fontsize=8, loc="lower left")
+    return twin
+
+
+# ------------------------------------------------------------------------------ LR range test
+def smooth_losses(losses, beta: float = SMOOTHING) -> list[float]:
+    """Bias-corrected exponential moving average (torch-free copy of ``ftcore.lr_finder.smooth``)."""
+    out, avg = [], 0.0
+    for i, loss in enumerate(losses, start=1):
+        avg = beta * avg + (1 - beta) * loss
+        out.append(avg / (1 - beta ** i))
+    return out
+
+
+def suggest_lr(lrs, losses) -> tuple[float, float]:
+    """(steepest-descent LR, LR at the smoothed minimum / 10), ignoring non-finite losses: the
+    rule of ``ftcore.lr_finder.suggest`` (the steepest negative slope of the smoothed loss against
+    log LR, searched up to the smoothed minimum)."""
+    pairs = [(lr, loss) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
+    if len(pairs) < 3:
+        raise ValueError("the range test stopped after fewer than 3 usable steps")
+    lr_arr = np.array([p[0] for p in pairs])
+    sm = np.array(smooth_losses([p[1] for p in pairs]))
+    i_min = int(np.argmin(sm))
+    end = max(i_min, 2) + 1
+    slope = np.gradient(sm[:end], np.log(lr_arr[:end]))
+    return float(lr_arr[int(np.argmin(slope))]), float(lr_arr[i_min] / 10)
+
+
+def range_curve(record) -> pd.DataFrame:
+    """A range-test record's LR (the last param group's, as ``ftcore.lr_finder.lr_find`` reads it)
+    and training loss per step."""
+    lrs = record.lrs[record.lrs["group"] == record.lrs["group"].iloc[-1]].set_index("step")["lr"]
+    steps = record.steps.set_index("step")["loss"]
+    return pd.DataFrame({"step": steps.index, "lr": [float(lrs[s]) for s in steps.index],
+                         "loss": steps.to_numpy(dtype=float)})
+
+
+def plot_lr_range(curve: pd.DataFrame, *, ax=None, stopped_factor: float | None = None):
+    """Loss vs LR (log x): raw and smoothed, the suggested LR (steepest descent) and the
+    minimum / 10 marked; if ``stopped_factor``, the last step is marked as where the test stopped."""
+    ax = ax or plt.gca()
+    pal = sns.color_palette("colorblind")
+    fin = curve[np.isfinite(curve["loss"])]
+    ax.plot(fin["lr"], fin["loss"], color="grey", alpha=0.6, linewidth=1, marker=".", label=t("lr-finder.raw"))
+    sm = smooth_losses(fin["loss"].tolist())
+    ax.plot(fin["lr"], sm, color=pal[0], linewidth=2.2, label=t("lr-finder.smoothed", beta=SMOOTHING))
+    steep, valley = suggest_lr(curve["lr"].tolist(), curve["loss"].tolist())
+    ax.axvline(steep, color=pal[3], linewidth=1.5, label=t("lr-finder.suggestion", lr=steep))
+    ax.plot([steep], [sm[int(np.argmin(np.abs(fin["lr"].to_numpy() - steep)))]], "o", color=pal[3], markersize=8)
+    ax.axvline(valley, color=pal[2], linestyle="--", linewidth=1.2, label=t("lr-finder.valley", lr=valley))
+    if stopped_factor is not None and len(fin):
+        last = fin.iloc[-1]
+        ax.plot([last["lr"]], [last["loss"]], "x", color="red", markersize=9, mew=2,
+                label=t("lr-finder.stopped", factor=stopped_factor))
+    ax.set_xscale("log")
+    v = fin["loss"]
+    if len(v) and v.min() > 0 and v.max() / v.min() > 10:
+        ax.set_yscale("log")
+        ax.set_ylabel(t("lr-finder.loss"))
+    else:
+        ax.set_ylabel(t("train_loss"))
+    ax.set_xlabel(t("lr-finder.lr"))
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+# ------------------------------------------------------------------------------ figures
+def _first_seed(runs: RunSet):
+    seeds = runs.values("seed")
+    return (min(seeds) if seeds else None), (runs.select(seed=min(seeds)) if seeds else runs)
+
+
+def warmup(runs: RunSet) -> Figure:
+    """``warmup``: recorded warmup curves, the early global gradient norm without and with linear
+    warmup (mean ± s.d. over seeds) and final test accuracy per warmup kind (n differs)."""
+    order = runs.values("warmup")
+    colors = _colors(order)
+    seed, first = _first_seed(runs)
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.8), layout="constrained",
+                                  gridspec_kw={"width_ratios": [1, 1, 1.15]})
+    w_steps = None
+    ref = "linear" if "linear" in order else order[-1]
+    if ref != "none":
+        w_steps = int(runs.select(warmup=ref).records[0].summary.get("warmup_steps") or 0) or None
+    plot_lr_curves(head_lrs(first), hue="warmup", order=order, prefix="warmup", ax=a, colors=colors)
+    if w_steps:
+        a.axvspan(0.5, w_steps + 0.5, color="grey", alpha=0.12)
+    a.set_title(t("warmup.curves", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+    pair = [k for k in ("none", "linear") if k in order]
+    norms = global_grad_norms(runs.table("grad_norms"), ["warmup", "seed"])
+    norms = norms[norms["warmup"].isin(pair)]
+    total = int(norms["step"].max()) if len(norms) else 0
+    n_show = min(total, max(2 * (w_steps or 0), 4))
+    plot_grad_norms(norms, hue="warmup", order=pair, prefix="warmup", max_step=n_show, warmup_steps=w_steps,
+                    ax=b, colors=colors)
+    b.set_title(t("warmup.grad_title", n=n_show), fontsize=11)
+    plot_final_points(runs.finals(), by="warmup", order=order, prefix="warmup", ax=c, colors=colors)
+    c.set_title(t("schedules.final_title"), fontsize=11)
+    lr = runs.records[0].config.get("lr", float("nan"))
+    fig.suptitle(t("warmup.title", lr=lr))
+    return fig
+
+
+def decay(runs: RunSet) -> Figure:
+    """``decay``: recorded decay curves, validation accuracy over steps, final test accuracy and
+    steps to reach a target validation accuracy (computed from the data) per schedule."""
+    order = runs.values("schedule")
+    colors = _colors(order)
+    seed, first = _first_seed(runs)
+    fig, axes = plt.subplots(2, 2, figsize=(12.5, 9), layout="constrained")
+    (a, b), (c, d) = axes
+    plot_lr_curves(head_lrs(first), hue="schedule", order=order, prefix="decay", ax=a, colors=colors)
+    a.set_title(t("decay.curves", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+    ev = runs.evals("accuracy", "validation")
+    reached, target = steps_to_target(ev, hue="schedule")
+    plot_val_curves(ev, hue="schedule", order=order, prefix="decay", ax=b, colors=colors, target=target,
+                    legend=False, target_label=t("decay.target", target=target, pct=100 * TARGET_FRACTION))
+    b.set_title(t("decay.val_title"), fontsize=11)
+    plot_final_points(runs.finals(), by="schedule", order=order, prefix="decay", ax=c, colors=colors)
+    c.set_title(t("schedules.final_title"), fontsize=11)
+    plot_steps_to_target(reached, hue="schedule", order=order, prefix="decay", ax=d, colors=colors)
+    d.set_title(t("decay.steps_title"), fontsize=11)
+    fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=runs.n_seeds()), fontsize=12)
+    return fig
+
+
+def adaptive(runs: RunSet) -> Figure:
+    """``adaptive``: reduce-on-plateau with its reductions and validation loss, the recorded LR of
+    each schedule, and final test accuracy per schedule."""
+    order = runs.values("schedule")
+    colors = _colors(order)
+    seed, first = _first_seed(runs)
+    lrs = head_lrs(first)
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.6), layout="constrained")
+    if "plateau" in order:
+        rec = first.one(schedule="plateau")
+        ev = rec.evals
+        plot_plateau(lrs[lrs["schedule"] == "plateau"], ev[(ev["metric"] == "loss") & (ev["split"] == "validation")],
+                     rec.events, ax=a, color=colors["plateau"])
+        a.set_title(t("adaptive.plateau_title", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+    else:
+        a.set_visible(False)
+    plot_lr_curves(lrs, hue="schedule", order=order, prefix="adaptive", ax=b, colors=colors)
+    b.set_title(t("adaptive.curves", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+    plot_final_points(runs.finals(), by="schedule", order=order, prefix="adaptive", ax=c, colors=colors)
+    c.set_title(t("schedules.final_title"), fontsize=11)
+    fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=runs.n_seeds()), fontsize=12)
+    return fig
+
+
+def lr_finder(runs: RunSet) -> Figure:
+    """``lr-finder``: loss vs LR of the range test (raw and smoothed), the suggestion marked."""
+    rec = runs.one(test="range") if "test" in {k for lab, _ in runs for k in lab} else runs.records[0]
+    fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
+    factor = rec.config.get("divergence_factor") if rec.status == "diverged" else None
+    plot_lr_range(range_curve(rec), ax=ax, stopped_factor=factor)
+    fig.suptitle(t("lr-finder.title"))
+    return fig
+
+
+__all__ = ["adaptive", "decay", "global_grad_norms", "head_lrs", "lr_finder", "plot_final_points",
+           "plot_grad_norms", "plot_lr_curves", "plot_lr_range", "plot_plateau", "plot_steps_to_target",
+           "plot_val_curves", "range_curve", "smooth_losses", "steps_to_target", "suggest_lr", "warmup"]
