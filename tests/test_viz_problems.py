@@ -248,7 +248,7 @@ def test_forgetting_pretrained(figure_inputs, lang_theme, lang):
     if has_ft:
         assert len(bars(fig.axes[2])[0]) == len(probes)
     frame = continual.probe_frame(probes)
-    assert list(frame["method"]) == ["full", "full", "full", "lora", "head_only"]
+    assert list(frame["method"]) == ["full", "full", "full", "lora", "frozen"]
     full = frame.loc[frame["method"] == "full", "lr"].tolist()
     assert full == sorted(full) and len(full) == 3
     png(fig)

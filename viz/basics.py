@@ -26,7 +26,7 @@ from ftcore.record import RunRecord
 
 from .runs import RunSet, mean_sd
 from .text import STRINGS, register, t
-from .theme import current_lang
+from .theme import current_lang, strong
 
 register({
     "zh": {
@@ -92,7 +92,7 @@ register({
         # freeze-map / effects / unfreeze
         "freeze-map.title": "冻结策略图：真实的层组",
         "freeze-map.none": "全部微调", "freeze-map.bottom": "冻结底层", "freeze-map.middle": "冻结中间层",
-        "freeze-map.head_only": "只训练头部", "freeze-map.gradual": "渐进解冻",
+        "freeze-map.head_only": "只训练头部（池化层+分类器）", "freeze-map.gradual": "渐进解冻",
         "freeze-map.trainable": "训练开始时可训练", "freeze-map.frozen": "训练开始时冻结",
         "freeze-map.unfrozen_at": "第 {step} 步解冻",
         "freeze-map.row_total": "可训练 {n}（{pct}）",
@@ -172,7 +172,7 @@ register({
         "landscape.n_eval": "{n} {split} examples",
         "freeze-map.title": "Freezing map of the real layer groups",
         "freeze-map.none": "nothing frozen", "freeze-map.bottom": "bottom frozen",
-        "freeze-map.middle": "middle frozen", "freeze-map.head_only": "head only",
+        "freeze-map.middle": "middle frozen", "freeze-map.head_only": "head only (pooler + classifier)",
         "freeze-map.gradual": "gradual unfreezing",
         "freeze-map.trainable": "trainable at the start", "freeze-map.frozen": "frozen at the start",
         "freeze-map.unfrozen_at": "unfrozen at\nstep {step}",
@@ -336,7 +336,7 @@ def _sizes(meta: dict) -> dict:
     return dict(sizes)
 
 
-def _box(ax: Axes, x, y, w, h, lines: list[str], *, face, edge, title_weight="bold", fontsize=10,
+def _box(ax: Axes, x, y, w, h, lines: list[str], *, face, edge, title_weight=None, fontsize=10,
          pad=0.012) -> FancyBboxPatch:
     box = FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad={pad}", facecolor=face, edgecolor=edge,
                          linewidth=1.4, transform=ax.transAxes, zorder=2)
@@ -345,7 +345,7 @@ def _box(ax: Axes, x, y, w, h, lines: list[str], *, face, edge, title_weight="bo
     for i, line in enumerate(lines):
         yy = y + h - (i + 0.5) * h / n
         ax.text(x + w / 2, yy, line, ha="center", va="center", transform=ax.transAxes, zorder=3,
-                fontsize=fontsize + (1 if i == 0 else 0), fontweight=title_weight if i == 0 else "normal")
+                fontsize=fontsize + (1 if i == 0 else 0), fontweight=(title_weight or strong()) if i == 0 else "normal")
     return box
 
 
@@ -399,7 +399,7 @@ def plot_concept_diagram(meta: dict, *, record: RunRecord, ax: Axes | None = Non
     gap = 0.008
     h = (top - bottom - gap * (len(groups) - 1)) / max(len(groups), 1)
     ax.text(x0 + w / 2, top + 0.035, t("concept.tower"), ha="center", va="bottom", transform=ax.transAxes,
-            fontsize=10, fontweight="bold")
+            fontsize=10, fontweight=strong())
     for i, g in enumerate(groups):
         y = bottom + i * (h + gap)
         is_head = g == "head"
@@ -783,7 +783,7 @@ def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: 
             if g in later:
                 text += "\n" + t("freeze-map.unfrozen_at", step=later[g])
             ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=8 if "\n" in text else 9.5,
-                    color="white" if on else "0.15", fontweight="bold" if on else "normal")
+                    color="white" if on else "0.15", fontweight=strong() if on else "normal")
         pct = 100.0 * trainable / total if total else np.nan
         ax.text(len(groups) + 0.1, i + 0.5, t("freeze-map.row_total", n=_count(trainable), pct=_pct(pct)),
                 ha="left", va="center", fontsize=9, clip_on=False)

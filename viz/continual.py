@@ -43,7 +43,7 @@ register({
         # forgetting-pretrained
         "forgetting-pretrained.title": "微调会抹去预训练知识吗？冻结特征的探针准确率",
         "forgetting-pretrained.method.full": "全量微调", "forgetting-pretrained.method.lora": "LoRA",
-        "forgetting-pretrained.method.head_only": "只训练分类头",
+        "forgetting-pretrained.method.frozen": "冻结编码器（训练池化层+分类器）",
         "forgetting-pretrained.run": "{method} {lr}",
         "forgetting-pretrained.run_axis": "微调方法与学习率",
         "forgetting-pretrained.linear": "线性探针：{task}",
@@ -88,7 +88,7 @@ register({
         "forgetting.note": "n = {n} task sequence(s) per method; blank cell = task not trained yet, not evaluated",
         "forgetting-pretrained.title": "Does fine-tuning erase pretrained knowledge? Probes of frozen features",
         "forgetting-pretrained.method.full": "full fine-tuning", "forgetting-pretrained.method.lora": "LoRA",
-        "forgetting-pretrained.method.head_only": "head only",
+        "forgetting-pretrained.method.frozen": "frozen encoder (pooler + classifier trained)",
         "forgetting-pretrained.run": "{method} {lr}",
         "forgetting-pretrained.run_axis": "fine-tuning method and learning rate",
         "forgetting-pretrained.linear": "linear probe: {task}",

@@ -47,6 +47,12 @@ def current_lang() -> str:
     return _state["lang"]
 
 
+def strong() -> str:
+    """Font weight for emphasis: bold in English; normal in Chinese, because the packaged Noto Sans
+    SC has one weight only (asking for bold would log a font-fallback message)."""
+    return "normal" if _state["lang"] == "zh" else "bold"
+
+
 def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float = 1.0) -> None:
     """Style every later figure: seaborn's whitegrid on a white background (readable in dark
     JupyterLab themes too), the CJK font, and the label language ``"zh"`` (default) or ``"en"``."""
@@ -66,4 +72,4 @@ def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float 
     mpl.rcParams["axes.unicode_minus"] = True
 
 
-__all__ = ["FontMissingError", "LANGS", "check_lang", "cjk_font", "current_lang", "set_theme"]
+__all__ = ["FontMissingError", "LANGS", "check_lang", "cjk_font", "current_lang", "set_theme", "strong"]

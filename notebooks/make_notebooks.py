@@ -1,0 +1,242 @@
+"""Writes the chapter notebooks (``python notebooks/make_notebooks.py``): their text and cells live
+here, as reviewable Python, and the .ipynb files are generated from it.
+
+Rules the tests check: the first code cell prints library versions, the second is the
+``parameters`` cell, code cells only call ftcore / viz / chapter / lab; widget and training cells are
+tagged ``nbval-ignore-output``; cells tagged ``nbval-check-output`` print deterministic facts and
+are the only ones committed with outputs (``--execute`` fills them in quick mode).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat as nbf
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = '''import os, sys
+sys.path.insert(0, os.path.abspath(".."))  # the repository root, when opened from notebooks/
+import ipywidgets as W
+from IPython.display import display
+import chapter, ftcore, lab, viz
+from ftcore import RunConfig
+print(lab.versions())'''
+
+PARAMS = '''# parameters: FTLAB_QUICK=1 (the tests) shrinks every live run to a few steps
+LANG = "zh"
+viz.set_theme(LANG)'''
+
+
+def md(text):
+    return nbf.v4.new_markdown_cell(text.strip())
+
+
+def code(src, *tags):
+    cell = nbf.v4.new_code_cell(src.strip())
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def fig(fid):
+    return code(f'chapter.draw("{fid}", lang=LANG)', "nbval-ignore-output")
+
+
+IGNORE, CHECK = "nbval-ignore-output", "nbval-check-output"
+
+NOTEBOOKS = {
+"01_全参数微调基础.ipynb": [
+    md("""# 3.2.1 全参数微调基础
+
+微调就是把一个已经在大规模语料上学过语言的模型，接到一个新任务上继续训练。本笔记本里的每一幅图都来自真实的训练记录：
+模型是 all-MiniLM-L6-v2（6 层 Transformer 编码器），任务是烂番茄影评的情感分类。先看参考图（由 `make figures` 生成的记录即时绘制），再亲手训练一个小运行。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    md("## 微调的流程\n图中的层数、参数量、数据集大小都读自真实的模型文件和运行记录。"), fig("concept"),
+    md("""## 从头训练、预训练+微调、冻结+微调
+同一个网络结构，三种起点。训练集越小，预训练带来的优势越明显；请对照图中的实测数字，而不是记住某个“典型值”。"""),
+    fig("strategies"),
+    md("## 每层不同的学习率\n学习率直接读自优化器的参数组：逐层衰减让底层学得更慢，判别式学习率每往下一层除以 2.6。"), fig("layer-lr"),
+    code('''from ftcore.optim import peak_lrs
+from ftcore.models import load_model
+groups = ftcore.layer_groups(load_model(RunConfig().model, 2, seed=0))
+for strategy in ("uniform", "layerwise", "discriminative"):
+    lrs = peak_lrs(groups, RunConfig(lr=1e-4, lr_strategy=strategy, layer_decay=0.8))
+    print(f"{strategy:15s}", "  ".join(f"{g}={v:.2e}" for g, v in lrs.items() if g in ("embeddings", "layer.0", "layer.5", "head")))''', CHECK),
+    md("## 学习率调度与损失地形"), fig("schedules-basic"), fig("landscape"),
+    md("""## 亲手训练一次
+下面的单元格在 800 条影评上训练一轮（约 50 步）。进度条和四条曲线（训练损失、梯度范数、学习率、验证准确率）会随训练实时刷新。"""),
+    code('''out = W.Output(); display(out)
+record, live = lab.train_live(lab.live_config(), out=out, title="全参数微调")
+record''', IGNORE),
+    md("运行记录是若干张整洁的表格，任何一幅图都可以从它们重新画出来："),
+    code('record.evals.tail()', IGNORE),
+],
+"02_参数冻结策略.ipynb": [
+    md("""# 3.2.2 参数冻结策略
+
+冻结就是让一部分层的参数在训练中保持不变。冻结得越多，要算的梯度越少、越省时省内存，但模型适应新任务的余地也越小。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    md("## 冻结图：真实模型的层组\n颜色来自训练开始时各层组参数的 `requires_grad`。"), fig("freeze-map"),
+    md("## 拖动滑块：冻结底部的 n 个层组\n滑块直接调用 `ftcore.layers.freeze_to` 作用于真实模型，下方显示可训练参数量。"),
+    code('explorer = lab.widgets.freeze_explorer()\nexplorer', IGNORE),
+    code('''from ftcore.layers import freeze_to
+for n in (0, 4, 8):
+    freeze_to(explorer.model, n)
+    df = explorer.freeze_map()
+    print(n, "frozen groups ->", f"{int(df.loc[df.trainable, 'n_params'].sum()):,}", "trainable parameters")''', CHECK),
+    md("## 各策略的实测效果"), fig("freeze-effects"),
+    md("## 渐进解冻\n先只训练分类头，再从上往下逐层解冻。"), fig("unfreeze"),
+    code('''out = W.Output(); display(out)
+record, _ = lab.train_live(lab.live_config(freeze="gradual", unfreeze_unit="step", unfreeze_every=2 if lab.QUICK else 5),
+                           out=out, title="渐进解冻")
+record.events''', IGNORE),
+    md("## 每一层改变了多少"), fig("layer-drift"),
+],
+"03_任务特定的数据准备.ipynb": [
+    md("""# 3.2.3 任务特定的数据准备
+
+模型看到的不是文字，而是分词器和整理器（collator）产出的张量。不同任务需要不同的格式；数据的质量（标签是否可靠）往往比数量更重要。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    fig("task-formats"),
+    md("## 自己输入一句话\n修改文本框中的句子，下面的表格会显示真实分词器与整理器的输出。"),
+    code('box = lab.widgets.CollatorBox()\nbox', IGNORE),
+    code('''from ftcore.models import load_tokenizer
+tok = load_tokenizer(RunConfig().model)
+print(tok.tokenize("Fine-tuning a pretrained transformer is surprisingly effective."))''', CHECK),
+    md("## 数据增强"), fig("augmentation"),
+    md("## 标签噪声\n拖动滑块选择被随机翻转的训练标签比例，再点击按钮训练。结果里还给出：按单样本损失从高到低排，能找回多少被翻转的标签。"),
+    fig("data-quality"),
+    code('noise = lab.widgets.LabelNoise()\nnoise', IGNORE),
+    code('noise.update()  # 与点击按钮相同', IGNORE),
+],
+"04_学习率调度策略.ipynb": [
+    md("""# 3.2.4 学习率调度策略
+
+学习率决定每一步走多远。预热让训练开始时步子小一些，衰减让训练后期收得住。下面的曲线都由 PyTorch / transformers 的真实调度器产生。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    md("## 调度器浏览器\n选择调度方式、预热方式与长度、衰减系数，曲线由训练时所用的同一段代码（`ftcore.schedules`）即时算出。"),
+    code('explorer = lab.widgets.schedule_explorer()\nexplorer', IGNORE),
+    code('''from ftcore.schedules import preview
+lrs = preview(RunConfig(lr=1e-4, schedule="cosine", warmup="linear", warmup_ratio=0.1), 100, 100)["all"]
+print([f"{lrs[i]:.2e}" for i in (0, 5, 10, 50, 99)])''', CHECK),
+    fig("warmup"), fig("decay"), fig("adaptive"),
+    md("## 学习率范围测试\n学习率从极小按指数增大，损失开始飙升之前下降最陡的地方，就是一个合理的起点。"), fig("lr-finder"),
+    code('''from ftcore.lr_finder import lr_find
+res = lr_find(lab.live_config(train_size=64 if lab.QUICK else 1600), num_steps=8 if lab.QUICK else 100)
+res''', IGNORE),
+],
+"05_常见问题和解决方案.ipynb": [
+    md("""# 3.2.5 微调中的常见问题和解决方案
+
+过拟合、训练不稳定、灾难性遗忘——每个问题都先看真实的运行，再看解决办法的实测效果。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    md("## 过拟合与欠拟合"), fig("fitting"), fig("regularization"),
+    md("## 训练不稳定\n拖动学习率滑块（松开后不会立即训练），点击按钮训练一个短运行：损失和梯度范数会告诉你它是否稳定。这里关闭了梯度裁剪和预热，好让问题显现。"),
+    fig("instability"),
+    code('lr = lab.widgets.LRInstability()\nlr', IGNORE),
+    code('lr.update()', IGNORE),
+    fig("stability-fixes"),
+    md("## 灾难性遗忘\n详见持续学习笔记本；这里先看结果。"), fig("forgetting"), fig("forgetting-pretrained"),
+],
+"06_本节总结.ipynb": [
+    md("""# 3.2.6 本节总结：把检查清单变成“运行医生”
+
+教材的检查清单（是否过拟合、是否发散、是否停滞、梯度是否爆炸、是否遗忘）在这里由 `ftcore.doctor` 自动读取运行记录来回答。先诊断参考运行，再诊断你自己的运行。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    code('''from ftcore.doctor import diagnose
+runs = chapter.inputs("instability")["runs"]
+for labels, rec in runs:
+    print(labels["setting"], "->", diagnose(rec).to_text("zh"), "\\n")''', IGNORE),
+    md("## 诊断你自己的运行\n改动下面的配置（例如把学习率调到 3e-3、关闭裁剪），再运行。"),
+    code('''out = W.Output(); display(out)
+mine, _ = lab.train_live(lab.live_config(lr=2e-4), out=out, title="我的运行")
+print(diagnose(mine).to_text("zh"))''', IGNORE),
+],
+"07_持续学习与遗忘.ipynb": [
+    md("""# 持续学习与灾难性遗忘
+
+一个编码器依次学习三个任务（影评情感 → 新闻主题 → 主观/客观），每个任务一个分类头。学新任务时，旧任务会被忘掉多少？EWC、经验回放、知识蒸馏（LwF）和每任务一套 LoRA 各能保住多少？"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    fig("forgetting"), fig("continual-table"), fig("forgetting-pretrained"),
+    md("## 自己试：EWC 的 λ 与回放比例\n选择方法、调节 λ 或回放比例，点击按钮训练一个两任务序列。"),
+    code('ctl = lab.widgets.ForgettingControl()\nctl', IGNORE),
+    code('ctl.update()', IGNORE),
+],
+"08_参数高效微调.ipynb": [
+    md("""# 参数高效微调（PEFT）
+
+LoRA 只训练低秩的增量矩阵，提示微调只训练若干个“虚拟词元”，BitFit 只训练偏置。它们可训练的参数少得多——代价和收益都在下图里实测。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    fig("peft"),
+    code('''from ftcore.models import load_model
+from ftcore.peft_methods import apply_peft, trainable_summary
+for r in (2, 8, 32):
+    m = apply_peft(load_model(RunConfig().model, 2, seed=0), RunConfig(peft="lora", lora_r=r))
+    s = trainable_summary(m)
+    print(f"LoRA r={r:2d}: {s['trainable_params']:,} trainable of {s['total_params']:,} ({s['trainable_pct']:.2f}%)")''', CHECK),
+    md("## 选择 LoRA 的秩，训练一次"),
+    code('lora = lab.widgets.LoraRank()\nlora', IGNORE),
+    code('lora.update()', IGNORE),
+],
+"09_预训练目标.ipynb": [
+    md("""# 预训练目标：模型在预训练时看到了什么
+
+掩码语言模型（MLM）遮住约 15% 的词元让模型去猜；因果语言模型（CLM）让每个位置预测下一个词元；T5 式的跨度破坏把连续的片段换成哨兵符号。下面是真实的整理器对同一句话的输出。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    code('box = lab.widgets.CollatorBox()\nbox', IGNORE),
+    code('''views = box.result
+print(views["mlm"][["token", "label_token"]].to_string())
+print(views["span_corruption"].to_string())''', CHECK),
+],
+"10_训练监控.ipynb": [
+    md("""# 监控一次微调
+
+训练时最该盯住的是：训练与验证损失、梯度范数、学习率。下面先用本项目的训练循环实时画出它们，再用 Hugging Face `Trainer` 训练，并通过 `RecordingCallback` 得到同样格式的运行记录。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    code('''out = W.Output(); display(out)
+record, live = lab.train_live(lab.live_config(), out=out, title="实时监控")''', IGNORE),
+    md("## Hugging Face Trainer + RecordingCallback"),
+    code('''hf_record = lab.hf_demo.train_with_hf_trainer(lab.live_config())
+hf_record''', IGNORE),
+    code('''from ftcore.doctor import diagnose
+print(diagnose(hf_record).to_text("zh"))''', IGNORE),
+],
+}
+
+
+def build() -> list[Path]:
+    paths = []
+    for name, cells in NOTEBOOKS.items():
+        nb = nbf.v4.new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        path = HERE / name
+        nbf.write(nb, path)
+        paths.append(path)
+    return paths
+
+
+def execute(paths: list[Path]) -> None:
+    """Run each notebook in quick mode and keep only the outputs of nbval-check-output cells."""
+    import os
+
+    from nbclient import NotebookClient
+    os.environ["FTLAB_QUICK"] = "1"
+    for path in paths:
+        nb = nbf.read(path, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                if CHECK not in cell.metadata.get("tags", []):
+                    cell.outputs = []
+                cell.execution_count = None
+                cell.metadata.pop("execution", None)
+        nbf.write(nb, path)
+
+
+if __name__ == "__main__":
+    written = build()
+    if "--execute" in sys.argv:
+        execute(written)
+    print(f"wrote {len(written)} notebooks in {HERE}")

@@ -1,0 +1,69 @@
+"""The notebooks follow the house rules (nbval runs them separately, in quick mode):
+generated from notebooks/make_notebooks.py, thin code, outputs only where checked."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
+
+
+def _cells(path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def test_one_notebook_per_section_and_topic():
+    names = [p.name for p in NOTEBOOKS]
+    assert len(names) == 10, names
+    for prefix in ("01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_", "09_", "10_"):
+        assert any(n.startswith(prefix) for n in names), prefix
+
+
+def test_notebooks_match_their_generator(tmp_path, monkeypatch):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_notebooks", NB_DIR / "make_notebooks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for name, cells in mod.NOTEBOOKS.items():
+        committed = [c for c in _cells(NB_DIR / name)]
+        assert [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in committed] == \
+               [c.source for c in cells], f"{name} is out of date: run python notebooks/make_notebooks.py --execute"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_thin_code_versions_first_parameters_second(path):
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    src = lambda c: "".join(c["source"])  # noqa: E731
+    assert "lab.versions()" in src(code[0])
+    assert "parameters" in code[1]["metadata"].get("tags", [])
+    for c in code:
+        tree = ast.parse(src(c))
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+        assert not defs, f"{path.name}: define functions in lab/, not in notebooks"
+        assert len(src(c).splitlines()) <= 12
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_outputs_only_in_checked_cells_and_small(path):
+    for c in _cells(path):
+        if c["cell_type"] != "code":
+            continue
+        tags = c["metadata"].get("tags", [])
+        if "nbval-check-output" in tags:
+            assert c["outputs"], f"{path.name}: a checked cell needs its committed output"
+            assert all(o.get("output_type") == "stream" for o in c["outputs"])
+            assert len(json.dumps(c["outputs"])) < 4000
+        else:
+            assert c["outputs"] == [] and c["execution_count"] is None, f"{path.name}: clear outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_widget_and_training_cells_are_ignored_by_nbval(path):
+    for c in _cells(path):
+        s = "".join(c["source"]) if c["cell_type"] == "code" else ""
+        if any(k in s for k in ("lab.widgets", "train_live", ".update()", "chapter.draw", "lr_find", "hf_demo")):
+            assert "nbval-ignore-output" in c["metadata"].get("tags", []), s
