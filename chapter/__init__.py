@@ -27,4 +27,5 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
     from .registry import REGISTRY
 
     viz.set_theme(lang)
-    return getattr(viz, REGISTRY[figure_id].viz_name)(**inputs(figure_id, quick=quick))
+    data = inputs(figure_id, quick=quick)  # registers the figures, checks the id
+    return getattr(viz, REGISTRY[figure_id].viz_name)(**data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .registry import REGISTRY, Grid, Sequences
+from .registry import REGISTRY
 from .scale import Scale
 
 
@@ -32,11 +32,17 @@ def _runs_line(S: Scale, spec, inputs: dict) -> str:
     return "; ".join(parts) or "asset metadata only"
 
 
+def _rel(path: str) -> str:
+    from .scale import ROOT
+    p = Path(path)
+    return str(p.relative_to(ROOT)) if p.is_absolute() and p.is_relative_to(ROOT) else str(p)
+
+
 def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict) -> Path:
     base = S.base
     lines = ["# 图集 · Figure gallery — 3.2 微调方法", "",
              "Every number in these figures comes from a recorded run of `ftcore` "
-             f"(scale **{S.name}**: records in `{S.runs_dir}/`). Regenerate with `make figures`; "
+             f"(scale **{S.name}**: records in `{_rel(S.runs_dir)}/`). Regenerate with `make figures`; "
              "redraw from the records with `make figures-render`.", "",
              f"Base run of most figures: `{base!r}`.", "",
              f"Built in {summary['total_s']:.0f} s ({summary['runs_trained']} runs trained, "

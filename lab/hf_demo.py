@@ -3,6 +3,7 @@ trained by ``transformers.Trainer`` with ``ftcore.hf.RecordingCallback``, so the
 RunRecord that viz and the run doctor read like any other."""
 from __future__ import annotations
 
+import math
 import tempfile
 
 from ftcore import RunConfig
@@ -19,10 +20,11 @@ def train_with_hf_trainer(cfg: RunConfig):
     data = prepare_data(cfg)
     model = load_model(cfg.model, data.num_labels, seed=cfg.seed)
     ds = [{"input_ids": i, "labels": y} for i, y in zip(data.train["input_ids"], data.train["label"])]
+    total = math.ceil(len(ds) / cfg.batch_size) * math.ceil(cfg.epochs)
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=cfg.batch_size,
                                  num_train_epochs=cfg.epochs, learning_rate=cfg.lr, weight_decay=cfg.weight_decay,
-                                 warmup_ratio=cfg.warmup_ratio, lr_scheduler_type="linear",
+                                 warmup_steps=round(cfg.warmup_ratio * total), lr_scheduler_type="linear",
                                  max_grad_norm=cfg.clip_grad_norm or 0.0, logging_steps=1, report_to=[],
                                  save_strategy="no", use_cpu=True, seed=cfg.seed, bf16=cfg.precision == "bf16",
                                  disable_tqdm=False)

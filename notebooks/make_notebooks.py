@@ -230,6 +230,8 @@ def execute(paths: list[Path]) -> None:
             if cell.cell_type == "code":
                 if CHECK not in cell.metadata.get("tags", []):
                     cell.outputs = []
+                else:  # the printed facts only; stderr carries library chatter (progress bars, warnings)
+                    cell.outputs = [o for o in cell.outputs if o.get("name") == "stdout"]
                 cell.execution_count = None
                 cell.metadata.pop("execution", None)
         nbf.write(nb, path)

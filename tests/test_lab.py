@@ -78,3 +78,11 @@ def test_lr_slider_trains_a_short_live_run():
     assert rec.status in ("completed", "diverged") and rec.summary["steps"] >= 1
     assert rec.config["lr"] == pytest.approx(1e-3) and rec.config["clip_grad_norm"] is None
     assert ctl.fig is not None and "LR = 0.001" in ctl.summary.value
+
+
+def test_hf_trainer_demo_returns_a_record_with_our_schema():
+    import lab
+    from ftcore.record import TABLES
+    rec = lab.hf_demo.train_with_hf_trainer(lab.live_config())
+    assert len(rec.steps) >= 1 and rec.steps["loss"].notna().all()
+    assert set(rec.tables) >= set(TABLES) - {"examples"}
