@@ -36,7 +36,7 @@ test: setup
 	$(MAKE) --no-print-directory figures-quick
 
 lab: setup  # JupyterLab on the chapter notebooks
-	$(BIN)/python -m jupyterlab notebooks/
+	$(BIN)/python -m jupyterlab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The main job: every figure of the chapter in Chinese and English (figures/zh, figures/en, gallery
 # figures/README.md), training only the runs that runs/reference lacks.

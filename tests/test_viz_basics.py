@@ -224,7 +224,7 @@ def test_freeze_map(figure_inputs, lang_theme, lang):
         assert t("freeze-map.unfrozen_at", lang, step=int(e["step"])) in shown
     # colour: head_only trains the head alone at step 0
     z = np.asarray(mesh[0].get_array()).reshape(len(rows), len(groups))
-    assert z[rows.index("head_only")].tolist() == [float(g == "head") for g in groups]
+    assert z[rows.index("head_only")].tolist() == [float(g in ("pooler", "head")) for g in groups]
     assert len(legend_texts(ax)) == 2
     render(fig)
 
