@@ -31,4 +31,4 @@ def versions() -> str:
         except metadata.PackageNotFoundError:
             lines.append(f"{n} (not installed)")
     mode = "quick (FTLAB_QUICK=1)" if QUICK else "normal"
-    return " · ".join(lines) + f"\nlive runs: {mode}, {THREADS} threads"
+    return " · ".join(lines) + f"\nlive runs: {mode}, torch threads: {THREADS}"
