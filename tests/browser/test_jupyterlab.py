@@ -32,12 +32,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab_url():
+def lab_url(tmp_path_factory):
+    # Serve copies: JupyterLab saves what it runs, and the committed notebooks must stay clean.
+    root = tmp_path_factory.mktemp("notebooks")
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        shutil.copy(nb, root / nb.name)
     port, token = _free_port(), "ftcore-test"
-    env = {**os.environ, "FTLAB_QUICK": "1", "FTLAB_THREADS": "1"}
+    env = {**os.environ, "FTLAB_QUICK": "1", "FTLAB_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                              f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-                             f"--ServerApp.root_dir={ROOT / 'notebooks'}", "--LabApp.news_url=",
+                             f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
                              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                              "--allow-root"],  # CI containers run as root
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
