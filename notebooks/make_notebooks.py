@@ -226,14 +226,14 @@ def execute(paths: list[Path]) -> None:
     for path in paths:
         nb = nbf.read(path, as_version=4)
         NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                if CHECK not in cell.metadata.get("tags", []):
-                    cell.outputs = []
-                else:  # the printed facts only; stderr carries library chatter (progress bars, warnings)
-                    cell.outputs = [o for o in cell.outputs if o.get("name") == "stdout"]
-                cell.execution_count = None
-                cell.metadata.pop("execution", None)
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        for n, cell in enumerate(code_cells, 1):
+            cell.metadata.pop("execution", None)
+            if CHECK not in cell.metadata.get("tags", []):
+                cell.outputs, cell.execution_count = [], None
+            else:  # the printed facts only (stderr carries library chatter); nbval needs a count
+                cell.outputs = [o for o in cell.outputs if o.get("name") == "stdout"]
+                cell.execution_count = n
         nbf.write(nb, path)
 
 
