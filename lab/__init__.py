@@ -10,6 +10,19 @@ import warnings
 # (nbval then fails the notebook).
 warnings.filterwarnings("error", message="Glyph .* missing from")
 
+
+def _quiet_libraries() -> None:
+    """No per-load progress bars or info chatter from transformers in the notebooks: lab's own
+    progress bars are the ones that matter (and checked cells must print the same every time)."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    # peft calls a transformers 5 method deprecated in favour of another: not the reader's concern
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+_quiet_libraries()
+
 from .env import QUICK, live_config, versions  # noqa: E402
 from .live import LiveCurves, train_live  # noqa: E402
 from . import collate, hf_demo, widgets  # noqa: E402  (lab.widgets.schedule_explorer(), ...)
