@@ -3,14 +3,13 @@
 Each returns ``(tables, meta)`` for :func:`ftcore.studies.study`, which caches it."""
 from __future__ import annotations
 
-import copy
 import re
 
 import pandas as pd
 import torch
 
 from ftcore import RunConfig
-from ftcore.runs import build, run_id, train
+from ftcore.runs import run_id
 
 WORDS = (8, 18)  # length of the example review (words): long enough to augment, short enough to read
 
@@ -40,29 +39,23 @@ def finetuned(cfg: RunConfig, *, n_examples: int = 256) -> tuple[dict, dict]:
     """Fine-tune ``cfg`` once and measure (1) how far each layer group moved (‖Δw‖/‖w‖, CKA to the
     pretrained model) and (2) the fine-tuned model's prediction on real augmentations of a review."""
     from ftcore.augment import augment_examples, default_synonym_source
-    from ftcore.drift import cka_to_reference, fixed_batch, relative_change, snapshot
+    from ftcore.drift import measure_drift
 
-    trainer = build(cfg)
-    reference_state = snapshot(trainer.model)
-    reference_model = copy.deepcopy(trainer.model).cpu().eval()
-    batch = fixed_batch(cfg, n_examples)
-    rec = train(cfg, trainer=trainer)
-    changes = relative_change(trainer.model, reference_state)
-    ckas = cka_to_reference(trainer.model, reference_model, batch)
-    drift = pd.DataFrame({"group": list(changes), "relative_change": list(changes.values()),
-                          "cka": [ckas.get(g, float("nan")) for g in changes]})
+    drift, trainer = measure_drift(cfg, n_examples=n_examples, return_trainer=True)
+    test_accuracy = drift.attrs["final_eval"].get("test", {}).get("accuracy", float("nan"))
+    drift.attrs.clear()  # the study's meta says what matters; attrs do not go to Parquet
 
     review = example_review()
     synonyms = default_synonym_source(trainer.data.tokenizer)
     variants = {"original": review["text"], **augment_examples(review["text"], seed=cfg.seed, rate=0.2,
                                                                synonyms=synonyms)}
     probs = _predict(trainer.model, trainer.data.tokenizer, list(variants.values()), cfg)
-    names = rec.summary["label_names"]
+    names = list(trainer.data.task.label_names)
     augment = pd.DataFrame({"op": list(variants), "text": list(variants.values()),
                             "predicted": [names[i] for i in probs.argmax(-1).tolist()],
                             "p_predicted": probs.max(-1).values.tolist(),
                             f"p_{names[-1]}": probs[:, -1].tolist()})
-    meta = {"run_id": rec.run_id, "test_accuracy": rec.metric("accuracy"), "review": review,
+    meta = {"run_id": run_id(cfg), "test_accuracy": test_accuracy, "review": review,
             "synonym_source": type(synonyms).__name__, "label_names": names, "n_examples": n_examples,
             "left_out": ["back_translation"]}
     return {"drift": drift, "augment": augment}, meta

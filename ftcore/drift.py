@@ -165,7 +165,8 @@ def fixed_batch(cfg: RunConfig, n_examples: int = 256, *, split: str = "validati
     return collate([{"input_ids": part["input_ids"][i], "labels": part["label"][i]} for i in keep])
 
 
-def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DRIFT_BATCH_SEED):
+def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DRIFT_BATCH_SEED,
+                  return_trainer: bool = False):
     """Fine-tune per ``cfg`` and measure, per layer group, how far weights and representations moved.
 
     Builds the trainer (``ftcore.runs.build``: pretrained encoder + new head, freezing applied),
@@ -177,7 +178,8 @@ def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DR
     with its random init) and ``cka`` (linear CKA to the pretrained model's representation of the
     same layer, 1 = same up to rotation and scale; ``nan`` for pooler and head). ``df.attrs``
     holds the config, the number of examples, the fine-tuned model's final evaluation per split
-    (``final_eval``), the number of steps and times (seconds).
+    (``final_eval``), the number of steps and times (seconds). ``return_trainer=True`` returns
+    ``(df, trainer)``, to go on measuring the fine-tuned model.
     """
     import pandas as pd
 
@@ -199,7 +201,7 @@ def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DR
     df.attrs.update(config=cfg.to_dict(), n_examples=int(batch["input_ids"].shape[0]),
                     final_eval=final_evals(record), steps=trainer.step, fit_s=fit_s,
                     wall_s=time.perf_counter() - t0)
-    return df
+    return (df, trainer) if return_trainer else df
 
 
 __all__ = ["cka_to_reference", "final_evals", "fixed_batch", "layer_representations",
