@@ -47,13 +47,13 @@ import torch
 # from a checkout without PYTHONPATH or an install.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ftcore.callbacks import DivergenceDetector, MemoryMonitor, Recorder
-from ftcore.config import RunConfig
-from ftcore.data import prepare_data
-from ftcore.models import load_model, resolve_model
-from ftcore.runs import build
-from ftcore.schedules import num_warmup_steps
-from ftcore.trainer import Callback
+from ftcore.engine.callbacks import DivergenceDetector, MemoryMonitor, Recorder
+from ftcore.engine.config import RunConfig
+from ftcore.engine.data import prepare_data
+from ftcore.engine.models import load_model, resolve_model
+from ftcore.engine.runs import build
+from ftcore.engine.schedules import num_warmup_steps
+from ftcore.engine.trainer import Callback
 
 OVERHEAD_TARGET_PCT = 5.0
 RATIO_TARGET = 1.0

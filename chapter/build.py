@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from ftcore import RunConfig, run
-from ftcore.runs import cached, run_id
+from ftcore.engine.runs import cached, run_id
 
 from .registry import REGISTRY, FigureSpec, Grid, LandscapeNeed, Sequences, StudyNeed, Value
 from .scale import SCALES, Scale
@@ -56,7 +56,7 @@ class Collector:
     def grid(self, g: Grid):
         from tqdm.auto import tqdm
 
-        from viz.runs import RunSet
+        from ftcore.records.runset import RunSet
         cells = tqdm(g.cells, desc=f"  {self.current}", unit="run", leave=False, disable=len(g.cells) < 2)
         return RunSet((labels, self.run(cfg)) for labels, cfg in cells)
 
@@ -72,8 +72,8 @@ class Collector:
         return run(cfg, runs_dir=self.S.runs_dir, force=self._fresh(rid))
 
     def sequences(self, s: Sequences):
-        from ftcore.continual import run_sequence, sequence_id
-        from viz.runs import RunSet
+        from ftcore.analysis.continual import run_sequence, sequence_id
+        from ftcore.records.runset import RunSet
         items = []
         for labels, ccfg in s.cells:
             path = Path(self.S.runs_dir) / sequence_id(ccfg)
@@ -83,7 +83,7 @@ class Collector:
         return RunSet(items)
 
     def study(self, need: StudyNeed):
-        from ftcore.studies import load_study, study, study_path
+        from ftcore.records.studies import load_study, study, study_path
         path = study_path(need.name, need.params, self.S.runs_dir)
         if self.render_only:
             if not path.exists():
@@ -92,7 +92,7 @@ class Collector:
         return study(need.name, need.params, need.compute, runs_dir=self.S.runs_dir, force=self._fresh(path.name))
 
     def landscape(self, need: LandscapeNeed):
-        from ftcore.landscape import cached_landscape, landscape, landscape_path
+        from ftcore.analysis.landscape import cached_landscape, landscape, landscape_path
         path = landscape_path(need.cfg, need.lcfg, self.S.runs_dir)
         if self.render_only:
             land = cached_landscape(need.cfg, need.lcfg, self.S.runs_dir)

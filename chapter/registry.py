@@ -58,6 +58,17 @@ class FigureSpec:
 
 REGISTRY: dict[str, FigureSpec] = {}
 
+# Rows of FIGURES.md that no spec draws yet, with the open issue that builds each (the test of the
+# registry checks this list, so a new row cannot be forgotten silently).
+PLANNED: dict[str, str] = {
+    "data-size-strategy": "issue 14 (seed 001's decision rule by data size)",
+    "pretraining": "issue 15 (tokenizer + small RoBERTa pretrained here)",
+    "continual-pretraining": "issue 15 (domain-adaptive MLM)",
+    "quantization": "issue 15 (post-training quantization vs QAT)",
+    "instruction-tuning": "issue 16 (instruction tuning with a prompt mask)",
+    "rlhf": "issue 16 (reward model, PPO/RLOO with a KL penalty)",
+}
+
 
 def figure(spec: FigureSpec) -> FigureSpec:
     if spec.id in REGISTRY:

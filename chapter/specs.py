@@ -10,11 +10,11 @@ import math
 from pathlib import Path
 
 from ftcore import RunConfig
-from ftcore.continual import ContinualConfig
-from ftcore.landscape import LandscapeConfig
-from ftcore.metrics import accuracy_matrix, forgetting_metrics
+from ftcore.analysis.continual import ContinualConfig
+from ftcore.analysis.landscape import LandscapeConfig
+from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 
-from . import analyses
+from ftcore.analysis import figure_studies as analyses
 from .registry import FigureSpec, Grid, LandscapeNeed, Sequences, StudyNeed, Value, figure
 
 HEAD_LR = 1e-3  # a new head alone (frozen encoder) needs a larger LR than the whole network
@@ -38,7 +38,7 @@ def with_curves(S, every: int = 8) -> RunConfig:
 
 
 def finals_by(inputs, name, key, metric="accuracy", split="test"):
-    from viz.runs import mean_sd
+    from ftcore.records.runset import mean_sd
     return mean_sd(inputs[name].finals(metric, split), key).set_index(key)
 
 
@@ -48,8 +48,8 @@ def _text(zh: str, en: str, differs: bool | None = None) -> dict:
 
 # ------------------------------------------------------------------------------------ 3.2.1
 def _concept_meta():
-    from ftcore.models import resolve_model
-    from ftcore.tasks import load_task
+    from ftcore.engine.models import resolve_model
+    from ftcore.engine.tasks import load_task
     import json
     src = resolve_model(FULL_MODEL)
     cfg = json.loads((Path(src.path) / "config.json").read_text()) if src.path else {}

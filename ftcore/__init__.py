@@ -9,15 +9,15 @@ run cache), and read its tidy tables. ftcore never imports matplotlib; ``viz`` d
 """
 __version__ = "0.1.0"
 
-# Lazy attributes (PEP 562): ``import ftcore.record`` or ``ftcore.metrics`` must not import torch,
+# Lazy attributes (PEP 562): ``import ftcore.records.record`` or ``ftcore.records.metrics`` must not import torch,
 # so that viz can read records without it.
 _EXPORTS = {
-    "MissingAssetError": "assets", "ConfigError": "config", "RunConfig": "config", "load_config": "config",
-    "freeze": "layers", "freeze_to": "layers", "layer_groups": "layers", "unfreeze": "layers",
-    "RecordError": "record", "RunRecord": "record", "load_record": "record",
-    "build": "runs", "run": "runs", "run_id": "runs", "train": "runs",
-    "TaskError": "tasks", "load_task": "tasks", "task_names": "tasks",
-    "Callback": "trainer", "Trainer": "trainer",
+    "MissingAssetError": "engine.assets", "ConfigError": "engine.config", "RunConfig": "engine.config", "load_config": "engine.config",
+    "freeze": "engine.layers", "freeze_to": "engine.layers", "layer_groups": "engine.layers", "unfreeze": "engine.layers",
+    "RecordError": "records.record", "RunRecord": "records.record", "load_record": "records.record",
+    "build": "engine.runs", "run": "engine.runs", "run_id": "engine.runs", "train": "engine.runs",
+    "TaskError": "engine.tasks", "load_task": "engine.tasks", "task_names": "engine.tasks",
+    "Callback": "engine.trainer", "Trainer": "engine.trainer",
 }
 
 

@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import sys
 
-from .config import ConfigError, RunConfig, load_config
+from .engine.config import ConfigError, RunConfig, load_config
 
 _TUPLE_FIELDS = {"betas": float, "frozen_groups": str, "augment": str, "eval_splits": str, "lora_targets": str}
 
@@ -95,26 +95,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from . import MissingAssetError, RecordError, TaskError
-    from .models import ModelLoadError
+    from .engine.models import ModelLoadError
     try:
         if args.command == "tasks":
-            from .tasks import load_task, task_names
+            from .engine.tasks import load_task, task_names
             for name in task_names():
                 print(load_task(name))
         elif args.command == "show":
-            from .record import RunRecord
+            from .records.record import RunRecord
             print(summarize(RunRecord.load(args.path)))
         elif args.command == "doctor":
-            from .doctor import diagnose
-            from .record import RunRecord
+            from .records.doctor import diagnose
+            from .records.record import RunRecord
             print(diagnose(RunRecord.load(args.path)).to_text(args.lang))
         elif args.command == "run":
-            from .runs import run
+            from .engine.runs import run
             cfg = config_from_args(args)
             print(f"config: {cfg!r}", file=sys.stderr)
             print(summarize(run(cfg, runs_dir=args.runs_dir, force=args.force)))
         elif args.command == "lr-find":
-            from .lr_finder import lr_find
+            from .analysis.lr_finder import lr_find
             result = lr_find(config_from_args(args), runs_dir=args.runs_dir)
             print(result)
     except (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError) as exc:

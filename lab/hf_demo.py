@@ -1,5 +1,5 @@
 """Monitoring a Hugging Face ``Trainer`` run (seed 004): the same data and model as an ftcore run,
-trained by ``transformers.Trainer`` with ``ftcore.hf.RecordingCallback``, so the result is a
+trained by ``transformers.Trainer`` with ``ftcore.engine.hf.RecordingCallback``, so the result is a
 RunRecord that viz and the run doctor read like any other."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import tempfile
 
 from ftcore import RunConfig
-from ftcore.data import prepare_data
-from ftcore.hf import RecordingCallback
-from ftcore.models import load_model
+from ftcore.engine.data import prepare_data
+from ftcore.engine.hf import RecordingCallback
+from ftcore.engine.models import load_model
 
 
 def train_with_hf_trainer(cfg: RunConfig):

@@ -7,8 +7,8 @@ import math
 import matplotlib.pyplot as plt
 
 from ftcore import RunConfig
-from ftcore.runs import build, train
-from ftcore.trainer import Callback, Trainer
+from ftcore.engine.runs import build, train
+from ftcore.engine.trainer import Callback, Trainer
 
 
 class LiveCurves(Callback):

@@ -11,7 +11,7 @@ from IPython.display import display
 
 import viz
 from ftcore import RunConfig
-from ftcore.config import SCHEDULES, WARMUPS
+from ftcore.engine.config import SCHEDULES, WARMUPS
 
 from .env import QUICK, live_config
 from .live import train_live
@@ -39,7 +39,7 @@ class Control:
 # ------------------------------------------------------------------------------ 3.2.4
 class ScheduleExplorer(Control):
     """Scheduler kind, warmup kind and length, decay factor: the LR per step from the real
-    schedulers (``ftcore.schedules.preview``, the same code a run uses)."""
+    schedulers (``ftcore.engine.schedules.preview``, the same code a run uses)."""
 
     def __init__(self, total_steps: int = 300, steps_per_epoch: int = 100, lr: float = 2e-4):
         super().__init__()
@@ -61,7 +61,7 @@ class ScheduleExplorer(Control):
                          warmup_ratio=self.warmup_ratio.value, gamma=self.gamma.value)
 
     def update(self):
-        from ftcore.schedules import preview
+        from ftcore.engine.schedules import preview
         lrs = preview(self.config(), self.total, self.per_epoch)["all"]
         self.result = lrs
         fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
@@ -78,8 +78,8 @@ class FreezeExplorer(Control):
 
     def __init__(self, model: str | None = None):
         super().__init__()
-        from ftcore.layers import layer_groups
-        from ftcore.models import load_model
+        from ftcore.engine.layers import layer_groups
+        from ftcore.engine.models import load_model
         self.model = load_model(model or RunConfig().model, 2, seed=0)
         self.groups = layer_groups(self.model)
         self.depth = W.IntSlider(value=0, min=0, max=len(self.groups) - 1, description="frozen groups",
@@ -94,7 +94,7 @@ class FreezeExplorer(Control):
                              for g in self.groups])
 
     def update(self):
-        from ftcore.layers import freeze_to
+        from ftcore.engine.layers import freeze_to
         freeze_to(self.model, self.depth.value)
         df = self.freeze_map()
         self.result = df
@@ -215,15 +215,15 @@ class ForgettingControl(Control):
         self.widget = W.VBox([self.method, W.HBox([self.lam, self.frac]), self.button, self.summary, self.out])
 
     def config(self):
-        from ftcore.continual import ContinualConfig
+        from ftcore.analysis.continual import ContinualConfig
         base = live_config(eval_splits=(), test_size=32 if QUICK else 300, train_size=32 if QUICK else 400)
         return ContinualConfig(base=base, tasks=("rt-sentiment", "bbc-topic"), method=self.method.value,
                                ewc_lambda=self.lam.value, replay_fraction=self.frac.value,
                                fisher_examples=16 if QUICK else 128)
 
     def update(self):
-        from ftcore.continual import train_sequence
-        from ftcore.metrics import accuracy_matrix, forgetting_metrics
+        from ftcore.analysis.continual import train_sequence
+        from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
         self.button.disabled = True
         try:
             rec = train_sequence(self.config())
@@ -250,7 +250,7 @@ class CollatorBox(Control):
 
     def __init__(self, text: str = "The film is a gentle, funny and surprisingly moving story.", seed: int = 0):
         super().__init__()
-        from ftcore.models import load_tokenizer
+        from ftcore.engine.models import load_tokenizer
         self.tok = load_tokenizer(RunConfig().model)
         self.seed = seed
         self.text = W.Textarea(value=text, layout=W.Layout(width="90%"), continuous_update=False)
@@ -260,7 +260,7 @@ class CollatorBox(Control):
         self.update()
 
     def update(self):
-        from lab.collate import collated_views
+        from ftcore.analysis.collate import collated_views
         views = collated_views(self.tok, self.text.value, seed=self.seed)
         self.result = views
         self.table.value = "".join(f"<h4>{name}</h4>" + df.to_html(index=False) for name, df in views.items())

@@ -57,8 +57,8 @@ NOTEBOOKS = {
 同一个网络结构，三种起点。训练集越小，预训练带来的优势越明显；请对照图中的实测数字，而不是记住某个“典型值”。"""),
     fig("strategies"),
     md("## 每层不同的学习率\n学习率直接读自优化器的参数组：逐层衰减让底层学得更慢，判别式学习率每往下一层除以 2.6。"), fig("layer-lr"),
-    code('''from ftcore.optim import peak_lrs
-from ftcore.models import load_model
+    code('''from ftcore.engine.optim import peak_lrs
+from ftcore.engine.models import load_model
 groups = ftcore.layer_groups(load_model(RunConfig().model, 2, seed=0))
 for strategy in ("uniform", "layerwise", "discriminative"):
     lrs = peak_lrs(groups, RunConfig(lr=1e-4, lr_strategy=strategy, layer_decay=0.8))
@@ -78,9 +78,9 @@ record''', IGNORE),
 冻结就是让一部分层的参数在训练中保持不变。冻结得越多，要算的梯度越少、越省时省内存，但模型适应新任务的余地也越小。"""),
     code(SETUP), code(PARAMS, "parameters"),
     md("## 冻结图：真实模型的层组\n颜色来自训练开始时各层组参数的 `requires_grad`。"), fig("freeze-map"),
-    md("## 拖动滑块：冻结底部的 n 个层组\n滑块直接调用 `ftcore.layers.freeze_to` 作用于真实模型，下方显示可训练参数量。"),
+    md("## 拖动滑块：冻结底部的 n 个层组\n滑块直接调用 `ftcore.engine.layers.freeze_to` 作用于真实模型，下方显示可训练参数量。"),
     code('explorer = lab.widgets.freeze_explorer()\nexplorer', IGNORE),
-    code('''from ftcore.layers import freeze_to
+    code('''from ftcore.engine.layers import freeze_to
 for n in (0, 4, 8):
     freeze_to(explorer.model, n)
     df = explorer.freeze_map()
@@ -101,7 +101,7 @@ record.events''', IGNORE),
     fig("task-formats"),
     md("## 自己输入一句话\n修改文本框中的句子，下面的表格会显示真实分词器与整理器的输出。"),
     code('box = lab.widgets.CollatorBox()\nbox', IGNORE),
-    code('''from ftcore.models import load_tokenizer
+    code('''from ftcore.engine.models import load_tokenizer
 tok = load_tokenizer(RunConfig().model)
 print(tok.tokenize("Fine-tuning a pretrained transformer is surprisingly effective."))''', CHECK),
     md("## 数据增强"), fig("augmentation"),
@@ -115,14 +115,14 @@ print(tok.tokenize("Fine-tuning a pretrained transformer is surprisingly effecti
 
 学习率决定每一步走多远。预热让训练开始时步子小一些，衰减让训练后期收得住。下面的曲线都由 PyTorch / transformers 的真实调度器产生。"""),
     code(SETUP), code(PARAMS, "parameters"),
-    md("## 调度器浏览器\n选择调度方式、预热方式与长度、衰减系数，曲线由训练时所用的同一段代码（`ftcore.schedules`）即时算出。"),
+    md("## 调度器浏览器\n选择调度方式、预热方式与长度、衰减系数，曲线由训练时所用的同一段代码（`ftcore.engine.schedules`）即时算出。"),
     code('explorer = lab.widgets.schedule_explorer()\nexplorer', IGNORE),
-    code('''from ftcore.schedules import preview
+    code('''from ftcore.engine.schedules import preview
 lrs = preview(RunConfig(lr=1e-4, schedule="cosine", warmup="linear", warmup_ratio=0.1), 100, 100)["all"]
 print([f"{lrs[i]:.2e}" for i in (0, 5, 10, 50, 99)])''', CHECK),
     fig("warmup"), fig("decay"), fig("adaptive"),
     md("## 学习率范围测试\n学习率从极小按指数增大，损失开始飙升之前下降最陡的地方，就是一个合理的起点。"), fig("lr-finder"),
-    code('''from ftcore.lr_finder import lr_find
+    code('''from ftcore.analysis.lr_finder import lr_find
 res = lr_find(lab.live_config(train_size=64 if lab.QUICK else 1600), num_steps=8 if lab.QUICK else 100)
 res''', IGNORE),
 ],
@@ -142,9 +142,9 @@ res''', IGNORE),
 "06_本节总结.ipynb": [
     md("""# 3.2.6 本节总结：把检查清单变成“运行医生”
 
-教材的检查清单（是否过拟合、是否发散、是否停滞、梯度是否爆炸、是否遗忘）在这里由 `ftcore.doctor` 自动读取运行记录来回答。先诊断参考运行，再诊断你自己的运行。"""),
+教材的检查清单（是否过拟合、是否发散、是否停滞、梯度是否爆炸、是否遗忘）在这里由 `ftcore.records.doctor` 自动读取运行记录来回答。先诊断参考运行，再诊断你自己的运行。"""),
     code(SETUP), code(PARAMS, "parameters"),
-    code('''from ftcore.doctor import diagnose
+    code('''from ftcore.records.doctor import diagnose
 runs = chapter.inputs("instability")["runs"]
 for labels, rec in runs:
     print(labels["setting"], "->", diagnose(rec).to_text("zh"), "\\n")''', IGNORE),
@@ -169,8 +169,8 @@ print(diagnose(mine).to_text("zh"))''', IGNORE),
 LoRA 只训练低秩的增量矩阵，提示微调只训练若干个“虚拟词元”，BitFit 只训练偏置。它们可训练的参数少得多——代价和收益都在下图里实测。"""),
     code(SETUP), code(PARAMS, "parameters"),
     fig("peft"),
-    code('''from ftcore.models import load_model
-from ftcore.peft_methods import apply_peft, trainable_summary
+    code('''from ftcore.engine.models import load_model
+from ftcore.engine.peft_methods import apply_peft, trainable_summary
 for r in (2, 8, 32):
     m = apply_peft(load_model(RunConfig().model, 2, seed=0), RunConfig(peft="lora", lora_r=r))
     s = trainable_summary(m)
@@ -199,7 +199,7 @@ record, live = lab.train_live(lab.live_config(), out=out, title="实时监控")'
     md("## Hugging Face Trainer + RecordingCallback"),
     code('''hf_record = lab.hf_demo.train_with_hf_trainer(lab.live_config())
 hf_record''', IGNORE),
-    code('''from ftcore.doctor import diagnose
+    code('''from ftcore.records.doctor import diagnose
 print(diagnose(hf_record).to_text("zh"))''', IGNORE),
 ],
 }

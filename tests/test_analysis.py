@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from ftcore import build
-from ftcore.assets import wordnet_available
-from ftcore.drift import (cka_to_reference, fixed_batch, layer_representations, linear_cka,
+from ftcore.engine.assets import wordnet_available
+from ftcore.analysis.drift import (cka_to_reference, fixed_batch, layer_representations, linear_cka,
                           measure_drift, relative_change, snapshot)
-from ftcore.models import load_model, load_tokenizer
-from ftcore.probe import (definition_retrieval, encode, forgetting_of_pretrained, knn_accuracy,
+from ftcore.engine.models import load_model, load_tokenizer
+from ftcore.analysis.probe import (definition_retrieval, encode, forgetting_of_pretrained, knn_accuracy,
                           linear_probe_accuracy, probe_task, wordnet_definitions)
 
 GROUPS = ["embeddings", "layer.0", "layer.1", "pooler", "head"]

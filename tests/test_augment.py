@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ftcore import augment as aug
-from ftcore.assets import MissingAssetError
-from ftcore.augment import (AUGMENT_OPS, EmbeddingNeighbours, SynonymSource, WordNetSynonyms,
+from ftcore.engine import augment as aug
+from ftcore.engine.assets import MissingAssetError
+from ftcore.engine.augment import (AUGMENT_OPS, EmbeddingNeighbours, SynonymSource, WordNetSynonyms,
                             augment_examples, augment_text, augment_texts, default_synonym_source)
 
 REVIEW = "the film is a good and funny story about a big family"

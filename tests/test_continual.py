@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from ftcore import ConfigError, RunConfig
-from ftcore.continual import (ContinualConfig, QuadraticPenalty, accuracy_matrix, forgetting_metrics,
+from ftcore.analysis.continual import (ContinualConfig, QuadraticPenalty, accuracy_matrix, forgetting_metrics,
                               multi_head_model, replay_loader, run_sequence, sequence_metrics)
-from ftcore.data import prepare_data
+from ftcore.engine.data import prepare_data
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ftcore.cli import main
-from ftcore.doctor import Diagnosis, Finding, diagnose
-from ftcore.record import RunRecord, table_from_rows
+from ftcore.records.doctor import Diagnosis, Finding, diagnose
+from ftcore.records.record import RunRecord, table_from_rows
 
 GROUPS = ("embeddings", "layer.0", "layer.1", "head")
 SPE = 20  # steps per epoch of the crafted runs

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from ftcore import build, train
-from ftcore.callbacks import Recorder
-from ftcore.layers import freeze, freeze_to, group_names, layer_groups, unfreeze
-from ftcore.models import load_model
+from ftcore.engine.callbacks import Recorder
+from ftcore.engine.layers import freeze, freeze_to, group_names, layer_groups, unfreeze
+from ftcore.engine.models import load_model
 
 
 def test_loss_falls_and_accuracy_beats_chance(tiny):

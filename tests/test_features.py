@@ -2,11 +2,11 @@
 import pytest
 
 from ftcore import RunConfig, load_task, train
-from ftcore.config import ConfigError
-from ftcore.assets import wordnet_available
-from ftcore.layers import frozen_groups_for, layer_groups
-from ftcore.lr_finder import lr_find, suggest
-from ftcore.models import load_model
+from ftcore.engine.config import ConfigError
+from ftcore.engine.assets import wordnet_available
+from ftcore.engine.layers import frozen_groups_for, layer_groups
+from ftcore.analysis.lr_finder import lr_find, suggest
+from ftcore.engine.models import load_model
 
 
 def test_lr_finder_suggests_an_lr_inside_the_range(tiny, tmp_path):

@@ -1,9 +1,9 @@
 """The HF Trainer adapter writes a record with exactly ftcore's schema."""
 from ftcore import RunConfig, train
-from ftcore.data import prepare_data
-from ftcore.hf import RecordingCallback
-from ftcore.models import load_model
-from ftcore.record import TABLES, RunRecord
+from ftcore.engine.data import prepare_data
+from ftcore.engine.hf import RecordingCallback
+from ftcore.engine.models import load_model
+from ftcore.records.record import TABLES, RunRecord
 
 
 def test_trainer_adapter_record_matches_schema(toy_task, tmp_path):

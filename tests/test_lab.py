@@ -28,7 +28,7 @@ def test_schedule_explorer_redraws_from_the_real_schedulers():
 
 
 def test_span_corruption_hides_spans_behind_matching_sentinels():
-    from lab.collate import span_corruption
+    from ftcore.analysis.collate import span_corruption
     ids = list(range(100, 140))
     inp, tgt = span_corruption(ids, seed=3)
     sentinels = [p for p in inp if isinstance(p, str)]
@@ -82,7 +82,7 @@ def test_lr_slider_trains_a_short_live_run():
 
 def test_hf_trainer_demo_returns_a_record_with_our_schema():
     import lab
-    from ftcore.record import TABLES
+    from ftcore.records.record import TABLES
     rec = lab.hf_demo.train_with_hf_trainer(lab.live_config())
     assert len(rec.steps) >= 1 and rec.steps["loss"].notna().all()
     assert set(rec.tables) >= set(TABLES) - {"examples"}

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 import torch
 
-import ftcore.landscape as lmod
+import ftcore.analysis.landscape as lmod
 from ftcore import RunConfig, build
-from ftcore.landscape import (Landscape, LandscapeConfig, Plane, StaleLandscapeWarning, batch_metrics,
+from ftcore.analysis.landscape import (Landscape, LandscapeConfig, Plane, StaleLandscapeWarning, batch_metrics,
                               compute_landscape, filter_normalized, fixed_batches, landscape,
                               landscape_path)
-from ftcore.record import RecordError
-from ftcore.runs import run_id
-from ftcore.trainer import Callback
+from ftcore.records.record import RecordError
+from ftcore.engine.runs import run_id
+from ftcore.engine.trainer import Callback
 
 # 5 points per axis: α in {-0.5, 0, 0.5, 1, 1.5}, β in {-1, -0.5, 0, 0.5, 1}; the line has α in
 # {-0.25, 0, ..., 1.25}. 24 of the toy task's 30 validation examples.

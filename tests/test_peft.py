@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ftcore import ConfigError, RunConfig, build, train
-from ftcore.layers import group_names, layer_groups
+from ftcore.engine.layers import group_names, layer_groups
 
 
 def test_lora_trains_adapters_and_head_only(tiny):
@@ -52,8 +52,8 @@ def test_peft_config_errors():
 
 
 def test_base_model_is_evaluable_with_adapters_disabled(tiny):
-    from ftcore.peft_methods import adapters_disabled
-    from ftcore.models import load_model
+    from ftcore.engine.peft_methods import adapters_disabled
+    from ftcore.engine.models import load_model
     trainer = build(tiny.replace(peft="lora", lora_r=4, epochs=1, lr=1e-2))
     trainer.fit()
     model = trainer.model.eval()

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from ftcore import RecordError, RunRecord, run, train
-from ftcore.record import TABLES
-from ftcore.runs import StaleRecordWarning, record_path
+from ftcore.records.record import TABLES
+from ftcore.engine.runs import StaleRecordWarning, record_path
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_cache_hit_skips_training_and_corrupt_is_recomputed(tiny, tmp_path, monk
     first = run(cfg, runs_dir=tmp_path)
     assert record_path(cfg, tmp_path).exists()
 
-    import ftcore.runs as run_mod
+    import ftcore.engine.runs as run_mod
     calls = []
     real_train = run_mod.train
     monkeypatch.setattr(run_mod, "train", lambda c: calls.append(c) or real_train(c))

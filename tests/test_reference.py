@@ -9,7 +9,7 @@ import pytest
 from chapter import specs  # noqa: F401 (registers the figures)
 from chapter.registry import REGISTRY
 from chapter.scale import FULL
-from ftcore.runs import cached, train
+from ftcore.engine.runs import cached, train
 
 # cheap cells: one optimizer step of each LR strategy, and the base run of the chapter (32 steps)
 SAMPLE = [("layer-lr", {"strategy": "discriminative"}), ("concept", {"run": "base"})]

@@ -7,7 +7,7 @@ from transformers import (get_cosine_schedule_with_warmup, get_cosine_with_hard_
                           get_linear_schedule_with_warmup, get_polynomial_decay_schedule_with_warmup)
 
 from ftcore import RunConfig, train
-from ftcore.schedules import multiplier, num_warmup_steps, preview, warmup_factor
+from ftcore.engine.schedules import multiplier, num_warmup_steps, preview, warmup_factor
 
 T, W = 100, 20
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ftcore import MissingAssetError, RunConfig, TaskError, load_task
-from ftcore.data import flip_labels, prepare_data
-from ftcore.models import ModelLoadError, load_model
-from ftcore.tasks import stratified_subsample
+from ftcore.engine.data import flip_labels, prepare_data
+from ftcore.engine.models import ModelLoadError, load_model
+from ftcore.engine.tasks import stratified_subsample
 
 
 def test_builtin_tasks_have_fixed_stratified_splits():
@@ -62,7 +62,7 @@ def test_bad_local_task_file(tmp_path):
 
 
 def test_missing_asset_names_the_install_command(monkeypatch):
-    from ftcore import assets
+    from ftcore.engine import assets
     real = importlib.metadata.distribution
 
     def fake(name):

@@ -1,7 +1,7 @@
 """viz.data (3.2.3) and viz.schedules (3.2.4): every figure from the committed quick-mode records,
 in both languages (the right panels, one artist per format/operation/noise level/schedule,
 registered labels, legends, a PNG render that fails on a missing glyph), each axes-level function
-on an explicit ``ax``, and the torch-free LR-finder rule against ``ftcore.lr_finder``. No training."""
+on an explicit ``ax``, and the torch-free LR-finder rule against ``ftcore.analysis.lr_finder``. No training."""
 from __future__ import annotations
 
 import io
@@ -276,7 +276,7 @@ def test_lr_finder(figure_inputs, lang_theme, lang):
 
 
 def test_suggest_matches_ftcore(figure_inputs):
-    from ftcore import lr_finder
+    from ftcore.analysis import lr_finder
 
     rec = figure_inputs("lr-finder")["runs"].one(test="range")
     curve = schedules.range_curve(rec)
@@ -342,5 +342,5 @@ def test_no_torch_in_viz_modules():
         tree = ast.parse(inspect.getsource(mod))
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        assert not any(x.split(".")[0] == "torch" or x.startswith("ftcore.lr_finder") for x in names), mod
+        assert not any(x.split(".")[0] == "torch" or x.startswith("ftcore.analysis.lr_finder") for x in names), mod
         assert set(mod.__all__) <= set(dir(mod)) and all(callable(getattr(mod, n)) for n in mod.__all__)

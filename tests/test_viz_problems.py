@@ -18,7 +18,7 @@ from matplotlib.container import BarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import viz  # noqa: E402
-from ftcore.metrics import accuracy_matrix, forgetting_metrics  # noqa: E402
+from ftcore.records.metrics import accuracy_matrix, forgetting_metrics  # noqa: E402
 from viz import continual, problems  # noqa: E402
 from viz.text import t  # noqa: E402
 

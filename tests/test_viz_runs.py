@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from viz.runs import RunSet, mean_sd
+from ftcore.records.runset import RunSet, mean_sd
 
 
 def test_runset_finals_table_and_select(figure_inputs):

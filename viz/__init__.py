@@ -4,7 +4,7 @@ Axes-level functions ``plot_*(data, *, ax=None, ...) -> Axes`` draw one panel; f
 functions, one per figure id of FIGURES.md (``strategies``, ``warmup``, ...), compose them and
 return a ``Figure``. ``set_theme(lang="zh"|"en")`` first.
 """
-from .runs import RunSet, mean_sd
+from ftcore.records.runset import RunSet, mean_sd
 from .text import t
 from .theme import current_lang, set_theme
 from .basics import *  # noqa: F401,F403  3.2.1, 3.2.2

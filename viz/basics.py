@@ -22,9 +22,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.ticker import MaxNLocator
 
-from ftcore.record import RunRecord
+from ftcore.records.record import RunRecord
 
-from .runs import RunSet, mean_sd
+from ftcore.records.runset import RunSet, mean_sd
 from .text import STRINGS, register, t
 from .theme import current_lang, strong
 

@@ -3,7 +3,7 @@
 Figures ``forgetting`` (accuracy matrices of real task sequences), ``forgetting_pretrained``
 (probes of the encoder before and after fine-tuning), ``peft`` (LoRA, prompt tuning, BitFit vs
 full fine-tuning) and ``continual_table`` (the chapter's table, measured). Every number comes
-from a record (``ftcore.record``) or a stored study (``ftcore.studies``); no torch here.
+from a record (``ftcore.records.record``) or a stored study (``ftcore.records.studies``); no torch here.
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ftcore.metrics import accuracy_matrix, forgetting_metrics
-from ftcore.record import RunRecord
+from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
+from ftcore.records.record import RunRecord
 
 from .problems import _dedupe_legend, _label, _rotate, plot_seed_bars, seed_note
-from .runs import RunSet
+from ftcore.records.runset import RunSet
 from .text import register, t
 
 register({

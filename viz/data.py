@@ -18,7 +18,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .runs import RunSet, mean_sd
+from ftcore.records.runset import RunSet, mean_sd
 from .text import STRINGS, register, t
 from .theme import current_lang
 

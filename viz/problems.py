@@ -17,9 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from ftcore.record import RunRecord
+from ftcore.records.record import RunRecord
 
-from .runs import RunSet
+from ftcore.records.runset import RunSet
 from .text import register, t
 from .theme import current_lang
 

@@ -8,7 +8,7 @@ Figure-level functions (one per figure id): :func:`warmup`, :func:`decay`, :func
 Every LR drawn is the one recorded from the optimizer's param groups during training (the ``lrs``
 table; the head group is shown, as every group follows the same shape under a uniform LR).
 The LR range test's suggestion is computed here by :func:`suggest_lr`, a torch-free copy of
-``ftcore.lr_finder.suggest`` (the tests check that both agree).
+``ftcore.analysis.lr_finder.suggest`` (the tests check that both agree).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .runs import RunSet, mean_sd
+from ftcore.records.runset import RunSet, mean_sd
 from .text import STRINGS, register, t
 from .theme import current_lang
 
@@ -103,7 +103,7 @@ register({
     },
 })
 
-SMOOTHING = 0.98  # as ftcore.lr_finder.SMOOTHING
+SMOOTHING = 0.98  # as ftcore.analysis.lr_finder.SMOOTHING
 LR_TITLE_PAD = 16  # room above an LR axis for its "1e-4" multiplier
 TARGET_FRACTION = 0.95  # decay: target = this share of the best mean final validation accuracy
 
@@ -331,7 +331,7 @@ def plot_plateau(lrs: pd.DataFrame, val_loss: pd.DataFrame, events: pd.DataFrame
 
 # ------------------------------------------------------------------------------ LR range test
 def smooth_losses(losses, beta: float = SMOOTHING) -> list[float]:
-    """Bias-corrected exponential moving average (torch-free copy of ``ftcore.lr_finder.smooth``)."""
+    """Bias-corrected exponential moving average (torch-free copy of ``ftcore.analysis.lr_finder.smooth``)."""
     out, avg = [], 0.0
     for i, loss in enumerate(losses, start=1):
         avg = beta * avg + (1 - beta) * loss
@@ -341,7 +341,7 @@ def smooth_losses(losses, beta: float = SMOOTHING) -> list[float]:
 
 def suggest_lr(lrs, losses) -> tuple[float, float]:
     """(steepest-descent LR, LR at the smoothed minimum / 10), ignoring non-finite losses: the
-    rule of ``ftcore.lr_finder.suggest`` (the steepest negative slope of the smoothed loss against
+    rule of ``ftcore.analysis.lr_finder.suggest`` (the steepest negative slope of the smoothed loss against
     log LR, searched up to the smoothed minimum)."""
     pairs = [(lr, loss) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
     if len(pairs) < 3:
@@ -355,7 +355,7 @@ def suggest_lr(lrs, losses) -> tuple[float, float]:
 
 
 def range_curve(record) -> pd.DataFrame:
-    """A range-test record's LR (the last param group's, as ``ftcore.lr_finder.lr_find`` reads it)
+    """A range-test record's LR (the last param group's, as ``ftcore.analysis.lr_finder.lr_find`` reads it)
     and training loss per step."""
     lrs = record.lrs[record.lrs["group"] == record.lrs["group"].iloc[-1]].set_index("step")["lr"]
     steps = record.steps.set_index("step")["loss"]

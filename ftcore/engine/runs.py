@@ -24,7 +24,7 @@ from .data import prepare_data
 from .layers import apply_freeze, frozen_groups_for, layer_groups
 from .models import count_parameters, load_model, resolve_model
 from .peft_methods import apply_peft, trainable_summary
-from .record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
+from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
 from .tasks import load_task
 from .trainer import Trainer
 

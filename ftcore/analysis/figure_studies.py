@@ -1,6 +1,6 @@
 """Measurements behind figures that are not a run's record: they need a fine-tuned model in hand
 (drift per layer, predictions on augmented text), probes of the encoder, or only the tokenizer.
-Each returns ``(tables, meta)`` for :func:`ftcore.studies.study`, which caches it."""
+Each returns ``(tables, meta)`` for :func:`ftcore.records.studies.study`, which caches it."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from ftcore import RunConfig
-from ftcore.runs import run_id
+from ftcore.engine.runs import run_id
 
 WORDS = (8, 18)  # length of the example review (words): long enough to augment, short enough to read
 
@@ -17,7 +17,7 @@ WORDS = (8, 18)  # length of the example review (words): long enough to augment,
 def example_review() -> dict:
     """A real review that names its film, chosen by rule (the first, in file order, of 8-18 words):
     the same sentence serves the augmentation and the data-format figures."""
-    from ftcore.tasks import _rotten_tomatoes_frame
+    from ftcore.engine.tasks import _rotten_tomatoes_frame
 
     frame = _rotten_tomatoes_frame()
     for row in frame[frame["category"] != "plot"].itertuples():
@@ -38,8 +38,8 @@ def _predict(model, tokenizer, texts: list[str], cfg: RunConfig) -> torch.Tensor
 def finetuned(cfg: RunConfig, *, n_examples: int = 256) -> tuple[dict, dict]:
     """Fine-tune ``cfg`` once and measure (1) how far each layer group moved (‖Δw‖/‖w‖, CKA to the
     pretrained model) and (2) the fine-tuned model's prediction on real augmentations of a review."""
-    from ftcore.augment import augment_examples, default_synonym_source
-    from ftcore.drift import measure_drift
+    from ftcore.engine.augment import augment_examples, default_synonym_source
+    from ftcore.analysis.drift import measure_drift
 
     drift, trainer = measure_drift(cfg, n_examples=n_examples, return_trainer=True)
     test_accuracy = drift.attrs["final_eval"].get("test", {}).get("accuracy", float("nan"))
@@ -68,7 +68,7 @@ def task_formats(model: str, *, max_length: int = 48, seed: int = 0) -> tuple[di
     modelling (``DataCollatorForLanguageModeling``, 15% of tokens chosen; -100 = not predicted)."""
     from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification
 
-    from ftcore.models import load_tokenizer
+    from ftcore.engine.models import load_tokenizer
 
     tok = load_tokenizer(model)
     review = example_review()
@@ -114,7 +114,7 @@ def task_formats(model: str, *, max_length: int = 48, seed: int = 0) -> tuple[di
 def pretrained_probe(cfg: RunConfig, probe_task: str, *, n_train: int, n_test: int) -> tuple[dict, dict]:
     """Linear-probe and kNN accuracy of the encoder's features on ``probe_task``, before and after
     fine-tuning per ``cfg`` (WordNet retrieval left out: it is optional on a machine)."""
-    from ftcore.probe import forgetting_of_pretrained
+    from ftcore.analysis.probe import forgetting_of_pretrained
 
     res = forgetting_of_pretrained(cfg, probe_task, definitions=False, n_train=n_train, n_test=n_test,
                                    max_length=cfg.max_length)

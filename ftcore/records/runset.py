@@ -3,7 +3,7 @@
 A figure's grid (e.g. strategy × training-set size × seed) arrives here as ``(labels, record)``
 pairs. RunSet turns them into the long-form frames seaborn wants: one row per run with its final
 metrics (:meth:`finals`), or any record table with the labels as extra columns (:meth:`table`).
-No torch: only records (``ftcore.record``) and pandas.
+No torch: only records (``ftcore.records.record``) and pandas.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ftcore.record import RunRecord
+from ftcore.records.record import RunRecord
 
 SUMMARY_NUMBERS = ("wall_s", "train_s", "eval_s", "peak_rss_mb", "trainable_params_at_end",
                    "trainable_pct_at_end", "steps", "total_params")

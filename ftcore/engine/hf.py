@@ -26,7 +26,7 @@ from transformers import TrainerCallback
 
 from . import provenance
 from .layers import layer_groups
-from .record import RunRecord, table_from_rows
+from ..records.record import RunRecord, table_from_rows
 
 
 class RecordingCallback(TrainerCallback):
@@ -108,7 +108,7 @@ class RecordingCallback(TrainerCallback):
         device = next(model.parameters()).device
         prov = provenance.collect(device, model_fingerprint="unknown", data_fingerprint="unknown",
                                   task_source=self.task, model_path=config["model"])
-        prov["trainer"] = "transformers.Trainer via ftcore.hf.RecordingCallback"
+        prov["trainer"] = "transformers.Trainer via ftcore.engine.hf.RecordingCallback"
         prov["grad_norms"] = "per-parameter post-accumulate-grad hooks, before clipping"
         summary = {"status": "completed", "steps": state.global_step, "wall_s": time.perf_counter() - self.t0,
                    "epochs": state.epoch}

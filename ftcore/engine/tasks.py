@@ -1,6 +1,6 @@
 """Labelled text tasks with fixed, seeded, stratified train/validation/test splits.
 
-Built-in tasks read real corpora shipped in PyPI wheels (see :mod:`ftcore.assets`):
+Built-in tasks read real corpora shipped in PyPI wheels (see :mod:`ftcore.engine.assets`):
 
 ============================  ==================================================  =========
 name                          what                                                 classes

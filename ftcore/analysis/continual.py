@@ -40,15 +40,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import provenance
-from .callbacks import Callback, DivergenceDetector, ProgressBar, Recorder
-from .config import ConfigError, RunConfig
-from .data import TaskData, prepare_data
-from .metrics import accuracy_matrix, forgetting_metrics, sequence_metrics  # noqa: F401 (re-exported)
-from .models import load_model, resolve_model
-from .record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
-from .tasks import load_task, stratified_subsample
-from .trainer import Trainer
+from ..engine import provenance
+from ..engine.callbacks import Callback, DivergenceDetector, ProgressBar, Recorder
+from ..engine.config import ConfigError, RunConfig
+from ..engine.data import TaskData, prepare_data
+from ..records.metrics import accuracy_matrix, forgetting_metrics, sequence_metrics  # noqa: F401 (re-exported)
+from ..engine.models import load_model, resolve_model
+from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
+from ..engine.tasks import load_task, stratified_subsample
+from ..engine.trainer import Trainer
 
 METHODS = ("naive", "ewc", "replay", "lwf", "l2sp", "lora")
 PAD_LOGIT = -1e4  # logits of classes a task does not have (a batch may mix tasks of 2 and 5 classes)
@@ -130,7 +130,7 @@ class ContinualConfig:
 
 
 def _check_tasks(ccfg: ContinualConfig) -> None:
-    from .tasks import TaskError
+    from ..engine.tasks import TaskError
     for t in ccfg.tasks:
         try:
             load_task(t)
@@ -255,7 +255,7 @@ def fisher_diagonal(model: nn.Module, data: TaskData, head: int, *, n_examples: 
     Mean over mini-batches of 8 of the squared gradient of the log-likelihood of the true labels
     (batches, not single examples, to keep it affordable on a CPU; it underestimates the
     per-example Fisher by a roughly constant factor, which λ absorbs)."""
-    from .data import _Examples
+    from ..engine.data import _Examples
 
     heads = heads_of(model)
     heads.active, heads.route = head, None
@@ -352,7 +352,7 @@ def replay_loader(data: TaskData, memory: dict, head: int, batch_size: int, frac
 
     The new task's examples are each seen once per epoch; memory examples are drawn in a shuffled
     cycle, so old tasks come back evenly."""
-    from .data import _Examples
+    from ..engine.data import _Examples
 
     rng = np.random.default_rng(seed)
     k_old = max(1, round(fraction * batch_size))
@@ -414,7 +414,7 @@ def sequence_id(ccfg: ContinualConfig) -> str:
 
 def train_sequence(ccfg: ContinualConfig) -> RunRecord:
     """Train the task sequence now and return one record for the whole sequence."""
-    from .runs import resolve_device, seed_everything
+    from ..engine.runs import resolve_device, seed_everything
 
     _check_tasks(ccfg)
     base = ccfg.base
@@ -539,7 +539,7 @@ def _extend_memory(memory: dict | None, data: TaskData, head: int, share: float,
 def run_sequence(ccfg: ContinualConfig, *, runs_dir: str | os.PathLike | None = None,
                  force: bool = False) -> RunRecord:
     """The record of a task sequence, from the run cache when a valid one exists."""
-    from .runs import DEFAULT_RUNS_DIR, StaleRecordWarning
+    from ..engine.runs import DEFAULT_RUNS_DIR, StaleRecordWarning
 
     _check_tasks(ccfg)
     path = Path(runs_dir or DEFAULT_RUNS_DIR) / sequence_id(ccfg)
@@ -558,4 +558,4 @@ def run_sequence(ccfg: ContinualConfig, *, runs_dir: str | os.PathLike | None = 
 
 
 # ============================================================================ reading the results
-# accuracy_matrix, sequence_metrics and forgetting_metrics live in ftcore.metrics (no torch).
+# accuracy_matrix, sequence_metrics and forgetting_metrics live in ftcore.records.metrics (no torch).

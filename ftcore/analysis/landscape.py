@@ -67,12 +67,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from . import runs
-from .config import RunConfig
-from .data import EVAL_SUBSET_SEED, TaskData, _tokenized, eval_loader
-from .record import RecordError, load_folder, save_folder
-from .tasks import stratified_subsample
-from .trainer import Callback, Trainer
+from ..engine import runs
+from ..engine.config import RunConfig
+from ..engine.data import EVAL_SUBSET_SEED, TaskData, _tokenized, eval_loader
+from ..records.record import RecordError, load_folder, save_folder
+from ..engine.tasks import stratified_subsample
+from ..engine.trainer import Callback, Trainer
 
 LANDSCAPE_SCHEMA = 1
 # A grid point is one forward pass of the default model (all-MiniLM-L6-v2, rt-sentiment) over
@@ -409,7 +409,7 @@ def compute_landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
     """Fine-tune ``cfg`` (never from the run cache: the weights are needed) while recording the
     path, then measure the surface, the path's projection and the 1-D line.
 
-    ``trainer``: a trainer for ``cfg`` from :func:`ftcore.runs.build`, not yet fit (default: built
+    ``trainer``: a trainer for ``cfg`` from :func:`ftcore.engine.runs.build`, not yet fit (default: built
     here). Its model is left at θ₁, exactly as training left it."""
     from tqdm.auto import tqdm
 

@@ -1,6 +1,6 @@
 """Which layers change when a pretrained encoder is fine-tuned, in weights and in representations.
 
-Two measures per layer group (``ftcore.layers``: embeddings, layer.0 … layer.N-1, pooler, head):
+Two measures per layer group (``ftcore.engine.layers``: embeddings, layer.0 … layer.N-1, pooler, head):
 
 * **relative weight change** ``‖w − w_ref‖ / ‖w_ref‖``: Frobenius norm over all of the group's
   parameters taken together (as one long vector), so it is a unitless fraction. ``0.0`` means the
@@ -28,8 +28,8 @@ import time
 import torch
 from torch import nn
 
-from .config import RunConfig
-from .layers import layer_groups
+from ..engine.config import RunConfig
+from ..engine.layers import layer_groups
 
 DRIFT_BATCH_SEED = 13  # fixed: every drift measurement reads the same validation examples
 
@@ -155,9 +155,9 @@ def fixed_batch(cfg: RunConfig, n_examples: int = 256, *, split: str = "validati
     task, whatever the run's seed."""
     from transformers import DataCollatorWithPadding
 
-    from .data import _tokenized
-    from .models import load_tokenizer
-    from .tasks import stratified_subsample
+    from ..engine.data import _tokenized
+    from ..engine.models import load_tokenizer
+    from ..engine.tasks import stratified_subsample
 
     part = _tokenized(cfg.task, cfg.model, split, cfg.max_length)
     keep = stratified_subsample(part["label"], n_examples, seed)
@@ -169,7 +169,7 @@ def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DR
                   return_trainer: bool = False):
     """Fine-tune per ``cfg`` and measure, per layer group, how far weights and representations moved.
 
-    Builds the trainer (``ftcore.runs.build``: pretrained encoder + new head, freezing applied),
+    Builds the trainer (``ftcore.engine.runs.build``: pretrained encoder + new head, freezing applied),
     snapshots the weights and keeps a copy of the untrained model, trains (``trainer.fit()``, no
     run cache), then compares on a fixed, seeded batch of ``n_examples`` validation examples.
 
@@ -183,7 +183,7 @@ def measure_drift(cfg: RunConfig, *, n_examples: int = 256, batch_seed: int = DR
     """
     import pandas as pd
 
-    from .runs import build, train
+    from ..engine.runs import build, train
 
     t0 = time.perf_counter()
     trainer = build(cfg)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import RunConfig
-from .record import RunRecord
+from ..engine.config import RunConfig
+from ..records.record import RunRecord
 
 SMOOTHING = 0.98  # EMA of the loss, bias-corrected (as in fastai)
 
@@ -57,7 +57,7 @@ def suggest(lrs: list[float], losses: list[float]) -> tuple[float, float]:
 def lr_find(cfg: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 1.0, num_steps: int = 100,
             stop_factor: float = 4.0, runs_dir=None) -> LRFinderResult:
     """Run (or fetch) the range test for ``cfg``'s model, task and data, and suggest an LR."""
-    from .runs import run
+    from ..engine.runs import run
 
     test_cfg = cfg.replace(schedule="range_test", lr=end_lr, range_start_lr=start_lr, max_steps=num_steps,
                            warmup="none", eval_splits=(), test_at_end=False, early_stopping_patience=None,

@@ -99,7 +99,7 @@ class RunRecord:
 
     @property
     def run_config(self):
-        from .config import RunConfig
+        from ..engine.config import RunConfig
         return RunConfig.from_dict(self.config)
 
     def __repr__(self) -> str:

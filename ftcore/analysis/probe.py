@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .assets import wordnet_available, wordnet_nouns
-from .config import RunConfig
+from ..engine.assets import wordnet_available, wordnet_nouns
+from ..engine.config import RunConfig
 
 PROBE_STEPS = 100  # LBFGS iterations of the linear probe
 PROBE_WEIGHT_DECAY = 1e-2  # L2 coefficient on the mean cross-entropy (features standardized)
@@ -145,7 +145,7 @@ def probe_task(model: nn.Module, task_name: str, tokenizer, *, n_train: int = 50
     training set) and ``n_test`` of its test split (``stratified_subsample`` with ``seed``, so the
     same examples on every call). Returns ``{"linear": accuracy, "knn": accuracy}``.
     """
-    from .tasks import load_task, stratified_subsample
+    from ..engine.tasks import load_task, stratified_subsample
 
     task = load_task(task_name)
     feats = {}
@@ -181,7 +181,7 @@ def definition_retrieval(model: nn.Module, tokenizer, n: int = 500, seed: int = 
     ``n`` (noun, definition) pairs are drawn with ``seed``; every definition and every noun is
     encoded (:func:`encode`), and a definition counts as right when, among the ``n`` nouns, the most
     cosine-similar one is its own. Chance is ``1 / n``. Raises :class:`MissingAssetError` without
-    WordNet (check :func:`ftcore.assets.wordnet_available` first to skip).
+    WordNet (check :func:`ftcore.engine.assets.wordnet_available` first to skip).
     """
     pairs = wordnet_definitions()
     rng = np.random.default_rng(seed)
@@ -218,7 +218,7 @@ def forgetting_of_pretrained(cfg: RunConfig, probe_task_name: str, *, definition
     seconds.
     """
     from .drift import final_evals
-    from .runs import build, train
+    from ..engine.runs import build, train
 
     if definitions is None:
         definitions = wordnet_available()

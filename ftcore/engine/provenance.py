@@ -47,7 +47,7 @@ def cpu_name() -> str:
 
 def collect(device: torch.device, *, model_fingerprint: str, data_fingerprint: str,
             task_source: str, model_path: str | None) -> dict:
-    from . import __version__
+    from .. import __version__
 
     return {
         "ftcore_version": __version__,

@@ -1,6 +1,6 @@
 """The training loop: a few dozen lines that students can read in one sitting.
 
-Everything that is policy rather than mechanics lives in callbacks (``ftcore.callbacks``):
+Everything that is policy rather than mechanics lives in callbacks (``ftcore.engine.callbacks``):
 recording, evaluation cadence, early stopping, progress bars, gradual unfreezing, divergence
 detection. The loop only fires named events, in this order::
 
