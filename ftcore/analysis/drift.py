@@ -30,17 +30,9 @@ from torch import nn
 
 from ..engine.config import RunConfig
 from ..engine.layers import layer_groups
+from ..records.queries import final_metrics as final_evals  # split -> metric -> last value
 
 DRIFT_BATCH_SEED = 13  # fixed: every drift measurement reads the same validation examples
-
-
-def final_evals(record) -> dict[str, dict[str, float]]:
-    """Each evaluated split's last metrics (split -> metric -> value), read from a record's evals."""
-    last = record.evals.groupby(["split", "metric"], sort=False)["value"].last()
-    out: dict[str, dict[str, float]] = {}
-    for (split, metric), value in last.items():
-        out.setdefault(split, {})[metric] = float(value)
-    return out
 
 
 # ----------------------------------------------------------------------------- weights

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.config import RunConfig
+from ..records.queries import SMOOTHING  # noqa: F401  (the smoothing the suggestion uses)
+from ..records.queries import smooth_losses as smooth
+from ..records.queries import suggest_lr as suggest
 from ..records.record import RunRecord
-
-SMOOTHING = 0.98  # EMA of the loss, bias-corrected (as in fastai)
 
 
 @dataclass
@@ -32,26 +33,6 @@ class LRFinderResult:
         return (f"LR range test: {len(self.lrs)} steps, LR {self.lrs[0]:.1e} -> {self.lrs[-1]:.1e}; "
                 f"suggested LR {self.suggestion:.2e} (steepest descent), "
                 f"{self.min_loss_lr_over_10:.2e} (minimum / 10)")
-
-
-def smooth(losses: list[float], beta: float = SMOOTHING) -> list[float]:
-    out, avg = [], 0.0
-    for i, loss in enumerate(losses, start=1):
-        avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta ** i))
-    return out
-
-
-def suggest(lrs: list[float], losses: list[float]) -> tuple[float, float]:
-    """(steepest-descent LR, LR at the smoothed minimum / 10), ignoring non-finite losses."""
-    pairs = [(lr, loss) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
-    if len(pairs) < 3:
-        raise ValueError("the range test stopped after fewer than 3 usable steps: lower start_lr")
-    lr_arr = np.array([p[0] for p in pairs])
-    sm = np.array(smooth([p[1] for p in pairs]))
-    i_min = int(np.argmin(sm))
-    slope = np.gradient(sm[: max(i_min, 2) + 1], np.log(lr_arr[: max(i_min, 2) + 1]))
-    return float(lr_arr[int(np.argmin(slope))]), float(lr_arr[i_min] / 10)
 
 
 def lr_find(cfg: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 1.0, num_steps: int = 100,

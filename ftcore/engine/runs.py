@@ -24,6 +24,7 @@ from .data import prepare_data
 from .layers import apply_freeze, frozen_groups_for, layer_groups
 from .models import count_parameters, load_model, resolve_model
 from .peft_methods import apply_peft, trainable_summary
+from ..records.queries import final_metrics
 from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
 from .tasks import load_task
 from .trainer import Trainer
@@ -121,8 +122,8 @@ def to_record(trainer: Trainer, rid: str, prov: dict) -> RunRecord:
         "train_s": trainer.elapsed - trainer.eval_s,
         **trainer.summary,
     }
-    final = tables["evals"].groupby(["split", "metric"], sort=False)["value"].last()
-    summary.update({f"{split}_{m}": float(v) for (split, m), v in final.items()})
+    final = final_metrics(tables["evals"])
+    summary.update({f"{split}_{m}": v for split, metrics in final.items() for m, v in metrics.items()})
     return RunRecord(rid, cfg.to_dict(), prov, status, summary, tables)
 
 

@@ -42,6 +42,9 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from .queries import (COLLAPSE_FRAC, COLLAPSE_MAX_ACCURACY, COLLAPSE_MAX_MACRO_F1, collapse_table, curve,
+                      global_grad_norm)
+
 SEVERITIES = ("error", "warning", "info")
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -80,13 +83,11 @@ class Thresholds:
     explode_warmup: int = 10
     explode_window: int = 20
     # collapse: an evaluation (validation or test) sends >= collapse_frac of its predictions to a
-    # single class while accuracy < collapse_max_accuracy or macro-F1 < collapse_max_macro_f1.
-    # The second condition spares a good classifier on a very imbalanced set, whose predictions
-    # are also mostly one class but whose macro-F1 is high (a constant predictor's macro-F1 is at
-    # most 1/num_labels).
-    collapse_frac: float = 0.95
-    collapse_max_accuracy: float = 0.90
-    collapse_max_macro_f1: float = 0.60
+    # single class while accuracy < collapse_max_accuracy or macro-F1 < collapse_max_macro_f1
+    # (the rule of ftcore.records.queries.is_collapsed, which explains the second condition).
+    collapse_frac: float = COLLAPSE_FRAC
+    collapse_max_accuracy: float = COLLAPSE_MAX_ACCURACY
+    collapse_max_macro_f1: float = COLLAPSE_MAX_MACRO_F1
     # forgetting: an old task's test accuracy below forgetting_fraction x its best earlier value.
     forgetting_fraction: float = 0.70
 
@@ -372,12 +373,8 @@ class _Context:
 
 def _series(evals: pd.DataFrame, split: str, metric: str, task: str | None = None) -> pd.Series:
     """Values of one metric by step (first measurement of a step: the one before any restore)."""
-    sel = (evals["split"] == split) & (evals["metric"] == metric)
-    if task is not None:
-        sel &= evals["task"] == task
-    ev = evals[sel]
-    ev = ev[~ev["step"].duplicated(keep="first")].sort_values("step", kind="stable")
-    return pd.Series(ev["value"].to_numpy(float), index=ev["step"].to_numpy(int))
+    c = curve(evals, metric, split, task, keep="first")
+    return pd.Series(c["value"].to_numpy(float), index=c["step"].to_numpy(int))
 
 
 def _task_windows(ctx: _Context, tasks: list[str]) -> dict[str, tuple[int, int]]:
@@ -565,11 +562,7 @@ def detect_exploding_gradients(ctx: _Context) -> None:
     th, g = ctx.th, ctx.record.grad_norms
     if not len(g):
         return
-    norm = g["norm"].to_numpy(float)
-    parts = pd.DataFrame({"step": g["step"].to_numpy(int), "sq": norm ** 2, "bad": ~np.isfinite(norm)})
-    by_step = parts.groupby("step", sort=True)
-    total = np.sqrt(by_step["sq"].sum())
-    total[by_step["bad"].any()] = np.inf
+    total = global_grad_norm(g).sort_values("step", kind="stable").set_index("step")["norm"]
     # The baseline restarts whenever the set of trainable groups changes: unfreezing a large
     # group (the embeddings) legitimately multiplies the total norm.
     changes = np.asarray(sorted({int(s) for s in ctx.record.layer_state["step"]} - {0}), dtype=float)
@@ -610,15 +603,9 @@ def detect_collapse(ctx: _Context) -> None:
     th, ev = ctx.th, ctx.record.evals
     if ctx.num_labels is not None and ctx.num_labels < 2:
         return
-    ev = ev[ev["split"].isin(["validation", "test"])]
-    wide = ev.pivot_table(index=["step", "task", "split"], columns="metric", values="value", aggfunc="first")
-    if "max_class_frac" not in wide.columns:
-        return
-    wide = wide.reset_index().sort_values(["step", "split"], kind="stable")
-    acc = wide["accuracy"] if "accuracy" in wide.columns else pd.Series(np.nan, index=wide.index)
-    f1 = wide["macro_f1"] if "macro_f1" in wide.columns else pd.Series(np.nan, index=wide.index)
-    poor = (acc < th.collapse_max_accuracy) | (f1 < th.collapse_max_macro_f1)
-    hits = wide[(wide["max_class_frac"] >= th.collapse_frac) & poor.to_numpy()]
+    wide = collapse_table(ev, ("validation", "test"), frac=th.collapse_frac, max_accuracy=th.collapse_max_accuracy,
+                          max_macro_f1=th.collapse_max_macro_f1)
+    hits = wide[wide["collapsed"].astype(bool)]
     if not len(hits):
         return
     first = hits.iloc[0]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 
 SUMMARY_NUMBERS = ("wall_s", "train_s", "eval_s", "peak_rss_mb", "trainable_params_at_end",
@@ -87,11 +88,4 @@ class RunSet:
         return ev[(ev["metric"] == metric) & (ev["split"] == split)]
 
 
-def mean_sd(df: pd.DataFrame, by: str | list[str], value: str = "value") -> pd.DataFrame:
-    """Mean, standard deviation and n of ``value`` per group (order of first appearance kept)."""
-    by = [by] if isinstance(by, str) else list(by)
-    g = df.groupby(by, sort=False)[value]
-    return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1).fillna(0.0), "n": g.count()}).reset_index()
-
-
-__all__ = ["RunSet", "mean_sd"]
+__all__ = ["RunSet", "mean_sd"]  # mean_sd lives in queries; kept importable from here
