@@ -44,12 +44,13 @@ def _table(data, name: str) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------ evaluations
 def final_metric(evals, metric: str = "accuracy", split: str = "test", task: str | None = None) -> float:
     """The last recorded value of ``metric`` on ``split`` (of ``task`` if given; ``nan`` if never
-    measured). "Last" is the last row, so a re-evaluation of restored weights counts."""
+    measured). "Last" is the last row (a re-evaluation of restored weights counts); a ``nan``
+    measurement does not replace an earlier number (pandas' ``last``, as the run's summary reports)."""
     ev = _table(evals, "evals")
     sel = (ev["metric"] == metric) & (ev["split"] == split)
     if task is not None:
         sel &= ev["task"] == task
-    values = ev.loc[sel, "value"]
+    values = ev.loc[sel, "value"].dropna()
     return float(values.iloc[-1]) if len(values) else float("nan")
 
 
@@ -58,8 +59,10 @@ def final_metrics(evals) -> dict[str, dict[str, float]]:
     of every (split, metric) pair, in order of first appearance."""
     ev = _table(evals, "evals")
     out: dict[str, dict[str, float]] = {}
-    for split, metric, value in zip(ev["split"], ev["metric"], ev["value"]):
-        out.setdefault(split, {})[metric] = float(value)
+    for split, metric, value in zip(ev["split"], ev["metric"], ev["value"].astype(float)):
+        last = out.setdefault(split, {})
+        if not (math.isnan(value) and metric in last):
+            last[metric] = float(value)
     return out
 
 
