@@ -1,0 +1,100 @@
+"""Did a run learn? The gate every figure's comparison must pass before it is drawn as a result.
+
+A run that ends predicting (almost) one class, or barely above the majority-class share, measures
+under-training, not the method it stands for. A figure therefore declares which of its arms must
+learn, and the build checks each of those records with :func:`learned`:
+
+* its final accuracy on the split is at least ``majority + LEARN_MARGIN``, and
+* fewer than ``ONE_CLASS_LIMIT`` of its predictions fall in one class, and
+* it completed (did not diverge).
+
+Figures about failure (instability, stability fixes, a learning rate that is too high) declare no
+must-learn arms for the runs that are meant to fail. Torch-free: it reads records only.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .record import RunRecord
+
+LEARN_MARGIN = 0.05  # accuracy points above the majority-class share a learned run must reach
+ONE_CLASS_LIMIT = 0.85  # share of predictions in one class at which a run counts as not learned
+
+
+@dataclass(frozen=True)
+class Check:
+    """One must-learn arm's verdict: ``what`` names the arm (labels), ``reason`` says why it failed."""
+
+    what: str
+    passed: bool
+    reason: str = ""
+
+
+def majority_share(rec: RunRecord, split: str = "test") -> float:
+    """The accuracy of always predicting the split's most frequent class, as recorded with the
+    evaluation (``majority_frac``); ``nan`` for records made before it was recorded."""
+    return rec.metric("majority_frac", split)
+
+
+def learned(rec: RunRecord, *, split: str = "test", majority: float | None = None, what: str = "",
+            task: str | None = None) -> Check:
+    """Whether ``rec`` learned: completed, accuracy ≥ majority + LEARN_MARGIN, no class holding
+    ``ONE_CLASS_LIMIT`` of the predictions. ``majority`` overrides the recorded share."""
+    what = what or rec.run_id
+    if rec.status == "diverged":
+        return Check(what, False, "diverged")
+    acc = rec.metric("accuracy", split, task=task)
+    share = rec.metric("max_class_frac", split, task=task)
+    maj = majority if majority is not None else rec.metric("majority_frac", split, task=task)
+    if math.isnan(acc):
+        return Check(what, False, f"no {split} accuracy recorded")
+    if not math.isnan(share) and share >= ONE_CLASS_LIMIT:
+        return Check(what, False, f"{share:.0%} of {split} predictions in one class (limit {ONE_CLASS_LIMIT:.0%})")
+    if not math.isnan(maj) and acc < maj + LEARN_MARGIN:
+        return Check(what, False, f"{split} accuracy {acc:.3f} < majority class {maj:.3f} + {LEARN_MARGIN}")
+    return Check(what, True)
+
+
+@dataclass
+class Gate:
+    """The validity gate of one figure: the checks of its must-learn arms."""
+
+    figure: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def reason(self, limit: int = 3) -> str:
+        """One line: how many must-learn runs failed and the first few reasons."""
+        bad = self.failures
+        if not bad:
+            return f"all {len(self.checks)} must-learn runs learned"
+        head = "; ".join(f"{c.what}: {c.reason}" for c in bad[:limit])
+        more = f"; … {len(bad) - limit} more" if len(bad) > limit else ""
+        return f"{len(bad)} of {len(self.checks)} must-learn runs did not learn ({head}{more})"
+
+    def __repr__(self) -> str:
+        return f"Gate({self.figure!r}, {'passed' if self.passed else 'FAILED'}: {self.reason()})"
+
+
+def check_runs(items: Iterable[tuple[dict[str, Any], RunRecord]], must_learn: Callable[[dict], bool],
+               *, split: str = "test", majority: float | None = None) -> list[Check]:
+    """:func:`learned` for every ``(labels, record)`` whose labels ``must_learn`` selects."""
+    out = []
+    for labels, rec in items:
+        if must_learn(labels):
+            what = ", ".join(f"{k}={v}" for k, v in labels.items())
+            out.append(learned(rec, split=split, majority=majority, what=what))
+    return out
+
+
+__all__ = ["Check", "Gate", "LEARN_MARGIN", "ONE_CLASS_LIMIT", "check_runs", "learned", "majority_share"]
