@@ -13,47 +13,42 @@ import argparse
 import dataclasses
 import sys
 
-from .engine.config import ConfigError, RunConfig, load_config
+from .engine.config import ConfigError, RunConfig, coerce, describe, load_config
 
-_TUPLE_FIELDS = {"betas": float, "frozen_groups": str, "augment": str, "eval_splits": str, "lora_targets": str}
-
-
-def _parse_value(name: str, text: str, annotation: str):
-    if name in _TUPLE_FIELDS:
-        conv = _TUPLE_FIELDS[name]
-        return tuple(conv(x) for x in text.split(",") if x)
-    if text.lower() == "none" and "None" in annotation:
-        return None
-    if annotation.startswith("bool"):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"RunConfig.{name}={text!r} is not allowed: expected true or false")
-    for kind, conv in (("int", int), ("float", float)):
-        if annotation.startswith(kind):
-            try:
-                return conv(text)
-            except ValueError:
-                raise ConfigError(f"RunConfig.{name}={text!r} is not allowed: expected {annotation}") from None
-    return text
+_METAVARS = {"int": "INT", "float": "NUM", "bool": "BOOL", "str": "NAME", "tuple": "A,B"}
 
 
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="JSON or YAML file of RunConfig fields (flags override it)")
+def _metavar(annotation: str) -> str:
+    kind = _METAVARS.get(annotation.split("[")[0].split(" ")[0], "VALUE")
+    return kind + ("|none" if "None" in annotation else "")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line (``ftcore run: error: ...``), not usage + error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_config_flags(p: argparse.ArgumentParser, *, hide: tuple[str, ...] = ()) -> None:
+    """One flag per RunConfig field; its help (meaning, unit, allowed values, default) is generated
+    from the field's documentation and validation rules in ``ftcore.engine.config``. Flags in
+    ``hide`` are accepted (so that using one can be answered with a clear line) but not listed."""
+    p.add_argument("--config", metavar="FILE", help="a .json or .yaml file of RunConfig fields (name: value) "
+                   "used as the base; flags given here override it")
+    group = p.add_argument_group("run settings (RunConfig fields; `none` sets an optional one to None)")
     for f in dataclasses.fields(RunConfig):
-        default = f.default if f.default is not dataclasses.MISSING else None
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
-                       metavar=str(f.type).upper().split(" ")[0].replace("|", ""),
-                       help=f"(default: {default!r})")
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
+                           metavar=_metavar(str(f.type)),
+                           help=argparse.SUPPRESS if f.name in hide else describe(f.name).replace("%", "%%"))
 
 
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
+    """The config a command line asks for: ``--config`` file (if any), then each flag on top."""
     base = load_config(ns.config) if getattr(ns, "config", None) else RunConfig()
-    hints = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
-    changes = {name: _parse_value(name, value, hints[name]) for name, value in vars(ns).items()
-               if name in hints}
-    return base.replace(**changes)
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+    changes = {name: coerce(name, value) for name, value in vars(ns).items() if name in names}
+    return base.replace(**changes) if changes else base
 
 
 def summarize(rec) -> str:
@@ -76,25 +71,91 @@ def summarize(rec) -> str:
     return "\n".join(lines)
 
 
+def show(path: str) -> str:
+    """The summary of whatever ftcore stored at ``path``: a run record, a landscape or a study."""
+    import json
+    from pathlib import Path
+
+    from .records.record import RecordError, RunRecord
+
+    meta_file = Path(path) / "meta.json"
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None  # RunRecord.load says what is wrong with the folder
+    if isinstance(meta, dict) and "landscape" in meta:
+        from .analysis.landscape import Landscape
+        return "saved loss landscape (ftcore.analysis.landscape)\n" + repr(Landscape.load(path))
+    if isinstance(meta, dict) and "params" in meta and "summary" not in meta:
+        from .records.studies import load_study
+        return f"saved study {meta.get('name')!r} (ftcore.records.studies)\n" + repr(load_study(path))
+    if isinstance(meta, dict) and "summary" not in meta and "status" not in meta:
+        raise RecordError(f"{path} is not a run record, landscape or study ftcore can show "
+                          f"(its meta.json has {sorted(meta)})")
+    return summarize(RunRecord.load(path))
+
+
+# What `ftcore lr-find` sets itself (its range test), and the flag to use instead.
+LR_FIND_OWNS = {"lr": "--end-lr", "range_start_lr": "--start-lr", "max_steps": "--num-steps",
+                "epochs": "--num-steps", "schedule": None, "warmup": None, "warmup_ratio": None,
+                "warmup_steps": None, "divergence_factor": "--stop-factor", "eval_splits": None,
+                "test_at_end": None, "early_stopping_patience": None}
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive value, got {text!r}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ftcore", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="train one config (or fetch it from the run cache)")
+    parser = _Parser(prog="ftcore", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p_run = sub.add_parser("run", help="train one config (or fetch it from the run cache)",
+                           description="Train one config, or fetch its record from the run cache. Units: "
+                           "a step is one optimizer update (grad_accum batches); an epoch is one pass "
+                           "over the training examples; a batch is batch_size examples.")
     _add_config_flags(p_run)
-    p_run.add_argument("--runs-dir", default=None, help="run cache folder (default runs/cache)")
-    p_run.add_argument("--force", action="store_true", help="retrain even if a record exists")
-    p_show = sub.add_parser("show", help="summarise a stored record")
-    p_show.add_argument("path")
+    p_run.add_argument("--runs-dir", default=None, metavar="DIR",
+                       help="run cache folder (default runs/cache, or $FTCORE_RUNS_DIR)")
+    p_run.add_argument("--force", action="store_true", help="retrain even if a valid record exists")
+    p_show = sub.add_parser("show", help="summarise a stored record (run, landscape or study)")
+    p_show.add_argument("path", help="the record's folder")
     p_doctor = sub.add_parser("doctor", help="diagnose a stored record (overfitting, divergence, ...)")
-    p_doctor.add_argument("path")
+    p_doctor.add_argument("path", help="the run record's folder")
     p_doctor.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the findings")
     sub.add_parser("tasks", help="list the built-in tasks available here")
-    p_lr = sub.add_parser("lr-find", help="learning-rate range test with a suggested LR")
-    _add_config_flags(p_lr)
-    p_lr.add_argument("--runs-dir", default=None)
+    p_lr = sub.add_parser(
+        "lr-find", help="learning-rate range test with a suggested LR",
+        description="LR range test: train --num-steps optimizer steps while the LR rises exponentially "
+                    "from --start-lr to --end-lr, stopping once the loss exceeds --stop-factor x its "
+                    "first value; suggests the LR of the steepest descent. The other run settings "
+                    "(model, task, data, batch, optimizer...) are those of `ftcore run`; the range "
+                    "test sets " + ", ".join("--" + n.replace("_", "-") for n in LR_FIND_OWNS) + " itself.")
+    from .analysis.lr_finder import DEFAULTS as LR_DEFAULTS
+    p_lr.add_argument("--start-lr", type=_positive(float), default=LR_DEFAULTS["start_lr"], metavar="NUM",
+                      help="LR of the first step; a number in (0, end-lr). Default: %(default)g.")
+    p_lr.add_argument("--end-lr", type=_positive(float), default=LR_DEFAULTS["end_lr"], metavar="NUM",
+                      help="LR of the last step; a number in (start-lr, 10]. Default: %(default)g.")
+    p_lr.add_argument("--num-steps", type=_positive(int), default=LR_DEFAULTS["num_steps"], metavar="INT",
+                      help="optimizer steps of the test; an integer >= 3. Default: %(default)d.")
+    p_lr.add_argument("--stop-factor", type=_positive(float), default=LR_DEFAULTS["stop_factor"],
+                      metavar="NUM", help="stop once the loss exceeds this factor x the first loss; a number "
+                      "in (1, 100]. Default: %(default)g.")
+    _add_config_flags(p_lr, hide=tuple(LR_FIND_OWNS))
+    p_lr.add_argument("--runs-dir", default=None, metavar="DIR",
+                      help="run cache folder (default runs/cache, or $FTCORE_RUNS_DIR)")
     args = parser.parse_args(argv)
 
     from . import MissingAssetError, RecordError, TaskError
+    from .analysis.lr_finder import RangeTestError
     from .engine.models import ModelLoadError
     try:
         if args.command == "tasks":
@@ -102,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in task_names():
                 print(load_task(name))
         elif args.command == "show":
-            from .records.record import RunRecord
-            print(summarize(RunRecord.load(args.path)))
+            print(show(args.path))
         elif args.command == "doctor":
             from .records.doctor import diagnose
             from .records.record import RunRecord
@@ -115,10 +175,18 @@ def main(argv: list[str] | None = None) -> int:
             print(summarize(run(cfg, runs_dir=args.runs_dir, force=args.force)))
         elif args.command == "lr-find":
             from .analysis.lr_finder import lr_find
-            result = lr_find(config_from_args(args), runs_dir=args.runs_dir)
+            owned = [n for n in LR_FIND_OWNS if n in vars(args)]
+            if owned:
+                instead = sorted({LR_FIND_OWNS[n] for n in owned if LR_FIND_OWNS[n]})
+                raise ConfigError(
+                    f"ftcore lr-find sets {', '.join('--' + n.replace('_', '-') for n in owned)} itself "
+                    f"(the range test's schedule)" + (f": use {', '.join(instead)} instead" if instead else
+                                                      "; leave it out"))
+            result = lr_find(config_from_args(args), start_lr=args.start_lr, end_lr=args.end_lr,
+                             num_steps=args.num_steps, stop_factor=args.stop_factor, runs_dir=args.runs_dir)
             print(result)
-    except (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError) as exc:
-        print(f"ftcore: error: {exc}", file=sys.stderr)
+    except (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError, RangeTestError) as exc:
+        print(f"ftcore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     return 0
 

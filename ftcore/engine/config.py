@@ -32,9 +32,17 @@ UNFREEZE_UNITS = ("epoch", "step")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _not_identity(default: Any = None, **kw) -> Any:
-    """A field that changes how a run is executed or shown, not what it computes."""
-    return field(default=default, metadata={"identity": False}, **kw)
+def _f(default: Any, doc: str, *, none: str | None = None, identity: bool = True) -> Any:
+    """A field with its documentation (shown by ``ftcore run --help``, with its allowed values).
+
+    ``none``: what ``None`` means for an optional field. ``identity=False``: the field changes how a
+    run is executed or shown, not what it computes (it is left out of the run id)."""
+    metadata = {"doc": doc}
+    if none is not None:
+        metadata["none"] = none
+    if not identity:
+        metadata["identity"] = False
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -46,93 +54,126 @@ class RunConfig:
     """
 
     # --- what is fine-tuned on what
-    model: str = "all-MiniLM-L6-v2"  # alias, hub id, local directory, or "tiny-bert" (random, for tests)
-    task: str = "rt-sentiment"  # built-in task, hub dataset id, or a local CSV/JSON/Parquet file
-    train_size: int | None = 2000  # examples, stratified subsample of the train split; None = all
-    seed: int = 0  # data order, new head's init, dropout, augmentation, label noise
-    init: str = "pretrained"  # "pretrained" or "random" (same architecture, from-scratch baseline)
+    model: str = _f("all-MiniLM-L6-v2", "model to fine-tune: the default's alias, a hub id (needs "
+                    "internet), a local folder with config.json and weights, or 'tiny-bert' (2 random "
+                    "layers, for tests)")
+    task: str = _f("rt-sentiment", "built-in task (see `ftcore tasks`), a local CSV/JSON/JSONL/Parquet file "
+                   "with text and label columns, or a hub dataset id (needs internet)")
+    train_size: int | None = _f(2000, "training examples, a stratified sample of the train split; a split "
+                                "with fewer examples is used whole (the record notes it: event "
+                                "train_size_clamped, summary train_examples)", none="the whole split")
+    seed: int = _f(0, "seed of the data order, the new head's initial weights, dropout, augmentation and "
+                   "label noise")
+    init: str = _f("pretrained", "start from the pretrained weights, or 'random' (same architecture, "
+                   "trained from scratch)")
 
     # --- how long
-    epochs: float = 3.0  # passes over the training set (fractions allowed)
-    max_steps: int | None = None  # optimizer steps; overrides epochs when set
-    batch_size: int = 16  # examples per forward pass
-    grad_accum: int = 1  # forward passes per optimizer step (effective batch = batch_size * grad_accum)
-    max_length: int = 64  # tokens; longer texts are truncated
-    group_by_length: bool = True  # batches of similar length: less padding, same examples per epoch
+    epochs: float = _f(3.0, "length of training in epochs (passes over the training examples; fractions "
+                       "allowed); ignored when max_steps is set")
+    max_steps: int | None = _f(None, "length of training in optimizer steps; overrides epochs",
+                               none="use epochs")
+    batch_size: int = _f(16, "examples per forward pass (per batch)")
+    grad_accum: int = _f(1, "batches per optimizer step (effective batch = batch_size x grad_accum "
+                         "examples)")
+    max_length: int = _f(64, "tokens per text; longer texts are truncated")
+    group_by_length: bool = _f(True, "batch texts of similar length together (less padding, same "
+                               "examples per epoch)")
 
     # --- optimizer
-    optimizer: str = "adamw"
-    lr: float = 5e-5  # peak learning rate of the top encoder layer (and of the head unless head_lr)
-    weight_decay: float = 0.01  # decoupled (AdamW); never applied to biases and LayerNorm weights
-    betas: tuple[float, float] = (0.9, 0.999)
-    momentum: float = 0.9  # SGD only
+    optimizer: str = _f("adamw", "optimizer")
+    lr: float = _f(5e-5, "peak learning rate (per optimizer step) of the top encoder layer, and of the head "
+                   "unless head_lr is set")
+    weight_decay: float = _f(0.01, "decoupled weight decay (AdamW) per step, as a fraction of the LR; never "
+                             "applied to biases and LayerNorm weights")
+    betas: tuple[float, float] = _f((0.9, 0.999), "AdamW's two moment decay rates (per step)")
+    momentum: float = _f(0.9, "SGD momentum (optimizer='sgd' only)")
 
     # --- learning rate per layer group (3.2.1)
-    lr_strategy: str = "uniform"
-    layer_decay: float = 0.95  # layerwise: lr * layer_decay**depth, depth counted from the top
-    discriminative_factor: float = 2.6  # discriminative (ULMFiT): lr / factor**depth
-    head_lr: float | None = None  # separate peak LR for the new head (and pooler); None = follow lr
+    lr_strategy: str = _f("uniform", "learning rate per layer group: the same for all, layer-wise decay, or "
+                          "discriminative (ULMFiT)")
+    layer_decay: float = _f(0.95, "layerwise: LR factor per layer down from the top (lr x layer_decay^depth)")
+    discriminative_factor: float = _f(2.6, "discriminative: LR divisor per layer down from the top "
+                                      "(lr / factor^depth)")
+    head_lr: float | None = _f(None, "separate peak LR of the new head (and pooler)", none="follow lr")
 
     # --- schedule (3.2.4)
-    schedule: str = "linear"
-    warmup: str = "linear"
-    warmup_ratio: float = 0.06  # fraction of total steps spent warming up
-    warmup_steps: int | None = None  # steps; overrides warmup_ratio when set
-    min_lr_ratio: float = 0.0  # floor of linear/cosine/polynomial/restarts/cyclic, as a fraction of peak
-    poly_power: float = 2.0  # polynomial decay exponent
-    gamma: float = 0.5  # exponential: LR factor per epoch; step: factor at each drop
-    step_every: float = 1.0  # step schedule: epochs between drops
-    restarts: int = 3  # cosine_restarts: number of cosine cycles
-    cycle_epochs: float = 0.5  # cyclic: epochs per half cycle (rise or fall)
-    plateau_factor: float = 0.5  # plateau: LR *= factor when validation loss stalls
-    plateau_patience: int = 1  # plateau: evaluations without improvement before reducing
-    range_start_lr: float = 1e-7  # range_test: LR of the first step (rises exponentially to lr)
+    schedule: str = _f("linear", "LR schedule after warmup")
+    warmup: str = _f("linear", "shape of the LR warmup")
+    warmup_ratio: float = _f(0.06, "warmup length as a fraction of the run's optimizer steps")
+    warmup_steps: int | None = _f(None, "warmup length in optimizer steps; overrides warmup_ratio. At most "
+                                  "the run's steps - 1: a longer warmup is shortened and the record notes it "
+                                  "(event warmup_clamped, summary warmup_steps)", none="use warmup_ratio")
+    min_lr_ratio: float = _f(0.0, "LR floor of linear/cosine/polynomial/restarts/cyclic, as a fraction of the "
+                             "peak LR")
+    poly_power: float = _f(2.0, "polynomial schedule: decay exponent")
+    gamma: float = _f(0.5, "exponential: LR factor per epoch; step: LR factor at each drop")
+    step_every: float = _f(1.0, "step schedule: epochs between LR drops")
+    restarts: int = _f(3, "cosine_restarts: number of cosine cycles in the run")
+    cycle_epochs: float = _f(0.5, "cyclic: epochs per half cycle (rise or fall)")
+    plateau_factor: float = _f(0.5, "plateau: LR factor applied when the validation loss stalls")
+    plateau_patience: int = _f(1, "plateau: evaluations without improvement before the LR is reduced")
+    range_start_lr: float = _f(1e-7, "range_test schedule: LR of the first step (it rises exponentially to "
+                               "lr); must be below lr")
 
     # --- freezing (3.2.2)
-    freeze: str = "none"
-    freeze_layers: int | None = None  # bottom: how many encoder layers (plus embeddings); middle: how many
-    frozen_groups: tuple[str, ...] = ()  # freeze="list": layer group names, e.g. ("embeddings", "layer.0")
-    unfreeze_every: float = 1.0  # gradual: epochs or steps between unfreezing the next group down
-    unfreeze_unit: str = "epoch"
+    freeze: str = _f("none", "freezing strategy: none, the embeddings + bottom freeze_layers layers, "
+                     "freeze_layers middle layers, all but the head, gradual unfreezing from the top "
+                     "(ULMFiT), or the groups in frozen_groups")
+    freeze_layers: int | None = _f(None, "freeze='bottom'/'middle': how many encoder layers (at most the "
+                                   "model's)", none="not used (required by bottom and middle)")
+    frozen_groups: tuple[str, ...] = _f((), "freeze='list': layer group names, e.g. embeddings,layer.0")
+    unfreeze_every: float = _f(1.0, "freeze='gradual': epochs or steps (unfreeze_unit) between unfreezing "
+                               "the next layer group down; a schedule that cannot reach the bottom group "
+                               "before the run ends is noted in the record (event unfreeze_incomplete, "
+                               "reported by `ftcore doctor`)")
+    unfreeze_unit: str = _f("epoch", "freeze='gradual': unit of unfreeze_every")
 
     # --- parameter-efficient fine-tuning (seed 003)
-    peft: str = "none"  # "lora" | "prompt" (prompt tuning) | "bitfit" (biases only) | "none"
-    lora_r: int = 8  # rank of the low-rank update B·A
-    lora_alpha: float = 16.0  # LoRA scaling: the update is multiplied by lora_alpha / lora_r
-    lora_dropout: float = 0.1
-    lora_targets: tuple[str, ...] = ("query", "value")  # module names that get a LoRA update
-    prompt_tokens: int = 20  # prompt tuning: trainable virtual tokens prepended to the input
+    peft: str = _f("none", "parameter-efficient method: LoRA, prompt tuning, BitFit (biases only), or none")
+    lora_r: int = _f(8, "LoRA: rank of the low-rank update B·A")
+    lora_alpha: float = _f(16.0, "LoRA: scaling; the update is multiplied by lora_alpha / lora_r")
+    lora_dropout: float = _f(0.1, "LoRA: dropout probability on the update's input")
+    lora_targets: tuple[str, ...] = _f(("query", "value"), "LoRA: names of the modules that get an update")
+    prompt_tokens: int = _f(20, "prompt tuning: trainable virtual tokens prepended to the input")
 
     # --- regularization and data (3.2.3, 3.2.5)
-    dropout: float | None = None  # override hidden and attention dropout; None = the model's own
-    label_smoothing: float = 0.0
-    early_stopping_patience: int | None = None  # evaluations without improvement; None = off
-    early_stopping_metric: str = "loss"  # validation loss (lower is better) or accuracy
-    label_noise: float = 0.0  # fraction of training labels flipped to another class at random
-    augment: tuple[str, ...] = ()  # text augmentation ops applied to training texts
-    augment_rate: float = 0.1  # fraction of a text's words each op touches
-    augment_copies: int = 1  # augmented copies added per training example (when augment is set)
+    dropout: float | None = _f(None, "hidden and attention dropout probability", none="the model's own")
+    label_smoothing: float = _f(0.0, "label smoothing of the cross-entropy loss (probability mass spread "
+                                "over the other classes)")
+    early_stopping_patience: int | None = _f(None, "evaluations without improvement before training stops",
+                                             none="no early stopping")
+    early_stopping_metric: str = _f("loss", "validation metric early stopping watches")
+    label_noise: float = _f(0.0, "fraction of training labels flipped to another class at random")
+    augment: tuple[str, ...] = _f((), "text augmentation ops applied to training texts (comma-separated)")
+    augment_rate: float = _f(0.1, "fraction of a text's words each augmentation op touches")
+    augment_copies: int = _f(1, "augmented copies added per training example (when augment is set)")
 
     # --- stability (3.2.5)
-    clip_grad_norm: float | None = 1.0  # max global L2 norm of the gradient; None = no clipping
-    precision: str = "fp32"  # "bf16" = bfloat16 autocast for forward and backward
-    reinit_top: int = 0  # re-initialise the top k encoder layers before training
-    divergence_factor: float = 10.0  # diverged if loss > factor * first loss (or not finite)
+    clip_grad_norm: float | None = _f(1.0, "max global L2 norm of the gradient per optimizer step",
+                                      none="no clipping")
+    precision: str = _f("fp32", "arithmetic: fp32, or bf16 autocast for forward and backward")
+    reinit_top: int = _f(0, "re-initialise the top k encoder layers before training (at most the model's "
+                         "layers)")
+    divergence_factor: float = _f(10.0, "the run stops as diverged when the training loss exceeds this "
+                                  "factor x the first step's loss (a non-finite loss always stops it)")
 
     # --- evaluation
-    eval_every: int | None = None  # steps between evaluations; None = once per epoch
-    eval_size: int | None = 1000  # examples of each eval split used (fixed, stratified); None = all
-    eval_splits: tuple[str, ...] = ("validation",)
-    eval_at_start: bool = False  # also evaluate the untouched model at step 0
-    test_at_end: bool = True  # evaluate on the test split after training
-    test_size: int | None = None  # examples of the test split used (fixed, stratified); None = all
-    score_train: bool = False  # record every training example's loss at the end (finds noisy labels)
+    eval_every: int | None = _f(None, "optimizer steps between evaluations", none="once per epoch")
+    eval_size: int | None = _f(1000, "examples of each evaluation split used (a fixed stratified subset; "
+                               "a smaller split is used whole)", none="the whole split")
+    eval_splits: tuple[str, ...] = _f(("validation",), "splits evaluated during training (comma-separated)")
+    eval_at_start: bool = _f(False, "also evaluate the untouched model at step 0")
+    test_at_end: bool = _f(True, "evaluate on the test split after training")
+    test_size: int | None = _f(None, "examples of the test split used (a fixed stratified subset; a smaller "
+                               "split is used whole)", none="the whole split")
+    score_train: bool = _f(False, "record every training example's loss at the end (finds noisy labels)")
 
     # --- execution: not part of a run's identity
-    threads: int | None = _not_identity(None)  # torch threads; None = leave torch's setting
-    device: str = _not_identity("auto")
-    record_grad_norms: bool = _not_identity(True)  # per-group gradient norms each step (small cost)
-    progress: bool = _not_identity(True)
+    threads: int | None = _f(None, "CPU threads torch uses", none="leave torch's setting", identity=False)
+    device: str = _f("auto", "where to train: auto (CUDA when available), cpu, or cuda", identity=False)
+    record_grad_norms: bool = _f(True, "record per-group gradient norms every step (small cost)",
+                                 identity=False)
+    progress: bool = _f(True, "show a progress bar", identity=False)
 
     def __post_init__(self) -> None:
         # Accept lists (from JSON/YAML/CLI) where tuples are expected, then freeze them.
@@ -158,11 +199,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**data)
+        """From ``to_dict()`` output, a JSON/YAML mapping, or strings as typed on a command line."""
+        return from_mapping(data, "config")
 
     def __repr__(self) -> str:  # only what differs from the defaults: short enough to read
         changed = {k: v for k, v in self.to_dict().items() if v != _DEFAULTS.get(k)}
@@ -178,102 +216,169 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _bad(name: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"RunConfig.{name}={value!r} is not allowed: expected {allowed}")
+# ---------------------------------------------------------------------------- what each field accepts
+@dataclass(frozen=True)
+class _Range:
+    lo: float | None = None
+    hi: float | None = None
+    integer: bool = False
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def text(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.lo is None and self.hi is None:
+            return kind
+        left = "(-inf" if self.lo is None else ("(" if self.lo_open else "[") + f"{self.lo:g}"
+        right = "inf)" if self.hi is None else f"{self.hi:g}" + (")" if self.hi_open else "]")
+        return f"{kind} in {left}, {right}"
+
+    def ok(self, v: float) -> bool:
+        return ((self.lo is None or (v > self.lo if self.lo_open else v >= self.lo))
+                and (self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)))
 
 
-def _check_choice(cfg: RunConfig, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(cfg, name)
-    if value not in choices:
-        raise _bad(name, value, "one of " + ", ".join(repr(c) for c in choices))
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes at most 32 bits
+MAX_DIVERGENCE_FACTOR = 100.0  # above this a blown-up loss (tens to hundreds x) would pass unnoticed
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "init": ("pretrained", "random"), "optimizer": OPTIMIZERS, "lr_strategy": LR_STRATEGIES,
+    "schedule": SCHEDULES, "warmup": WARMUPS, "freeze": FREEZE_STRATEGIES, "unfreeze_unit": UNFREEZE_UNITS,
+    "peft": PEFT_METHODS, "early_stopping_metric": EARLY_STOP_METRICS, "precision": PRECISIONS,
+    "device": DEVICES,
+}
+ITEM_CHOICES: dict[str, tuple[str, ...]] = {"augment": AUGMENT_OPS, "eval_splits": EVAL_SPLITS}
+RANGES: dict[str, _Range] = {
+    "train_size": _Range(1, integer=True),
+    "seed": _Range(0, MAX_SEED, integer=True),
+    "epochs": _Range(0, 1000, lo_open=True),
+    "max_steps": _Range(1, integer=True),
+    "batch_size": _Range(1, 4096, integer=True),
+    "grad_accum": _Range(1, 1024, integer=True),
+    "max_length": _Range(8, 512, integer=True),
+    "lr": _Range(0, 10, lo_open=True),
+    "weight_decay": _Range(0, 1),
+    "momentum": _Range(0, 1, hi_open=True),
+    "layer_decay": _Range(0, 1, lo_open=True),
+    "discriminative_factor": _Range(1),
+    "head_lr": _Range(0, 10, lo_open=True),
+    "warmup_ratio": _Range(0, 1, hi_open=True),
+    "warmup_steps": _Range(0, integer=True),
+    "min_lr_ratio": _Range(0, 1),
+    "poly_power": _Range(0, lo_open=True),
+    "gamma": _Range(0, 1, lo_open=True),
+    "step_every": _Range(0, lo_open=True),
+    "restarts": _Range(1, 100, integer=True),
+    "cycle_epochs": _Range(0, lo_open=True),
+    "plateau_factor": _Range(0, 1, lo_open=True, hi_open=True),
+    "plateau_patience": _Range(0, integer=True),
+    "range_start_lr": _Range(0, 10, lo_open=True),  # and below lr for schedule="range_test"
+    "freeze_layers": _Range(0, 1000, integer=True),
+    "unfreeze_every": _Range(0, lo_open=True),
+    "lora_r": _Range(1, 1024, integer=True),
+    "lora_alpha": _Range(0, lo_open=True),
+    "lora_dropout": _Range(0, 1, hi_open=True),
+    "prompt_tokens": _Range(1, 256, integer=True),
+    "dropout": _Range(0, 1, hi_open=True),
+    "label_smoothing": _Range(0, 1, hi_open=True),
+    "early_stopping_patience": _Range(1, integer=True),
+    "label_noise": _Range(0, 1, hi_open=True),
+    "augment_rate": _Range(0, 1, lo_open=True),
+    "augment_copies": _Range(1, 20, integer=True),
+    "clip_grad_norm": _Range(0, lo_open=True),
+    "reinit_top": _Range(0, 1000, integer=True),
+    "divergence_factor": _Range(1, MAX_DIVERGENCE_FACTOR, lo_open=True),
+    "eval_every": _Range(1, integer=True),
+    "eval_size": _Range(1, integer=True),
+    "test_size": _Range(1, integer=True),
+    "threads": _Range(1, 1024, integer=True),
+}
+OTHER_ALLOWED = {
+    "model": "a non-empty model name or folder",
+    "task": "a non-empty task name or file",
+    "betas": "two numbers in [0, 1), e.g. 0.9,0.999",
+    "frozen_groups": "layer group names of the model (embeddings, layer.0 ... layer.N-1, pooler, head)",
+    "lora_targets": "module names, e.g. query,value",
+}
+_FIELDS = {f.name: f for f in fields(RunConfig)}
+BOOL_FIELDS = tuple(n for n, f in _FIELDS.items() if str(f.type) == "bool")
+TUPLE_FIELDS = tuple(n for n, f in _FIELDS.items() if str(f.type).startswith("tuple"))
 
 
-def _check_number(cfg: RunConfig, name: str, lo: float | None = None, hi: float | None = None, *,
-                  integer: bool = False, optional: bool = False, lo_open: bool = False,
-                  hi_open: bool = False) -> None:
-    value = getattr(cfg, name)
-    if value is None and optional:
-        return
-    kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(value)):
-        raise _bad(name, value, kind + (" or None" if optional else ""))
-    lo_ok = lo is None or (value > lo if lo_open else value >= lo)
-    hi_ok = hi is None or (value < hi if hi_open else value <= hi)
-    if not (lo_ok and hi_ok):
-        left = "" if lo is None else ("(" if lo_open else "[") + f"{lo}"
-        right = "" if hi is None else f"{hi}" + (")" if hi_open else "]")
-        rng = f"{left or '(-inf'}, {right or 'inf)'}"
-        raise _bad(name, value, f"{kind} in {rng}")
+def is_optional(name: str) -> bool:
+    return "None" in str(_FIELDS[name].type)
+
+
+def allowed(name: str) -> str:
+    """What field ``name`` accepts, in words (the same text as its error message and --help)."""
+    if name in CHOICES:
+        text = "one of " + ", ".join(CHOICES[name])
+    elif name in ITEM_CHOICES:
+        text = "any of " + ", ".join(ITEM_CHOICES[name]) + " (comma-separated; empty for none)"
+    elif name in RANGES:
+        text = RANGES[name].text()
+    elif name in BOOL_FIELDS:
+        text = "true or false"
+    else:
+        text = OTHER_ALLOWED[name]
+    if is_optional(name):
+        text += f", or none (= {_FIELDS[name].metadata.get('none', 'not set')})"
+    return text
+
+
+def describe(name: str) -> str:
+    """One field's meaning, unit, allowed values and default, for ``--help``."""
+    f = _FIELDS[name]
+    default = f.default
+    shown = ("none" if default is None else str(default).lower() if isinstance(default, bool)
+             else ",".join(map(str, default)) if isinstance(default, tuple) else str(default))
+    return f"{f.metadata['doc']}. Allowed: {allowed(name)}. Default: {shown or '(empty)'}."
+
+
+class ConfigError(ValueError):
+    """A config value out of range or unknown; the message names the field and what is allowed."""
+
+
+def _bad(name: str, value: Any, expected: str | None = None) -> ConfigError:
+    return ConfigError(f"RunConfig.{name}={value!r} is not allowed: expected {expected or allowed(name)}")
 
 
 def _validate(c: RunConfig) -> None:
-    for name, choices in [("freeze", FREEZE_STRATEGIES), ("lr_strategy", LR_STRATEGIES),
-                          ("schedule", SCHEDULES), ("warmup", WARMUPS), ("optimizer", OPTIMIZERS),
-                          ("precision", PRECISIONS), ("early_stopping_metric", EARLY_STOP_METRICS),
-                          ("unfreeze_unit", UNFREEZE_UNITS), ("device", DEVICES),
-                          ("init", ("pretrained", "random")), ("peft", PEFT_METHODS)]:
-        _check_choice(c, name, choices)
+    for name, choices in CHOICES.items():
+        if getattr(c, name) not in choices:
+            raise _bad(name, getattr(c, name), "one of " + ", ".join(repr(x) for x in choices))
     for name in ("model", "task"):
         if not isinstance(getattr(c, name), str) or not getattr(c, name).strip():
-            raise _bad(name, getattr(c, name), "a non-empty name or path")
+            raise _bad(name, getattr(c, name))
+    for name in BOOL_FIELDS:
+        if not isinstance(getattr(c, name), bool):
+            raise _bad(name, getattr(c, name))
+    for name, rng in RANGES.items():
+        value = getattr(c, name)
+        if value is None and is_optional(name):
+            continue
+        ok_type = isinstance(value, int) if rng.integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type or (not rng.integer and not math.isfinite(value)) \
+                or not rng.ok(value):
+            raise _bad(name, value)
+    if c.schedule == "range_test" and not c.range_start_lr < c.lr:
+        raise _bad("range_start_lr", c.range_start_lr,
+                   f"a number below lr={c.lr:g} for schedule='range_test' (the LR rises from "
+                   "range_start_lr to lr)")
+    if len(c.betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1
+                                    for b in c.betas):
+        raise _bad("betas", c.betas)
+    for name in ("frozen_groups", "lora_targets"):
+        if not all(isinstance(x, str) and x.strip() for x in getattr(c, name)):
+            raise _bad(name, getattr(c, name))
+    for name, choices in ITEM_CHOICES.items():
+        if any(x not in choices for x in getattr(c, name)):
+            raise _bad(name, getattr(c, name), "a tuple of " + ", ".join(repr(o) for o in choices))
 
-    _check_number(c, "train_size", 1, integer=True, optional=True)
-    _check_number(c, "seed", 0, integer=True)
-    _check_number(c, "epochs", 0, lo_open=True)
-    _check_number(c, "max_steps", 1, integer=True, optional=True)
-    _check_number(c, "batch_size", 1, 4096, integer=True)
-    _check_number(c, "grad_accum", 1, 1024, integer=True)
-    _check_number(c, "max_length", 8, 512, integer=True)
-    _check_number(c, "lr", 0, 10, lo_open=True)
-    _check_number(c, "weight_decay", 0, 1)
-    if len(c.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in c.betas):
-        raise _bad("betas", c.betas, "two numbers in [0, 1)")
-    _check_number(c, "momentum", 0, 1, hi_open=True)
-    _check_number(c, "layer_decay", 0, 1, lo_open=True)
-    _check_number(c, "discriminative_factor", 1)
-    _check_number(c, "head_lr", 0, 10, lo_open=True, optional=True)
-    _check_number(c, "warmup_ratio", 0, 1, hi_open=True)
-    _check_number(c, "warmup_steps", 0, integer=True, optional=True)
-    _check_number(c, "min_lr_ratio", 0, 1)
-    _check_number(c, "poly_power", 0, lo_open=True)
-    _check_number(c, "gamma", 0, 1, lo_open=True)
-    _check_number(c, "step_every", 0, lo_open=True)
-    _check_number(c, "restarts", 1, 100, integer=True)
-    _check_number(c, "cycle_epochs", 0, lo_open=True)
-    _check_number(c, "plateau_factor", 0, 1, lo_open=True, hi_open=True)
-    _check_number(c, "plateau_patience", 0, integer=True)
-    _check_number(c, "range_start_lr", 0, c.lr, lo_open=True, hi_open=True)
-    _check_number(c, "freeze_layers", 0, 1000, integer=True, optional=True)
-    _check_number(c, "unfreeze_every", 0, lo_open=True)
-    _check_number(c, "dropout", 0, 1, hi_open=True, optional=True)
-    _check_number(c, "label_smoothing", 0, 1, hi_open=True)
-    _check_number(c, "early_stopping_patience", 1, integer=True, optional=True)
-    _check_number(c, "label_noise", 0, 1, hi_open=True)
-    _check_number(c, "augment_rate", 0, 1, lo_open=True)
-    _check_number(c, "augment_copies", 1, 20, integer=True)
-    _check_number(c, "clip_grad_norm", 0, lo_open=True, optional=True)
-    _check_number(c, "reinit_top", 0, 1000, integer=True)
-    _check_number(c, "divergence_factor", 1, lo_open=True)
-    _check_number(c, "eval_every", 1, integer=True, optional=True)
-    _check_number(c, "eval_size", 1, integer=True, optional=True)
-    _check_number(c, "test_size", 1, integer=True, optional=True)
-    _check_number(c, "threads", 1, 1024, integer=True, optional=True)
-    _check_number(c, "lora_r", 1, 1024, integer=True)
-    _check_number(c, "lora_alpha", 0, lo_open=True)
-    _check_number(c, "lora_dropout", 0, 1, hi_open=True)
-    _check_number(c, "prompt_tokens", 1, 256, integer=True)
     if c.peft == "lora" and not c.lora_targets:
         raise _bad("lora_targets", c.lora_targets, 'module names (e.g. ("query", "value")) when peft="lora"')
     if c.peft != "none" and c.freeze != "none":
         raise _bad("freeze", c.freeze, f'"none" when peft={c.peft!r} (PEFT decides what trains)')
-
-    for op in c.augment:
-        if op not in AUGMENT_OPS:
-            raise _bad("augment", c.augment, "a tuple of " + ", ".join(repr(o) for o in AUGMENT_OPS))
-    for split in c.eval_splits:
-        if split not in EVAL_SPLITS:
-            raise _bad("eval_splits", c.eval_splits, "a tuple of " + ", ".join(map(repr, EVAL_SPLITS)))
     if c.freeze == "list" and not c.frozen_groups:
         raise _bad("frozen_groups", c.frozen_groups, 'layer group names when freeze="list"')
     if c.freeze != "list" and c.frozen_groups:
@@ -291,15 +396,105 @@ def _validate(c: RunConfig) -> None:
 _DEFAULTS = {f.name: _jsonable(f.default) for f in fields(RunConfig)}
 
 
-def load_config(path: str) -> RunConfig:
-    """Read a config from a JSON or YAML file (keys are RunConfig fields)."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    if path.endswith((".yaml", ".yml")):
-        import yaml
-        data = yaml.safe_load(text) or {}
-    else:
-        data = json.loads(text)
+# ---------------------------------------------------------------------------- text to values
+_TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null", "~", "")
+
+
+def _number(text: str, integer: bool) -> Any:
+    """``"1e-4"`` -> 1e-4, ``"2e3"`` -> 2000 for an integer field; the text itself if it is no number."""
+    try:
+        x = float(text.strip().replace("_", ""))
+    except ValueError:
+        return text
+    if integer:
+        if not math.isfinite(x) or x != int(x):
+            return text
+        try:
+            return int(text.strip().replace("_", ""))  # exact for big integers
+        except ValueError:
+            return int(x)
+    return x
+
+
+def coerce(name: str, value: Any) -> Any:
+    """A field's value as written in a config file or on the command line, turned into its type.
+
+    Strings become numbers where the field is numeric (``lr: 1e-4`` is a *string* in YAML 1.1,
+    which PyYAML follows), ``none``/``null`` becomes None for optional fields, ``true``/``no``
+    become booleans, and ``a,b`` becomes a tuple. What cannot be converted is left as it is, so
+    validation reports it with the field's allowed values."""
+    if name not in _FIELDS:
+        return value
+    if name in TUPLE_FIELDS:
+        if isinstance(value, str):
+            value = [x.strip() for x in value.split(",") if x.strip()]
+        if name == "betas" and isinstance(value, (list, tuple)):
+            value = [_number(x, False) if isinstance(x, str) else x for x in value]
+        return value
+    if not isinstance(value, str):
+        if name in RANGES and RANGES[name].integer and isinstance(value, float) and value.is_integer():
+            return int(value)  # 2000.0 in a JSON file
+        return value
+    if is_optional(name) and value.strip().lower() in _NONE:
+        return None
+    if name in BOOL_FIELDS:
+        low = value.strip().lower()
+        return True if low in _TRUE else False if low in _FALSE else value
+    if name in RANGES:
+        return _number(value, RANGES[name].integer)
+    return value
+
+
+def from_mapping(data: Any, source: str) -> RunConfig:
+    """A RunConfig from a mapping read from a file or flags (values coerced, unknown keys refused)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of RunConfig fields, got {type(data).__name__}")
-    return RunConfig.from_dict(data)
+        raise ConfigError(f"{source}: expected a mapping of RunConfig fields (name: value), "
+                          f"got {type(data).__name__}")
+    unknown = [k for k in data if k not in _FIELDS]
+    if unknown:
+        import difflib
+        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(
+            str(k).replace("-", "_"), _FIELDS, n=1)) else repr(k) for k in unknown]
+        raise ConfigError(f"{source}: unknown config field(s) {', '.join(hints)}; known fields: "
+                          f"{', '.join(_FIELDS)}")
+    return RunConfig(**{k: coerce(k, v) for k, v in data.items()})
+
+
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def load_config(path: str) -> RunConfig:
+    """Read a config from a JSON or YAML file (keys are RunConfig fields; values as on the command
+    line are accepted too: ``lr: 1e-4``, ``head_lr: none``). Any problem is one ConfigError line."""
+    from pathlib import Path
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if p.is_dir():
+        raise ConfigError(f"config file {path!r} is a folder: give a .json or .yaml file of RunConfig fields")
+    if suffix not in CONFIG_SUFFIXES:
+        raise ConfigError(f"config file {path!r} has an unsupported type {suffix or '(no suffix)'!r}: "
+                          "write it as .json or .yaml/.yml (keys are RunConfig fields)")
+    if not p.exists():
+        raise ConfigError(f"config file {path!r} does not exist (check the path)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path!r} cannot be read: {exc}") from None
+    if suffix == ".json":
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config file {path!r} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                              f"column {exc.colno}") from None
+    else:
+        import yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"config file {path!r} is not valid YAML: {what}{where}") from None
+        data = {} if data is None else data
+    return from_mapping(data, f"config file {path!r}")
