@@ -18,8 +18,9 @@ import time
 import warnings
 from pathlib import Path
 
-from ftcore import RunConfig, run
-from ftcore.engine.runs import cached, run_id
+from ftcore.engine.runs import stored_run
+from ftcore.records.cache import MissingRecordError, Stored, fetch_or_compute  # noqa: F401 (MissingRecordError: re-exported)
+from ftcore.records.record import RecordError
 
 from .registry import REGISTRY, FigureSpec, Grid, LandscapeNeed, Sequences, StudyNeed, Value
 from .scale import SCALES, Scale
@@ -33,73 +34,46 @@ def _quiet_loading() -> None:
     hf_logging.disable_progress_bar()
 
 
-class MissingRecordError(RuntimeError):
-    """--render-only was asked for, and a record the figure needs is not there."""
-
-
 class Collector:
-    """Resolves a figure's needs into inputs, training through the cache. Within one build, a run
-    shared by several figures is trained (or forced) once."""
+    """Resolves a figure's needs into inputs through the one cache (``ftcore.records.cache``): runs,
+    task sequences, studies and landscapes take the same path. Within one build each stored result
+    is loaded (or computed, or forced) once, however many figures share it; with ``render_only``
+    nothing is ever computed and a missing or corrupt result is a MissingRecordError."""
 
     def __init__(self, S: Scale, *, force: bool = False, render_only: bool = False):
         self.S, self.force, self.render_only = S, force, render_only
-        self.done: set[str] = set()
-        self.trained = 0
+        self.results: dict[Path, object] = {}  # what this build fetched, by folder
+        self.trained = 0  # results computed in this build
         self.current = ""
 
-    def _fresh(self, key: str) -> bool:
-        """Force this key's recomputation if --force and not yet done in this build."""
-        first = key not in self.done
-        self.done.add(key)
-        return self.force and first
+    def fetch(self, item: Stored):
+        if item.path not in self.results:
+            def compute():
+                self.trained += 1
+                return item.compute()
+            self.results[item.path] = fetch_or_compute(dataclasses.replace(item, compute=compute),
+                                                       force=self.force, render_only=self.render_only)
+        return self.results[item.path]
 
     def grid(self, g: Grid):
         from tqdm.auto import tqdm
 
         from ftcore.records.runset import RunSet
         cells = tqdm(g.cells, desc=f"  {self.current}", unit="run", leave=False, disable=len(g.cells) < 2)
-        return RunSet((labels, self.run(cfg)) for labels, cfg in cells)
-
-    def run(self, cfg: RunConfig):
-        rid = run_id(cfg)
-        if self.render_only:
-            rec = cached(cfg, self.S.runs_dir)
-            if rec is None:
-                raise MissingRecordError(f"no record of run {rid} in {self.S.runs_dir}: {cfg!r}. "
-                                         "Run `make figures` (without --render-only) to train it.")
-            return rec
-        self.trained += cached(cfg, self.S.runs_dir) is None or (self.force and rid not in self.done)
-        return run(cfg, runs_dir=self.S.runs_dir, force=self._fresh(rid))
+        return RunSet((labels, self.fetch(stored_run(cfg, self.S.runs_dir))) for labels, cfg in cells)
 
     def sequences(self, s: Sequences):
-        from ftcore.analysis.continual import run_sequence, sequence_id
+        from ftcore.analysis.continual import stored_sequence
         from ftcore.records.runset import RunSet
-        items = []
-        for labels, ccfg in s.cells:
-            path = Path(self.S.runs_dir) / sequence_id(ccfg)
-            if self.render_only and not path.exists():
-                raise MissingRecordError(f"no record of task sequence {path.name} ({ccfg.method}); run `make figures`")
-            items.append((labels, run_sequence(ccfg, runs_dir=self.S.runs_dir, force=self._fresh(path.name))))
-        return RunSet(items)
+        return RunSet((labels, self.fetch(stored_sequence(ccfg, self.S.runs_dir))) for labels, ccfg in s.cells)
 
     def study(self, need: StudyNeed):
-        from ftcore.records.studies import load_study, study, study_path
-        path = study_path(need.name, need.params, self.S.runs_dir)
-        if self.render_only:
-            if not path.exists():
-                raise MissingRecordError(f"no stored study {path.name}; run `make figures`")
-            return load_study(path)
-        return study(need.name, need.params, need.compute, runs_dir=self.S.runs_dir, force=self._fresh(path.name))
+        from ftcore.records.studies import stored_study
+        return self.fetch(stored_study(need.name, need.params, need.compute, self.S.runs_dir))
 
     def landscape(self, need: LandscapeNeed):
-        from ftcore.analysis.landscape import cached_landscape, landscape, landscape_path
-        path = landscape_path(need.cfg, need.lcfg, self.S.runs_dir)
-        if self.render_only:
-            land = cached_landscape(need.cfg, need.lcfg, self.S.runs_dir)
-            if land is None:
-                raise MissingRecordError(f"no stored landscape {path.name}; run `make figures`")
-        else:
-            land = landscape(need.cfg, need.lcfg, runs_dir=self.S.runs_dir, force=self._fresh(path.name))
+        from ftcore.analysis.landscape import stored_landscape
+        land = self.fetch(stored_landscape(need.cfg, need.lcfg, self.S.runs_dir))
         return {"surface": land.surface, "path": land.path, "line": land.line, "meta": land.meta}
 
     def collect(self, spec: FigureSpec) -> dict:
@@ -180,13 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     col = Collector(S, force=args.force, render_only=args.render_only)
     timings, inputs_by_id = {}, {}
     t0 = time.perf_counter()
-    warnings.filterwarnings("ignore", message=".*ignoring cached.*", append=True) if args.render_only else None
     try:
         for fid in tqdm(ids, desc="runs for the figures", unit="figure"):
             t = time.perf_counter()
             inputs_by_id[fid] = col.collect(REGISTRY[fid])
             timings[fid] = {"collect_s": round(time.perf_counter() - t, 2)}
-    except MissingRecordError as exc:
+    except RecordError as exc:  # render-only: a missing or corrupt result; else an unwritable runs folder
         print(f"error: {exc}", file=sys.stderr)
         return 2
     t_collect = time.perf_counter() - t0

@@ -24,15 +24,13 @@ Heads are per task because with a single shared head EWC does no better than nai
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-import hashlib
 import json
 import math
 import os
 import time
-import warnings
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +44,8 @@ from ..engine.config import ConfigError, RunConfig
 from ..engine.data import TaskData, prepare_data
 from ..records.metrics import accuracy_matrix, forgetting_metrics, sequence_metrics  # noqa: F401 (re-exported)
 from ..engine.models import load_model, resolve_model
-from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
+from ..records.cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
+from ..records.record import SCHEMA_VERSION, RecordError, RunRecord
 from ..engine.tasks import load_task, stratified_subsample
 from ..engine.trainer import Trainer
 
@@ -384,147 +383,142 @@ class CrossTaskEvaluation(Callback):
 
     order = 25
 
-    def __init__(self, tasks: list[tuple[str, int, TaskData]], select_adapter=None):
-        self.tasks, self.select_adapter = tasks, select_adapter
+    def __init__(self, tasks: list[tuple[str, int, TaskData]], select=None):
+        """``tasks``: (name, head, data) of each task to evaluate; ``select(head)`` makes a task the
+        one the model computes (default: activate its head)."""
+        self.tasks, self.select = tasks, select
+
+    def _select(self, t: Trainer, head: int) -> None:
+        if self.select is not None:
+            self.select(head)
+        else:
+            heads_of(t.model).active = head
 
     def on_fit_end(self, t: Trainer) -> None:
         if t.stop_reason == "diverged":
             return
-        heads = heads_of(t.model)
         t.cross_task = True
         for name, head, data in self.tasks:
-            heads.active = head
-            if self.select_adapter is not None:
-                self.select_adapter(head)
+            self._select(t, head)
             t.eval_task = name
             t.last_eval = {"test": t.evaluate("test", data)}
             t.fire("eval_end")
-        heads.active = t.current_head
-        if self.select_adapter is not None:
-            self.select_adapter(t.current_head)
+        self._select(t, t.current_head)
         t.cross_task = False
 
 
-# ============================================================================ the sequence
-def sequence_id(ccfg: ContinualConfig) -> str:
-    key = {"continual": ccfg.identity(), "model": resolve_model(ccfg.base.model).fingerprint,
-           "data": [load_task(t).fingerprint for t in ccfg.tasks], "schema": SCHEMA_VERSION}
-    return "seq-" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+# ============================================================================ the methods, as strategies
+class Naive:
+    """Fine-tune on each task in turn. The base of every method: the hooks a method may change.
+
+    The sequence calls ``prepare(model)`` once, then for each task ``i``: ``select(i)``, the task's
+    ``callbacks(i)`` join its trainer, ``memory`` feeds its batches, and ``after_task(i, trainer)``
+    runs when it is trained (not after the last task). Time spent outside the loop on the method's
+    behalf (a teacher's copy, a Fisher) is added to ``extra_s``."""
+
+    def __init__(self, ccfg: ContinualConfig):
+        self.ccfg, self.model, self.extra_s = ccfg, None, 0.0
+        self.memory: dict | None = None
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        self.model = model
+        return model
+
+    def select(self, i: int) -> None:
+        """Make task ``i`` the one the model computes (its head; LoRA: its adapter too)."""
+        heads_of(self.model).active = i
+
+    def callbacks(self, i: int) -> list[Callback]:
+        return []
+
+    def after_task(self, i: int, trainer: Trainer) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def timed(self):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.extra_s += time.perf_counter() - t0
 
 
-def train_sequence(ccfg: ContinualConfig) -> RunRecord:
-    """Train the task sequence now and return one record for the whole sequence."""
-    from ..engine.runs import resolve_device, seed_everything
+class EWC(Naive):
+    """One quadratic penalty per finished task, weighted by its diagonal Fisher (``ewc_online``:
+    one running Fisher decayed by ``ewc_gamma``)."""
 
-    _check_tasks(ccfg)
-    base = ccfg.base
-    if base.threads is not None:
-        torch.set_num_threads(base.threads)
-    device = resolve_device(base.device)
-    datas = {t: prepare_data(ccfg.task_config(t)) for t in ccfg.tasks}
-    model = multi_head_model(ccfg)
-    heads = heads_of(model)
-    for i, t in enumerate(ccfg.tasks):
-        heads.add(datas[t].num_labels, seed=base.seed * 7919 + i)
+    def __init__(self, ccfg: ContinualConfig):
+        super().__init__(ccfg)
+        self.terms: list[QuadraticPenalty] = []
 
-    if ccfg.method == "lora":
+    def callbacks(self, i: int) -> list[Callback]:
+        return list(self.terms)
+
+    def after_task(self, i: int, trainer: Trainer) -> None:
+        c = self.ccfg
+        with self.timed():
+            fisher = fisher_diagonal(self.model, trainer.data, i, n_examples=c.fisher_examples, seed=trainer.cfg.seed)
+            anchor = {n: p.detach().clone() for n, p in encoder_params(self.model).items()}
+            if c.ewc_online and self.terms:
+                fisher = {n: c.ewc_gamma * self.terms[0].importance[n] + f for n, f in fisher.items()}
+                self.terms = [QuadraticPenalty(c.ewc_lambda, anchor, fisher)]
+            else:
+                self.terms.append(QuadraticPenalty(c.ewc_lambda, anchor, fisher))
+
+
+class L2SP(Naive):
+    """A penalty toward the pretrained encoder weights, the same for every task."""
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        self.anchor = {n: p.detach().clone() for n, p in encoder_params(model).items()}
+        return super().prepare(model)
+
+    def callbacks(self, i: int) -> list[Callback]:
+        return [QuadraticPenalty(self.ccfg.l2sp_alpha, self.anchor, None)]
+
+
+class LwF(Naive):
+    """From the second task on, a frozen copy of the model as it was is the teacher of the old heads."""
+
+    def callbacks(self, i: int) -> list[Callback]:
+        if i == 0:
+            return []
+        with self.timed():
+            teacher = copy.deepcopy(self.model)
+        return [Distillation(teacher, list(range(i)), self.ccfg.lwf_alpha, self.ccfg.lwf_temperature)]
+
+
+class Replay(Naive):
+    """After each task, a share of its training examples joins the memory later batches draw from."""
+
+    def after_task(self, i: int, trainer: Trainer) -> None:
+        self.memory = _extend_memory(self.memory, trainer.data, i, self.ccfg.replay_memory, trainer.cfg.seed)
+
+
+class LoRA(Naive):
+    """A frozen encoder with one LoRA adapter per task, selected with its head."""
+
+    def prepare(self, model: nn.Module) -> nn.Module:
         from peft import LoraConfig, get_peft_model
+
+        base = self.ccfg.base
 
         # No task_type: PEFT would then wrap the classifier (our TaskHeads) as a module to save.
         def lora() -> LoraConfig:
             return LoraConfig(r=base.lora_r, lora_alpha=base.lora_alpha, lora_dropout=base.lora_dropout,
                               target_modules=list(base.lora_targets))
         model = get_peft_model(model, lora(), adapter_name="task0")
-        for i in range(1, len(ccfg.tasks)):
+        for i in range(1, len(self.ccfg.tasks)):
             model.add_adapter(f"task{i}", lora())
-    select_adapter = (lambda i: model.set_adapter(f"task{i}")) if ccfg.method == "lora" else None
+        return super().prepare(model)
 
-    recorder = Recorder(grad_norms=base.record_grad_norms)
-    monitor = ForgettingMonitor(ccfg.forgetting_threshold)
-    anchor0 = {n: p.detach().clone() for n, p in encoder_params(model).items()} if ccfg.method == "l2sp" else None
-    ewc_terms: list[QuadraticPenalty] = []
-    memory: dict | None = None
-    events, summary_tasks = [], []
-    step_offset, time_offset = 0, 0.0
-    src = resolve_model(base.model)
-    prov = provenance.collect(device, model_fingerprint=src.fingerprint,
-                              data_fingerprint=",".join(load_task(t).fingerprint for t in ccfg.tasks),
-                              task_source="; ".join(load_task(t).source for t in ccfg.tasks), model_path=src.path)
-    status = "completed"
-    t_seq = time.perf_counter()
-    for i, task in enumerate(ccfg.tasks):
-        cfg = ccfg.task_config(task)
-        extra_s = 0.0
-        meter = PenaltyMeter()
-        cbs: list[Callback] = [DivergenceDetector(cfg.divergence_factor), recorder, monitor, meter]
-        if cfg.progress:
-            cbs.append(ProgressBar(desc=f"{ccfg.method} {i + 1}/{len(ccfg.tasks)} {task}"))
-        if ccfg.method == "ewc":
-            cbs += ewc_terms
-        elif ccfg.method == "l2sp":
-            cbs.append(QuadraticPenalty(ccfg.l2sp_alpha, anchor0, None))
-        elif ccfg.method == "lwf" and i > 0:
-            t0 = time.perf_counter()
-            cbs.append(Distillation(copy.deepcopy(model), list(range(i)), ccfg.lwf_alpha, ccfg.lwf_temperature))
-            extra_s += time.perf_counter() - t0
-        elif ccfg.method == "lora":
-            select_adapter(i)
-            for h, head in enumerate(heads.heads):
-                head.requires_grad_(h == i)
-        seen = [(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in range(i + 1)]
-        unseen = [(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in range(i + 1, len(ccfg.tasks))]
-        cbs.append(CrossTaskEvaluation(seen + (unseen if ccfg.eval_unseen else []), select_adapter))
-        if ccfg.method != "lora":  # the encoder trains; heads of other tasks stay as they are
-            for h, head in enumerate(heads.heads):
-                head.requires_grad_(h == i)
-        seed_everything(cfg.seed + i)
-        trainer = TaskTrainer(cfg, model, datas[task], cbs, device, head=i,
-                              memory=memory if ccfg.method == "replay" else None,
-                              replay_fraction=ccfg.replay_fraction)
-        recorder.offset_step, recorder.offset_time = step_offset, time_offset
-        trainer.log_event("task_start", task)
-        trainer.fit()
-        trainer.log_event("task_end", task)
-        events += [(s + step_offset, k, d) for s, k, d in trainer.events]
+    def select(self, i: int) -> None:
+        self.model.set_adapter(f"task{i}")
+        super().select(i)
 
-        if ccfg.method == "ewc" and i < len(ccfg.tasks) - 1:
-            t0 = time.perf_counter()
-            fisher = fisher_diagonal(model, datas[task], i, n_examples=ccfg.fisher_examples, seed=cfg.seed)
-            anchor = {n: p.detach().clone() for n, p in encoder_params(model).items()}
-            if ccfg.ewc_online and ewc_terms:
-                old = ewc_terms[0]
-                fisher = {n: ccfg.ewc_gamma * old.importance[n] + f for n, f in fisher.items()}
-                ewc_terms = [QuadraticPenalty(ccfg.ewc_lambda, anchor, fisher)]
-            else:
-                ewc_terms.append(QuadraticPenalty(ccfg.ewc_lambda, anchor, fisher))
-            extra_s += time.perf_counter() - t0
-        if ccfg.method == "replay" and i < len(ccfg.tasks) - 1:
-            memory = _extend_memory(memory, datas[task], i, ccfg.replay_memory, cfg.seed)
 
-        summary_tasks.append({"task": task, "steps": trainer.step, "train_s": trainer.elapsed - trainer.eval_s,
-                              "eval_s": trainer.eval_s, "method_extra_s": extra_s,
-                              "mean_penalty": meter.mean, "mean_task_loss": float(np.mean(
-                                  [r[3] for r in recorder.rows["steps"][-trainer.step:]])) if trainer.step else None,
-                              "status": trainer.stop_reason or "completed"})
-        step_offset += trainer.step
-        time_offset += trainer.elapsed
-        if trainer.stop_reason == "diverged":
-            status = "diverged"
-            break
-
-    tables = {name: table_from_rows(name, rows) for name, rows in recorder.rows.items()}
-    tables["events"] = table_from_rows("events", events)
-    summary = {
-        "status": status, "method": ccfg.method, "tasks": list(ccfg.tasks), "per_task": summary_tasks,
-        "wall_s": time.perf_counter() - t_seq,
-        "train_s": sum(t["train_s"] for t in summary_tasks),
-        "method_extra_s": sum(t["method_extra_s"] for t in summary_tasks),
-        "trainable_params_at_end": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "total_params": sum(p.numel() for p in model.parameters()),
-        "replay_memory_examples": len(memory["label"]) if memory else 0,
-    }
-    config = {"continual": ccfg.to_dict(), "task": "+".join(ccfg.tasks), "model": base.model}
-    return RunRecord(sequence_id(ccfg), config, prov, status, summary, tables)
+STRATEGIES: dict[str, type[Naive]] = {"naive": Naive, "ewc": EWC, "replay": Replay, "lwf": LwF,
+                                      "l2sp": L2SP, "lora": LoRA}
 
 
 def _extend_memory(memory: dict | None, data: TaskData, head: int, share: float, seed: int) -> dict:
@@ -536,26 +530,101 @@ def _extend_memory(memory: dict | None, data: TaskData, head: int, share: float,
     return {k: memory[k] + new[k] for k in new}
 
 
-def run_sequence(ccfg: ContinualConfig, *, runs_dir: str | os.PathLike | None = None,
-                 force: bool = False) -> RunRecord:
-    """The record of a task sequence, from the run cache when a valid one exists."""
-    from ..engine.runs import DEFAULT_RUNS_DIR, StaleRecordWarning
+# ============================================================================ the sequence
+def sequence_id(ccfg: ContinualConfig) -> str:
+    return key_id({"continual": ccfg.identity(), "model": resolve_model(ccfg.base.model).fingerprint,
+                   "data": [load_task(t).fingerprint for t in ccfg.tasks], "schema": SCHEMA_VERSION},
+                  prefix="seq-")
+
+
+def train_sequence(ccfg: ContinualConfig) -> RunRecord:
+    """Train the task sequence now and return one record for the whole sequence.
+
+    Each task is an ordinary trainer from :func:`ftcore.engine.runs.build` on the shared model, with
+    the method's callbacks; one Recorder follows the whole sequence (steps and time continue), and
+    :func:`ftcore.engine.runs.to_record` assembles the record of the last trainer with the events
+    and the summary of all tasks."""
+    from ..engine.runs import build, setup, to_record
 
     _check_tasks(ccfg)
-    path = Path(runs_dir or DEFAULT_RUNS_DIR) / sequence_id(ccfg)
-    if path.exists() and not force:
-        try:
-            rec = RunRecord.load(path)
-            if rec.run_id != path.name or rec.config.get("continual") != json.loads(json.dumps(ccfg.to_dict())):
-                raise RecordError(f"{path} holds a different sequence")
-            return rec
-        except RecordError as exc:
-            warnings.warn(f"ignoring cached record: {exc}; recomputing the sequence", StaleRecordWarning,
-                          stacklevel=2)
-    rec = train_sequence(ccfg)
-    rec.save(path)
-    return rec
+    base, n = ccfg.base, len(ccfg.tasks)
+    device = setup(base)
+    datas = {t: prepare_data(ccfg.task_config(t)) for t in ccfg.tasks}
+    model = multi_head_model(ccfg)
+    heads = heads_of(model)
+    for i, t in enumerate(ccfg.tasks):
+        heads.add(datas[t].num_labels, seed=base.seed * 7919 + i)
+    method = STRATEGIES[ccfg.method](ccfg)
+    model = method.prepare(model)
+    src = resolve_model(base.model)
+    prov = provenance.collect(device, model_fingerprint=src.fingerprint,
+                              data_fingerprint=",".join(load_task(t).fingerprint for t in ccfg.tasks),
+                              task_source="; ".join(load_task(t).source for t in ccfg.tasks), model_path=src.path)
+    recorder = Recorder(grad_norms=base.record_grad_norms)
+    monitor = ForgettingMonitor(ccfg.forgetting_threshold)
+    events, per_task = [], []
+    step_offset, time_offset = 0, 0.0
+    t_seq = time.perf_counter()
+    for i, task in enumerate(ccfg.tasks):
+        cfg = ccfg.task_config(task)
+        method.extra_s = 0.0
+        meter = PenaltyMeter()
+        cbs: list[Callback] = [DivergenceDetector(cfg.divergence_factor), recorder, monitor, meter]
+        if cfg.progress:
+            cbs.append(ProgressBar(desc=f"{ccfg.method} {i + 1}/{n} {task}"))
+        cbs += method.callbacks(i)  # (LwF's teacher is copied before the heads' flags change)
+        method.select(i)
+        for h, head in enumerate(heads.heads):  # the shared part trains; other tasks' heads stay
+            head.requires_grad_(h == i)
+        evaluated = range(n) if ccfg.eval_unseen else range(i + 1)
+        cbs.append(CrossTaskEvaluation([(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in evaluated], method.select))
+        trainer = build(cfg, cbs, model=model, data=datas[task], seed=cfg.seed + i, trainer_cls=TaskTrainer,
+                        head=i, memory=method.memory, replay_fraction=ccfg.replay_fraction)
+        recorder.offset_step, recorder.offset_time = step_offset, time_offset
+        trainer.log_event("task_start", task)
+        trainer.fit()
+        trainer.log_event("task_end", task)
+        events += [(s + step_offset, k, d) for s, k, d in trainer.events]
+        if i < n - 1:
+            method.after_task(i, trainer)
+        losses = [r[3] for r in recorder.rows["steps"][-trainer.step:]] if trainer.step else None
+        per_task.append({"task": task, "steps": trainer.step, "train_s": trainer.elapsed - trainer.eval_s,
+                         "eval_s": trainer.eval_s, "method_extra_s": method.extra_s, "mean_penalty": meter.mean,
+                         "mean_task_loss": float(np.mean(losses)) if losses else None,
+                         "status": trainer.stop_reason or "completed"})
+        step_offset += trainer.step
+        time_offset += trainer.elapsed
+        if trainer.stop_reason == "diverged":
+            break
+
+    summary = {
+        "status": "diverged" if trainer.stop_reason == "diverged" else "completed",
+        "method": ccfg.method, "tasks": list(ccfg.tasks), "per_task": per_task,
+        "wall_s": time.perf_counter() - t_seq,
+        "train_s": sum(t["train_s"] for t in per_task),
+        "method_extra_s": sum(t["method_extra_s"] for t in per_task),
+        "trainable_params_at_end": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "replay_memory_examples": len(method.memory["label"]) if method.memory else 0,
+    }
+    config = {"continual": ccfg.to_dict(), "task": "+".join(ccfg.tasks), "model": base.model}
+    return to_record(trainer, sequence_id(ccfg), prov, events=events, summary=summary, config=config)
 
 
-# ============================================================================ reading the results
-# accuracy_matrix, sequence_metrics and forgetting_metrics live in ftcore.records.metrics (no torch).
+def stored_sequence(ccfg: ContinualConfig, runs_dir: str | os.PathLike | None = None) -> Stored:
+    """The task sequence as the cache sees it: its record folder, the check that a stored record
+    holds this sequence, and how to train it."""
+    sid, expected = sequence_id(ccfg), json.loads(json.dumps(ccfg.to_dict()))
+
+    def check(rec: RunRecord) -> None:
+        if rec.run_id != sid or rec.config.get("continual") != expected:
+            raise RecordError("it holds a different sequence")
+    return Stored("task sequence", runs_dir_or_default(runs_dir) / sid, RunRecord.load,
+                  lambda: train_sequence(ccfg), check, describe=f"{ccfg.method} on {' → '.join(ccfg.tasks)}")
+
+
+def run_sequence(ccfg: ContinualConfig, *, runs_dir: str | os.PathLike | None = None,
+                 force: bool = False, render_only: bool = False) -> RunRecord:
+    """The record of a task sequence, from the run cache when a valid one exists."""
+    _check_tasks(ccfg)
+    return fetch_or_compute(stored_sequence(ccfg, runs_dir), force=force, render_only=render_only)

@@ -52,12 +52,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +67,7 @@ import torch.nn.functional as F
 from ..engine import runs
 from ..engine.config import RunConfig
 from ..engine.data import EVAL_SUBSET_SEED, TaskData, _tokenized, eval_loader
+from ..records.cache import StaleResultWarning, Stored, fetch, fetch_or_compute, key_id, runs_dir_or_default
 from ..records.record import RecordError, load_folder, save_folder
 from ..engine.tasks import stratified_subsample
 from ..engine.trainer import Callback, Trainer
@@ -93,8 +91,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
-class StaleLandscapeWarning(runs.StaleRecordWarning):
-    """A cached landscape could not be used and is being recomputed."""
+StaleLandscapeWarning = StaleResultWarning  # the name this warning had before the one cache
 
 
 @dataclass(frozen=True)
@@ -418,7 +415,7 @@ def compute_landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
     if trainer.step != 0:
         raise ValueError(f"compute_landscape needs a trainer that has not been fit (it is at step {trainer.step})")
     recorder = PathRecorder(lcfg.path_every)
-    trainer.callbacks = sorted(list(trainer.callbacks) + [recorder], key=lambda c: c.order)
+    trainer.add_callback(recorder)
     trainer.fit()
     t_fit = time.perf_counter()
 
@@ -495,41 +492,40 @@ def compute_landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
 def landscape_path(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
                    runs_dir: str | os.PathLike | None = None) -> Path:
     key = {"run_id": runs.run_id(cfg), "landscape": lcfg.to_dict(), "schema": LANDSCAPE_SCHEMA}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(runs_dir or runs.DEFAULT_RUNS_DIR) / f"landscape-{digest}"
+    return runs_dir_or_default(runs_dir) / key_id(key, prefix="landscape-")
+
+
+def stored_landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
+                     runs_dir: str | os.PathLike | None = None) -> Stored:
+    """The landscape of ``cfg`` and ``lcfg`` as the cache sees it: its folder, the check that a
+    stored one was measured on this run with this LandscapeConfig, and how to compute it."""
+    rid = runs.run_id(cfg)
+
+    def check(land: Landscape) -> None:
+        if land.meta.get("run_id") != rid:
+            raise RecordError(f"it holds the landscape of run {land.meta.get('run_id')}")
+        if land.meta.get("landscape") != lcfg.to_dict():
+            raise RecordError("it was measured with a different LandscapeConfig")
+    return Stored("landscape", landscape_path(cfg, lcfg, runs_dir), Landscape.load,
+                  lambda: compute_landscape(cfg, lcfg), check, describe=f"run {rid}")
 
 
 def cached_landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
                      runs_dir: str | os.PathLike | None = None) -> Landscape | None:
     """The stored landscape of ``cfg`` and ``lcfg`` if a valid one exists; warns and returns None
     for a bad one."""
-    path = landscape_path(cfg, lcfg, runs_dir)
-    if not path.exists():
-        return None
-    try:
-        land = Landscape.load(path)
-        if land.meta.get("run_id") != runs.run_id(cfg):
-            raise RecordError(f"{path} holds the landscape of run {land.meta.get('run_id')}")
-        if land.meta.get("landscape") != lcfg.to_dict():
-            raise RecordError(f"{path} was measured with a different LandscapeConfig")
-    except (RecordError, ValueError, TypeError, KeyError) as exc:
-        warnings.warn(f"ignoring cached landscape: {exc}; recomputing it", StaleLandscapeWarning,
-                      stacklevel=3)
-        return None
-    return land
+    return fetch(stored_landscape(cfg, lcfg, runs_dir))
 
 
 def landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(), *,
-              runs_dir: str | os.PathLike | None = None, force: bool = False) -> Landscape:
+              runs_dir: str | os.PathLike | None = None, force: bool = False,
+              render_only: bool = False) -> Landscape:
     """The landscape of ``cfg``: from the cache next to the run records if present and valid, else
-    computed (training the run) and saved. ``force=True`` recomputes and replaces it."""
-    if not force and (land := cached_landscape(cfg, lcfg, runs_dir)) is not None:
-        return land
-    land = compute_landscape(cfg, lcfg)
-    land.save(landscape_path(cfg, lcfg, runs_dir))
-    return land
+    computed (training the run) and saved. ``force=True`` recomputes and replaces it;
+    ``render_only=True`` never computes (MissingRecordError)."""
+    return fetch_or_compute(stored_landscape(cfg, lcfg, runs_dir), force=force, render_only=render_only)
 
 
 __all__ = ["Landscape", "LandscapeConfig", "PathRecorder", "Plane", "StaleLandscapeWarning",
            "batch_metrics", "cached_landscape", "compute_landscape", "filter_normalized",
-           "fixed_batches", "landscape", "landscape_path"]
+           "fixed_batches", "landscape", "landscape_path", "stored_landscape"]

@@ -1,17 +1,15 @@
 """One call from a config to a saved record: ``run(cfg)``.
 
 ``train(cfg)`` builds the data, model and callbacks and trains; ``run(cfg)`` does the same through
-the run cache: a run's identity is a hash of its config (the fields that change its numbers), the
-model and data fingerprints, and the record schema. If a record with that identity exists it is
-returned without training; a corrupt or stale one is reported and recomputed, never used.
+the run cache (:mod:`ftcore.records.cache`): a run's identity is a hash of its config (the fields
+that change its numbers), the model and data fingerprints, and the record schema. If a record with
+that identity exists it is returned without training; a corrupt or stale one is reported and
+recomputed, never used.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import random
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,27 +18,24 @@ import torch
 from . import provenance
 from .callbacks import Callback, Recorder, default_callbacks
 from .config import RunConfig
-from .data import prepare_data
+from .data import TaskData, prepare_data
 from .layers import apply_freeze, frozen_groups_for, layer_groups
 from .models import count_parameters, load_model, resolve_model
 from .peft_methods import apply_peft, trainable_summary
 from ..records.queries import final_metrics
+from ..records.cache import DEFAULT_RUNS_DIR, StaleResultWarning, Stored, fetch, fetch_or_compute, key_id, \
+    runs_dir_or_default
 from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
 from .tasks import load_task
 from .trainer import Trainer
 
-DEFAULT_RUNS_DIR = Path(os.environ.get("FTCORE_RUNS_DIR", "runs/cache"))
-
-
-class StaleRecordWarning(UserWarning):
-    """A cached record could not be used and is being recomputed."""
+StaleRecordWarning = StaleResultWarning  # the name this warning had before the one cache
 
 
 def run_id(cfg: RunConfig) -> str:
     """Identity of a run: config fields that change its numbers + model/data fingerprints + schema."""
-    key = {"config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
-           "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return key_id({"config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
+                   "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
 
 
 def seed_everything(seed: int) -> None:
@@ -58,13 +53,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build(cfg: RunConfig, callbacks: list[Callback] | None = None) -> Trainer:
-    """The trainer for ``cfg``: data, model (with its initial freezing) and callbacks, not yet fit."""
+def setup(cfg: RunConfig) -> torch.device:
+    """Apply the process-wide settings of ``cfg`` (thread count) and return its device."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    data = prepare_data(cfg)
-    model = load_model(cfg.model, data.num_labels, seed=cfg.seed, init=cfg.init, dropout=cfg.dropout,
+    return resolve_device(cfg.device)
+
+
+def init_model(cfg: RunConfig, num_labels: int) -> torch.nn.Module:
+    """The model of ``cfg`` for ``num_labels`` classes, with its initial freezing and PEFT applied."""
+    model = load_model(cfg.model, num_labels, seed=cfg.seed, init=cfg.init, dropout=cfg.dropout,
                        reinit_top=cfg.reinit_top)
     groups = layer_groups(model)
     try:
@@ -74,10 +72,23 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None) -> Trainer:
         from .config import ConfigError
         raise ConfigError(str(exc)) from None
     apply_freeze(model, frozen)
-    model = apply_peft(model, cfg)
-    seed_everything(cfg.seed)  # dropout masks and anything else drawn during training
+    return apply_peft(model, cfg)
+
+
+def build(cfg: RunConfig, callbacks: list[Callback] | None = None, *, model: torch.nn.Module | None = None,
+          data: TaskData | None = None, seed: int | None = None, trainer_cls: type[Trainer] = Trainer,
+          **trainer_kw) -> Trainer:
+    """The trainer for ``cfg``: data, model (with its initial freezing) and callbacks, not yet fit.
+
+    A task sequence passes its own pieces: the shared ``model`` and the task's ``data`` (used as
+    they are), the ``seed`` drawn from during training (default ``cfg.seed``), a Trainer subclass
+    and its extra arguments."""
+    device = setup(cfg)
+    data = prepare_data(cfg) if data is None else data
+    model = init_model(cfg, data.num_labels) if model is None else model
+    seed_everything(cfg.seed if seed is None else seed)  # dropout masks and anything else drawn during training
     cbs = default_callbacks(cfg) if callbacks is None else callbacks
-    return Trainer(cfg, model, data, cbs, device)
+    return trainer_cls(cfg, model, data, cbs, device, **trainer_kw)
 
 
 def train(cfg: RunConfig, *, trainer: Trainer | None = None) -> RunRecord:
@@ -93,15 +104,21 @@ def train(cfg: RunConfig, *, trainer: Trainer | None = None) -> RunRecord:
     return to_record(trainer, run_id(cfg), prov)
 
 
-def to_record(trainer: Trainer, rid: str, prov: dict) -> RunRecord:
-    """Assemble a RunRecord from a finished trainer and its Recorder."""
+def to_record(trainer: Trainer, rid: str, prov: dict, *, events: list[tuple] | None = None,
+              summary: dict | None = None, config: dict | None = None) -> RunRecord:
+    """Assemble a RunRecord from a finished trainer and its Recorder.
+
+    A task sequence (one Recorder across several trainers) passes the ``events`` of all its tasks,
+    its own ``summary`` and ``config`` instead of this trainer's."""
     rec = next((c for c in trainer.callbacks if isinstance(c, Recorder)), None)
     if rec is None:
         raise ValueError("this trainer ran without a Recorder callback, so there is nothing to record")
     cfg = trainer.cfg
     tables = {name: table_from_rows(name, rows) for name, rows in rec.rows.items()}
-    tables["events"] = table_from_rows("events", trainer.events)
+    tables["events"] = table_from_rows("events", trainer.events if events is None else events)
     status = {"diverged": "diverged", "early_stopped": "early_stopped"}.get(trainer.stop_reason, "completed")
+    if summary is not None:
+        return RunRecord(rid, cfg.to_dict() if config is None else config, prov, status, summary, tables)
     summary = {
         "status": status,
         "steps": trainer.step,
@@ -128,32 +145,38 @@ def to_record(trainer: Trainer, rid: str, prov: dict) -> RunRecord:
 
 
 def record_path(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Path:
-    return Path(runs_dir or DEFAULT_RUNS_DIR) / run_id(cfg)
+    return runs_dir_or_default(runs_dir) / run_id(cfg)
+
+
+def stored_run(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Stored:
+    """The run of ``cfg`` as the cache sees it: its record folder, how to check a stored record is
+    this run's (same id, same identity config), and how to train it."""
+    rid = run_id(cfg)
+
+    def check(rec: RunRecord) -> None:
+        if rec.run_id != rid:
+            raise RecordError(f"it holds run {rec.run_id}, not {rid}")
+        if RunConfig.from_dict(rec.config).identity_dict() != cfg.identity_dict():
+            raise RecordError("it was recorded with a different config")
+    return Stored("run", runs_dir_or_default(runs_dir) / rid, RunRecord.load, lambda: train(cfg), check,
+                  describe=repr(cfg))
 
 
 def cached(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> RunRecord | None:
     """The stored record of ``cfg`` if a valid one exists; warns and returns None for a bad one."""
-    path = record_path(cfg, runs_dir)
-    if not path.exists():
-        return None
-    try:
-        rec = RunRecord.load(path)
-        if rec.run_id != path.name:
-            raise RecordError(f"{path} holds run {rec.run_id}, not {path.name}")
-        if RunConfig.from_dict(rec.config).identity_dict() != cfg.identity_dict():
-            raise RecordError(f"{path} was recorded with a different config")
-    except (RecordError, ValueError, TypeError) as exc:
-        warnings.warn(f"ignoring cached record: {exc}; recomputing the run", StaleRecordWarning, stacklevel=3)
-        return None
-    return rec
+    return fetch(stored_run(cfg, runs_dir))
 
 
-def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: bool = False) -> RunRecord:
+def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: bool = False,
+        render_only: bool = False) -> RunRecord:
     """Return the record of ``cfg``: from the run cache if present and valid, else trained and saved.
 
-    ``force=True`` retrains even when a valid record exists (and replaces it)."""
-    if not force and (rec := cached(cfg, runs_dir)) is not None:
-        return rec
-    rec = train(cfg)
-    rec.save(record_path(cfg, runs_dir))
-    return rec
+    ``force=True`` retrains even when a valid record exists (and replaces it); ``render_only=True``
+    never trains (a missing or corrupt record is a MissingRecordError). The runs folder is checked
+    to be writable before training, and an identical run in progress elsewhere is waited for and
+    reused."""
+    return fetch_or_compute(stored_run(cfg, runs_dir), force=force, render_only=render_only)
+
+
+__all__ = ["DEFAULT_RUNS_DIR", "StaleRecordWarning", "build", "cached", "init_model", "record_path",
+           "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_run", "to_record", "train"]

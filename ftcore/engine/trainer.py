@@ -33,14 +33,15 @@ from .config import RunConfig
 from .data import EVAL_BATCH_SIZE, TaskData, eval_loader, train_loader
 from .layers import layer_groups
 from .optim import build_optimizer
-from .schedules import LRSchedule
+from .schedules import LRSchedule, adjustments
 
 EVENTS = ("fit_start", "epoch_start", "batch_start", "after_loss", "after_backward", "step_end",
           "eval_end", "epoch_end", "fit_end")
 
 
 class Callback:
-    """Base class: override ``on_<event>(trainer)`` for the events you need. Lower ``order`` runs first."""
+    """Base class: override ``on_<event>(trainer)`` for the events you need (one of ``EVENTS``).
+    Lower ``order`` runs first."""
 
     order = 50
 
@@ -61,7 +62,9 @@ class Trainer:
         self.steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.schedule = LRSchedule(self.optimizer, cfg, self.total_steps, self.steps_per_epoch)
-        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
+        self.callbacks: list[Callback] = []
+        for cb in callbacks:
+            self.add_callback(cb)
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if cfg.precision == "bf16" else contextlib.nullcontext())
         # --- state the callbacks read
@@ -79,7 +82,22 @@ class Trainer:
         self.t0 = self.eval_s = 0.0
 
     # ------------------------------------------------------------------ events and control
+    def add_callback(self, cb: Callback) -> Callback:
+        """Add ``cb`` in its place by ``order`` (after those of equal order already there).
+
+        Its ``on_*`` methods must name events of ``EVENTS``: a mistyped one would never fire."""
+        unknown = [n for n in dir(cb) if n.startswith("on_") and n[3:] not in EVENTS and callable(getattr(cb, n))]
+        if unknown:
+            raise ValueError(f"{type(cb).__name__} has {', '.join(unknown)}, which no event calls; "
+                             f"the events are {', '.join(EVENTS)}")
+        order = getattr(cb, "order", 50)
+        at = next((i for i, c in enumerate(self.callbacks) if getattr(c, "order", 50) > order), len(self.callbacks))
+        self.callbacks.insert(at, cb)
+        return cb
+
     def fire(self, event: str) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
         for cb in self.callbacks:
             handler = getattr(cb, "on_" + event, None)
             if handler is not None:
@@ -105,6 +123,8 @@ class Trainer:
     def fit(self) -> "Trainer":
         self.model.to(self.device)
         self.t0 = time.perf_counter()
+        for kind, detail in adjustments(self):  # what differs from the config is recorded, never silent
+            self.log_event(kind, detail)
         self.fire("fit_start")
         while self.step < self.total_steps and not self.should_stop:
             self.fire("epoch_start")

@@ -16,22 +16,30 @@ examples       index, label, noisy, loss                        training example
 
 plus ``meta.json``: schema version, run id, status, config, provenance, summary and a sha256 of
 each table file. Tables are Parquet (typed, compact, no pickle). Saving is atomic: a record is
-written to a temporary folder and renamed into place, so a crash never leaves half a record.
+written to a temporary folder beside it and swapped into place (:func:`save_folder`), so a crash
+never leaves half a record nor loses the previous one. meta.json is not trusted: on load its status
+and summary are checked against the tables (:func:`check_summary`).
 Derived quantities (forgetting matrices, generalization gaps) are computed from ``evals``.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
+import math
 import os
 import shutil
-import tempfile
+import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from .queries import final_metrics
 
 SCHEMA_VERSION = 2  # 2: the examples table
 TABLES: dict[str, dict[str, str]] = {
@@ -45,7 +53,7 @@ TABLES: dict[str, dict[str, str]] = {
     "events": {"step": "int64", "kind": "string", "detail": "string"},
     "examples": {"index": "int64", "label": "int64", "noisy": "bool", "loss": "float64"},
 }
-STATUSES = ("completed", "diverged", "early_stopped")
+STATUSES = ("completed", "diverged", "early_stopped")  # checked on load (check_summary)
 
 
 class RecordError(ValueError):
@@ -90,12 +98,8 @@ class RunRecord:
 
     def metric(self, metric: str = "accuracy", split: str = "test", task: str | None = None) -> float:
         """The last recorded value of a metric on a split (``nan`` if never measured)."""
-        ev = self.evals
-        sel = (ev["metric"] == metric) & (ev["split"] == split)
-        if task is not None:
-            sel &= ev["task"] == task
-        values = ev.loc[sel, "value"]
-        return float(values.iloc[-1]) if len(values) else float("nan")
+        from .queries import final_metric
+        return final_metric(self.evals, metric, split, task)
 
     @property
     def run_config(self):
@@ -126,35 +130,177 @@ class RunRecord:
         for name in TABLES:
             if name not in tables:
                 raise RecordError(f"{path}: required table {name} is missing")
+        check_summary(meta, tables, where=str(path))
         return cls(meta["run_id"], meta["config"], meta["provenance"], meta["status"],
                    meta["summary"], tables, Path(path))
 
 
+def status_from_events(events: pd.DataFrame) -> str:
+    """A run's status as its events tell it: ``diverged``, ``early_stopped`` or ``completed``."""
+    kinds = set(events["kind"])
+    return "diverged" if "diverged" in kinds else "early_stopped" if "early_stop" in kinds else "completed"
+
+
+def check_summary(meta: dict, tables: dict[str, pd.DataFrame], *, where: str = "record") -> None:
+    """meta.json is not trusted: its status must be one of ``STATUSES`` and the one its events tell,
+    and every final metric its summary reports must be the last value in ``evals`` (and its step
+    count the rows of ``steps``). RecordError
+    otherwise (an edited or malformed meta.json is corruption like any other)."""
+    status, summary = meta.get("status"), meta.get("summary")
+    if not isinstance(summary, dict):
+        raise RecordError(f"{where}: meta.json's summary is not a JSON object (corrupt or edited)")
+    if status not in STATUSES:
+        raise RecordError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)} (corrupt or edited)")
+    told = status_from_events(tables["events"])
+    if status != told or summary.get("status", status) != status:
+        raise RecordError(f"{where}: status {status!r} (summary: {summary.get('status')!r}) disagrees with "
+                          f"its events, which say {told!r} (corrupt or edited)")
+    if "steps" in summary and summary["steps"] != len(tables["steps"]):
+        raise RecordError(f"{where}: summary steps={summary['steps']!r} but its steps table has "
+                          f"{len(tables['steps'])} rows (corrupt or edited)")
+    final = {f"{split}_{m}": v for split, metrics in final_metrics(tables["evals"]).items()
+             for m, v in metrics.items()}
+    for key, value in final.items():
+        if key in summary:
+            stored = summary[key]
+            same = isinstance(stored, (int, float)) and not isinstance(stored, bool) and (
+                stored == value or (math.isnan(stored) and math.isnan(value)))
+            if not same:
+                raise RecordError(f"{where}: summary {key}={stored!r} but its evals table says {value!r} "
+                                  "(corrupt or edited)")
+
+
 def save_folder(path: str | os.PathLike, tables: dict[str, pd.DataFrame], meta: dict) -> Path:
     """Write ``tables`` as Parquet files and ``meta`` (plus each table's sha256) as meta.json into
-    folder ``path``, atomically: everything goes to a temporary folder beside it, renamed into place."""
+    folder ``path``, atomically.
+
+    Everything is written to ``.<name>.tmp-<pid>-<hex>`` beside ``path`` first. A new result is
+    then renamed into place. An existing one is swapped with it in one step (Linux
+    ``renameat2(RENAME_EXCHANGE)``: there is no moment at which neither the old nor the new record
+    is at ``path``), and the old one, now in the temporary folder, is deleted. Where the exchange is
+    not available, the old record is renamed aside to ``.<name>.old-<hex>`` and the new one into
+    place; a save killed between those two renames leaves ``path`` missing, and
+    :func:`clean_leftovers` (run by the cache under the result's lock before it loads or computes)
+    renames the old record back. Temporary folders of killed saves are removed by it too."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    old = None
     try:
         hashes = {}
         for name, df in tables.items():
             f = tmp / f"{name}.parquet"
             df.to_parquet(f, index=False)
             hashes[name] = _sha256(f)
+        _save_hook("tables")
         (tmp / "meta.json").write_text(json.dumps({**meta, "tables": hashes}, indent=2, ensure_ascii=False,
                                                   default=str), encoding="utf-8")
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _save_hook("meta")
+        if not _rename_new(tmp, path):
+            if _exchange(tmp, path):  # tmp now holds the old record
+                _save_hook("swapped")
+            else:
+                old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+                os.rename(path, old)
+                _save_hook("old_aside")
+                os.rename(tmp, path)
+                _save_hook("swapped")
+                shutil.rmtree(old, ignore_errors=True)
+                old = None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.rename(old, path)  # put the old record back
         raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _save_hook(stage: str) -> None:
+    """Called between the steps of :func:`save_folder` (tests pause or kill a save here)."""
+
+
+def _rename_new(tmp: Path, path: Path) -> bool:
+    """Rename ``tmp`` to ``path`` if nothing is there yet; False if something is."""
+    if path.exists():
+        return False
+    try:
+        os.rename(tmp, path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):  # created meanwhile
+            return False
+        raise
+    return True
+
+
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 with RENAME_EXCHANGE); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+STALE_TMP_S = 300  # a temporary folder this old is a leftover even if its writer's pid is in use again
+
+
+def clean_leftovers(path: str | os.PathLike, *, dry_run: bool = False) -> bool:
+    """Tidy what killed saves left beside ``path`` (call it holding the result's lock).
+
+    If ``path`` is missing and a ``.<name>.old-*`` folder exists (a save killed between its two
+    renames), the newest is renamed back to ``path``; other ``.old-*`` folders are deleted. In the
+    whole folder, temporary folders (``.<id>.tmp-<pid>-*``) whose writer is no longer running, or
+    older than ``STALE_TMP_S``, are deleted. Returns whether a record was (``dry_run``: would be)
+    restored."""
+    path = Path(path)
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return False
+    olds = sorted((p for p in siblings if p.name.startswith(f".{path.name}.old-")),
+                  key=lambda p: p.stat().st_mtime)
+    restore = bool(olds) and not path.exists()
+    if dry_run:
+        return restore
+    if restore:
+        os.rename(olds.pop(), path)
+    for p in olds:
+        shutil.rmtree(p, ignore_errors=True)
+    for p in siblings:
+        if ".tmp-" in p.name and p.name.startswith(".") and _is_stale(p):
+            shutil.rmtree(p, ignore_errors=True)
+    return restore
+
+
+def _is_stale(tmp: Path) -> bool:
+    try:
+        age = time.time() - tmp.stat().st_mtime
+    except OSError:
+        return False
+    pid = tmp.name.rpartition(".tmp-")[2].split("-")[0]
+    if age > STALE_TMP_S or not pid.isdigit():
+        return True
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def load_folder(path: str | os.PathLike, *, what: str, schema_version: int,

@@ -3,16 +3,14 @@ pretrained encoder, a model's predictions on augmented text, a tokenizer's outpu
 
 A study is a named computation with JSON parameters; its result is a set of tidy tables plus a
 ``meta`` dict, stored like a record (Parquet + meta.json with checksums, written atomically) under
-``<runs_dir>/study-<name>-<hash>``. The hash covers the name, the parameters (which should include
+``<runs_dir>/study-<name>-<hash>``, through the one cache (:mod:`.cache`). The hash covers the name, the parameters (which should include
 the run ids the study depends on: they carry the model and data fingerprints) and the schema, so a
 changed input never reuses an old result. Torch-free: the computation is passed in.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from .cache import StaleResultWarning, Stored, fetch_or_compute, key_id, runs_dir_or_default
 from .record import RecordError, load_folder, save_folder
 
 STUDY_SCHEMA = 1
-
-
-class StaleStudyWarning(UserWarning):
-    """A stored study could not be used and is being recomputed."""
 
 
 @dataclass
@@ -45,9 +40,9 @@ class Study:
         return f"Study({self.name!r}, {shapes})"
 
 
-def study_path(name: str, params: dict[str, Any], runs_dir: str | os.PathLike) -> Path:
-    key = json.dumps({"name": name, "params": params, "schema": STUDY_SCHEMA}, sort_keys=True, default=str)
-    return Path(runs_dir) / f"study-{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+def study_path(name: str, params: dict[str, Any], runs_dir: str | os.PathLike | None = None) -> Path:
+    key = {"name": name, "params": params, "schema": STUDY_SCHEMA}
+    return runs_dir_or_default(runs_dir) / key_id(key, prefix=f"study-{name}-")
 
 
 def load_study(path: str | os.PathLike) -> Study:
@@ -56,26 +51,33 @@ def load_study(path: str | os.PathLike) -> Study:
     return Study(meta.pop("name"), meta.pop("params"), tables, meta, Path(path))
 
 
+def stored_study(name: str, params: dict[str, Any],
+                 compute: Callable[[], tuple[dict[str, pd.DataFrame], dict]],
+                 runs_dir: str | os.PathLike | None = None) -> Stored:
+    """The study (name, params) as the cache sees it: its folder, the check that a stored study has
+    these parameters, and how to compute (``compute()`` returns ``(tables, meta)``) and save it."""
+    params_json = json.loads(json.dumps(params, default=str))
+
+    def check(st: Study) -> None:
+        if st.name != name or st.params != params_json:
+            raise RecordError("it holds a study with other parameters")
+
+    def save(tables_meta: tuple[dict[str, pd.DataFrame], dict], path: Path) -> Study:
+        tables, meta = tables_meta
+        save_folder(path, tables, {**meta, "name": name, "params": params_json, "schema_version": STUDY_SCHEMA})
+        return load_study(path)
+    return Stored("study", study_path(name, params, runs_dir), load_study, compute, check, save)
+
+
 def study(name: str, params: dict[str, Any], compute: Callable[[], tuple[dict[str, pd.DataFrame], dict]],
-          *, runs_dir: str | os.PathLike, force: bool = False) -> Study:
+          *, runs_dir: str | os.PathLike | None = None, force: bool = False, render_only: bool = False) -> Study:
     """The stored result of ``compute()`` for (name, params), computing and saving it if needed.
 
     ``compute`` returns ``(tables, meta)``. A corrupt or mismatched stored study is warned about
-    and recomputed, never used."""
-    path = study_path(name, params, runs_dir)
-    params_json = json.loads(json.dumps(params, default=str))
-    if path.exists() and not force:
-        try:
-            st = load_study(path)
-            if st.name != name or st.params != params_json:
-                raise RecordError(f"{path} holds a study with other parameters")
-            return st
-        except RecordError as exc:
-            warnings.warn(f"ignoring stored study: {exc}; recomputing it", StaleStudyWarning, stacklevel=2)
-    tables, meta = compute()
-    meta = {**meta, "name": name, "params": params_json, "schema_version": STUDY_SCHEMA}
-    save_folder(path, tables, meta)
-    return load_study(path)
+    and recomputed, never used (with ``render_only``: a MissingRecordError)."""
+    return fetch_or_compute(stored_study(name, params, compute, runs_dir), force=force, render_only=render_only)
 
 
-__all__ = ["STUDY_SCHEMA", "StaleStudyWarning", "Study", "load_study", "study", "study_path"]
+StaleStudyWarning = StaleResultWarning  # the name this warning had before the one cache
+
+__all__ = ["STUDY_SCHEMA", "StaleStudyWarning", "Study", "load_study", "stored_study", "study", "study_path"]
