@@ -75,6 +75,5 @@ def train_live(cfg: RunConfig, *, out=None, every: int = 5, title: str = ""):
     ``out``. Returns ``(record, live)``; the record is the same a ``ftcore.run`` would store."""
     live = LiveCurves(out, every=every, title=title)
     trainer = build(cfg)
-    trainer.callbacks.append(live)
-    trainer.callbacks.sort(key=lambda c: getattr(c, "order", 50))
+    trainer.add_callback(live)
     return train(cfg, trainer=trainer), live
