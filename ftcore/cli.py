@@ -154,9 +154,22 @@ def main(argv: list[str] | None = None) -> int:
                       help="run cache folder (default runs/cache, or $FTCORE_RUNS_DIR)")
     args = parser.parse_args(argv)
 
+    import warnings
+
     from . import MissingAssetError, RecordError, TaskError
     from .analysis.lr_finder import RangeTestError
     from .engine.models import ModelLoadError
+
+    def one_line(message, category, *_args, **_kw):  # a warning is one line too, not file:line + source
+        print(f"ftcore: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = one_line
+        return _dispatch(args, (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError,
+                                RangeTestError))
+
+
+def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -> int:
     try:
         if args.command == "tasks":
             from .engine.tasks import load_task, task_names
@@ -185,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             result = lr_find(config_from_args(args), start_lr=args.start_lr, end_lr=args.end_lr,
                              num_steps=args.num_steps, stop_factor=args.stop_factor, runs_dir=args.runs_dir)
             print(result)
-    except (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError, RangeTestError) as exc:
+    except expected as exc:
         print(f"ftcore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     return 0

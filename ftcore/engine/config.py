@@ -229,13 +229,17 @@ class _Range:
         kind = "an integer" if self.integer else "a number"
         if self.lo is None and self.hi is None:
             return kind
-        left = "(-inf" if self.lo is None else ("(" if self.lo_open else "[") + f"{self.lo:g}"
-        right = "inf)" if self.hi is None else f"{self.hi:g}" + (")" if self.hi_open else "]")
+        left = "(-inf" if self.lo is None else ("(" if self.lo_open else "[") + _num(self.lo)
+        right = "inf)" if self.hi is None else _num(self.hi) + (")" if self.hi_open else "]")
         return f"{kind} in {left}, {right}"
 
     def ok(self, v: float) -> bool:
         return ((self.lo is None or (v > self.lo if self.lo_open else v >= self.lo))
                 and (self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
 
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes at most 32 bits

@@ -7,7 +7,7 @@ into padding. Evaluation uses fixed, stratified subsets sorted by length.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ class TaskData:
     evals: dict  # split -> tokenized dict
     collator: object
     tokenizer: object
+    # (kind, detail) of what this data differs in from what the config asked (e.g. a train split
+    # smaller than train_size): the trainer records them as events, so nothing changes silently.
+    notes: list = field(default_factory=list)
 
     @property
     def num_labels(self) -> int:
@@ -75,11 +78,10 @@ def prepare_data(cfg: RunConfig) -> TaskData:
     from .models import load_tokenizer
 
     task = load_task(cfg.task)
+    check_sizes(cfg, task)
     tok = load_tokenizer(cfg.model)
     full = _tokenized(cfg.task, cfg.model, "train", cfg.max_length)
-    if cfg.train_size is not None and cfg.train_size < task.num_labels:
-        raise ValueError(f"RunConfig.train_size={cfg.train_size} is not allowed: expected at least one "
-                         f"example per class ({task.num_labels} classes in {cfg.task!r})")
+    notes = size_notes(cfg, task)
     idx = stratified_subsample(full["label"], cfg.train_size, cfg.seed)
     train = {k: [full[k][i] for i in idx] for k in ("input_ids", "label", "text")}
     train["index"] = idx.tolist()
@@ -108,7 +110,30 @@ def prepare_data(cfg: RunConfig) -> TaskData:
         limit = cfg.test_size if split == "test" else cfg.eval_size
         keep = stratified_subsample(part["label"], limit, EVAL_SUBSET_SEED)
         evals[split] = {k: [part[k][i] for i in keep] for k in ("input_ids", "label")}
-    return TaskData(task, train, evals, DataCollatorWithPadding(tok, return_tensors="pt"), tok)
+    return TaskData(task, train, evals, DataCollatorWithPadding(tok, return_tensors="pt"), tok, notes)
+
+
+def check_sizes(cfg: RunConfig, task: Task) -> None:
+    """Refuse a training sample too small to hold every class (before anything is loaded)."""
+    from .config import ConfigError
+
+    if cfg.train_size is not None and cfg.train_size < task.num_labels:
+        raise ConfigError(f"RunConfig.train_size={cfg.train_size} is not allowed: expected at least one "
+                          f"example per class ({task.num_labels} classes in {cfg.task!r}), or none for "
+                          "the whole train split")
+
+
+def size_notes(cfg: RunConfig, task: Task) -> list[tuple[str, str]]:
+    """A train_size larger than the train split trains on the whole split: say so (a warning now,
+    an event in the record; the summary's train_examples is the number used)."""
+    n = len(task.splits["train"])
+    if cfg.train_size is None or cfg.train_size <= n:
+        return []
+    note = ("train_size_clamped", f"train_size={cfg.train_size} but the train split of {cfg.task!r} has "
+                                  f"{n} examples: all {n} are used")
+    import warnings
+    warnings.warn(f"{note[1]} (set train_size to at most {n}, or none)", UserWarning, stacklevel=3)
+    return [note]
 
 
 class _Examples(torch.utils.data.Dataset):

@@ -52,13 +52,51 @@ def resolve_model(name: str) -> ModelSource:
         return ModelSource(name, None, "tiny-" + hashlib.sha256(blob).hexdigest()[:10])
     local = Path(name).expanduser()
     if local.is_dir():
-        if not (local / "config.json").exists():
-            raise ModelLoadError(f"model folder {local} has no config.json")
+        _check_model_folder(local)
         return ModelSource(name, str(local.resolve()), dir_fingerprint(local))
+    if local.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelLoadError(f"model {name!r} is not a model folder (a folder with config.json and weights), "
+                             "nor a built-in name or a hub id (owner/name)")
     # A hub id: fingerprint by name (the hub's revision is recorded by transformers' cache).
     if not hub_reachable():
         raise _load_error(name, OSError("it is not a local folder and the Hugging Face Hub cannot be reached"))
     return ModelSource(name, name, "hub-" + hashlib.sha256(name.encode()).hexdigest()[:12])
+
+
+def _check_model_folder(local: Path) -> dict:
+    """A local model folder's config.json, checked enough for ``from_pretrained`` to know the model."""
+    cfg_file = local / "config.json"
+    if not cfg_file.is_file():
+        raise ModelLoadError(f"model folder {local} has no config.json: give a folder saved by "
+                             "`save_pretrained` (config.json, weights, tokenizer files)")
+    try:
+        config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"model folder {local}: config.json cannot be read ({exc})") from None
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise ModelLoadError(f"model folder {local}: config.json has no 'model_type' (e.g. \"bert\"), so "
+                             "transformers cannot tell which architecture to build; add it, or save the "
+                             "folder again with `save_pretrained`")
+    return config
+
+
+def encoder_layers(name: str) -> int | None:
+    """How many encoder layers ``name`` has, read from its config without loading weights (None if
+    its config does not say or cannot be read without the network)."""
+    src = resolve_model(name)
+    if src.path is None:
+        return TINY_CONFIG["num_hidden_layers"]
+    config_file = Path(src.path) / "config.json"
+    if not config_file.is_file():
+        return None  # a hub id: its config is fetched when the model loads
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in ("num_hidden_layers", "n_layer", "num_layers", "n_layers"):
+        if isinstance(config.get(key), int):
+            return config[key]
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -70,7 +108,7 @@ def load_tokenizer(name: str):
     path = str(asset_path("model")) if src.path is None else src.path
     try:
         return AutoTokenizer.from_pretrained(path)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # no tokenizer files / no way to build one
         raise _load_error(name, exc) from exc
 
 
@@ -107,7 +145,7 @@ def load_model(name: str, num_labels: int, *, seed: int, init: str = "pretrained
                     src.path, num_labels=num_labels, **overrides)
             finally:
                 hf_logging.set_verbosity(verbosity)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # missing/unreadable weights, unknown architecture
         raise _load_error(name, exc) from exc
     if dropout is not None:  # models whose config names dropout differently
         for module in model.modules():
@@ -125,7 +163,9 @@ def reinit_top_layers(model: nn.Module, k: int, *, seed: int) -> list[str]:
 
     blocks = [g for g in layer_groups(model) if g.kind == "block"]
     if k > len(blocks):
-        raise ValueError(f"reinit_top={k} but the model has only {len(blocks)} encoder layers")
+        from .config import ConfigError
+        raise ConfigError(f"RunConfig.reinit_top={k} is not allowed: expected at most {len(blocks)} "
+                          f"(the model's encoder layers)")
     torch.manual_seed(seed + 1)
     names = []
     for group in blocks[len(blocks) - k:]:

@@ -65,11 +65,54 @@ def decay_factor(cfg: RunConfig, q: float, k_after: int, steps_per_epoch: int) -
     raise ValueError(f"schedule {kind!r} is not a warmup-and-decay shape")
 
 
-def num_warmup_steps(cfg: RunConfig, total_steps: int) -> int:
+def requested_warmup_steps(cfg: RunConfig, total_steps: int) -> int:
+    """Warmup length the config asks for (before it is fitted into the run)."""
     if cfg.warmup == "none" or cfg.schedule in ("cyclic", "range_test"):
         return 0
-    w = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
+    return cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
+
+
+def num_warmup_steps(cfg: RunConfig, total_steps: int) -> int:
+    """Warmup length used: at most ``total_steps - 1`` (at least one step is at the peak LR)."""
+    w = requested_warmup_steps(cfg, total_steps)
     return min(w, total_steps - 1) if total_steps > 1 else 0
+
+
+def adjustments(trainer) -> list[tuple[str, str]]:
+    """What a trainer will do differently from what its config asked, as ``(event kind, detail)``.
+
+    The trainer records each as an event (and warns), so a clamped warmup, a train split smaller
+    than ``train_size`` or a gradual unfreezing that cannot reach the bottom before the run ends
+    is visible in the record (and reported by ``ftcore doctor``), never silent."""
+    import warnings
+
+    cfg, total = trainer.cfg, trainer.total_steps
+    notes = list(getattr(trainer.data, "notes", ()))
+    asked, used = requested_warmup_steps(cfg, total), trainer.schedule.warmup_steps
+    if asked > used:
+        notes.append(("warmup_clamped", f"warmup of {asked} steps asked for but the run has {total} steps: "
+                                        f"warmup shortened to {used} steps"))
+    unfreezer = next((cb for cb in trainer.callbacks if type(cb).__name__ == "GradualUnfreezing"), None)
+    frozen_top_down = [g.name for g in reversed(trainer.groups) if not g.trainable]
+    if unfreezer is not None and frozen_top_down:
+        n_groups, every, unit = len(frozen_top_down), unfreezer.every, unfreezer.unit
+        # Progress when the last update starts: a group unfrozen later never trains.
+        if unit == "step":
+            before_last = total - 1
+        else:
+            n_train = len(trainer.data.train["label"])
+            full, rest = divmod(total - 1, trainer.steps_per_epoch)
+            before_last = (full * n_train + min(rest * cfg.batch_size * cfg.grad_accum, n_train)) / n_train
+        reached = min(int(before_last // every), n_groups)
+        if reached < n_groups:
+            never = frozen_top_down[reached:]
+            notes.append(("unfreeze_incomplete",
+                          f"gradual unfreezing every {every:g} {unit}(s) unfreezes {reached} of {n_groups} "
+                          f"frozen groups in time to train in this {total}-step run; {', '.join(never)} stay "
+                          f"frozen: set unfreeze_every to at most {before_last / n_groups:.3g} or train longer"))
+    for kind, detail in notes[len(getattr(trainer.data, "notes", ())):]:
+        warnings.warn(f"{kind}: {detail}", UserWarning, stacklevel=3)
+    return notes
 
 
 def multiplier(cfg: RunConfig, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:

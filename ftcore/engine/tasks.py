@@ -159,14 +159,29 @@ def _local_frame(path: str):
     if missing:
         raise TaskError(f"task file {path!r} needs columns 'text' and 'label'; missing {sorted(missing)} "
                         f"(found {list(df.columns)})")
-    df = df.dropna(subset=["text", "label"]).drop_duplicates(subset="text")
-    df["label"] = df["label"].astype(str)
+    df = normalise_frame(df)
     labels = tuple(sorted(df["label"].unique()))
     if len(labels) < 2:
         raise TaskError(f"task file {path!r} has {len(labels)} distinct label(s); need at least 2")
     if df["label"].value_counts().min() < 5:
         raise TaskError(f"task file {path!r}: every label needs at least 5 examples for stratified splits")
     return df[["text", "label"]], labels, f"local file {p.resolve()}"
+
+
+def normalise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Texts and labels of a user's file, cleaned so that what looks the same is the same.
+
+    Labels are compared as text with surrounding whitespace removed ("pos" and " pos" are one
+    class; 1 and 1.0 in a numeric column are one class); rows with a missing or blank text or label
+    are dropped, and a text that appears twice keeps its first row."""
+    df = df.dropna(subset=["text", "label"]).copy()
+    df["text"] = df["text"].astype(str).str.strip()
+    label = df["label"]
+    if pd.api.types.is_float_dtype(label) and (label == label.round()).all():
+        label = label.astype("int64")  # a numeric column read as float (1.0): the labels are 1, 0
+    df["label"] = label.astype(str).str.strip()
+    df = df[(df["text"].str.len() > 0) & (df["label"].str.len() > 0)]
+    return df.drop_duplicates(subset="text").reset_index(drop=True)
 
 
 def _hub_splits(name: str):
