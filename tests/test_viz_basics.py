@@ -21,8 +21,8 @@ from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
-from viz import basics  # noqa: E402
-from viz.basics import _count, _group_label, _group_order  # noqa: E402
+from viz import basics, continual, data, freezing, problems, schedules  # noqa: E402
+from viz._common import _count, _group_label, _group_order  # noqa: E402
 from ftcore.records.runset import RunSet  # noqa: E402
 from viz.text import t  # noqa: E402
 
@@ -60,23 +60,45 @@ def depth(groups) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ module rules
-def test_module_exports_and_imports():
-    public = {n for n, f in inspect.getmembers(basics, inspect.isfunction)
-              if f.__module__ == basics.__name__ and not n.startswith("_")}
-    assert set(basics.__all__) == public
-    figures = {"concept", "strategies", "layer_lr", "schedules_basic", "landscape", "freeze_map",
-               "freeze_effects", "unfreeze", "layer_drift"}
-    assert figures <= public
-    for name in public - figures:
-        assert name.startswith("plot_")
-        assert "ax" in inspect.signature(getattr(basics, name)).parameters
-    tree = ast.parse(Path(basics.__file__).read_text(encoding="utf-8"))
+SECTIONS = {basics: {"concept", "strategies", "layer_lr", "schedules_basic", "landscape"},
+            freezing: {"freeze_map", "freeze_effects", "unfreeze", "layer_drift"},
+            data: {"task_formats", "augmentation", "data_quality"},
+            schedules: {"warmup", "decay", "adaptive", "lr_finder"},
+            problems: {"fitting", "regularization", "instability", "stability_fixes"},
+            continual: {"forgetting", "forgetting_pretrained", "peft", "continual_table"}}
+
+
+@pytest.mark.parametrize("module", list(SECTIONS), ids=lambda m: m.__name__)
+def test_module_exports_and_imports(module):
+    """One module per section: its figures and seaborn-style ``plot_*`` functions (``ax=None``,
+    keyword-only) exported; no
+    torch, nothing of ftcore but the records, no saving or showing."""
+    public = {n for n, f in inspect.getmembers(module, inspect.isfunction)
+              if f.__module__ == module.__name__ and not n.startswith("_")}
+    assert set(module.__all__) <= public
+    figures = SECTIONS[module]
+    assert figures <= set(module.__all__)
+    for name in (n for n in module.__all__ if n.startswith("plot_")):
+        params = inspect.signature(getattr(module, name)).parameters
+        assert "ax" in params and params["ax"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params["ax"].default is None
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
     mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     mods |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not any(m.split(".")[0] == "torch" for m in mods)
     assert all(m.startswith("ftcore.records") for m in mods if m.startswith("ftcore"))  # viz reads records only
-    src = Path(basics.__file__).read_text(encoding="utf-8")
+    src = Path(module.__file__).read_text(encoding="utf-8")
     assert "savefig" not in src and ".show(" not in src
+
+
+def test_every_figure_function_is_in_one_section_module():
+    import viz
+    owners = {}
+    for module, figures in SECTIONS.items():
+        for name in figures:
+            assert getattr(viz, name) is getattr(module, name)
+            owners.setdefault(name, []).append(module.__name__)
+    assert all(len(v) == 1 for v in owners.values())
 
 
 def test_group_order_and_counts(lang_theme):
@@ -203,7 +225,7 @@ def test_landscape(figure_inputs, lang_theme, lang):
 def test_freeze_map(figure_inputs, lang_theme, lang):
     lang_theme(lang)
     runs = figure_inputs("freeze-map")["runs"]
-    fig = basics.freeze_map(runs=runs)
+    fig = freezing.freeze_map(runs=runs)
     assert len(fig.axes) == 1
     ax = fig.axes[0]
     ls = runs.table("layer_state")
@@ -234,7 +256,7 @@ def test_freeze_map(figure_inputs, lang_theme, lang):
 def test_freeze_effects(figure_inputs, lang_theme, lang):
     lang_theme(lang)
     runs = figure_inputs("freeze-effects")["runs"]
-    fig = basics.freeze_effects(runs=runs)
+    fig = freezing.freeze_effects(runs=runs)
     assert len(fig.axes) == 4
     names = runs.values("strategy")
     for ax, label in zip(fig.axes[:3], ("test_accuracy", "wall_s", "peak_mb")):
@@ -254,7 +276,7 @@ def test_freeze_effects(figure_inputs, lang_theme, lang):
 def test_unfreeze(figure_inputs, lang_theme, lang):
     lang_theme(lang)
     runs = figure_inputs("unfreeze")["runs"]
-    fig = basics.unfreeze(runs=runs)
+    fig = freezing.unfreeze(runs=runs)
     assert len(fig.axes) == 3  # LR heatmap, its colour bar, validation accuracy
     plain, cbars = split_colorbars(fig)
     assert len(cbars) == 1
@@ -287,7 +309,7 @@ def test_layer_drift(figure_inputs, lang_theme, lang):
     lang_theme(lang)
     study = figure_inputs("layer-drift")["study"]
     drift = study.tables["drift"]
-    fig = basics.layer_drift(study=study)
+    fig = freezing.layer_drift(study=study)
     assert len(fig.axes) == 2
     change, cka = fig.axes
     assert len(bars(change)) == len(drift) and change.get_yscale() == "log"
@@ -333,22 +355,22 @@ def test_axes_level_functions_with_explicit_ax(figure_inputs, lang_theme):
     assert basics.plot_trainable_params(big, ax=axes[0, 2]) is axes[0, 2]
     freeze = _reseeded(figure_inputs("freeze-effects")["runs"])
     ff = freeze.finals()
-    assert basics.plot_seed_sd(ff, ax=axes[1, 0]) is axes[1, 0]
+    assert freezing.plot_seed_sd(ff, ax=axes[1, 0]) is axes[1, 0]
     assert len(bars(axes[1, 0])) == ff["strategy"].nunique()
     assert bars(axes[1, 0])[0].get_height() == pytest.approx(pd.Series([0, 0.02, 0.04]).std() , abs=1e-9)
     unf = _reseeded(figure_inputs("unfreeze")["runs"])
     ev = unf.evals("accuracy", "validation")
-    assert basics.plot_val_accuracy_curves(ev, ax=axes[1, 1]) is axes[1, 1]
+    assert freezing.plot_val_accuracy_curves(ev, ax=axes[1, 1]) is axes[1, 1]
     assert len(axes[1, 1].get_lines()) == 2 * (1 + 3) and len(axes[1, 1].collections) == 2  # ± s.d. bands
     rec = unf.one(strategy="gradual", seed=0)
-    assert basics.plot_unfreeze_lrs(rec, colorbar=False, ax=axes[1, 2]) is axes[1, 2]
+    assert freezing.plot_unfreeze_lrs(rec, colorbar=False, ax=axes[1, 2]) is axes[1, 2]
     lr_runs = figure_inputs("layer-lr")["runs"]
     assert basics.plot_layer_lrs(lr_runs.table("lrs"), ax=axes[2, 0]) is axes[2, 0]
     assert basics.plot_head_lr_schedules(figure_inputs("schedules-basic")["runs"].table("lrs"), warmup_steps=1,
                                          ax=axes[2, 1]) is axes[2, 1]
     assert len(axes[2, 1].get_lines()) == 4 + 1
     drift = figure_inputs("layer-drift")["study"].tables["drift"]
-    assert basics.plot_layer_drift(drift, ax=axes[2, 2]) is axes[2, 2]
+    assert freezing.plot_layer_drift(drift, ax=axes[2, 2]) is axes[2, 2]
     render(fig)
     plt.close(fig)
 
@@ -357,11 +379,11 @@ def test_axes_level_functions_with_explicit_ax(figure_inputs, lang_theme):
     assert basics.plot_loss_surface(land["surface"], path=land["path"], meta=land["meta"], colorbar=False,
                                     ax=axes[0]) is axes[0]
     assert basics.plot_loss_line(land["line"], meta=land["meta"], ax=axes[1]) is axes[1]
-    assert basics.plot_layer_cka(drift, ax=axes[2]) is axes[2]
+    assert freezing.plot_layer_cka(drift, ax=axes[2]) is axes[2]
     inp = figure_inputs("concept")
     assert basics.plot_concept_diagram(inp["meta"], record=inp["runs"].records[0], ax=axes[3]) is axes[3]
     ls = figure_inputs("freeze-map")["runs"].table("layer_state")
     fig2, ax2 = plt.subplots(figsize=(12, 4))
-    assert basics.plot_freeze_map(ls, ax=ax2) is ax2
+    assert freezing.plot_freeze_map(ls, ax=ax2) is ax2
     render(fig)
     render(fig2)

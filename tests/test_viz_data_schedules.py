@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import viz  # noqa: E402
+from ftcore.records import queries  # noqa: E402
 from viz import data, schedules  # noqa: E402
 from viz.text import t  # noqa: E402
 
@@ -263,9 +264,9 @@ def test_lr_finder(figure_inputs, lang_theme, lang):
     fig = viz.lr_finder(runs)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     ax = fig.axes[0]
-    curve = schedules.range_curve(rec)
-    steep, valley = schedules.suggest_lr(curve["lr"], curve["loss"])
-    expected = [t("lr-finder.raw", lang), t("lr-finder.smoothed", lang, beta=schedules.SMOOTHING),
+    curve = queries.range_curve(rec)
+    steep, valley = queries.suggest_lr(curve["lr"], curve["loss"])
+    expected = [t("lr-finder.raw", lang), t("lr-finder.smoothed", lang, beta=queries.SMOOTHING),
                 t("lr-finder.suggestion", lang, lr=steep), t("lr-finder.valley", lang, lr=valley)]
     if rec.status == "diverged":
         expected.append(t("lr-finder.stopped", lang, factor=rec.config["divergence_factor"]))
@@ -275,21 +276,12 @@ def test_lr_finder(figure_inputs, lang_theme, lang):
     render(fig)
 
 
-def test_suggest_matches_ftcore(figure_inputs):
+def test_lr_finder_and_the_figure_share_one_smoothing():
     from ftcore.analysis import lr_finder
 
-    rec = figure_inputs("lr-finder")["runs"].one(test="range")
-    curve = schedules.range_curve(rec)
-    lrs, losses = curve["lr"].tolist(), curve["loss"].tolist()
-    assert schedules.suggest_lr(lrs, losses) == lr_finder.suggest(lrs, losses)
-    assert schedules.smooth_losses(losses) == lr_finder.smooth(losses)
-    assert schedules.SMOOTHING == lr_finder.SMOOTHING
-    rng = np.random.default_rng(1)
-    for _ in range(5):  # synthetic curves too, with a non-finite loss
-        lrs = list(np.geomspace(1e-7, 1, 30))
-        losses = list(1 + rng.normal(0, 0.05, 30) - np.linspace(0, 0.5, 30) + np.linspace(0, 1, 30) ** 8 * 5)
-        losses[-1] = float("inf")
-        assert schedules.suggest_lr(lrs, losses) == lr_finder.suggest(lrs, losses)
+    assert lr_finder.suggest is queries.suggest_lr and lr_finder.smooth is queries.smooth_losses
+    assert lr_finder.SMOOTHING == queries.SMOOTHING
+    assert schedules.range_curve is queries.range_curve  # the figure reads the record through the query
 
 
 # ------------------------------------------------------------------------------ schedules, axes level
@@ -306,8 +298,8 @@ def test_schedule_axes_level(figure_inputs, lang_theme):
     assert schedules.plot_grad_norms(norms, hue="warmup", prefix="warmup", warmup_steps=1, ax=axes[1]) is axes[1]
     assert legend_texts(axes[1]) == [f"{t('warmup.none')} ({t('n_seeds', n=3)})",
                                      f"{t('warmup.linear')} ({t('n_seeds', n=3)})", t("schedules.warmup_window")]
-    g = schedules.global_grad_norms(pd.DataFrame({"seed": 0, "step": 1, "group": ["a", "b"], "norm": [3.0, 4.0]}),
-                                    ["seed"])
+    g = queries.global_grad_norm(pd.DataFrame({"seed": 0, "step": 1, "group": ["a", "b"], "norm": [3.0, 4.0]}),
+                                 ["seed"])
     assert g["norm"].tolist() == [5.0]
     finals = pd.DataFrame({"schedule": ["x"] * 3 + ["y"] * 3, "seed": [0, 1, 2] * 2,
                            "value": [0.7, 0.72, 0.74, 0.6, 0.7, 0.5],
@@ -328,7 +320,7 @@ def test_schedule_axes_level(figure_inputs, lang_theme):
     assert twin is not axes[5] and twin.get_ylabel() == t("val_loss")
     assert len([ln for ln in axes[5].get_lines() if ln.get_gid() == "lr_reduced"]) == 1
     assert legend_texts(axes[5])[1] == t("adaptive.reductions", n=1)
-    curve = schedules.range_curve(figure_inputs("lr-finder")["runs"].records[0])
+    curve = queries.range_curve(figure_inputs("lr-finder")["runs"].records[0])
     assert schedules.plot_lr_range(curve, ax=axes[6]) is axes[6]
     assert len(legend_texts(axes[6])) == 4  # no stop marked unless asked
     render(axes[0].figure)

@@ -2,13 +2,18 @@
 
 Axes-level functions ``plot_*(data, *, ax=None, ...) -> Axes`` draw one panel; figure-level
 functions, one per figure id of FIGURES.md (``strategies``, ``warmup``, ...), compose them and
-return a ``Figure``. ``set_theme(lang="zh"|"en")`` first.
+return a ``Figure``. One module per section of the chapter; ``_common`` holds what they share.
+``set_theme(lang="zh"|"en")`` first (or ``with set_theme("en"): ...`` for a while).
 """
-from ftcore.records.runset import RunSet, mean_sd
+from ftcore.records.queries import global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
+from ftcore.records.runset import RunSet
 from .text import t
 from .theme import current_lang, set_theme
-from .basics import *  # noqa: F401,F403  3.2.1, 3.2.2
+from .basics import *  # noqa: F401,F403  3.2.1
+from .freezing import *  # noqa: F401,F403  3.2.2
 from .data import *  # noqa: F401,F403  3.2.3
 from .schedules import *  # noqa: F401,F403  3.2.4
 from .problems import *  # noqa: F401,F403  3.2.5
-from .continual import *  # noqa: F401,F403  forgetting, continual learning, PEFT
+from .continual import *  # noqa: F401,F403  forgetting (3.2.5), continual learning (seed 001), PEFT (seed 003)
+
+global_grad_norms = global_grad_norm  # the name viz used before the query moved to ftcore.records.queries

@@ -20,110 +20,15 @@ from matplotlib.lines import Line2D
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.record import RunRecord
 
-from .problems import _dedupe_legend, _label, _rotate, plot_seed_bars, seed_note
 from ftcore.records.runset import RunSet
-from .text import register, t
+from ._common import _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
+from .text import t
 
-register({
-    "zh": {
-        "continual.task.rt-sentiment": "影评情感", "continual.task.bbc-topic": "新闻主题",
-        "continual.task.rt-subjectivity": "主观/客观",
-        "continual.method.naive": "直接顺序微调", "continual.method.ewc": "EWC",
-        "continual.method.replay": "经验回放 {pct}%", "continual.method.lwf": "LwF 蒸馏",
-        "continual.method.lora": "LoRA（每任务一套）",
-        "continual.na": "—",
-        # forgetting
-        "forgetting.title": "灾难性遗忘：真实任务序列上的准确率矩阵",
-        "forgetting.rows": "训练完的任务", "forgetting.cols": "评估任务",
-        "forgetting.heat_title": "{method}\n平均遗忘 {forg}",
-        "forgetting.cost_title": "最终平均准确率与训练开销",
-        "forgetting.cost_axis": "训练时间 + 方法额外开销（秒）",
-        "forgetting.avg_axis": "最终平均准确率",
-        "forgetting.note": "每种方法 n = {n} 条任务序列；空白格 = 该任务尚未训练，未评估",
-        # forgetting-pretrained
-        "forgetting-pretrained.title": "微调会抹去预训练知识吗？冻结特征的探针准确率",
-        "forgetting-pretrained.method.full": "全量微调", "forgetting-pretrained.method.lora": "LoRA",
-        "forgetting-pretrained.method.frozen": "冻结编码器（训练池化层+分类器）",
-        "forgetting-pretrained.run": "{method} {lr}",
-        "forgetting-pretrained.run_axis": "微调方法与学习率",
-        "forgetting-pretrained.linear": "线性探针：{task}",
-        "forgetting-pretrained.knn": "kNN 探针：{task}",
-        "forgetting-pretrained.finetune": "微调任务：{task}",
-        "forgetting-pretrained.before": "微调前", "forgetting-pretrained.after": "微调后",
-        "forgetting-pretrained.probe_axis": "探针准确率",
-        "forgetting-pretrained.note": "编码器在{task}上微调；探针用 {n_train} 条训练、{n_test} 条测试；每个运行 1 个种子",
-        # peft
-        "peft.title": "参数高效微调与全量微调：实测对比",
-        "peft.method.full": "全量微调", "peft.method.lora_r2": "LoRA r=2", "peft.method.lora_r8": "LoRA r=8",
-        "peft.method.lora_r32": "LoRA r=32", "peft.method.prompt": "提示微调", "peft.method.bitfit": "BitFit",
-        "peft.pct_title": "可训练参数占比（对数）", "peft.acc_title": "测试准确率",
-        "peft.time_title": "训练时间", "peft.mem_title": "峰值内存（进程 RSS）",
-        "peft.drop_title": "预训练知识的遗忘：探针准确率下降",
-        "peft.drop_axis": "微调前 − 微调后（百分点）",
-        "peft.linear": "线性探针", "peft.knn": "kNN 探针",
-        # continual-table
-        "continual-table.title": "持续学习方法对照表（实测）",
-        "continual-table.method": "方法",
-        "continual-table.old": "旧任务准确率\n（{old}，\n学完{new}后）",
-        "continual-table.new": "新任务准确率\n（{new}）",
-        "continual-table.time": "训练时间\n（秒）",
-        "continual-table.ratio": "训练时间\n（相对直接微调）",
-        "continual-table.ratio_fmt": "{r:.2f}×",
-        "continual-table.note_two": "时间 = 前两个任务的训练时间加方法的额外开销（EWC 的 Fisher 估计、LwF 的教师模型拷贝）；每种方法 n = {n} 条序列",
-        "continual-table.note_all": "时间 = 整个任务序列的训练时间加方法的额外开销（记录中没有逐任务时间）；每种方法 n = {n} 条序列",
-    },
-    "en": {
-        "continual.task.rt-sentiment": "review sentiment", "continual.task.bbc-topic": "news topic",
-        "continual.task.rt-subjectivity": "subjective/objective",
-        "continual.method.naive": "naive sequential", "continual.method.ewc": "EWC",
-        "continual.method.replay": "replay {pct}%", "continual.method.lwf": "LwF distillation",
-        "continual.method.lora": "LoRA (one per task)",
-        "continual.na": "—",
-        "forgetting.title": "Catastrophic forgetting: accuracy matrices of real task sequences",
-        "forgetting.rows": "after training task", "forgetting.cols": "evaluated on",
-        "forgetting.heat_title": "{method}\nmean forgetting {forg}",
-        "forgetting.cost_title": "final average accuracy vs training cost",
-        "forgetting.cost_axis": "training time + method overhead (s)",
-        "forgetting.avg_axis": "final average accuracy",
-        "forgetting.note": "n = {n} task sequence(s) per method; blank cell = task not trained yet, not evaluated",
-        "forgetting-pretrained.title": "Does fine-tuning erase pretrained knowledge? Probes of frozen features",
-        "forgetting-pretrained.method.full": "full fine-tuning", "forgetting-pretrained.method.lora": "LoRA",
-        "forgetting-pretrained.method.frozen": "frozen encoder (pooler + classifier trained)",
-        "forgetting-pretrained.run": "{method} {lr}",
-        "forgetting-pretrained.run_axis": "fine-tuning method and learning rate",
-        "forgetting-pretrained.linear": "linear probe: {task}",
-        "forgetting-pretrained.knn": "kNN probe: {task}",
-        "forgetting-pretrained.finetune": "fine-tuned task: {task}",
-        "forgetting-pretrained.before": "before fine-tuning", "forgetting-pretrained.after": "after fine-tuning",
-        "forgetting-pretrained.probe_axis": "probe accuracy",
-        "forgetting-pretrained.note": "encoder fine-tuned on {task}; probes trained on {n_train} and tested on "
-                                      "{n_test} examples; one seed per run",
-        "peft.title": "Parameter-efficient vs full fine-tuning, measured",
-        "peft.method.full": "full", "peft.method.lora_r2": "LoRA r=2", "peft.method.lora_r8": "LoRA r=8",
-        "peft.method.lora_r32": "LoRA r=32", "peft.method.prompt": "prompt tuning", "peft.method.bitfit": "BitFit",
-        "peft.pct_title": "trainable parameters (log)", "peft.acc_title": "test accuracy",
-        "peft.time_title": "training time", "peft.mem_title": "peak memory (process RSS)",
-        "peft.drop_title": "forgetting of pretrained knowledge: probe accuracy drop",
-        "peft.drop_axis": "before − after (points)",
-        "peft.linear": "linear probe", "peft.knn": "kNN probe",
-        "continual-table.title": "Continual-learning methods, measured",
-        "continual-table.method": "method",
-        "continual-table.old": "old-task accuracy\n({old},\nafter {new})",
-        "continual-table.new": "new-task accuracy\n({new})",
-        "continual-table.time": "training time\n(s)",
-        "continual-table.ratio": "training time\n(relative to naive)",
-        "continual-table.ratio_fmt": "{r:.2f}×",
-        "continual-table.note_two": "time = training time of the first two tasks plus the method's overhead (EWC's "
-                                    "Fisher estimate, LwF's teacher copy); n = {n} sequence(s) per method",
-        "continual-table.note_all": "time = training time of the whole sequence plus the method's overhead (the "
-                                    "record has no per-task times); n = {n} sequence(s) per method",
-    },
-})
 
 
 # ------------------------------------------------------------------------------------ helpers
 def _task(name: str) -> str:
-    return _label("continual.task", name)
+    return _name("continual.task", name)
 
 
 def _method(method: str, rec: RunRecord | None = None) -> str:
@@ -132,7 +37,7 @@ def _method(method: str, rec: RunRecord | None = None) -> str:
         mem = (rec.config.get("continual", {}) if rec is not None else {}).get("replay_memory")
         pct = f"{100 * float(mem):g}" if mem is not None else "?"
         return t("continual.method.replay", pct=pct)
-    return _label("continual.method", method)
+    return _name("continual.method", method)
 
 
 def _fmt(v: float, spec: str = ".2f") -> str:
@@ -243,12 +148,12 @@ def probe_frame(probes: dict) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _probe_run_label(r) -> str:
-    return t("forgetting-pretrained.run", method=_label("forgetting-pretrained.method", r["method"]), lr=f"{r['lr']:g}")
+def _probe_run_name(r) -> str:
+    return t("forgetting-pretrained.run", method=_name("forgetting-pretrained.method", r["method"]), lr=f"{r['lr']:g}")
 
 
 def _run_ticks(ax: Axes, data: pd.DataFrame) -> None:
-    ax.set_xticks(np.arange(len(data)), [_probe_run_label(r) for _, r in data.iterrows()])
+    ax.set_xticks(np.arange(len(data)), [_probe_run_name(r) for _, r in data.iterrows()])
     _rotate(ax, 30)
     ax.set_xlabel(t("forgetting-pretrained.run_axis"))
 
@@ -317,7 +222,7 @@ def plot_trainable_share(data: pd.DataFrame, *, order: Sequence, ax: Axes | None
     fin = pct[np.isfinite(pct) & (pct > 0)]
     if len(fin):
         ax.set_ylim(fin.min() / 3, fin.max() * 6)
-    ax.set_xticks(xs, [_label("peft.method", m) for m in order])
+    ax.set_xticks(xs, [_name("peft.method", m) for m in order])
     ax.set_ylabel(t("trainable_pct"))
     return ax
 
@@ -338,7 +243,7 @@ def plot_probe_drop(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
                             ha="center", va="bottom" if v >= 0 else "top", fontsize="small")
     ax.axhline(0, color="black", lw=0.8)
     ax.margins(y=0.12)
-    ax.set_xticks(xs, [_probe_run_label(r) for _, r in data.iterrows()])
+    ax.set_xticks(xs, [_probe_run_name(r) for _, r in data.iterrows()])
     ax.set_xlabel(t("forgetting-pretrained.run_axis"))
     ax.set_ylabel(t("peft.drop_axis"))
     ax.legend(fontsize="x-small", loc="best")
@@ -348,7 +253,7 @@ def plot_probe_drop(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 def peft(runs: RunSet, **probes) -> Figure:
     order = runs.values("method")
     f = runs.finals("accuracy", "test")
-    labels = [_label("peft.method", m) for m in order]
+    labels = [_name("peft.method", m) for m in order]
     fig, ax = plt.subplot_mosaic([["pct", "acc", "time"], ["mem", "drop", "drop"]], figsize=(13, 8.4),
                                  layout="constrained")
     plot_trainable_share(f, order=order, ax=ax["pct"])
@@ -369,7 +274,7 @@ def peft(runs: RunSet, **probes) -> Figure:
     ax["drop"].set_title(t("peft.drop_title"), fontsize="medium")
     for name in ("pct", "acc", "time", "mem"):
         _rotate(ax[name])
-    _dedupe_legend(ax["acc"], fontsize="x-small", loc="lower right")  # diverged runs, if any
+    _legend_dedup(ax["acc"], fontsize="x-small", loc="lower right")  # diverged runs, if any
     fig.supxlabel(seed_note(runs, "method"), fontsize="small")
     fig.suptitle(t("peft.title"))
     return fig

@@ -18,106 +18,15 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ftcore.records.runset import RunSet, mean_sd
-from .text import STRINGS, register, t
+from ftcore.records.queries import mean_sd
+from ftcore.records.runset import RunSet
+from ._common import _name, _sep
+from .text import t
 from .theme import current_lang
 
-register({
-    "zh": {
-        # task-formats
-        "task-formats.title": "同一条影评在三种任务下的数据格式",
-        "task-formats.classification": "序列分类：整句只有一个标签",
-        "task-formats.token_classification": "词元分类：片名标为 B-TITLE / I-TITLE，只在每个词的第一个子词上计损失，其余为 -100",
-        "task-formats.mlm": "掩码语言模型：{k} / {n} 个词元被选中，标签是原词元的 ID，其余为 -100",
-        "task-formats.row.token": "词元",
-        "task-formats.row.input_id": "输入 ID",
-        "task-formats.row.attention_mask": "注意力掩码",
-        "task-formats.row.label": "标签",
-        "task-formats.row.label_text": "标签含义",
-        "task-formats.position": "词元位置",
-        "task-formats.sequence_label": "整句标签 = {id}（{name}）",
-        "task-formats.review": "示例影评（{label}）：{text}",
-        # augmentation
-        "augmentation.title": "数据增强后的文本与微调模型的判断",
-        "augmentation.texts": "增强操作与得到的文本（灰色小字：相对原句的改动）",
-        "augmentation.probability": "预测类别的概率",
-        "augmentation.op.original": "原句",
-        "augmentation.op.synonym": "同义词替换",
-        "augmentation.op.insert": "随机插入",
-        "augmentation.op.delete": "随机删除",
-        "augmentation.op.swap": "随机交换",
-        "augmentation.unchanged": "与原句相同",
-        "augmentation.changes": "改动：{changes}",
-        "augmentation.predicted": "预测：{label} {p:.3f}",
-        "augmentation.source": "同义词来源：{source}",
-        "augmentation.source.WordNetSynonyms": "WordNet 3.0",
-        "augmentation.source.EmbeddingNeighbours": "模型词向量的最近邻",
-        "augmentation.left_out": "未包含：{ops}（需要离线不可用的翻译模型）",
-        "augmentation.left_out.back_translation": "回译",
-        "augmentation.model": "微调模型的测试准确率 {acc:.3f}",
-        # data-quality
-        "data-quality.title": "标签噪声：准确率的损失，以及能否靠损失把坏标签找出来",
-        "data-quality.curves": "测试准确率随训练集大小的变化",
-        "data-quality.size": "训练集大小（条，对数坐标）",
-        "data-quality.noise": "标签噪声",
-        "data-quality.noise_level": "{pct:.0f}% 标签被翻转",
-        "data-quality.noise_tick": "{pct:.0f}%",
-        "data-quality.detection": "按训练结束时的单样本损失从高到低找被翻转的标签",
-        "data-quality.precision": "precision@k（k = 翻转数）",
-        "data-quality.size_level": "{size} 条",
-        "data-quality.base_rate": "随机挑选 k 条的期望（= 实际翻转比例）",
-    },
-    "en": {
-        "task-formats.title": "One review, three task formats",
-        "task-formats.classification": "Sequence classification: one label for the whole text",
-        "task-formats.token_classification": "Token classification: the film title tagged B-TITLE / I-TITLE on the first piece of each word, -100 elsewhere",
-        "task-formats.mlm": "Masked language modelling: {k} of {n} tokens chosen, labelled with their original ID, -100 elsewhere",
-        "task-formats.row.token": "token",
-        "task-formats.row.input_id": "input ID",
-        "task-formats.row.attention_mask": "attention mask",
-        "task-formats.row.label": "label",
-        "task-formats.row.label_text": "label meaning",
-        "task-formats.position": "token position",
-        "task-formats.sequence_label": "sequence label = {id} ({name})",
-        "task-formats.review": "Example review ({label}): {text}",
-        "augmentation.title": "Augmented texts and the fine-tuned model's verdicts",
-        "augmentation.texts": "Operation and resulting text (grey: what changed from the original)",
-        "augmentation.probability": "probability of the predicted class",
-        "augmentation.op.original": "original",
-        "augmentation.op.synonym": "synonym replacement",
-        "augmentation.op.insert": "random insertion",
-        "augmentation.op.delete": "random deletion",
-        "augmentation.op.swap": "random swap",
-        "augmentation.unchanged": "same as the original",
-        "augmentation.changes": "changed: {changes}",
-        "augmentation.predicted": "predicted: {label} {p:.3f}",
-        "augmentation.source": "synonyms from {source}",
-        "augmentation.source.WordNetSynonyms": "WordNet 3.0",
-        "augmentation.source.EmbeddingNeighbours": "the model's nearest word embeddings",
-        "augmentation.left_out": "left out: {ops} (needs a translation model not available offline)",
-        "augmentation.left_out.back_translation": "back-translation",
-        "augmentation.model": "fine-tuned model's test accuracy {acc:.3f}",
-        "data-quality.title": "Label noise: what it costs, and whether the loss finds the bad labels",
-        "data-quality.curves": "Test accuracy vs training-set size",
-        "data-quality.size": "training-set size (examples, log scale)",
-        "data-quality.noise": "label noise",
-        "data-quality.noise_level": "{pct:.0f}% of labels flipped",
-        "data-quality.noise_tick": "{pct:.0f}%",
-        "data-quality.detection": "Finding the flipped labels by final training loss",
-        "data-quality.precision": "precision at k (k = number flipped)",
-        "data-quality.size_level": "{size} examples",
-        "data-quality.base_rate": "expected from k picked at random (= share flipped)",
-    },
-})
 
 LABEL_NAMES = {"zh": {"fresh": "好评", "rotten": "差评"},
                "en": {"fresh": "fresh", "rotten": "rotten"}}
-
-
-def _name(prefix: str, value) -> str:
-    """The registered text for a condition or class name, else the name itself."""
-    key = f"{prefix}.{value}"
-    return t(key) if key in STRINGS[current_lang()] else str(value).replace("_", " ")
 
 
 def _label_name(name: str) -> str:
@@ -253,7 +162,7 @@ def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 105, fo
                     ha="left", va="center", fontsize=fontsize - 1.5, color="#666666")
     ax.set_xlim(0, 1)
     ax.set_ylim(len(df) - 0.5, -0.5)
-    ax.set_yticks(range(len(df)), [_name("augmentation.op", op) for op in df["op"]])
+    ax.set_yticks(range(len(df)), [_name("augmentation.op", op, spaces=True) for op in df["op"]])
     ax.set_xticks([])
     ax.grid(False)
     for y in np.arange(len(df) - 1) + 0.5:
@@ -298,16 +207,16 @@ def augmentation(study) -> Figure:
     ax_bar.tick_params(axis="y", labelleft=False)
     notes = []
     if meta.get("synonym_source"):
-        notes.append(t("augmentation.source", source=_name("augmentation.source", meta["synonym_source"])))
+        notes.append(t("augmentation.source", source=_name("augmentation.source", meta["synonym_source"], spaces=True)))
     if meta.get("left_out"):
         sep = "、" if current_lang() == "zh" else ", "
-        notes.append(t("augmentation.left_out", ops=sep.join(_name("augmentation.left_out", x)
+        notes.append(t("augmentation.left_out", ops=sep.join(_name("augmentation.left_out", x, spaces=True)
                                                                for x in meta["left_out"])))
     if meta.get("test_accuracy") is not None and np.isfinite(meta["test_accuracy"]):
         notes.append(t("augmentation.model", acc=meta["test_accuracy"]))
     fig.suptitle(t("augmentation.title"))
     if notes:
-        fig.supxlabel(("；" if current_lang() == "zh" else "; ").join(notes), fontsize=9, color="#444444")
+        fig.supxlabel(_sep().join(notes), fontsize=9, color="#444444")
     return fig
 
 

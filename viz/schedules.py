@@ -7,12 +7,11 @@ Figure-level functions (one per figure id): :func:`warmup`, :func:`decay`, :func
 
 Every LR drawn is the one recorded from the optimizer's param groups during training (the ``lrs``
 table; the head group is shown, as every group follows the same shape under a uniform LR).
-The LR range test's suggestion is computed here by :func:`suggest_lr`, a torch-free copy of
-``ftcore.analysis.lr_finder.suggest`` (the tests check that both agree).
+The LR range test's smoothing and suggestion are ``ftcore.records.queries``' (``smooth_losses``,
+``suggest_lr``, ``range_curve``), the same functions ``ftcore.analysis.lr_finder`` uses.
 """
 from __future__ import annotations
 
-import math
 import textwrap
 
 import matplotlib.pyplot as plt
@@ -23,103 +22,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ftcore.records.runset import RunSet, mean_sd
-from .text import STRINGS, register, t
-from .theme import current_lang
+from ftcore.records.queries import SMOOTHING, global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
+from ftcore.records.runset import RunSet
+from ._common import _name, _palette
+from .text import t
 
-register({
-    "zh": {
-        # shared by this module's figures
-        "schedules.lr_head": "学习率（分类头参数组）",
-        "schedules.final_title": "最终测试准确率",
-        "schedules.warmup_window": "预热期",
-        # warmup
-        "warmup.title": "学习率预热（峰值学习率 {lr:g}）：曲线与实测作用",
-        "warmup.curves": "记录的预热曲线（种子 {seed}）",
-        "warmup.grad_title": "前 {n} 步的全局梯度范数",
-        "warmup.none": "无预热", "warmup.linear": "线性预热", "warmup.cosine": "余弦预热",
-        "warmup.exponential": "指数预热", "warmup.sqrt": "平方根预热",
-        # decay
-        "decay.title": "六种衰减调度：记录的曲线与实测结果",
-        "decay.curves": "记录的学习率（种子 {seed}）",
-        "decay.val_title": "验证准确率（各种子的均值）",
-        "decay.target": "目标 {target:.3f}（最佳最终验证准确率均值的 {pct:.0f}%）",
-        "decay.steps_title": "首次达到目标验证准确率的步数",
-        "decay.steps": "达到目标所需步数",
-        "decay.not_reached": "未达到",
-        "decay.reached": "{k}/{n} 达到",
-        "decay.constant": "恒定", "decay.linear": "线性衰减", "decay.cosine": "余弦衰减",
-        "decay.exponential": "指数衰减", "decay.polynomial": "多项式衰减", "decay.step": "阶梯衰减",
-        # adaptive
-        "adaptive.title": "自适应与周期调度：记录的学习率与实测结果",
-        "adaptive.plateau_title": "平台期降低：由验证损失驱动（种子 {seed}）",
-        "adaptive.curves": "四种调度记录的学习率（种子 {seed}）",
-        "adaptive.reductions": "学习率降低（{n} 次）",
-        "adaptive.plateau": "平台期降低", "adaptive.cyclic": "三角循环",
-        "adaptive.one_cycle": "单周期", "adaptive.cosine_restarts": "带重启的余弦",
-        # lr-finder
-        "lr-finder.title": "学习率范围测试",
-        "lr-finder.raw": "每步的训练损失",
-        "lr-finder.smoothed": "平滑后的损失（指数滑动平均，β = {beta}）",
-        "lr-finder.suggestion": "建议值：下降最陡处 {lr:.1e}",
-        "lr-finder.valley": "平滑损失最低处的学习率 / 10 = {lr:.1e}",
-        "lr-finder.stopped": "损失超过初始值的 {factor:g} 倍，测试停止",
-        "lr-finder.lr": "学习率（对数坐标）",
-        "lr-finder.loss": "训练损失（对数坐标）",
-    },
-    "en": {
-        "schedules.lr_head": "learning rate (head parameter group)",
-        "schedules.final_title": "Final test accuracy",
-        "schedules.warmup_window": "warmup",
-        "warmup.title": "Warmup (peak LR {lr:g}): recorded curves and measured effect",
-        "warmup.curves": "Recorded warmup curves (seed {seed})",
-        "warmup.grad_title": "Global gradient norm, first {n} steps",
-        "warmup.none": "no warmup", "warmup.linear": "linear", "warmup.cosine": "cosine",
-        "warmup.exponential": "exponential", "warmup.sqrt": "square root",
-        "decay.title": "Six decay schedules: recorded curves and measured results",
-        "decay.curves": "Recorded learning rate (seed {seed})",
-        "decay.val_title": "Validation accuracy (mean over seeds)",
-        "decay.target": "target {target:.3f} ({pct:.0f}% of the best mean final validation accuracy)",
-        "decay.steps_title": "Steps to first reach the target validation accuracy",
-        "decay.steps": "steps to reach the target",
-        "decay.not_reached": "not reached",
-        "decay.reached": "{k}/{n} reached",
-        "decay.constant": "constant", "decay.linear": "linear", "decay.cosine": "cosine",
-        "decay.exponential": "exponential", "decay.polynomial": "polynomial", "decay.step": "step",
-        "adaptive.title": "Adaptive and cyclic schedules: recorded LR and measured results",
-        "adaptive.plateau_title": "Reduce on plateau, driven by validation loss (seed {seed})",
-        "adaptive.curves": "Recorded learning rate of each schedule (seed {seed})",
-        "adaptive.reductions": "LR reduced ({n}×)",
-        "adaptive.plateau": "reduce on plateau", "adaptive.cyclic": "cyclic (triangular)",
-        "adaptive.one_cycle": "one-cycle", "adaptive.cosine_restarts": "cosine with restarts",
-        "lr-finder.title": "Learning-rate range test",
-        "lr-finder.raw": "training loss per step",
-        "lr-finder.smoothed": "smoothed loss (exponential moving average, β = {beta})",
-        "lr-finder.suggestion": "suggestion: steepest descent {lr:.1e}",
-        "lr-finder.valley": "LR at the smoothed minimum / 10 = {lr:.1e}",
-        "lr-finder.stopped": "loss above {factor:g}× its first value: test stopped",
-        "lr-finder.lr": "learning rate (log scale)",
-        "lr-finder.loss": "training loss (log scale)",
-    },
-})
 
-SMOOTHING = 0.98  # as ftcore.analysis.lr_finder.SMOOTHING
 LR_TITLE_PAD = 16  # room above an LR axis for its "1e-4" multiplier
 TARGET_FRACTION = 0.95  # decay: target = this share of the best mean final validation accuracy
 
 
-def _name(prefix: str, value) -> str:
-    key = f"{prefix}.{value}"
-    return t(key) if key in STRINGS[current_lang()] else str(value).replace("_", " ")
-
-
-def _colors(order) -> dict:
-    return dict(zip(order, sns.color_palette("colorblind", len(order))))
-
-
 def _tick(prefix: str, value, width: int = 10) -> str:
     """A condition's name for a tick label, wrapped onto lines of about ``width`` characters."""
-    return textwrap.fill(_name(prefix, value), width, break_long_words=False)
+    return textwrap.fill(_name(prefix, value, spaces=True), width, break_long_words=False)
 
 
 def _step_axis(ax) -> None:
@@ -146,22 +61,16 @@ def head_lrs(runs: RunSet) -> pd.DataFrame:
         [c for c in head.columns if c not in ("group", "lr")])
 
 
-def global_grad_norms(grad_norms: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Global gradient norm per run and step: sqrt of the sum of squares over layer groups."""
-    g = grad_norms.assign(sq=grad_norms["norm"] ** 2).groupby([*by, "step"], sort=False)["sq"].sum()
-    return np.sqrt(g).rename("norm").reset_index()
-
-
 # ------------------------------------------------------------------------------ axes-level
 def plot_lr_curves(lrs: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
                    colors: dict | None = None):
     """LR vs step, one line per value of ``hue`` (named by the registered ``prefix.value`` text)."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(lrs[hue]))
-    colors = colors or _colors(order)
+    colors = colors or _palette(order)
     for name in order:
         d = lrs[lrs[hue] == name].sort_values("step")
-        ax.plot(d["step"], d["lr"], color=colors[name], label=_name(prefix or hue, name),
+        ax.plot(d["step"], d["lr"], color=colors[name], label=_name(prefix or hue, name, spaces=True),
                 **_markers(len(d)))
     _step_axis(ax)
     _lr_axis(ax)
@@ -172,18 +81,18 @@ def plot_lr_curves(lrs: pd.DataFrame, *, hue: str, order=None, prefix: str | Non
 def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None,
                     max_step: int | None = None, warmup_steps: int | None = None, ax=None,
                     colors: dict | None = None):
-    """Global gradient norm per step (``global_grad_norms``), mean over seeds with a ± s.d. band,
+    """Global gradient norm per step (``ftcore.records.queries.global_grad_norm``), mean over seeds with a ± s.d. band,
     one line per value of ``hue``; the warmup window shaded if ``warmup_steps``."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(norms[hue]))
-    colors = colors or _colors(order)
+    colors = colors or _palette(order)
     if max_step is not None:
         norms = norms[norms["step"] <= max_step]
     for name in order:
         m = mean_sd(norms[norms[hue] == name], "step", "norm").sort_values("step")
         n = int(m["n"].max()) if len(m) else 0
         ax.plot(m["step"], m["mean"], color=colors[name], **_markers(len(m)),
-                label=f"{_name(prefix or hue, name)} ({t('n_seeds', n=n)})")
+                label=f"{_name(prefix or hue, name, spaces=True)} ({t('n_seeds', n=n)})")
         if n > 1:
             ax.fill_between(m["step"], m["mean"] - m["sd"], m["mean"] + m["sd"], color=colors[name],
                             alpha=0.2, linewidth=0)
@@ -204,7 +113,7 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
     diverged runs as red crosses; the tick labels say n (and how many diverged)."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(finals[by]))
-    colors = colors or _colors(order)
+    colors = colors or _palette(order)
     rng = np.random.default_rng(0)
     ticks = []
     for i, name in enumerate(order):
@@ -244,10 +153,11 @@ def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | 
     are explained by a neighbouring panel)."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(evals[hue]))
-    colors = colors or _colors(order)
+    colors = colors or _palette(order)
     for name in order:
         m = mean_sd(evals[evals[hue] == name], "step").sort_values("step")
-        ax.plot(m["step"], m["mean"], color=colors[name], label=_name(prefix or hue, name), **_markers(len(m)))
+        ax.plot(m["step"], m["mean"], color=colors[name], label=_name(prefix or hue, name, spaces=True),
+                **_markers(len(m)))
         if (m["n"] > 1).any():
             ax.fill_between(m["step"], m["mean"] - m["sd"], m["mean"] + m["sd"], color=colors[name],
                             alpha=0.12, linewidth=0)
@@ -283,7 +193,7 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
     dots = seeds; "not reached" written where no seed did; tick labels say how many reached."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(reached[hue]))
-    colors = colors or _colors(order)
+    colors = colors or _palette(order)
     ticks, top = [], np.nanmax(reached["step"]) if reached["step"].notna().any() else 1.0
     for i, name in enumerate(order):
         d = reached[reached[hue] == name]
@@ -330,39 +240,6 @@ def plot_plateau(lrs: pd.DataFrame, val_loss: pd.DataFrame, events: pd.DataFrame
 
 
 # ------------------------------------------------------------------------------ LR range test
-def smooth_losses(losses, beta: float = SMOOTHING) -> list[float]:
-    """Bias-corrected exponential moving average (torch-free copy of ``ftcore.analysis.lr_finder.smooth``)."""
-    out, avg = [], 0.0
-    for i, loss in enumerate(losses, start=1):
-        avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta ** i))
-    return out
-
-
-def suggest_lr(lrs, losses) -> tuple[float, float]:
-    """(steepest-descent LR, LR at the smoothed minimum / 10), ignoring non-finite losses: the
-    rule of ``ftcore.analysis.lr_finder.suggest`` (the steepest negative slope of the smoothed loss against
-    log LR, searched up to the smoothed minimum)."""
-    pairs = [(lr, loss) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
-    if len(pairs) < 3:
-        raise ValueError("the range test stopped after fewer than 3 usable steps")
-    lr_arr = np.array([p[0] for p in pairs])
-    sm = np.array(smooth_losses([p[1] for p in pairs]))
-    i_min = int(np.argmin(sm))
-    end = max(i_min, 2) + 1
-    slope = np.gradient(sm[:end], np.log(lr_arr[:end]))
-    return float(lr_arr[int(np.argmin(slope))]), float(lr_arr[i_min] / 10)
-
-
-def range_curve(record) -> pd.DataFrame:
-    """A range-test record's LR (the last param group's, as ``ftcore.analysis.lr_finder.lr_find`` reads it)
-    and training loss per step."""
-    lrs = record.lrs[record.lrs["group"] == record.lrs["group"].iloc[-1]].set_index("step")["lr"]
-    steps = record.steps.set_index("step")["loss"]
-    return pd.DataFrame({"step": steps.index, "lr": [float(lrs[s]) for s in steps.index],
-                         "loss": steps.to_numpy(dtype=float)})
-
-
 def plot_lr_range(curve: pd.DataFrame, *, ax=None, stopped_factor: float | None = None):
     """Loss vs LR (log x): raw and smoothed, the suggested LR (steepest descent) and the
     minimum / 10 marked; if ``stopped_factor``, the last step is marked as where the test stopped."""
@@ -402,7 +279,7 @@ def warmup(runs: RunSet) -> Figure:
     """``warmup``: recorded warmup curves, the early global gradient norm without and with linear
     warmup (mean ± s.d. over seeds) and final test accuracy per warmup kind (n differs)."""
     order = runs.values("warmup")
-    colors = _colors(order)
+    colors = _palette(order)
     seed, first = _first_seed(runs)
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.8), layout="constrained",
                                   gridspec_kw={"width_ratios": [1, 1, 1.15]})
@@ -415,7 +292,7 @@ def warmup(runs: RunSet) -> Figure:
         a.axvspan(0.5, w_steps + 0.5, color="grey", alpha=0.12)
     a.set_title(t("warmup.curves", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
     pair = [k for k in ("none", "linear") if k in order]
-    norms = global_grad_norms(runs.table("grad_norms"), ["warmup", "seed"])
+    norms = global_grad_norm(runs.table("grad_norms"), ["warmup", "seed"])
     norms = norms[norms["warmup"].isin(pair)]
     total = int(norms["step"].max()) if len(norms) else 0
     n_show = min(total, max(2 * (w_steps or 0), 4))
@@ -433,7 +310,7 @@ def decay(runs: RunSet) -> Figure:
     """``decay``: recorded decay curves, validation accuracy over steps, final test accuracy and
     steps to reach a target validation accuracy (computed from the data) per schedule."""
     order = runs.values("schedule")
-    colors = _colors(order)
+    colors = _palette(order)
     seed, first = _first_seed(runs)
     fig, axes = plt.subplots(2, 2, figsize=(12.5, 9), layout="constrained")
     (a, b), (c, d) = axes
@@ -456,7 +333,7 @@ def adaptive(runs: RunSet) -> Figure:
     """``adaptive``: reduce-on-plateau with its reductions and validation loss, the recorded LR of
     each schedule, and final test accuracy per schedule."""
     order = runs.values("schedule")
-    colors = _colors(order)
+    colors = _palette(order)
     seed, first = _first_seed(runs)
     lrs = head_lrs(first)
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.6), layout="constrained")
@@ -486,6 +363,6 @@ def lr_finder(runs: RunSet) -> Figure:
     return fig
 
 
-__all__ = ["adaptive", "decay", "global_grad_norms", "head_lrs", "lr_finder", "plot_final_points",
+__all__ = ["adaptive", "decay", "head_lrs", "lr_finder", "plot_final_points",
            "plot_grad_norms", "plot_lr_curves", "plot_lr_range", "plot_plateau", "plot_steps_to_target",
-           "plot_val_curves", "range_curve", "smooth_losses", "steps_to_target", "suggest_lr", "warmup"]
+           "plot_val_curves", "steps_to_target", "warmup"]

@@ -7,6 +7,7 @@ Glyphs missing from the first font fall back to the next one in the family list 
 """
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -53,12 +54,43 @@ def strong() -> str:
     return "normal" if _state["lang"] == "zh" else "bold"
 
 
-def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float = 1.0) -> None:
+class _Theme:
+    """What :func:`set_theme` returns: the theme is already applied; as a context manager it puts
+    back the language and every rcParam it found on entry (like ``seaborn.axes_style``)."""
+
+    def __init__(self, lang: str, saved_lang: str, saved_rc: dict):
+        self.lang, self._saved_lang, self._saved_rc = lang, saved_lang, saved_rc
+
+    def __enter__(self) -> _Theme:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _state["lang"] = self._saved_lang
+        with warnings.catch_warnings():  # restoring deprecated keys must not warn
+            warnings.simplefilter("ignore", mpl.MatplotlibDeprecationWarning)
+            mpl.rcParams.update(self._saved_rc)
+
+    def __repr__(self) -> str:
+        return f"viz theme (lang={self.lang!r})"
+
+    def _ipython_display_(self) -> None:
+        """Nothing to show: a notebook cell ending in ``viz.set_theme(LANG)`` prints nothing, as before."""
+
+
+def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float = 1.0) -> _Theme:
     """Style every later figure: seaborn's whitegrid on a white background (readable in dark
-    JupyterLab themes too), the CJK font, and the label language ``"zh"`` (default) or ``"en"``."""
+    JupyterLab themes too), the CJK font, and the label language ``"zh"`` (default) or ``"en"``.
+
+    A plain call changes the global style; ``with set_theme("en"): ...`` changes it for the block
+    only and restores the previous language and rcParams on exit."""
     import seaborn as sns
 
-    _state["lang"] = check_lang(lang)
+    check_lang(lang)
+    saved_lang = _state["lang"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mpl.MatplotlibDeprecationWarning)
+        saved_rc = dict(mpl.rcParams)
+    _state["lang"] = lang
     cjk = cjk_font()
     families = [cjk, "DejaVu Sans"] if lang == "zh" else ["DejaVu Sans", cjk]
     weight = "normal" if lang == "zh" else "bold"  # the packaged Noto Sans SC has one weight only
@@ -70,6 +102,7 @@ def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float 
                       "pdf.fonttype": 42, "axes.titleweight": weight, "figure.titleweight": weight,
                       "legend.frameon": False})
     mpl.rcParams["axes.unicode_minus"] = True
+    return _Theme(lang, saved_lang, saved_rc)
 
 
 __all__ = ["FontMissingError", "LANGS", "check_lang", "cjk_font", "current_lang", "set_theme", "strong"]

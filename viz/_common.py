@@ -1,0 +1,207 @@
+"""What every figure module shares: condition labels, layer-group order and names, number formats,
+palettes, seed dots and bars, legends, tick rotation and the font lists for mixed-script labels."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+
+from ftcore.records.runset import RunSet
+from .text import has, t
+from .theme import current_lang
+
+DIVERGED_STYLE = dict(marker="X", color="#d62728", s=60, zorder=5, linewidths=0)
+
+
+def _sep() -> str:
+    """The separator between two notes in one line."""
+    return "；" if current_lang() == "zh" else "; "
+
+
+def _name(prefix: str, name, *, spaces: bool = False) -> str:
+    """The label ``prefix.name`` in the current language (``fitting.regime.overfit``), or the name
+    itself if none is registered (underscores as spaces with ``spaces=True``)."""
+    key = f"{prefix}.{name}"
+    if has(key):
+        return t(key)
+    return str(name).replace("_", " ") if spaces else str(name)
+
+
+def _group_key(group: str) -> tuple:
+    m = re.fullmatch(r"layer\.(\d+)", group)
+    if m:
+        return (1, int(m.group(1)))
+    return {"prompt": (0, -1), "embeddings": (0, 0), "pooler": (2, 0), "head": (3, 0)}.get(group, (4, group))
+
+
+def _group_order(groups) -> list[str]:
+    """Layer groups in depth order: (prompt,) embeddings, layer.0 … layer.N, pooler, head."""
+    return sorted(dict.fromkeys(groups), key=_group_key)
+
+
+def _group_label(group: str) -> str:
+    m = re.fullmatch(r"layer\.(\d+)", group)
+    if m:
+        return t("freeze-map.group.layer", i=m.group(1))
+    return _name("freeze-map.group", group)
+
+
+def _count(n: float) -> str:
+    """A parameter count, short: 22.7M, 1.77M, 148K, 770."""
+    if n is None or not np.isfinite(n):
+        return t("concept.missing")
+    n = float(n)
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            v = n / div
+            return f"{v:.3g}{unit}" if v < 100 else f"{v:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def _pct(p: float) -> str:
+    if not np.isfinite(p):
+        return t("concept.missing")
+    return f"{p:.0f}%" if p >= 10 else (f"{p:.1f}%" if p >= 0.1 else f"{p:.2g}%")
+
+
+def _ordered(values, preferred: Sequence[str]) -> list:
+    values = list(dict.fromkeys(values))
+    return [v for v in preferred if v in values] + [v for v in values if v not in preferred]
+
+
+def _palette(names: Sequence) -> dict:
+    cols = sns.color_palette("colorblind", max(len(names), 1))
+    return {n: cols[i] for i, n in enumerate(names)}
+
+
+def _layer_lr_table(lrs: pd.DataFrame) -> pd.DataFrame:
+    """One LR per (labels…, step, layer group): the max over that group's param groups."""
+    keys = [c for c in lrs.columns if c not in ("group", "lr")]
+    return lrs.groupby(keys, sort=False, dropna=False)["lr"].max().reset_index()
+
+
+def _dots(ax: Axes, x, values, statuses, color, *, jitter: float = 0.0, shift: float = 0.0,
+          log: bool = False, label: str | None = None) -> None:
+    """The individual seeds: dots, with diverged runs as red crosses (at the axis bottom if their
+    value is not a number)."""
+    x = np.asarray(x, dtype=float)
+    values = np.asarray(values, dtype=float)
+    statuses = np.asarray(statuses, dtype=object)
+    offs = np.zeros(len(values))
+    for u in np.unique(x):  # spread the seeds at each x
+        idx = np.flatnonzero(x == u)
+        offs[idx] = (np.arange(len(idx)) - (len(idx) - 1) / 2) * jitter
+    xs = x * 10 ** (offs + shift) if log else x + offs + shift
+    ok = statuses != "diverged"
+    if ok.any():
+        ax.scatter(xs[ok], values[ok], s=14, color=color, alpha=0.55, edgecolor="none", zorder=4, label=label)
+    bad = ~ok
+    if bad.any():
+        fin = bad & np.isfinite(values)
+        if fin.any():
+            ax.scatter(xs[fin], values[fin], **DIVERGED_STYLE, label=t("diverged"))
+        nan = bad & ~np.isfinite(values)
+        if nan.any():
+            ax.scatter(xs[nan], np.zeros(nan.sum()), transform=ax.get_xaxis_transform(),
+                       clip_on=False, **DIVERGED_STYLE, label=None if fin.any() else t("diverged"))
+
+
+def _fam() -> list[str]:
+    """The theme's font list as an explicit family list, so that glyphs missing from the first
+    font (θ₀'s subscripts in Noto Sans SC) fall back to the next: the generic "sans-serif" family
+    resolves to its first font only."""
+    return list(mpl.rcParams["font.sans-serif"])
+
+
+def _fam_latin() -> list[str]:
+    """DejaVu Sans first (for ‖, θ₀, Δ in mixed labels), the theme's fonts after it for the rest."""
+    return ["DejaVu Sans"] + [f for f in mpl.rcParams["font.sans-serif"] if f != "DejaVu Sans"]
+
+
+def _legend_dedup(ax: Axes, **kw):
+    """A legend listing each label once (its first handle); none if nothing is labelled."""
+    handles, labels = ax.get_legend_handles_labels()
+    seen = {}
+    for h, lab in zip(handles, labels):
+        seen.setdefault(lab, h)
+    return ax.legend(list(seen.values()), list(seen), **kw) if seen else None
+
+
+def _rotate(ax: Axes, angle: float = 30) -> None:
+    for lab in ax.get_xticklabels():
+        lab.set_rotation(angle)
+        lab.set_ha("right")
+        lab.set_rotation_mode("anchor")
+
+
+def _lr(x) -> str:
+    return f"{float(x):g}" if x is not None else "?"
+
+
+def seed_note(runs: RunSet, key: str) -> str:
+    """``mean ± s.d., n = k seeds`` with k the (smallest) number of seeds per ``key`` value."""
+    ns = [runs.n_seeds(**{key: v}) for v in runs.values(key)]
+    return t("seeds_n", n=min(ns) if ns else 0) + _sep() + t("problems.dots")
+
+
+def plot_seed_bars(data: pd.DataFrame, *, x: str, value: str = "value", order: Sequence | None = None,
+                   hue: str | None = None, hue_order: Sequence | None = None, x_labels: Sequence[str] | None = None,
+                   hue_labels: Sequence[str] | None = None, palette=None, failed: str | None = None,
+                   ax: Axes | None = None) -> Axes:
+    """Bars of the mean of ``value`` per ``x`` (and ``hue``), s.d. error bars where n > 1, every run
+    as a dot (scatter ``gid="seeds"``). Runs with ``status == "diverged"`` and no value are drawn as
+    red crosses at the bottom (``gid="diverged"``); rows where column ``failed`` is true as red rings."""
+    ax = ax or plt.gca()
+    order = list(order if order is not None else pd.unique(data[x]))
+    hues = list(hue_order if hue_order is not None else (pd.unique(data[hue]) if hue else [None]))
+    palette = palette or sns.color_palette(n_colors=max(len(hues), 1))
+    width, xs = 0.8, np.arange(len(order))
+    w = width / len(hues)
+    jitter = np.random.default_rng(0)
+    dots, div_x, ring = [], [], []
+    for k, h in enumerate(hues):
+        sub = data if h is None else data[data[hue] == h]
+        pos = xs - width / 2 + w * (k + 0.5)
+        means, sds = [], []
+        for o, p in zip(order, pos):
+            rows = sub[sub[x] == o]
+            v = rows[value].astype(float)
+            fin = v[np.isfinite(v)]
+            means.append(fin.mean() if len(fin) else np.nan)
+            sds.append(fin.std(ddof=1) if len(fin) > 1 else np.nan)
+            off = (jitter.uniform(-0.25, 0.25, len(rows)) * w) if len(rows) > 1 else np.zeros(len(rows))
+            for (_, r), d in zip(rows.iterrows(), off):
+                if np.isfinite(float(r[value])):
+                    dots.append((p + d, float(r[value])))
+                    if failed and bool(r.get(failed, False)):
+                        ring.append((p + d, float(r[value])))
+                elif r.get("status") == "diverged":
+                    div_x.append(p + d)
+        label = hue_labels[k] if hue_labels is not None else (None if h is None else str(h))
+        color = palette[k % len(palette)]
+        ax.bar(pos, np.nan_to_num(np.asarray(means, float)), w * 0.9, color=color, alpha=0.75, label=label,
+               edgecolor="none")
+        sd = np.asarray(sds, float)
+        ok = np.isfinite(sd) & np.isfinite(np.asarray(means, float))
+        if ok.any():
+            ax.errorbar(pos[ok], np.asarray(means, float)[ok], yerr=sd[ok], fmt="none", ecolor="black",
+                        elinewidth=1.2, capsize=3)
+    if dots:
+        d = np.asarray(dots)
+        ax.scatter(d[:, 0], d[:, 1], s=14, color="black", zorder=4, gid="seeds")
+    if ring:
+        r = np.asarray(ring)
+        ax.scatter(r[:, 0], r[:, 1], s=70, facecolors="none", edgecolors="tab:red", linewidths=1.4, zorder=5,
+                   label=t("problems.collapsed_dot"), gid="failed")
+    if div_x:
+        ax.scatter(div_x, [0.03] * len(div_x), marker="x", s=45, color="tab:red", zorder=5,
+                   transform=ax.get_xaxis_transform(), label=t("problems.diverged_dot"), gid="diverged")
+    ax.set_xticks(xs, list(x_labels) if x_labels is not None else [str(o) for o in order])
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    return ax

@@ -1,0 +1,324 @@
+"""3.2.2 冻结策略: which layer groups each freezing strategy trains, what freezing costs and
+gives, gradual unfreezing, and how much each layer changes when nothing is frozen.
+
+Axes-level functions (``plot_*``) draw one panel from tidy data (a RunSet's tables or a record);
+figure-level functions, one per figure id (``freeze_map``, ``freeze_effects``, ``unfreeze``,
+``layer_drift``), compose them. Every number drawn is read from the inputs.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import colors as mcolors
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from ftcore.records.queries import mean_sd
+from ftcore.records.record import RunRecord
+from ftcore.records.runset import RunSet
+from ._common import _count, _fam_latin, _group_label, _group_order, _layer_lr_table, _name, _ordered, _palette, _pct
+from .basics import plot_metric_by_strategy
+from .text import t
+from .theme import strong
+
+FREEZE_ORDER = ("none", "bottom", "middle", "head_only", "gradual")
+
+
+def _trainable_table(layer_state: pd.DataFrame, steps: Sequence[int]) -> pd.DataFrame:
+    """Whether each group was trainable during update ``s`` (state recorded after step ``s-1``):
+    a frame indexed by step with one boolean column per group."""
+    ls = layer_state.sort_values("step", kind="stable")
+    out = {}
+    for g, df in ls.groupby("group", sort=False):
+        state = df.drop_duplicates("step", keep="last").set_index("step")["trainable"]
+        col = []
+        for s in steps:
+            before = state[state.index <= s - 1]
+            col.append(bool(before.iloc[-1]) if len(before) else bool(state.iloc[0]))
+        out[g] = col
+    return pd.DataFrame(out, index=list(steps))
+
+
+# ------------------------------------------------------------------------------------ freeze-map
+def _unfreeze_steps(layer_state: pd.DataFrame, events: pd.DataFrame | None = None) -> dict[str, int]:
+    """Group → the step at which it became trainable after starting frozen."""
+    out = {}
+    ls = layer_state.sort_values("step", kind="stable")
+    for g, df in ls.groupby("group", sort=False):
+        if not bool(df["trainable"].iloc[0]):
+            on = df[df["trainable"].astype(bool) & (df["step"] > df["step"].iloc[0])]
+            if len(on):
+                out[g] = int(on["step"].iloc[0])
+    if events is not None and len(events):
+        for _, e in events[events["kind"] == "unfreeze"].iterrows():
+            out.setdefault(str(e["detail"]), int(e["step"]))
+    return out
+
+
+def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: pd.DataFrame | None = None,
+                    order: Sequence | None = None, ax: Axes | None = None) -> Axes:
+    """Rows = ``by`` values, columns = layer groups in depth order; colour = trainable at the
+    first recorded step, text = the group's parameter count (and, for groups unfrozen later, the
+    step they were unfrozen); right of each row, the trainable total at the start."""
+    ax = ax or plt.gca()
+    rows = _ordered(layer_state[by], order or FREEZE_ORDER)
+    groups = _group_order(layer_state["group"])
+    start = (layer_state.sort_values("step", kind="stable").drop_duplicates([by, "group"], keep="first")
+             .set_index([by, "group"]))
+    Z = np.full((len(rows), len(groups)), np.nan)
+    for i, r in enumerate(rows):
+        for j, g in enumerate(groups):
+            if (r, g) in start.index:
+                Z[i, j] = float(bool(start.loc[(r, g), "trainable"]))
+    c_on, c_off = "#55a868", "#d9d9d9"
+    cmap = mcolors.ListedColormap([c_off, c_on])
+    ax.pcolormesh(np.arange(len(groups) + 1), np.arange(len(rows) + 1), np.ma.masked_invalid(Z),
+                  cmap=cmap, vmin=0, vmax=1, edgecolors="white", linewidth=2)
+    for i, r in enumerate(rows):
+        ls_r = layer_state[layer_state[by] == r]
+        ev_r = events[events[by] == r] if events is not None and len(events) and by in events else None
+        later = _unfreeze_steps(ls_r, ev_r)
+        total, trainable = 0, 0
+        for j, g in enumerate(groups):
+            if (r, g) not in start.index:
+                continue
+            n = int(start.loc[(r, g), "n_params"])
+            on = bool(start.loc[(r, g), "trainable"])
+            total += n
+            trainable += n if on else 0
+            text = _count(n)
+            if g in later:
+                text += "\n" + t("freeze-map.unfrozen_at", step=later[g])
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=8 if "\n" in text else 9.5,
+                    color="white" if on else "0.15", fontweight=strong() if on else "normal")
+        pct = 100.0 * trainable / total if total else np.nan
+        ax.text(len(groups) + 0.1, i + 0.5, t("freeze-map.row_total", n=_count(trainable), pct=_pct(pct)),
+                ha="left", va="center", fontsize=9, clip_on=False)
+    ax.set_xlim(0, len(groups))
+    ax.set_ylim(len(rows), 0)
+    ax.set_xticks(np.arange(len(groups)) + 0.5)
+    ax.set_xticklabels([_group_label(g) for g in groups])
+    ax.set_yticks(np.arange(len(rows)) + 0.5)
+    ax.set_yticklabels([_name("freeze-map", r) for r in rows])
+    ax.set_xlabel(t("layer_group"))
+    ax.set_ylabel(t("freeze-map.strategy"))
+    ax.grid(False)
+    ax.tick_params(length=0)
+    ax.legend(handles=[Patch(facecolor=c_on, label=t("freeze-map.trainable")),
+                       Patch(facecolor=c_off, label=t("freeze-map.frozen"))],
+              loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2, fontsize=9)
+    return ax
+
+
+def freeze_map(runs: RunSet) -> Figure:
+    """Figure ``freeze-map``: which layer groups each freezing strategy trains, from the records."""
+    first_seed = runs.values("seed")[0] if runs.values("seed") else None
+    sel = runs.select(seed=first_seed) if first_seed is not None else runs
+    fig, ax = plt.subplots(figsize=(13, 4.8), layout="constrained")
+    plot_freeze_map(sel.table("layer_state"), events=sel.table("events"), ax=ax)
+    fig.suptitle(t("freeze-map.title"))
+    return fig
+
+
+# ------------------------------------------------------------------------------------ freeze-effects
+def plot_seed_sd(finals: pd.DataFrame, *, by: str = "strategy", order: Sequence | None = None,
+                 label_prefix: str = "freeze-map", ax: Axes | None = None) -> Axes:
+    """The standard deviation of ``value`` across seeds per ``by`` value (a bar where n ≥ 2, a note
+    where fewer seeds finished)."""
+    ax = ax or plt.gca()
+    order = _ordered(finals[by], order or [])
+    pal = _palette(order)
+    short = []
+    for i, name in enumerate(order):
+        vals = finals.loc[finals[by] == name, "value"].astype(float)
+        vals = vals[np.isfinite(vals)]
+        if len(vals) >= 2:
+            sd = float(vals.std(ddof=1))
+            ax.bar(i, sd, color=pal[name], alpha=0.8, width=0.65, zorder=2)
+            ax.text(i, sd, f"{sd:.3f}", ha="center", va="bottom", fontsize=9)
+        else:
+            short.append((i, len(vals)))
+    for i, n in short:
+        ax.text(i, 0.5, t("freeze-effects.need2", n=n), transform=ax.get_xaxis_transform(), ha="center",
+                va="center", fontsize=8.5, color="0.35")
+    ax.margins(y=0.12)
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([_name(label_prefix, n) for n in order])
+    ax.set_ylabel(t("freeze-effects.sd_axis"))
+    ax.set_title(t("freeze-effects.spread"))
+    return ax
+
+
+def freeze_effects(runs: RunSet) -> Figure:
+    """Figure ``freeze-effects``: test accuracy, training time, peak memory and the spread across
+    seeds per freezing strategy."""
+    f = runs.finals("accuracy", "test")
+    order = _ordered(f["strategy"], FREEZE_ORDER)
+    n = runs.n_seeds()
+    fig, axes = plt.subplots(2, 2, figsize=(12.5, 8.5), layout="constrained")
+    plot_metric_by_strategy(f, "value", order=order, ylabel=t("test_accuracy"), title=t("freeze-effects.acc"),
+                            ax=axes[0, 0])
+    plot_metric_by_strategy(f, "train_s", order=order, ylabel=t("wall_s"), title=t("freeze-effects.time"),
+                            ax=axes[0, 1])
+    plot_metric_by_strategy(f, "peak_rss_mb", order=order, ylabel=t("peak_mb"), title=t("freeze-effects.memory"),
+                            ax=axes[1, 0])
+    plot_seed_sd(f, order=order, ax=axes[1, 1])
+    fig.suptitle(t("freeze-effects.title") + "\n" + t("seeds_n", n=n))
+    return fig
+
+
+# ------------------------------------------------------------------------------------ unfreeze
+def plot_unfreeze_lrs(record: RunRecord, *, colorbar: bool = True, ax: Axes | None = None) -> Axes:
+    """Each layer group's effective LR per step (0 while frozen, grey) as a heatmap, head on top;
+    the recorded unfreezing events as markers on the boundary where each group starts training."""
+    ax = ax or plt.gca()
+    lrs = _layer_lr_table(record.lrs[["step", "layer", "group", "lr"]])
+    steps = sorted(lrs["step"].unique())
+    groups = _group_order(lrs["layer"])[::-1]  # head at the top
+    wide = lrs.pivot_table(index="layer", columns="step", values="lr").reindex(index=groups, columns=steps)
+    if len(record.layer_state):
+        tr = _trainable_table(record.layer_state, steps).T.reindex(index=groups).fillna(True).astype(bool)
+        wide = wide.where(tr.to_numpy(), 0.0)
+    Z = wide.to_numpy(float)
+    cmap = plt.get_cmap("magma_r").with_extremes(under="#e6e6e6")
+    pos = Z[Z > 0]
+    vmin = float(pos.min()) if len(pos) else 1e-12
+    vmax = float(pos.max()) if len(pos) else 1.0
+    if vmax <= vmin:
+        vmax = vmin * 1.0001
+    edges = np.concatenate([[steps[0] - 0.5], np.asarray(steps, float) + 0.5]) if steps else np.array([0, 1])
+    mesh = ax.pcolormesh(edges, np.arange(len(groups) + 1), np.where(Z > 0, Z, vmin * 0.5), cmap=cmap,
+                         vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.3 if len(steps) < 60 else 0)
+    if colorbar:
+        cb = ax.figure.colorbar(mesh, ax=ax, extend="min", shrink=0.9)
+        cb.set_label(t("lr"))
+        cb.formatter.set_powerlimits((-3, 3))
+    ev = record.events
+    ev = ev[ev["kind"] == "unfreeze"] if len(ev) else ev
+    row = {g: i for i, g in enumerate(groups)}
+    xs, ys = [], []
+    for _, e in ev.iterrows():
+        if e["detail"] in row:
+            xs.append(int(e["step"]) + 0.5)
+            ys.append(row[e["detail"]] + 0.5)
+    if xs:
+        ax.scatter(xs, ys, marker="|", s=260, linewidths=3, color="#1f77b4", zorder=4, clip_on=False,
+                   label=t("unfreeze.event"))
+    ax.set_yticks(np.arange(len(groups)) + 0.5)
+    ax.set_yticklabels([_group_label(g) for g in groups])
+    ax.set_ylim(len(groups), 0)
+    ax.set_xlabel(t("step"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(t("layer_group"))
+    ax.grid(False)
+    handles = [Patch(facecolor="#e6e6e6", label=t("unfreeze.frozen"))]
+    if xs:
+        handles.append(Line2D([], [], marker="|", ls="none", ms=12, mew=3, color="#1f77b4", label=t("unfreeze.event")))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2, fontsize=9)
+    if len(steps) <= 12:
+        ax.set_xticks(steps)
+    return ax
+
+
+def plot_val_accuracy_curves(evals: pd.DataFrame, *, by: str = "strategy", order: Sequence | None = None,
+                             label_prefix: str = "freeze-map", ax: Axes | None = None) -> Axes:
+    """Validation accuracy per step, one line per ``by`` value: the mean over seeds with a ± s.d.
+    band (when there are ≥ 2 seeds) and each seed as a thin line."""
+    ax = ax or plt.gca()
+    order = _ordered(evals[by], order or FREEZE_ORDER)
+    pal = _palette(order)
+    n = evals["seed"].nunique() if "seed" in evals else 1
+    for name in order:
+        d = evals[evals[by] == name]
+        if "seed" in d and n > 1:
+            for _, s in d.groupby("seed"):
+                ax.plot(s["step"], s["value"], color=pal[name], lw=0.7, alpha=0.35)
+        st = mean_sd(d, "step").sort_values("step")
+        ax.plot(st["step"], st["mean"], color=pal[name], lw=2.2, marker="o" if len(st) <= 12 else None,
+                label=_name(label_prefix, name))
+        if (st["n"] > 1).any():
+            ax.fill_between(st["step"], st["mean"] - st["sd"], st["mean"] + st["sd"], color=pal[name], alpha=0.18,
+                            lw=0)
+    ax.set_xlabel(t("step"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(t("val_accuracy"))
+    ax.set_title(t("unfreeze.val_panel"))
+    ax.legend(title=t("seeds_n", n=n), fontsize=9, title_fontsize=9, loc="best")
+    return ax
+
+
+def unfreeze(runs: RunSet) -> Figure:
+    """Figure ``unfreeze``: the gradual run's per-group LR and unfreezing events (left), validation
+    accuracy of gradual unfreezing vs full fine-tuning (right)."""
+    seeds = runs.values("seed")
+    rec = runs.one(strategy="gradual", seed=seeds[0]) if seeds else runs.one(strategy="gradual")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]})
+    plot_unfreeze_lrs(rec, ax=axes[0])
+    axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=28)
+    plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"], ax=axes[1])
+    fig.suptitle(t("unfreeze.title"))
+    return fig
+
+
+# ------------------------------------------------------------------------------------ layer-drift
+def plot_layer_drift(drift: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Bars of ``relative_change`` (‖Δw‖/‖w‖) per layer group, depth order, log y."""
+    ax = ax or plt.gca()
+    groups = _group_order(drift["group"])
+    d = drift.set_index("group").reindex(groups)
+    ax.bar(range(len(groups)), d["relative_change"], color="#4c72b0", alpha=0.85, zorder=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([_group_label(g) for g in groups])
+    ax.set_xlabel(t("layer_group"))
+    ax.set_ylabel(t("layer-drift.change"), fontfamily=_fam_latin())
+    ax.set_title(t("layer-drift.change_panel"))
+    return ax
+
+
+def plot_layer_cka(drift: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Linear CKA of each layer's representations to the pretrained model's (groups without a
+    representation, e.g. the head, are left out)."""
+    ax = ax or plt.gca()
+    groups = [g for g in _group_order(drift["group"])]
+    d = drift.set_index("group").reindex(groups)
+    d = d[np.isfinite(d["cka"].astype(float))]
+    ax.plot(range(len(d)), d["cka"], color="#dd8452", marker="o", lw=2, ms=7)
+    ax.set_xticks(range(len(d)))
+    ax.set_xticklabels([_group_label(g) for g in d.index])
+    ax.margins(y=0.15)
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.set_xlabel(t("layer_group"))
+    ax.set_ylabel(t("layer-drift.cka"))
+    ax.set_title(t("layer-drift.cka_panel"))
+    return ax
+
+
+def layer_drift(study) -> Figure:
+    """Figure ``layer-drift``: relative weight change and CKA per layer after full fine-tuning."""
+    drift = study.tables["drift"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
+    plot_layer_drift(drift, ax=axes[0])
+    plot_layer_cka(drift, ax=axes[1])
+    meta = getattr(study, "meta", {}) or {}
+    title = t("layer-drift.title")
+    if {"run_id", "test_accuracy", "n_examples"} <= set(meta):
+        acc = meta["test_accuracy"]
+        title += "\n" + t("layer-drift.note", run=meta["run_id"], acc=f"{acc:.3f}", n=meta["n_examples"])
+    fig.suptitle(title)
+    return fig
+
+
+__all__ = [
+    "freeze_map", "freeze_effects", "unfreeze", "layer_drift",
+    "plot_freeze_map", "plot_seed_sd", "plot_unfreeze_lrs", "plot_val_accuracy_curves", "plot_layer_drift",
+    "plot_layer_cka",
+]
