@@ -172,3 +172,20 @@ def test_methods_run_under_bf16_autocast(seq, method, tmp_path):
     rec = run_sequence(seq.__class__(**{**seq.__dict__, "base": base, "method": method, "fisher_examples": 16}),
                        runs_dir=tmp_path)
     assert rec.status == "completed" and len(accuracy_matrix(rec)) == 3
+
+
+def test_render_only_never_trains_a_missing_or_corrupt_sequence(seq, tmp_path, monkeypatch):
+    import ftcore.analysis.continual as cmod
+    from ftcore.records.cache import MissingRecordError
+    with pytest.raises(MissingRecordError, match="stored task sequence seq-.* is missing.*make figures"):
+        run_sequence(seq, runs_dir=tmp_path, render_only=True)
+    rec = run_sequence(seq, runs_dir=tmp_path)
+    (rec.path / "evals.parquet").write_bytes(b"\x00")
+    monkeypatch.setattr(cmod, "train_sequence", lambda c: pytest.fail("trained"))
+    with pytest.raises(MissingRecordError, match="unusable.*checksum"):
+        run_sequence(seq, runs_dir=tmp_path, render_only=True)
+
+
+def test_every_method_is_a_strategy_on_the_ordinary_loop():
+    from ftcore.analysis.continual import METHODS, STRATEGIES, Naive
+    assert set(STRATEGIES) == set(METHODS) and all(issubclass(c, Naive) for c in STRATEGIES.values())

@@ -46,7 +46,7 @@ def measured(cfg):
     trainer = build(cfg)
     theta0 = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     capture = _CaptureAtFitEnd()
-    trainer.callbacks.append(capture)
+    trainer.add_callback(capture)
     land = compute_landscape(cfg, LC, trainer=trainer)
     return SimpleNamespace(land=land, trainer=trainer, theta0=theta0, theta1=capture.state,
                            training=capture.training)
@@ -91,7 +91,7 @@ class _RestoreStep10(Callback):
 
 def test_restored_weights_are_theta1_and_end_the_path(cfg):
     trainer = build(cfg)
-    trainer.callbacks.append(_RestoreStep10())
+    trainer.add_callback(_RestoreStep10())
     land = compute_landscape(cfg, LandscapeConfig(grid=2, n1d=2, path_every=5, n_eval=8), trainer=trainer)
     path = land.path
     assert path["step"].tolist() == [0, 5, 10, 15, 20, 25, 10]  # ran on to step 28, then back

@@ -1,5 +1,6 @@
 """Records: save/load round-trips, corruption is detected, the cache reuses or recomputes."""
 import json
+import os
 import warnings
 
 import pandas as pd
@@ -78,3 +79,83 @@ def test_cache_hit_skips_training_and_corrupt_is_recomputed(tiny, tmp_path, monk
         RunRecord.load(record_path(cfg, tmp_path))  # the recomputed record is valid again
     run_mod.run(cfg, runs_dir=tmp_path, force=True)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("edit", ["test_accuracy", "status", "summary", "steps"])
+def test_an_edited_meta_json_is_corruption_and_is_recomputed(tiny, tmp_path, monkeypatch, capsys, edit):
+    import ftcore.engine.runs as run_mod
+    from ftcore.cli import main
+    cfg = tiny.replace(epochs=1)
+    first = run(cfg, runs_dir=tmp_path)
+    path = record_path(cfg, tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
+    if edit == "test_accuracy":
+        meta["summary"]["test_accuracy"] = 0.999
+    elif edit == "status":
+        meta["status"] = "bogus"
+    elif edit == "summary":
+        meta["summary"] = "oops"
+    else:
+        meta["summary"]["steps"] += 1
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RecordError, match="corrupt or edited"):
+        RunRecord.load(path)
+    assert main(["show", str(path)]) == 2  # one line, no traceback
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "corrupt or edited" in err
+    calls = []
+    real_train = run_mod.train
+    monkeypatch.setattr(run_mod, "train", lambda c: calls.append(c) or real_train(c))
+    with pytest.warns(StaleRecordWarning, match="corrupt or edited"):
+        fresh = run_mod.run(cfg, runs_dir=tmp_path)
+    assert len(calls) == 1 and fresh.summary["test_accuracy"] == first.summary["test_accuracy"]
+    assert RunRecord.load(path).status == "completed"
+
+
+def test_status_must_agree_with_the_events(record, tmp_path):
+    p = record.save(tmp_path / "r")
+    meta = json.loads((p / "meta.json").read_text())
+    meta["status"] = meta["summary"]["status"] = "diverged"  # a completed run has no diverged event
+    (p / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RecordError, match="events, which say 'completed'"):
+        RunRecord.load(p)
+
+
+def test_replacing_a_record_leaves_a_record_at_the_path_throughout(record, tmp_path, monkeypatch):
+    import ftcore.records.record as rmod
+    p = record.save(tmp_path / "r")
+    seen = []
+    monkeypatch.setattr(rmod, "_save_hook", lambda stage: seen.append((stage, RunRecord.load(p).run_id)))
+    record.save(p)
+    assert [s for s, _ in seen] == ["tables", "meta", "swapped"] and {r for _, r in seen} == {record.run_id}
+    # without the atomic exchange: the old record is renamed aside, and a crash puts it back
+    seen.clear()
+    monkeypatch.setattr(rmod, "_exchange", lambda a, b: False)
+
+    def crash(stage):
+        seen.append(stage)
+        if stage == "old_aside":
+            assert not p.exists()
+            raise KeyboardInterrupt
+    monkeypatch.setattr(rmod, "_save_hook", crash)
+    with pytest.raises(KeyboardInterrupt):
+        record.save(p)
+    assert seen == ["tables", "meta", "old_aside"] and RunRecord.load(p).run_id == record.run_id
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r"]
+
+
+def test_leftovers_of_killed_saves_are_restored_or_removed(record, tmp_path):
+    from ftcore.records.record import clean_leftovers
+    p = record.save(tmp_path / "r")
+    p.rename(tmp_path / ".r.old-1234abcd")  # killed between the two renames
+    dead = tmp_path / ".r.tmp-999999999-0000aaaa"  # its writer (no such pid) is gone
+    dead.mkdir()
+    alive = tmp_path / f".q.tmp-{os.getpid()}-0000bbbb"  # a save in progress here: kept
+    alive.mkdir()
+    assert clean_leftovers(p, dry_run=True) and not p.exists()
+    assert clean_leftovers(p) and RunRecord.load(p).run_id == record.run_id
+    assert sorted(x.name for x in tmp_path.iterdir()) == [alive.name, "r"]
+    os.utime(alive, (0, 0))  # older than STALE_TMP_S: a leftover whatever its pid
+    (tmp_path / ".r.old-5678abcd").mkdir()  # its record is in place: the save had finished
+    assert not clean_leftovers(p)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r"]

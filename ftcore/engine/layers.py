@@ -177,6 +177,3 @@ def apply_freeze(model: nn.Module, frozen: list[str]) -> None:
     for g in layer_groups(model):
         g.set_trainable(g.name not in frozen)
 
-
-def trainable_state(groups: list[LayerGroup]) -> dict[str, bool]:
-    return {g.name: g.trainable for g in groups}

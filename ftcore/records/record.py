@@ -257,13 +257,13 @@ STALE_TMP_S = 300  # a temporary folder this old is a leftover even if its write
 
 
 def clean_leftovers(path: str | os.PathLike, *, dry_run: bool = False) -> bool:
-    """Tidy what killed saves left beside ``path`` (call it holding the result's lock).
+    """Tidy what killed saves left beside ``path``; call it holding the lock of ``path``'s result.
 
     If ``path`` is missing and a ``.<name>.old-*`` folder exists (a save killed between its two
-    renames), the newest is renamed back to ``path``; other ``.old-*`` folders are deleted. In the
-    whole folder, temporary folders (``.<id>.tmp-<pid>-*``) whose writer is no longer running, or
-    older than ``STALE_TMP_S``, are deleted. Returns whether a record was (``dry_run``: would be)
-    restored."""
+    renames), the newest is renamed back to ``path``. In the whole folder, ``.<id>.old-*`` folders
+    whose record is in place are deleted, and so are temporary folders (``.<id>.tmp-<pid>-*``)
+    whose writer is no longer running or that are older than ``STALE_TMP_S``. Returns whether a
+    record was (``dry_run``: would be) restored."""
     path = Path(path)
     try:
         siblings = list(path.parent.iterdir())
@@ -275,11 +275,14 @@ def clean_leftovers(path: str | os.PathLike, *, dry_run: bool = False) -> bool:
     if dry_run:
         return restore
     if restore:
-        os.rename(olds.pop(), path)
-    for p in olds:
-        shutil.rmtree(p, ignore_errors=True)
+        os.rename(olds[-1], path)
     for p in siblings:
-        if ".tmp-" in p.name and p.name.startswith(".") and _is_stale(p):
+        name = p.name
+        if not name.startswith(".") or p == (olds[-1] if restore else None):
+            continue
+        if ".old-" in name and (p.parent / name[1:].partition(".old-")[0]).exists():
+            shutil.rmtree(p, ignore_errors=True)  # its record is in place: the save finished
+        elif ".tmp-" in name and _is_stale(p):
             shutil.rmtree(p, ignore_errors=True)
     return restore
 
