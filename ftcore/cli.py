@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                            "over the training examples; a batch is batch_size examples.")
     _add_config_flags(p_run)
     p_run.add_argument("--runs-dir", default=None, metavar="DIR",
-                       help="run cache folder (default: runs/cache in this checkout, else ~/.cache/ftcore/runs; $FTCORE_RUNS_DIR overrides); checked to be writable before training")
+                       help="run cache folder (default: runs/cache in this checkout, else ~/.cache/ftcore/runs;"
+                       " $FTCORE_RUNS_DIR overrides); checked to be writable before training")
     p_run.add_argument("--force", action="store_true", help="retrain even if a valid record exists")
     p_show = sub.add_parser("show", help="summarise a stored record (run, landscape or study)")
     p_show.add_argument("path", help="the record's folder")
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                       "in (1, 100]. Default: %(default)g.")
     _add_config_flags(p_lr, hide=tuple(LR_FIND_OWNS))
     p_lr.add_argument("--runs-dir", default=None, metavar="DIR",
-                      help="run cache folder (default: runs/cache in this checkout, else ~/.cache/ftcore/runs; $FTCORE_RUNS_DIR overrides); checked to be writable before training")
+                      help="run cache folder (default: runs/cache in this checkout, else ~/.cache/ftcore/runs;"
+                      " $FTCORE_RUNS_DIR overrides); checked to be writable before training")
     args = parser.parse_args(argv)
 
     import warnings
