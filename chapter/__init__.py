@@ -28,4 +28,4 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
 
     viz.set_theme(lang)
     data = inputs(figure_id, quick=quick)  # registers the figures, checks the id
-    return getattr(viz, REGISTRY[figure_id].viz_name)(**data)
+    return REGISTRY[figure_id].draw(**data)

@@ -93,7 +93,7 @@ def render(spec: FigureSpec, inputs: dict, lang: str, out_dir: Path) -> list[Pat
     viz.set_theme(lang)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Glyph .* missing from")  # boxes instead of text: fail
-        fig = getattr(viz, spec.viz_name)(**inputs)
+        fig = spec.draw(**inputs)
         if spec.measure is not None and (m := spec.measure(inputs)).get("differs"):
             # The rule of FIGURES.md: where the measurement disagrees with the chapter, say so on the figure.
             fig.text(0.01, -0.02, "⚠ " + viz.t("differs") + ": " + m[lang], ha="left", va="top",

@@ -1,5 +1,5 @@
 """What a figure declares: the runs and studies it needs (as a function of the scale) and the viz
-function that draws it. ``build`` walks :data:`REGISTRY`; runs shared by figures train once."""
+function that draws them (``FigureSpec.draw``, called with the inputs by name). ``build`` walks :data:`REGISTRY`; runs shared by figures train once."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -50,10 +50,7 @@ class FigureSpec:
     needs: Callable[[Any], dict[str, Any]]  # Scale -> {input name: Grid | Sequences | StudyNeed | ...}
     claim: dict[str, str] = field(default_factory=dict)  # the chapter's (simulated) claim, in our words
     measure: Callable[[dict], dict] | None = None  # inputs -> {"zh", "en", "differs"}
-
-    @property
-    def viz_name(self) -> str:
-        return self.id.replace("-", "_")
+    draw: Callable[..., Any] = field(kw_only=True)  # the viz figure function: draw(**inputs) -> Figure
 
 
 REGISTRY: dict[str, FigureSpec] = {}

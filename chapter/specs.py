@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
+
+import viz
 from ftcore import RunConfig
+from ftcore.analysis import figure_studies as analyses
 from ftcore.analysis.continual import ContinualConfig
 from ftcore.analysis.landscape import LandscapeConfig
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
-
-from ftcore.analysis import figure_studies as analyses
+from ftcore.records.queries import mean_sd, run_failed
 from .registry import FigureSpec, Grid, LandscapeNeed, Sequences, StudyNeed, Value, figure
 
 HEAD_LR = 1e-3  # a new head alone (frozen encoder) needs a larger LR than the whole network
@@ -38,7 +41,6 @@ def with_curves(S, every: int = 8) -> RunConfig:
 
 
 def finals_by(inputs, name, key, metric="accuracy", split="test"):
-    from ftcore.records.runset import mean_sd
     return mean_sd(inputs[name].finals(metric, split), key).set_index(key)
 
 
@@ -66,7 +68,8 @@ figure(FigureSpec(
     {"zh": "图中的名称与数字均取自真实资产与记录：模型层数、各层组参数量、数据集大小、一次基准微调的结果。",
      "en": "Names and numbers come from the real assets and a recorded run: layers, parameters per layer "
            "group, dataset sizes and the result of one base fine-tuning run."},
-    lambda S: {"runs": seeds_grid(S, {"base": {}}, "run", seeds=S.seeds[:1]), "meta": Value(_concept_meta)}))
+    lambda S: {"runs": seeds_grid(S, {"base": {}}, "run", seeds=S.seeds[:1]), "meta": Value(_concept_meta)},
+    draw=viz.concept))
 
 
 def _strategies(S):
@@ -107,7 +110,8 @@ figure(FigureSpec(
      "en": "The chapter (simulated) claims fine-tuning wins at every size, the frozen encoder comes second, "
            "training from scratch lags far behind with little data, and freezing costs about a quarter of "
            "full fine-tuning."},
-    _strategies_measure))
+    _strategies_measure,
+    draw=viz.strategies))
 
 figure(FigureSpec(
     "layer-lr", "3.2.1", {"zh": "每层的学习率：统一、逐层衰减、判别式", "en": "Per-layer learning rates"},
@@ -117,7 +121,8 @@ figure(FigureSpec(
             "uniform": {"lr_strategy": "uniform"},
             "layerwise_0.95": {"lr_strategy": "layerwise", "layer_decay": 0.95},
             "layerwise_0.8": {"lr_strategy": "layerwise", "layer_decay": 0.8},
-            "discriminative": {"lr_strategy": "discriminative", "discriminative_factor": 2.6}}.items()])}))
+            "discriminative": {"lr_strategy": "discriminative", "discriminative_factor": 2.6}}.items()])},
+    draw=viz.layer_lr))
 
 DECAYS = {"constant": {"schedule": "constant"}, "linear": {"schedule": "linear"},
           "cosine": {"schedule": "cosine"}, "exponential": {"schedule": "exponential", "gamma": 0.05},
@@ -134,7 +139,8 @@ figure(FigureSpec(
     {"zh": "每一步的学习率，记录自训练中的真实调度器（含 6% 线性预热）。",
      "en": "The learning rate at every step, recorded from the real schedulers during training (6% linear warmup)."},
     lambda S: {"runs": Grid([c for c in _decay_grid(S)["runs"].cells
-                             if c[0]["seed"] == S.seeds[0] and c[0]["schedule"] in ("constant", "linear", "cosine", "exponential")])}))
+                             if c[0]["seed"] == S.seeds[0] and c[0]["schedule"] in ("constant", "linear", "cosine", "exponential")])},
+    draw=viz.schedules_basic))
 
 figure(FigureSpec(
     "landscape", "3.2.1", {"zh": "微调的损失地形", "en": "The loss landscape of fine-tuning"},
@@ -143,7 +149,8 @@ figure(FigureSpec(
            "and filter-normalized, with the real path projected; right: the 1-D interpolation θ₀→θ₁."},
     lambda S: {"land": LandscapeNeed(S.base, LandscapeConfig(grid=S.pick(9, 3), n_eval=S.pick(256, 16),
                                                              n1d=S.pick(13, 3), beta_range=(-2.0, 2.0)))},
-    {"zh": "教材用一个虚构的二次函数画地形。", "en": "The chapter draws an invented quadratic bowl."}))
+    {"zh": "教材用一个虚构的二次函数画地形。", "en": "The chapter draws an invented quadratic bowl."},
+    draw=viz.landscape))
 
 # ------------------------------------------------------------------------------------ 3.2.2
 FREEZES = {"none": {}, "bottom": {"freeze": "bottom", "freeze_layers": 3},
@@ -173,7 +180,8 @@ figure(FigureSpec(
     {"zh": "颜色取自训练开始时各层组参数的 requires_grad，标注为参数量；渐进解冻一行标出真实的解冻步。",
      "en": "Colour from each group's requires_grad at the start of training, annotated with parameter counts; "
            "the gradual row marks the recorded unfreezing steps."},
-    lambda S: {"runs": Grid([c for c in _freeze_grid(S)["runs"].cells if c[0]["seed"] == S.seeds[0]])}))
+    lambda S: {"runs": Grid([c for c in _freeze_grid(S)["runs"].cells if c[0]["seed"] == S.seeds[0]])},
+    draw=viz.freeze_map))
 
 figure(FigureSpec(
     "freeze-effects", "3.2.2", {"zh": "冻结策略的实测效果", "en": "Measured effects of freezing strategies"},
@@ -182,14 +190,16 @@ figure(FigureSpec(
     {"zh": "教材（模拟数据）称准确率依次为：全部微调 > 渐进解冻 > 冻结底层 > 冻结中间层 > 只训练头部，且只训练头部最“稳定”。",
      "en": "The chapter (simulated) ranks accuracy full > gradual > bottom frozen > middle frozen > head only, "
            "and calls head-only the most stable."},
-    _freeze_measure))
+    _freeze_measure,
+    draw=viz.freeze_effects))
 
 figure(FigureSpec(
     "unfreeze", "3.2.2", {"zh": "渐进解冻：何时解冻、每层的学习率", "en": "Gradual unfreezing: when, and each group's LR"},
     {"zh": "左：记录的解冻事件与每个层组逐步的学习率（冻结时为 0）；右：渐进解冻与全部微调的验证准确率。",
      "en": "Left: recorded unfreezing events and each group's LR per step (0 while frozen); right: validation "
            "accuracy of gradual unfreezing vs full fine-tuning."},
-    lambda S: {"runs": Grid([c for c in _freeze_grid(S)["runs"].cells if c[0]["strategy"] in ("none", "gradual")])}))
+    lambda S: {"runs": Grid([c for c in _freeze_grid(S)["runs"].cells if c[0]["strategy"] in ("none", "gradual")])},
+    draw=viz.unfreeze))
 
 
 def _finetuned(S):
@@ -202,7 +212,8 @@ figure(FigureSpec(
     {"zh": "全量微调后各层组权重的相对变化 ‖Δw‖/‖w‖，以及与预训练模型表示的线性 CKA。",
      "en": "Relative weight change ‖Δw‖/‖w‖ per layer group after full fine-tuning, and linear CKA to the "
            "pretrained model's representations."},
-    lambda S: {"study": _finetuned(S)}))
+    lambda S: {"study": _finetuned(S)},
+    draw=viz.layer_drift))
 
 # ------------------------------------------------------------------------------------ 3.2.3
 figure(FigureSpec(
@@ -211,7 +222,8 @@ figure(FigureSpec(
      "en": "One real review: sequence classification, token classification (film title tags aligned to word "
            "pieces, -100 = ignored) and masked language modelling."},
     lambda S: {"study": StudyNeed("task-formats", {"model": S.base.model, "max_length": S.base.max_length},
-                                  lambda: analyses.task_formats(S.base.model, max_length=S.base.max_length))}))
+                                  lambda: analyses.task_formats(S.base.model, max_length=S.base.max_length))},
+    draw=viz.task_formats))
 
 figure(FigureSpec(
     "augmentation", "3.2.3", {"zh": "真实的数据增强与模型的判断", "en": "Real augmentations and the model's verdicts"},
@@ -219,7 +231,8 @@ figure(FigureSpec(
      "en": "Synonym replacement, random insertion, deletion and swap applied to a real review, with the "
            "fine-tuned model's prediction for each. Back-translation needs a translation model that is not "
            "available offline, so it is left out."},
-    lambda S: {"study": _finetuned(S)}))
+    lambda S: {"study": _finetuned(S)},
+    draw=viz.augmentation))
 
 NOISE = (0.0, 0.1, 0.2, 0.4)
 
@@ -241,7 +254,8 @@ figure(FigureSpec(
      "en": "Left: test accuracy with 0/10/20/40% of training labels flipped; right: how well the per-example "
            "training loss at the end finds the flipped labels (precision at k)."},
     _quality,
-    {"zh": "教材（模拟数据）为四个虚构的“质量等级”画出随数据量上升的曲线。", "en": "The chapter draws curves for four invented quality levels."}))
+    {"zh": "教材（模拟数据）为四个虚构的“质量等级”画出随数据量上升的曲线。", "en": "The chapter draws curves for four invented quality levels."},
+    draw=viz.data_quality))
 
 # ------------------------------------------------------------------------------------ 3.2.4
 WARMUP_BASE = dict(lr=RISKY_LR, warmup_ratio=0.25)
@@ -272,7 +286,8 @@ figure(FigureSpec(
     _warmup,
     {"zh": "教材（模拟数据）称预热全面提升梯度稳定性、收敛速度和最终性能。",
      "en": "The chapter (simulated) claims warmup improves gradient stability, convergence speed and final performance."},
-    _warmup_measure))
+    _warmup_measure,
+    draw=viz.warmup))
 
 
 def _decay_measure(inputs):
@@ -291,7 +306,8 @@ figure(FigureSpec(
      "en": "Recorded LR curves of six decay schedules, validation accuracy over steps and final test accuracy."},
     _decay_grid,
     {"zh": "教材（模拟数据）称余弦衰减收敛最快、最终性能最好。", "en": "The chapter (simulated) says cosine decay converges fastest and ends best."},
-    _decay_measure))
+    _decay_measure,
+    draw=viz.decay))
 
 ADAPTIVE = {"plateau": {"schedule": "plateau", "plateau_patience": 0, "plateau_factor": 0.5},
             "cyclic": {"schedule": "cyclic", "cycle_epochs": 0.125},
@@ -303,7 +319,8 @@ figure(FigureSpec(
      "en": "ReduceLROnPlateau driven by the real validation loss (reductions marked); measured comparison with "
            "cyclic, one-cycle and cosine with restarts."},
     lambda S: {"runs": seeds_grid(S, ADAPTIVE, "schedule", base=with_curves(S, every=4))},
-    {"zh": "教材（模拟数据）称 OneCycle 效果最好。", "en": "The chapter (simulated) rates one-cycle the most effective."}))
+    {"zh": "教材（模拟数据）称 OneCycle 效果最好。", "en": "The chapter (simulated) rates one-cycle the most effective."},
+    draw=viz.adaptive))
 
 figure(FigureSpec(
     "lr-finder", "3.2.4", {"zh": "学习率范围测试", "en": "Learning-rate range test"},
@@ -311,7 +328,8 @@ figure(FigureSpec(
      "en": "The LR grows exponentially from 1e-7 to 1 while the loss is recorded; the suggestion (steepest descent) is marked."},
     lambda S: {"runs": Grid([({"test": "range"}, S.base.replace(
         train_size=S.pick(1600, 160), schedule="range_test", lr=1.0, range_start_lr=1e-7,
-        max_steps=S.pick(100, 10), warmup="none", test_at_end=False, divergence_factor=4.0))])}))
+        max_steps=S.pick(100, 10), warmup="none", test_at_end=False, divergence_factor=4.0))])},
+    draw=viz.lr_finder))
 
 # ------------------------------------------------------------------------------------ 3.2.5
 figure(FigureSpec(
@@ -322,7 +340,8 @@ figure(FigureSpec(
     lambda S: {"runs": Grid([({"regime": name}, S.base.replace(
         eval_splits=("train", "validation"), eval_every=S.pick(4, 1), eval_size=S.pick(250, 32), **kw))
         for name, kw in {"good": {}, "overfit": {"train_size": S.pick(64, 16), "epochs": S.pick(16, 3)},
-                         "underfit": {"lr": 2e-6}}.items()])}))
+                         "underfit": {"lr": 2e-6}}.items()])},
+    draw=viz.fitting))
 
 REGULARIZERS = {"none": {"dropout": 0.0, "weight_decay": 0.0}, "dropout": {"dropout": 0.3, "weight_decay": 0.0},
                 "weight_decay": {"dropout": 0.0, "weight_decay": 0.1},
@@ -356,7 +375,8 @@ figure(FigureSpec(
     _regularization,
     {"zh": "教材（模拟数据）称无正则化差距最大，组合策略的验证表现最好。",
      "en": "The chapter (simulated) says no regularization has the largest gap and the combination validates best."},
-    _reg_measure))
+    _reg_measure,
+    draw=viz.regularization))
 
 CL_TASKS = ("rt-sentiment", "bbc-topic", "rt-subjectivity")
 # LoRA per task gets 3 epochs per task at LR 3e-3 (at the base 32 steps it learns nothing, see PEFT).
@@ -389,7 +409,8 @@ figure(FigureSpec(
            "training task t. Right: final average accuracy vs measured training time."},
     _sequences,
     {"zh": "教材（模拟数据）画出 4 个任务上 naive 与 EWC 的虚构曲线。", "en": "The chapter draws invented naive vs EWC curves over 4 tasks."},
-    _forgetting_measure))
+    _forgetting_measure,
+    draw=viz.forgetting))
 
 PROBE_TASK = "bbc-topic"
 PROBE_RUNS = {"full_2e-05": {"lr": 2e-5}, "full_0.0002": {}, "full_0.001": {"lr": 1e-3},
@@ -412,7 +433,8 @@ figure(FigureSpec(
     {"zh": f"在影评情感上微调前后，冻结特征在另一任务（{PROBE_TASK}）上的线性探针与 kNN 准确率，随学习率与微调方法变化。",
      "en": f"Linear-probe and kNN accuracy of frozen features on a held-out task ({PROBE_TASK}) before and after "
            "fine-tuning on review sentiment, by learning rate and method."},
-    _probes))
+    _probes,
+    draw=viz.forgetting_pretrained))
 
 INSTABILITY = {"stable": {}, "too_high_lr": {"lr": 3e-3, "clip_grad_norm": None, "warmup": "none"},
                "exploding": {"lr": 1e-3, "clip_grad_norm": None, "warmup": "none", "schedule": "constant"},
@@ -423,7 +445,8 @@ figure(FigureSpec(
     {"zh": "稳定、学习率过高、梯度爆炸（无裁剪无预热）、学习率过低四个真实运行；标出发散或坍缩到多数类之处。",
      "en": "Four real runs: stable, LR too high, exploding gradients (no clipping, no warmup), LR too low; "
            "divergence or collapse to the majority class is marked."},
-    lambda S: {"runs": Grid([({"setting": k}, with_curves(S, every=4).replace(**kw)) for k, kw in INSTABILITY.items()])}))
+    lambda S: {"runs": Grid([({"setting": k}, with_curves(S, every=4).replace(**kw)) for k, kw in INSTABILITY.items()])},
+    draw=viz.instability))
 
 FIXES = {"baseline": {}, "clipping": {"clip_grad_norm": 1.0}, "warmup": {"warmup": "linear", "warmup_ratio": 0.25},
          "schedule": {"schedule": "linear"}, "bf16": {"precision": "bf16"}, "accumulation": {"grad_accum": 4},
@@ -432,8 +455,7 @@ FRAGILE = dict(lr=RISKY_LR, clip_grad_norm=None, warmup="none", schedule="consta
 
 
 def _fixes_measure(inputs):
-    f = inputs["runs"].finals("max_class_frac", "test")
-    f["failed"] = (f["status"] == "diverged") | (f["value"] > 0.95)
+    f = pd.DataFrame([{**labels, "failed": run_failed(rec)} for labels, rec in inputs["runs"]])
     rate = f.groupby("fix", sort=False)["failed"].mean()
     return _text("失败率（发散或全部预测为一类）：" + "，".join(f"{k} {v:.0%}" for k, v in rate.items()),
                  "Failure rate (diverged or one class predicted for all): " + ", ".join(f"{k} {v:.0%}" for k, v in rate.items()))
@@ -446,7 +468,8 @@ figure(FigureSpec(
            "time: failure rate and spread of final accuracy."},
     lambda S: {"runs": seeds_grid(S, FIXES, "fix", base=S.base.replace(**FRAGILE))},
     {"zh": "教材（模拟数据）用虚构的“效果/难度”散点和雷达图比较这些手段。", "en": "The chapter compares these with an invented effect/difficulty scatter and radar."},
-    _fixes_measure))
+    _fixes_measure,
+    draw=viz.stability_fixes))
 
 # ------------------------------------------------------------------------------------ seeds 001, 003
 # PEFT needs more steps than the base run's 32: at 32 steps LoRA (LR 1e-3 to 1e-2), BitFit and prompt
@@ -465,7 +488,8 @@ figure(FigureSpec(
            "training time, peak memory, and forgetting of pretrained knowledge (probe)."},
     lambda S: {"runs": seeds_grid(S, PEFT, "method", base=S.base.replace(epochs=S.pick(PEFT_EPOCHS, 1))),
                **{k: v for k, v in _probes(S).items()
-                                                        if k in ("full_0.001", "lora_0.001")}}))
+                                                        if k in ("full_0.001", "lora_0.001")}},
+    draw=viz.peft))
 
 
 def _table_measure(inputs):
@@ -484,4 +508,5 @@ figure(FigureSpec(
            "The replay+EWC combination is not implemented and is left out."},
     _sequences,
     {"zh": "教材给出一张虚构百分比的表（基础 / 回放 5% / EWC / 组合）。", "en": "The chapter gives a table of invented percentages (basic / replay 5% / EWC / combined)."},
-    _table_measure))
+    _table_measure,
+    draw=viz.continual_table))
