@@ -78,6 +78,8 @@ def show(path: str) -> str:
 
     from .records.record import RecordError, RunRecord
 
+    if not Path(path).exists():
+        raise RecordError(f"{path} does not exist (give a record folder, e.g. runs/cache/<run id>)")
     meta_file = Path(path) / "meta.json"
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))

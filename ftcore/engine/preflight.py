@@ -25,9 +25,9 @@ def check(cfg: RunConfig) -> None:
     layers = encoder_layers(cfg.model)
     if layers is not None:
         if cfg.reinit_top > layers:
-            raise ConfigError(f"RunConfig.reinit_top={cfg.reinit_top} is not allowed: expected at most "
-                              f"{layers} (the encoder layers of {cfg.model!r})")
+            raise ConfigError(f"RunConfig.reinit_top={cfg.reinit_top} is not allowed: expected an integer "
+                              f"in [0, {layers}] ({cfg.model!r} has {layers} encoder layers)")
         if cfg.freeze in ("bottom", "middle") and cfg.freeze_layers is not None and cfg.freeze_layers > layers:
-            raise ConfigError(f"RunConfig.freeze_layers={cfg.freeze_layers} is not allowed: expected at most "
-                              f"{layers} (the encoder layers of {cfg.model!r})")
+            raise ConfigError(f"RunConfig.freeze_layers={cfg.freeze_layers} is not allowed: expected an "
+                              f"integer in [0, {layers}] ({cfg.model!r} has {layers} encoder layers)")
     check_sizes(cfg, load_task(cfg.task))
