@@ -1,5 +1,6 @@
 """What a figure declares: the runs and studies it needs (as a function of the scale) and the viz
-function that draws them (``FigureSpec.draw``, called with the inputs by name). ``build`` walks :data:`REGISTRY`; runs shared by figures train once."""
+function that draws them (``FigureSpec.draw``, called with the inputs by name). ``build`` walks
+:data:`REGISTRY`; runs shared by figures train once."""
 from __future__ import annotations
 
 from collections.abc import Callable
