@@ -12,9 +12,10 @@ import torch
 
 import ftcore.analysis.landscape as lmod
 from ftcore import RunConfig, build
-from ftcore.analysis.landscape import (Landscape, LandscapeConfig, Plane, StaleLandscapeWarning, batch_metrics,
+from ftcore.analysis.landscape import (Landscape, LandscapeConfig, Plane, batch_metrics,
                               compute_landscape, filter_normalized, fixed_batches, landscape,
                               landscape_path)
+from ftcore.records.cache import StaleResultWarning
 from ftcore.records.record import RecordError
 from ftcore.engine.runs import run_id
 from ftcore.engine.trainer import Callback
@@ -229,7 +230,7 @@ def test_cache_hit_skips_training_and_corrupt_is_recomputed(cfg, tmp_path, monke
     pd.testing.assert_frame_equal(again.surface, first.surface)
 
     (folder / "surface.parquet").write_bytes(b"\x00")
-    with pytest.warns(StaleLandscapeWarning, match="checksum"):
+    with pytest.warns(StaleResultWarning, match="checksum"):
         fresh = landscape(cfg, LC, runs_dir=tmp_path)
     assert len(calls) == 2
     pd.testing.assert_frame_equal(fresh.surface, first.surface)

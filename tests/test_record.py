@@ -8,7 +8,8 @@ import pytest
 
 from ftcore import RecordError, RunRecord, run, train
 from ftcore.records.record import TABLES
-from ftcore.engine.runs import StaleRecordWarning, record_path
+from ftcore.engine.runs import record_path
+from ftcore.records.cache import StaleResultWarning
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_cache_hit_skips_training_and_corrupt_is_recomputed(tiny, tmp_path, monk
     assert calls == [] and again.steps["loss"].tolist() == first.steps["loss"].tolist()
 
     (record_path(cfg, tmp_path) / "evals.parquet").write_bytes(b"\x00")
-    with pytest.warns(StaleRecordWarning, match="checksum"):
+    with pytest.warns(StaleResultWarning, match="checksum"):
         fresh = run_mod.run(cfg, runs_dir=tmp_path)
     assert len(calls) == 1 and fresh.steps["loss"].tolist() == first.steps["loss"].tolist()
     with warnings.catch_warnings():
@@ -106,7 +107,7 @@ def test_an_edited_meta_json_is_corruption_and_is_recomputed(tiny, tmp_path, mon
     calls = []
     real_train = run_mod.train
     monkeypatch.setattr(run_mod, "train", lambda c: calls.append(c) or real_train(c))
-    with pytest.warns(StaleRecordWarning, match="corrupt or edited"):
+    with pytest.warns(StaleResultWarning, match="corrupt or edited"):
         fresh = run_mod.run(cfg, runs_dir=tmp_path)
     assert len(calls) == 1 and fresh.summary["test_accuracy"] == first.summary["test_accuracy"]
     assert RunRecord.load(path).status == "completed"

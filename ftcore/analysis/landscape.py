@@ -67,7 +67,7 @@ import torch.nn.functional as F
 from ..engine import runs
 from ..engine.config import RunConfig
 from ..engine.data import EVAL_SUBSET_SEED, TaskData, _tokenized, eval_loader
-from ..records.cache import StaleResultWarning, Stored, fetch, fetch_or_compute, key_id, runs_dir_or_default
+from ..records.cache import Stored, fetch, fetch_or_compute, key_id, runs_dir_or_default
 from ..records.record import RecordError, load_folder, save_folder
 from ..engine.tasks import stratified_subsample
 from ..engine.trainer import Callback, Trainer
@@ -89,9 +89,6 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
              "distance": "float64", "train_loss": "float64"},
     "line": {"alpha": "float64", "loss": "float64", "accuracy": "float64"},
 }
-
-
-StaleLandscapeWarning = StaleResultWarning  # the name this warning had before the one cache
 
 
 @dataclass(frozen=True)
@@ -526,6 +523,6 @@ def landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(), *,
     return fetch_or_compute(stored_landscape(cfg, lcfg, runs_dir), force=force, render_only=render_only)
 
 
-__all__ = ["Landscape", "LandscapeConfig", "PathRecorder", "Plane", "StaleLandscapeWarning",
+__all__ = ["Landscape", "LandscapeConfig", "PathRecorder", "Plane",
            "batch_metrics", "cached_landscape", "compute_landscape", "filter_normalized",
            "fixed_batches", "landscape", "landscape_path", "stored_landscape"]

@@ -23,14 +23,11 @@ from .layers import apply_freeze, frozen_groups_for, layer_groups
 from .models import count_parameters, load_model, resolve_model
 from .peft_methods import apply_peft, trainable_summary
 from ..records.queries import final_metrics
-from ..records.cache import DEFAULT_RUNS_DIR, StaleResultWarning, Stored, fetch, fetch_or_compute, key_id, \
+from ..records.cache import DEFAULT_RUNS_DIR, Stored, fetch, fetch_or_compute, key_id, \
     runs_dir_or_default
 from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
 from .tasks import load_task
 from .trainer import Trainer
-
-StaleRecordWarning = StaleResultWarning  # the name this warning had before the one cache
-
 
 def run_id(cfg: RunConfig) -> str:
     """Identity of a run: config fields that change its numbers + model/data fingerprints + schema."""
@@ -48,8 +45,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("RunConfig.device='cuda' is not allowed here: no CUDA device is available "
-                         "(use 'auto' or 'cpu')")
+        from .config import ConfigError
+        raise ConfigError("RunConfig.device='cuda' is not allowed here: no CUDA device is available "
+                          "(use auto or cpu)")
     return torch.device(name)
 
 
@@ -83,6 +81,9 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None, *, model: tor
     A task sequence passes its own pieces: the shared ``model`` and the task's ``data`` (used as
     they are), the ``seed`` drawn from during training (default ``cfg.seed``), a Trainer subclass
     and its extra arguments."""
+    if data is None:
+        from .preflight import check
+        check(cfg)  # device, model, reinit_top, sizes: one clear line before anything is loaded
     device = setup(cfg)
     data = prepare_data(cfg) if data is None else data
     model = init_model(cfg, data.num_labels) if model is None else model
@@ -178,5 +179,5 @@ def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: boo
     return fetch_or_compute(stored_run(cfg, runs_dir), force=force, render_only=render_only)
 
 
-__all__ = ["DEFAULT_RUNS_DIR", "StaleRecordWarning", "build", "cached", "init_model", "record_path",
+__all__ = ["DEFAULT_RUNS_DIR", "build", "cached", "init_model", "record_path",
            "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_run", "to_record", "train"]

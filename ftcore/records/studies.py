@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from .cache import StaleResultWarning, Stored, fetch_or_compute, key_id, runs_dir_or_default
+from .cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
 from .record import RecordError, load_folder, save_folder
 
 STUDY_SCHEMA = 1
@@ -78,6 +78,4 @@ def study(name: str, params: dict[str, Any], compute: Callable[[], tuple[dict[st
     return fetch_or_compute(stored_study(name, params, compute, runs_dir), force=force, render_only=render_only)
 
 
-StaleStudyWarning = StaleResultWarning  # the name this warning had before the one cache
-
-__all__ = ["STUDY_SCHEMA", "StaleStudyWarning", "Study", "load_study", "stored_study", "study", "study_path"]
+__all__ = ["STUDY_SCHEMA", "Study", "load_study", "stored_study", "study", "study_path"]
