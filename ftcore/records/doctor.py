@@ -18,6 +18,7 @@ collapse               warn/info nearly all predictions go to one class and accu
                                  (info when the model recovered by its last evaluation)
 forgetting             warning   ``forgetting_warning`` events; old-task accuracy falling a lot
 early_stop             info      an ``early_stop`` event (what happened, and when)
+unfreeze_incomplete    warning   an ``unfreeze_incomplete`` event: gradual unfreezing left groups frozen
 restored_best          info      a ``restored_best`` event (early stopping's best weights)
 lr_reduced             info      ``lr_reduced`` events (reduce-on-plateau schedule)
 =====================  ========  =================================================================
@@ -183,6 +184,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "{fraction} of its best earlier value {best} (step {best_step})",
         "第 {step} 步任务 {task_name} 出现遗忘：其 {split} 集准确率降至 {value}，低于此前最佳值 {best}"
         "（第 {best_step} 步）的 {fraction}",
+    ),
+    "unfreeze_incomplete": (
+        "gradual unfreezing could not finish before the run ended: {detail}",
+        "逐层解冻在训练结束前未能完成：{detail}",
     ),
     "early_stop": (
         "early stopping at step {step}: {detail}",
@@ -670,6 +675,9 @@ def detect_events(ctx: _Context) -> None:
         for _, e in ctx.events(kind).iterrows():
             ctx.add(kind, "info", int(e["step"]),
                     {"event": kind, "detail": str(e["detail"])}, text_id=text_id, detail=str(e["detail"]))
+    for _, e in ctx.events("unfreeze_incomplete").iterrows():  # groups that never trained (a warning)
+        ctx.add("unfreeze_incomplete", "warning", int(e["step"]),
+                {"event": "unfreeze_incomplete", "detail": str(e["detail"])}, detail=str(e["detail"]))
 
 
 DETECTORS = (detect_divergence, detect_overfitting, detect_generalization_gap, detect_stagnation,
