@@ -1,10 +1,10 @@
 """Live runs: train a small real run in the notebook with a progress bar and curves that redraw
-as it trains (loss, global gradient norm, learning rate, validation accuracy)."""
+as it trains (loss, global gradient norm, learning rate, validation accuracy), drawn by the same
+viz functions as the chapter's figures."""
 from __future__ import annotations
 
-import math
-
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from ftcore import RunConfig
 from ftcore.engine.runs import build, train
@@ -13,31 +13,36 @@ from ftcore.engine.trainer import Callback, Trainer
 
 class LiveCurves(Callback):
     """Redraws a 4-panel figure every ``every`` steps into ``out`` (an ipywidgets Output; with
-    ``out=None`` the figure is only kept in ``self.fig``, e.g. in tests)."""
+    ``out=None`` the figure is only kept in ``self.fig``, e.g. in tests). What it has seen so far
+    is kept as record tables (:meth:`tables`: ``steps``, ``grad_norms``, ``lrs``, ``evals``)."""
 
     order = 95  # after the Recorder
 
     def __init__(self, out=None, every: int = 5, title: str = ""):
         self.out, self.every, self.title = out, every, title
-        self.steps, self.loss, self.gnorm, self.lr, self.val = [], [], [], [], []
+        self.rows = {"steps": [], "grad_norms": [], "lrs": [], "evals": []}
         self.fig = None
 
     def on_step_end(self, t: Trainer) -> None:
         norms = t.grad_norms() if t.cfg.record_grad_norms else {}
-        self.steps.append(t.step)
-        self.loss.append(t.loss)
-        self.gnorm.append(math.sqrt(sum(v * v for v in norms.values())) if norms else math.nan)
-        self.lr.append(t.optimizer.param_groups[-1]["lr"])
+        self.rows["steps"].append((t.step, t.loss))
+        self.rows["grad_norms"] += [(t.step, group, norm) for group, norm in norms.items()]
+        self.rows["lrs"].append((t.step, t.optimizer.param_groups[-1]["lr"]))
         if t.step % self.every == 0:
             self.draw()
 
     def on_eval_end(self, t: Trainer) -> None:
         val = t.last_eval.get("validation")
         if val:
-            self.val.append((t.step, val["accuracy"]))
+            self.rows["evals"].append((t.step, "validation", "accuracy", val["accuracy"]))
 
     def on_fit_end(self, t: Trainer) -> None:
         self.draw()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        cols = {"steps": ["step", "loss"], "grad_norms": ["step", "group", "norm"], "lrs": ["step", "lr"],
+                "evals": ["step", "split", "metric", "value"]}
+        return {name: pd.DataFrame(rows, columns=cols[name]) for name, rows in self.rows.items()}
 
     def draw(self):
         import viz
@@ -48,18 +53,11 @@ class LiveCurves(Callback):
         for ax in self.axes:
             ax.clear()
         a_loss, a_norm, a_lr, a_val = self.axes
-        a_loss.plot(self.steps, self.loss, color="C0")
-        a_loss.set(xlabel=viz.t("step"), ylabel=viz.t("train_loss"))
-        a_norm.plot(self.steps, self.gnorm, color="C3")
-        a_norm.set(xlabel=viz.t("step"), ylabel=viz.t("grad_norm"))
-        if any(g > 0 for g in self.gnorm if g == g):
-            a_norm.set_yscale("log")
-        a_lr.plot(self.steps, self.lr, color="C2")
-        a_lr.set(xlabel=viz.t("step"), ylabel=viz.t("lr"))
-        if self.val:
-            s, v = zip(*self.val)
-            a_val.plot(s, v, "o-", color="C1")
-        a_val.set(xlabel=viz.t("step"), ylabel=viz.t("val_accuracy"))
+        tables = self.tables()
+        viz.plot_training_loss(tables["steps"], color="C0", ax=a_loss)
+        viz.plot_global_grad_norm(tables["grad_norms"], color="C3", ax=a_norm)
+        viz.plot_lr_schedule(tables["lrs"], color="C2", ax=a_lr)
+        viz.plot_eval_curve(tables["evals"], color="C1", ax=a_val)
         if self.title:
             self.fig.suptitle(self.title)
         if self.out is not None:

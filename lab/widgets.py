@@ -65,9 +65,8 @@ class ScheduleExplorer(Control):
         lrs = preview(self.config(), self.total, self.per_epoch)["all"]
         self.result = lrs
         fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
-        ax.plot(range(1, len(lrs) + 1), lrs)
-        ax.set(xlabel=viz.t("step"), ylabel=viz.t("lr"),
-               title=f"{self.schedule.value} + warmup {self.warmup.value} ({self.warmup_ratio.value:.0%})")
+        viz.plot_lr_schedule(lrs, ax=ax)
+        ax.set_title(f"{self.schedule.value} + warmup {self.warmup.value} ({self.warmup_ratio.value:.0%})")
         self.show_fig(fig)
 
 
@@ -101,13 +100,10 @@ class FreezeExplorer(Control):
         n_train, n_all = int(df.loc[df.trainable, "n_params"].sum()), int(df["n_params"].sum())
         self.text.value = (f"<b>{viz.t('trainable_params')}: {n_train:,} / {n_all:,} "
                            f"({100 * n_train / n_all:.2f}%)</b>")
-        fig, ax = plt.subplots(figsize=(10, 1.6), layout="constrained")
-        ax.imshow([df["trainable"].astype(int).tolist()], cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
-        ax.set_xticks(range(len(df)), df["group"], rotation=30, ha="right")
-        ax.set_yticks([])
-        for i, n in enumerate(df["n_params"]):
-            ax.text(i, 0, f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n:,}", ha="center", va="center", fontsize=8)
-        ax.grid(False)
+        fig, ax = plt.subplots(figsize=(11, 2.2), layout="constrained")
+        # one row of the chapter's freeze map: the model as freeze_to(n) leaves it
+        viz.plot_freeze_map(df.assign(step=0, strategy=f"freeze_to({self.depth.value})"), ax=ax)
+        ax.set_ylabel("")
         self.show_fig(fig)
 
 
@@ -234,8 +230,7 @@ class ForgettingControl(Control):
                                   f"final average accuracy <b>{f['average_accuracy']:.3f}</b>, "
                                   f"{rec.summary['train_s']:.0f} s")
             fig, ax = plt.subplots(figsize=(4.5, 3), layout="constrained")
-            import seaborn as sns
-            sns.heatmap(m, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax, cbar=False)
+            viz.plot_accuracy_matrix(m, ax=ax)
             ax.set_title(self.method.value)
             self.show_fig(fig)
         finally:

@@ -21,7 +21,7 @@ from ftcore.records.queries import COLLAPSE_FRAC, collapse_table, curve, global_
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ._common import _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
-from .text import t
+from .text import has, t
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -49,10 +49,9 @@ def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: b
     c_train, c_val = sns.color_palette()[0], sns.color_palette()[1]
     st = record.steps
     ax.plot(st["step"], st["loss"], color=c_train, alpha=0.3, lw=1, label=t("fitting.step_loss"))
-    tr = curve(record, "loss", "train")
+    plot_eval_curve(record, metric="loss", split="train", color=c_train, label=t("fitting.train_eval"), ax=ax)
+    plot_eval_curve(record, metric="loss", split="validation", color=c_val, label=t("fitting.val_eval"), ax=ax)
     va = curve(record, "loss", "validation")
-    ax.plot(tr["step"], tr["value"], color=c_train, marker="o", ms=3, lw=1.8, label=t("fitting.train_eval"))
-    ax.plot(va["step"], va["value"], color=c_val, marker="o", ms=3, lw=1.8, label=t("fitting.val_eval"))
     fin = va[np.isfinite(va["value"])]
     if len(fin):
         best = fin.loc[fin["value"].idxmin()]
@@ -161,16 +160,61 @@ def _mark_divergence(ax: Axes, record: RunRecord):
     return None
 
 
-def plot_instability_loss(record: RunRecord, *, ax: Axes | None = None, color=None) -> Axes:
-    """Training loss per step; where the run diverged (red line) and the evaluations at which the
-    validation predictions collapsed to one class (red triangles on the x axis)."""
+def plot_training_loss(steps: pd.DataFrame, *, color=None, label: str | None = None,
+                       ax: Axes | None = None) -> Axes:
+    """Training loss per step (a record's ``steps`` table, or a record), log y when it spans more
+    than a factor 30."""
     ax = ax or plt.gca()
-    st = record.steps
+    st = steps.steps if hasattr(steps, "steps") else steps
     loss = st["loss"].astype(float)
-    ax.plot(st["step"], loss, color=color or sns.color_palette()[0], lw=1.4, label=t("instability.step_loss"))
+    ax.plot(st["step"], loss, color=color or sns.color_palette()[0], lw=1.4, label=label)
     fin = loss[np.isfinite(loss) & (loss > 0)]
     if len(fin) and fin.max() / fin.min() > 30:
         ax.set_yscale("log")
+    ax.set_xlabel(t("step"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(t("train_loss"))
+    return ax
+
+
+def plot_global_grad_norm(grad_norms: pd.DataFrame, *, color=None, label: str | None = None,
+                          ax: Axes | None = None) -> Axes:
+    """The global gradient norm per step (before clipping) from the per-group ``grad_norms`` table
+    (or a record): ``ftcore.records.queries.global_grad_norm``, finite steps only, log y."""
+    ax = ax or plt.gca()
+    g = global_grad_norm(grad_norms).sort_values("step", kind="stable")
+    g = g[np.isfinite(g["norm"]) & (g["norm"] > 0)]
+    ax.plot(g["step"], g["norm"], color=color or sns.color_palette()[4], lw=1.4, label=label)
+    if len(g):
+        ax.set_yscale("log")
+        if g["norm"].max() / g["norm"].min() < 10:  # less than a decade: plain numbers on the minor ticks
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(
+                lambda v, _: f"{v:.2g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
+    ax.set_xlabel(t("step"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(t("instability.grad_axis"))
+    return ax
+
+
+def plot_eval_curve(evals: pd.DataFrame, *, metric: str = "accuracy", split: str = "validation", color=None,
+                    label: str | None = None, ax: Axes | None = None) -> Axes:
+    """One metric on one split at each evaluation step (``ftcore.records.queries.curve`` of an
+    ``evals`` table or a record), as dots joined by a line."""
+    ax = ax or plt.gca()
+    c = curve(evals, metric, split)
+    ax.plot(c["step"], c["value"], color=color or sns.color_palette()[1], marker="o", ms=3, lw=1.8, label=label)
+    ax.set_xlabel(t("step"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    key = f"{'val' if split == 'validation' else split}_{metric}"  # val_accuracy, train_loss, ...
+    ax.set_ylabel(t(key) if has(key) else metric)
+    return ax
+
+
+def plot_instability_loss(record: RunRecord, *, ax: Axes | None = None, color=None) -> Axes:
+    """Training loss per step; where the run diverged (red line) and the evaluations at which the
+    validation predictions collapsed to one class (red triangles on the x axis)."""
+    ax = plot_training_loss(record.steps, color=color, label=t("instability.step_loss"), ax=ax)
     _mark_divergence(ax, record)
     evals = collapse_table(record, ("validation",))
     col = evals[evals["collapsed"].astype(bool)]
@@ -178,28 +222,13 @@ def plot_instability_loss(record: RunRecord, *, ax: Axes | None = None, color=No
         ax.scatter(col["step"], [0.04] * len(col), transform=ax.get_xaxis_transform(), marker="^", s=40,
                    color="tab:red", zorder=5, clip_on=False, gid="collapse",
                    label=t("instability.collapse", pct=round(100 * COLLAPSE_FRAC)))
-    ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(t("train_loss"))
     return ax
 
 
 def plot_instability_grad_norm(record: RunRecord, *, ax: Axes | None = None, color=None) -> Axes:
     """The global gradient norm per step (before clipping), log y, with the divergence marked."""
-    ax = ax or plt.gca()
-    g = global_grad_norm(record).sort_values("step", kind="stable")
-    g = g[np.isfinite(g["norm"]) & (g["norm"] > 0)]
-    ax.plot(g["step"], g["norm"], color=color or sns.color_palette()[4], lw=1.4, label=t("instability.global_norm"))
-    if len(g):
-        ax.set_yscale("log")
-        if g["norm"].max() / g["norm"].min() < 10:  # less than a decade: plain numbers on the minor ticks
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:.2g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
+    ax = plot_global_grad_norm(record.grad_norms, color=color, label=t("instability.global_norm"), ax=ax)
     _mark_divergence(ax, record)
-    ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(t("instability.grad_axis"))
     return ax
 
 
@@ -282,6 +311,6 @@ def stability_fixes(runs: RunSet) -> Figure:
     return fig
 
 
-__all__ = ["fitting", "instability", "plot_fit_curves", "plot_fixes_failure_rate", "plot_generalization_gap",
-           "plot_instability_grad_norm", "plot_instability_loss", "plot_train_val_accuracy", "regularization",
-           "stability_fixes"]
+__all__ = ["fitting", "instability", "plot_eval_curve", "plot_fit_curves", "plot_fixes_failure_rate",
+           "plot_generalization_gap", "plot_global_grad_norm", "plot_instability_grad_norm", "plot_instability_loss",
+           "plot_train_val_accuracy", "plot_training_loss", "regularization", "stability_fixes"]

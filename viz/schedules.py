@@ -62,6 +62,18 @@ def head_lrs(runs: RunSet) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ axes-level
+def plot_lr_schedule(lrs, *, color=None, label: str | None = None, ax=None):
+    """One learning-rate schedule: a ``step, lr`` frame, or the LR of each step from step 1 (a
+    sequence, e.g. ``ftcore.engine.schedules.preview``'s), as a line."""
+    ax = ax or plt.gca()
+    if not isinstance(lrs, pd.DataFrame):
+        lrs = pd.DataFrame({"step": range(1, len(lrs) + 1), "lr": list(lrs)})
+    ax.plot(lrs["step"], lrs["lr"], color=color or sns.color_palette("colorblind")[0], label=label)
+    _step_axis(ax)
+    ax.set_ylabel(t("lr"))
+    return ax
+
+
 def plot_lr_curves(lrs: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
                    colors: dict | None = None):
     """LR vs step, one line per value of ``hue`` (named by the registered ``prefix.value`` text)."""
@@ -363,6 +375,6 @@ def lr_finder(runs: RunSet) -> Figure:
     return fig
 
 
-__all__ = ["adaptive", "decay", "head_lrs", "lr_finder", "plot_final_points",
+__all__ = ["adaptive", "decay", "head_lrs", "lr_finder", "plot_final_points", "plot_lr_schedule",
            "plot_grad_norms", "plot_lr_curves", "plot_lr_range", "plot_plateau", "plot_steps_to_target",
            "plot_val_curves", "steps_to_target", "warmup"]
