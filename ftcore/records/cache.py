@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from .record import RecordError, clean_leftovers
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: results are not locked
+    fcntl = None
 
 
 class StaleResultWarning(UserWarning):
@@ -98,8 +102,11 @@ def result_lock(path: str | os.PathLike, *, optional: bool = False) -> Iterator[
     The holder deletes the lock file before releasing it, so none are left behind; a waiter that
     then wakes up holding a deleted file notices (its file is no longer the one at the path) and
     locks again. ``optional``: where the lock file cannot be created (a read-only folder), go on
-    without it (yields False)."""
+    without it (yields False; so too where there is no fcntl)."""
     path = Path(path)
+    if fcntl is None:
+        yield False
+        return
     lock = path.with_name(f".{path.name}.lock")
     while True:
         try:
