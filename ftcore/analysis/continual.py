@@ -3,7 +3,8 @@
 After each task is trained, every task seen so far is evaluated on its test split; those rows of
 the record's ``evals`` form the accuracy matrix (:func:`accuracy_matrix`), from which forgetting,
 backward transfer and average accuracy are derived (:func:`sequence_metrics`), never stored. Methods that fight
-forgetting, each a callback or a data change on top of the same loop:
+forgetting are small strategy objects (``STRATEGIES``) that add callbacks or change the data of the
+ordinary loop: every task is a trainer from ``runs.build``, and ``runs.to_record`` assembles the record:
 
 =============  =====================================================================================
 naive          fine-tune on each task in turn (the baseline that forgets)
