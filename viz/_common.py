@@ -70,6 +70,18 @@ def _pct(p: float) -> str:
     return f"{p:.0f}%" if p >= 10 else (f"{p:.1f}%" if p >= 0.1 else f"{p:.2g}%")
 
 
+def _categories(ax: Axes, order: Sequence, prefix: str, *, ylabel: str | None = None,
+                title: str | None = None) -> Axes:
+    """Name the categories at x = 0 … n-1 (``prefix.name`` labels); the y label and title if given."""
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([_name(prefix, n) for n in order])
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def _ordered(values, preferred: Sequence[str]) -> list:
     values = list(dict.fromkeys(values))
     return [v for v in preferred if v in values] + [v for v in values if v not in preferred]

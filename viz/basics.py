@@ -22,8 +22,8 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import (_count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table, _legend_dedup,
-                      _name, _ordered, _palette, _pct)
+from ._common import (_categories, _count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table,
+                      _legend_dedup, _name, _ordered, _palette, _pct)
 from .text import has, t
 from .theme import strong
 
@@ -192,12 +192,7 @@ def plot_metric_by_strategy(finals: pd.DataFrame, value: str, *, by: str = "stra
         if np.isfinite(sd) and sd > 0:
             ax.errorbar(i, mean, yerr=sd, color="0.15", capsize=5, lw=1.4, zorder=3)
         _dots(ax, np.full(len(df), i, dtype=float), vals, df["status"], "0.15", jitter=0.08)
-    ax.set_xticks(range(len(order)))
-    ax.set_xticklabels([_name(label_prefix, n) for n in order])
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    _categories(ax, order, label_prefix, ylabel=ylabel, title=title)
     if (finals["status"] == "diverged").any():
         _legend_dedup(ax, fontsize=9)
     return ax
@@ -223,11 +218,7 @@ def plot_trainable_params(finals: pd.DataFrame, *, by: str = "strategy", order: 
         ax.legend(fontsize=9, loc="upper center")
     lo = float(finals["trainable_params_at_end"].min())
     ax.set_ylim(max(lo / 5, 0.5), (total if np.isfinite(total) else lo) * 40)
-    ax.set_xticks(range(len(order)))
-    ax.set_xticklabels([_name(label_prefix, n) for n in order])
-    ax.set_ylabel(t("strategies.params_axis"))
-    ax.set_title(t("strategies.params_title"))
-    return ax
+    return _categories(ax, order, label_prefix, ylabel=t("strategies.params_axis"), title=t("strategies.params_title"))
 
 
 def strategies(runs: RunSet) -> Figure:

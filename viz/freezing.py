@@ -22,7 +22,8 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import _count, _fam_latin, _group_label, _group_order, _layer_lr_table, _name, _ordered, _palette, _pct
+from ._common import (_categories, _count, _fam_latin, _group_label, _group_order, _layer_lr_table,
+                      _name, _ordered, _palette, _pct)
 from .basics import plot_metric_by_strategy
 from .text import t
 from .theme import strong
@@ -150,11 +151,7 @@ def plot_seed_sd(finals: pd.DataFrame, *, by: str = "strategy", order: Sequence 
     ax.margins(y=0.12)
     ax.set_ylim(bottom=0)
     ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.set_xticks(range(len(order)))
-    ax.set_xticklabels([_name(label_prefix, n) for n in order])
-    ax.set_ylabel(t("freeze-effects.sd_axis"))
-    ax.set_title(t("freeze-effects.spread"))
-    return ax
+    return _categories(ax, order, label_prefix, ylabel=t("freeze-effects.sd_axis"), title=t("freeze-effects.spread"))
 
 
 def freeze_effects(runs: RunSet) -> Figure:
