@@ -182,8 +182,12 @@ def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -
         elif args.command == "show":
             print(show(args.path))
         elif args.command == "doctor":
+            from pathlib import Path
+
             from .records.doctor import diagnose
-            from .records.record import RunRecord
+            from .records.record import RecordError, RunRecord
+            if not Path(args.path).exists():
+                raise RecordError(f"{args.path} does not exist (give a run record folder, e.g. runs/cache/<run id>)")
             print(diagnose(RunRecord.load(args.path)).to_text(args.lang))
         elif args.command == "run":
             from .engine.runs import run

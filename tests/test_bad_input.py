@@ -84,6 +84,8 @@ REFUSED = [
     (["--train-size", "1"], "RunConfig.train_size=1"),
     (["--reinit-top", "99"], "RunConfig.reinit_top=99"),
     (["--freeze", "bottom", "--freeze-layers", "5"], "RunConfig.freeze_layers=5"),
+    (["--freeze", "list", "--frozen-groups", "layer.9"], "'tiny-bert' has no layer.9"),
+    (["--epochs", "1e9", "--max-steps", "none"], "RunConfig.epochs=1000000000.0"),
     (["--seed", "4294967296"], "RunConfig.seed=4294967296"),
     (["--seed", "-1"], "RunConfig.seed=-1"),
     (["--clip-grad-norm", "0"], "or none (= no clipping)"),
@@ -253,6 +255,8 @@ def test_show_names_what_a_folder_holds(capsys):
     assert main(["show", str(study)]) == 0
     assert capsys.readouterr().out.startswith("saved study")
     assert main(["show", str(QUICK_RUNS / "no-such-record")]) == 2
+    assert "does not exist" in _one_error_line(capsys)
+    assert main(["doctor", str(QUICK_RUNS / "no-such-record")]) == 2
     assert "does not exist" in _one_error_line(capsys)
 
 

@@ -62,3 +62,22 @@ def test_load_config_json_and_yaml(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"learning_rate": 1e-4}))
     with pytest.raises(ConfigError, match="unknown config field.*learning_rate"):
         load_config(str(tmp_path / "bad.json"))
+
+
+def test_every_field_is_documented_with_its_allowed_values():
+    from ftcore.engine.config import CHOICES, ITEM_CHOICES, RANGES, allowed, describe
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+    assert set(RANGES) | set(CHOICES) | set(ITEM_CHOICES) <= names
+    for f in dataclasses.fields(RunConfig):
+        assert len(f.metadata.get("doc", "")) > 10, f.name
+        assert allowed(f.name) and describe(f.name).startswith(f.metadata["doc"])
+        if "None" in str(f.type):
+            assert "none" in f.metadata, f"{f.name}: say what None means"
+
+
+def test_error_messages_repeat_the_allowed_values():
+    from ftcore.engine.config import allowed
+    for field, value in [("clip_grad_norm", 0), ("eval_size", 0), ("seed", -1), ("divergence_factor", 1e9)]:
+        with pytest.raises(ConfigError) as err:
+            RunConfig(**{field: value})
+        assert str(err.value).endswith(allowed(field))

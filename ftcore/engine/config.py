@@ -80,7 +80,7 @@ class RunConfig:
                                "examples per epoch)")
 
     # --- optimizer
-    optimizer: str = _f("adamw", "optimizer")
+    optimizer: str = _f("adamw", "optimizer: AdamW (decoupled weight decay) or SGD with momentum")
     lr: float = _f(5e-5, "peak learning rate (per optimizer step) of the top encoder layer, and of the head "
                    "unless head_lr is set")
     weight_decay: float = _f(0.01, "decoupled weight decay (AdamW) per step, as a fraction of the LR; never "

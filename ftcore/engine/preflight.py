@@ -30,4 +30,8 @@ def check(cfg: RunConfig) -> None:
         if cfg.freeze in ("bottom", "middle") and cfg.freeze_layers is not None and cfg.freeze_layers > layers:
             raise ConfigError(f"RunConfig.freeze_layers={cfg.freeze_layers} is not allowed: expected an "
                               f"integer in [0, {layers}] ({cfg.model!r} has {layers} encoder layers)")
+        beyond = [g for g in cfg.frozen_groups if g.startswith("layer.") and g[6:].isdigit() and int(g[6:]) >= layers]
+        if beyond:
+            raise ConfigError(f"RunConfig.frozen_groups={cfg.frozen_groups!r} is not allowed: {cfg.model!r} has "
+                              f"no {', '.join(beyond)} (its layers are layer.0 ... layer.{layers - 1})")
     check_sizes(cfg, load_task(cfg.task))

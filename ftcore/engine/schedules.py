@@ -108,8 +108,8 @@ def adjustments(trainer) -> list[tuple[str, str]]:
             never = frozen_top_down[reached:]
             notes.append(("unfreeze_incomplete",
                           f"gradual unfreezing every {every:g} {unit}(s) unfreezes {reached} of {n_groups} "
-                          f"frozen groups in time to train in this {total}-step run; {', '.join(never)} stay "
-                          f"frozen: set unfreeze_every to at most {before_last / n_groups:.3g} or train longer"))
+                          f"frozen groups in time to train in this {total}-step run; {', '.join(never)} never "
+                          f"train: set unfreeze_every to at most {before_last / n_groups:.3g} or train longer"))
     for kind, detail in notes[len(getattr(trainer.data, "notes", ())):]:
         warnings.warn(f"{kind}: {detail}", UserWarning, stacklevel=3)
     return notes
