@@ -5,8 +5,12 @@ A fine-tune is an override of the defaults: ``dataclasses.replace(RunConfig(), l
 so a bad value fails at once with a message naming the field, the value and what is allowed,
 not an hour later deep inside the loop.
 
-Units are in the comments: *steps* are optimizer updates (one per ``grad_accum`` batches),
-*epochs* are passes over the training split, *examples* are labelled texts.
+Each field carries its documentation (meaning and unit) in its metadata, and what it accepts is
+kept in the tables below the class (``CHOICES``, ``RANGES``): the validation, its error messages and
+``ftcore run --help`` are all generated from them, so they cannot drift apart. Units: *steps* are
+optimizer updates (one per ``grad_accum`` batches), *epochs* are passes over the training split,
+*examples* are labelled texts. Values written as text (a YAML file, a command line) are converted
+by :func:`coerce`: ``lr: 1e-4`` is a number, ``head_lr: none`` is None.
 """
 from __future__ import annotations
 
