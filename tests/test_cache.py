@@ -100,8 +100,9 @@ def test_render_only_never_computes_and_says_so_in_one_line(tmp_path, damage):
         fetch_or_compute(_item(tmp_path, calls), render_only=True)
     msg = str(info.value)
     assert calls == [] and "\n" not in msg
-    assert "stored box box-0123" in msg and "make figures" in msg
-    assert ("missing" if damage == "missing" else "unusable") in msg
+    assert "box box-0123" in msg and "make figures" in msg
+    assert ("no record of box" if damage == "missing" else "the record of box box-0123 in") in msg
+    assert damage == "missing" or "is unusable" in msg
 
 
 def test_an_identical_computation_waits_for_the_first_and_reuses_it(tmp_path):
@@ -193,5 +194,5 @@ def test_render_only_build_with_a_corrupt_record_is_one_line_and_trains_nothing(
                  "--out", str(tmp_path / "out")])
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
     assert code == 2 and len(err) == 1
-    assert f"stored {kind} " in err[0] and "make figures" in err[0]
+    assert f"the record of {kind} " in err[0] and "is unusable" in err[0] and "make figures" in err[0]
     assert ("test_accuracy" if kind == "run" else "corrupt") in err[0]

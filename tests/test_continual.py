@@ -177,12 +177,12 @@ def test_methods_run_under_bf16_autocast(seq, method, tmp_path):
 def test_render_only_never_trains_a_missing_or_corrupt_sequence(seq, tmp_path, monkeypatch):
     import ftcore.analysis.continual as cmod
     from ftcore.records.cache import MissingRecordError
-    with pytest.raises(MissingRecordError, match="stored task sequence seq-.* is missing.*make figures"):
+    with pytest.raises(MissingRecordError, match="no record of task sequence seq-.*make figures"):
         run_sequence(seq, runs_dir=tmp_path, render_only=True)
     rec = run_sequence(seq, runs_dir=tmp_path)
     (rec.path / "evals.parquet").write_bytes(b"\x00")
     monkeypatch.setattr(cmod, "train_sequence", lambda c: pytest.fail("trained"))
-    with pytest.raises(MissingRecordError, match="unusable.*checksum"):
+    with pytest.raises(MissingRecordError, match="record of task sequence seq-.* is unusable.*checksum"):
         run_sequence(seq, runs_dir=tmp_path, render_only=True)
 
 

@@ -215,12 +215,13 @@ def fetch_or_compute(item: Stored, *, force: bool = False, render_only: bool = F
 
 
 def _fetch_only(item: Stored) -> Any:
+    where = f"{item.kind} {item.id} in {item.path.parent}"
     try:
         return load_valid(item)
     except FileNotFoundError:
-        reason = "missing"
+        problem = f"no record of {where}"
     except RecordError as exc:
-        reason = f"unusable: {exc}"
+        problem = f"the record of {where} is unusable ({exc})"
     if clean_leftovers(item.path, dry_run=True):  # an interrupted save may have left it aside
         with contextlib.suppress(OSError), result_lock(item.path, optional=True) as locked:
             if locked:
@@ -228,8 +229,7 @@ def _fetch_only(item: Stored) -> Any:
             with contextlib.suppress(FileNotFoundError, RecordError):
                 return load_valid(item)
     what = f" ({item.describe})" if item.describe else ""
-    raise MissingRecordError(f"stored {item.kind} {item.id} in {item.path.parent} is {reason}{what}. "
-                             "Run `make figures` (without --render-only) to compute it.")
+    raise MissingRecordError(f"{problem}{what}. Run `make figures` (without --render-only) to compute it.")
 
 
 __all__ = ["DEFAULT_RUNS_DIR", "MissingRecordError", "StaleResultWarning", "Stored", "check_writable",
