@@ -89,5 +89,7 @@ def test_freeze_layers_out_of_range_names_the_field(tiny):
     from ftcore import ConfigError, build
     with pytest.raises(ConfigError, match=r"freeze_layers=5.*\[0, 2\]"):
         build(tiny.replace(freeze="bottom", freeze_layers=5))
-    with pytest.raises(ConfigError, match="unknown group.*layer.9"):
-        build(tiny.replace(freeze="list", frozen_groups=("layer.9",)))
+    with pytest.raises(ConfigError, match=r"frozen_groups=\('layer.9',\).*has no layer.9"):
+        build(tiny.replace(freeze="list", frozen_groups=("layer.9",)))  # refused before loading the model
+    with pytest.raises(ConfigError, match="unknown group.*decoder"):
+        build(tiny.replace(freeze="list", frozen_groups=("decoder",)))
