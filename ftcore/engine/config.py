@@ -34,6 +34,11 @@ EVAL_SPLITS = ("train", "validation", "test")
 EARLY_STOP_METRICS = ("loss", "accuracy")
 UNFREEZE_UNITS = ("epoch", "step")
 DEVICES = ("auto", "cpu", "cuda")
+POOLINGS = ("cls", "mean")  # ftcore.engine.pooling
+
+# Fields added after reference records were made, with the value that reproduces the behaviour from
+# before they existed: at that value they are left out of the run id, so older records keep their ids.
+ADDED_LATER: dict[str, Any] = {"pooling": "cls", "frozen_dropout": True}
 
 
 def _f(default: Any, doc: str, *, none: str | None = None, identity: bool = True) -> Any:
@@ -68,6 +73,10 @@ class RunConfig:
                                 "train_size_clamped, summary train_examples)", none="the whole split")
     seed: int = _f(0, "seed of the data order, the new head's initial weights, dropout, augmentation and "
                    "label noise")
+    pooling: str = _f("cls", "how a text becomes one vector for the head: 'cls' = the encoder's pooler on the "
+                      "first token (BertForSequenceClassification), 'mean' = the mean of the last hidden "
+                      "states over the real tokens (how sentence-transformers checkpoints such as the "
+                      "default model were trained)")
     init: str = _f("pretrained", "start from the pretrained weights, or 'random' (same architecture, "
                    "trained from scratch)")
 
@@ -142,6 +151,9 @@ class RunConfig:
 
     # --- regularization and data (3.2.3, 3.2.5)
     dropout: float | None = _f(None, "hidden and attention dropout probability", none="the model's own")
+    frozen_dropout: bool = _f(True, "keep dropout on in frozen layers (as HF Trainer does); false runs them in "
+                              "eval mode, which also lets ftcore compute the frozen bottom's outputs once per "
+                              "example and reuse them every epoch (the frozen-feature cache)")
     label_smoothing: float = _f(0.0, "label smoothing of the cross-entropy loss (probability mass spread "
                                 "over the other classes)")
     early_stopping_patience: int | None = _f(None, "evaluations without improvement before training stops",
@@ -199,7 +211,8 @@ class RunConfig:
     def identity_dict(self) -> dict[str, Any]:
         """The fields that determine a run's numbers (used for the run id)."""
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)
-                if f.metadata.get("identity", True)}
+                if f.metadata.get("identity", True)
+                and not (f.name in ADDED_LATER and getattr(self, f.name) == ADDED_LATER[f.name])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -253,7 +266,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "init": ("pretrained", "random"), "optimizer": OPTIMIZERS, "lr_strategy": LR_STRATEGIES,
     "schedule": SCHEDULES, "warmup": WARMUPS, "freeze": FREEZE_STRATEGIES, "unfreeze_unit": UNFREEZE_UNITS,
     "peft": PEFT_METHODS, "early_stopping_metric": EARLY_STOP_METRICS, "precision": PRECISIONS,
-    "device": DEVICES,
+    "device": DEVICES, "pooling": POOLINGS,
 }
 ITEM_CHOICES: dict[str, tuple[str, ...]] = {"augment": AUGMENT_OPS, "eval_splits": EVAL_SPLITS}
 RANGES: dict[str, _Range] = {

@@ -154,7 +154,9 @@ def train_loader(data: TaskData, cfg: RunConfig, *, epoch_seed: int) -> DataLoad
     ds = _Examples(data.train)
     g = torch.Generator().manual_seed(epoch_seed)
     if cfg.group_by_length:
-        sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(x) for x in ds.ids], generator=g)
+        # token counts: cached features (ftcore.engine.features) keep them, pooled vectors have one "token"
+        lengths = data.train.get("length") or [len(x) for x in ds.ids]
+        sampler = LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=g)
     else:
         sampler = torch.utils.data.RandomSampler(ds, generator=g)
     return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=data.collator)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-POOLINGS = ("cls", "mean")
+from .config import POOLINGS
 
 
 class MeanPooler(nn.Module):

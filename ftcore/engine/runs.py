@@ -19,9 +19,11 @@ from . import provenance
 from .callbacks import Callback, Recorder, default_callbacks
 from .config import RunConfig
 from .data import TaskData, prepare_data
+from .features import attach, frozen_prefix
 from .layers import apply_freeze, frozen_groups_for, layer_groups
 from .models import count_parameters, load_model, resolve_model
 from .peft_methods import apply_peft, trainable_summary
+from .pooling import apply_pooling
 from ..records.queries import final_metrics
 from ..records.cache import DEFAULT_RUNS_DIR, Stored, fetch, fetch_or_compute, key_id, \
     runs_dir_or_default
@@ -62,6 +64,7 @@ def init_model(cfg: RunConfig, num_labels: int) -> torch.nn.Module:
     """The model of ``cfg`` for ``num_labels`` classes, with its initial freezing and PEFT applied."""
     model = load_model(cfg.model, num_labels, seed=cfg.seed, init=cfg.init, dropout=cfg.dropout,
                        reinit_top=cfg.reinit_top)
+    model = apply_pooling(model, cfg.pooling)
     groups = layer_groups(model)
     try:
         frozen = frozen_groups_for(cfg.freeze, groups, freeze_layers=cfg.freeze_layers,
@@ -81,6 +84,7 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None, *, model: tor
     A task sequence passes its own pieces: the shared ``model`` and the task's ``data`` (used as
     they are), the ``seed`` drawn from during training (default ``cfg.seed``), a Trainer subclass
     and its extra arguments."""
+    own_pieces = model is None and data is None  # a task sequence's shared model is never bypassed
     if data is None:
         from .preflight import check
         check(cfg)  # device, model, reinit_top, sizes: one clear line before anything is loaded
@@ -89,7 +93,10 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None, *, model: tor
     model = init_model(cfg, data.num_labels) if model is None else model
     seed_everything(cfg.seed if seed is None else seed)  # dropout masks and anything else drawn during training
     cbs = default_callbacks(cfg) if callbacks is None else callbacks
-    return trainer_cls(cfg, model, data, cbs, device, **trainer_kw)
+    trainer = trainer_cls(cfg, model, data, cbs, device, **trainer_kw)
+    if own_pieces and (prefix := frozen_prefix(cfg, trainer.model)) is not None:
+        attach(trainer, prefix, resolve_model(cfg.model).fingerprint)  # the frozen-feature cache
+    return trainer
 
 
 def train(cfg: RunConfig, *, trainer: Trainer | None = None) -> RunRecord:

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 
 from .config import RunConfig
 from .data import EVAL_BATCH_SIZE, TaskData, eval_loader, train_loader
+from .features import frozen_eval
 from .layers import layer_groups
 from .optim import build_optimizer
 from .schedules import LRSchedule, adjustments
@@ -150,6 +151,8 @@ class Trainer:
         self.skip_update = False
         self.fire("batch_start")
         self.model.train()
+        if not self.cfg.frozen_dropout:
+            frozen_eval(self.model)  # frozen layers as a fixed feature extractor: no dropout
         n = sum(len(b["labels"]) for b in batches)
         total, self.penalty_sum = 0.0, 0.0
         for b in batches:
