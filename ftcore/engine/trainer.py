@@ -263,7 +263,9 @@ def example_losses(model: torch.nn.Module, data: TaskData, *, device: torch.devi
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torch.device | str = "cpu",
              autocast=None) -> dict[str, float]:
-    """Loss, accuracy, macro-F1 and the share of the most predicted class of ``model`` on a split."""
+    """Loss, accuracy, macro-F1, the share of the most predicted class (``max_class_frac``: near 1 =
+    collapsed to one class) and the share of the most frequent true class (``majority_frac``: the
+    accuracy of always answering the majority class, the floor every accuracy is read against)."""
     model.eval()
     k = data.num_labels
     loss_sum, confusion = 0.0, torch.zeros(k, k, dtype=torch.long)
@@ -281,4 +283,4 @@ def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torc
     recall = tp / confusion.sum(1).clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
     return {"loss": loss_sum / n, "accuracy": float(tp.sum()) / n, "macro_f1": float(f1.mean()),
-            "max_class_frac": float(confusion.sum(0).max()) / n}
+            "max_class_frac": float(confusion.sum(0).max()) / n, "majority_frac": float(confusion.sum(1).max()) / n}
