@@ -6,6 +6,17 @@ figure in Chinese and English, and write the gallery.
     python -m chapter --render-only   # redraw from the records; an error names any missing run
     python -m chapter --force         # retrain everything the figures need (replaces records)
     python -m chapter --only warmup decay
+    python -m chapter --jobs 2        # train missing runs in 2 workers × 1 thread (see --help)
+
+Training: every figure's needs are first resolved into the distinct stored results; those the runs
+folder lacks are trained in --jobs worker processes (joblib; Ray with --backend ray) with the
+--threads budget split between them, each saving its records atomically under the run's lock; then
+the figures are collected (all cache hits) and drawn in --draw-jobs processes.
+
+Reproducibility: the thread count changes a run's numbers slightly but not its id. Every record
+keeps its thread count (config and provenance), the reference records were trained with the
+default (1 worker × 2 threads), and `make figures` with the default reproduces them; the reference
+test retrains a sample with each record's own thread count.
 """
 from __future__ import annotations
 
@@ -130,7 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-dir", default=None, help="records folder (default: the scale's)")
     ap.add_argument("--out", default=None, help="output folder (default: figures/, or build/figures-quick with --quick)")
     ap.add_argument("--collect-only", action="store_true", help="train/fetch the runs, draw nothing")
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="worker processes training the missing runs in parallel, the --threads budget "
+                         "split between them (default 1: one process with all threads, as the reference "
+                         "records were made)")
+    ap.add_argument("--threads", type=int, default=None, metavar="T",
+                    help="CPU threads in all, split as T // N per worker, at least 1 (default: the scale's, "
+                         "2); a record keeps its thread count, which is not part of its id")
+    ap.add_argument("--backend", choices=("joblib", "ray"), default="joblib",
+                    help="joblib: processes on this machine (default); ray: tasks on a Ray cluster, "
+                         "each returns its result and this process saves it in the runs folder")
+    ap.add_argument("--address", default=None, metavar="HOST:PORT",
+                    help="the Ray cluster to use with --backend ray (default: start a local Ray)")
+    ap.add_argument("--draw-jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                     help="processes drawing figures in parallel (default: 2 or the CPU count)")
     ap.add_argument("--langs", nargs="+", default=["zh", "en"], choices=["zh", "en"])
     args = ap.parse_args(argv)
@@ -151,10 +174,24 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown figure id(s) {unknown}; known: {', '.join(REGISTRY)}")
     out = Path(args.out or ("build/figures-quick" if args.quick else "figures"))
+    for flag in ("jobs", "threads", "draw_jobs"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.address and args.backend != "ray":
+        ap.error("--address is for --backend ray")
     col = Collector(S, force=args.force, render_only=args.render_only)
     timings, inputs_by_id = {}, {}
     t0 = time.perf_counter()
     try:
+        if not args.render_only:  # train what is missing first, in parallel where asked
+            from .parallel import default_threads, plan, split_threads, train_missing
+            missing = plan(col, ids)
+            threads = split_threads(args.threads or default_threads(S), args.jobs)
+            if missing:
+                print(f"{len(missing)} results to train ({args.jobs} worker(s) × {threads} thread(s), "
+                      f"{args.backend}); records go to {S.runs_dir}", flush=True)
+            train_missing(col, missing, workers=args.jobs, threads=threads, backend=args.backend,
+                          address=args.address)
         for fid in tqdm(ids, desc="runs for the figures", unit="figure"):
             t = time.perf_counter()
             inputs_by_id[fid] = col.collect(REGISTRY[fid])
@@ -168,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t1 = time.perf_counter()
     _DRAW["inputs"], _DRAW["langs"], _DRAW["out"] = inputs_by_id, args.langs, out
-    jobs = max(1, min(args.jobs, len(ids)))
+    jobs = max(1, min(args.draw_jobs, len(ids)))
     if jobs > 1:  # figures are independent: draw them in forked workers that share the inputs
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor

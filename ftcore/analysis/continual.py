@@ -615,10 +615,12 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
 def stored_sequence(ccfg: ContinualConfig, runs_dir: str | os.PathLike | None = None) -> Stored:
     """The task sequence as the cache sees it: its record folder, the check that a stored record
     holds this sequence, and how to train it."""
-    sid, expected = sequence_id(ccfg), json.loads(json.dumps(ccfg.to_dict()))
+    sid, expected = sequence_id(ccfg), json.loads(json.dumps(ccfg.identity()))
 
-    def check(rec: RunRecord) -> None:
-        if rec.run_id != sid or rec.config.get("continual") != expected:
+    def check(rec: RunRecord) -> None:  # settings outside the identity (threads, progress) may differ
+        stored = rec.config.get("continual")
+        if rec.run_id != sid or not isinstance(stored, dict) \
+                or json.loads(json.dumps(ContinualConfig(**stored).identity())) != expected:
             raise RecordError("it holds a different sequence")
     return Stored("task sequence", runs_dir_or_default(runs_dir) / sid, RunRecord.load,
                   lambda: train_sequence(ccfg), check, describe=f"{ccfg.method} on {' → '.join(ccfg.tasks)}")
