@@ -26,6 +26,14 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
     import viz
     from .registry import REGISTRY
 
+    import matplotlib.pyplot as plt
+
+    from .claims import annotate
+
     viz.set_theme(lang)
     data = inputs(figure_id, quick=quick)  # registers the figures, checks the id
-    return REGISTRY[figure_id].draw(**data)
+    spec = REGISTRY[figure_id]
+    fig = spec.draw(**data)
+    annotate(fig, spec, data, lang)  # the same verdict note as the gallery
+    plt.close(fig)  # returned, not also pyplot-managed: a notebook shows it once
+    return fig

@@ -33,6 +33,7 @@ from ftcore.engine.runs import stored_run
 from ftcore.records.cache import MissingRecordError, Stored, fetch_or_compute  # noqa: F401 (MissingRecordError: re-exported)
 from ftcore.records.record import RecordError
 
+from .claims import annotate
 from .registry import REGISTRY, FigureSpec, Grid, LandscapeNeed, Sequences, StudyNeed, Value
 from .scale import SCALES, Scale
 
@@ -105,10 +106,8 @@ def render(spec: FigureSpec, inputs: dict, lang: str, out_dir: Path) -> list[Pat
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Glyph .* missing from")  # boxes instead of text: fail
         fig = spec.draw(**inputs)
-        if spec.measure is not None and (m := spec.measure(inputs)).get("differs"):
-            # The rule of FIGURES.md: where the measurement disagrees with the chapter, say so on the figure.
-            fig.text(0.01, -0.02, "⚠ " + viz.t("differs") + ": " + m[lang], ha="left", va="top",
-                     fontsize="small", color="#a33", wrap=True)
+        # The rule of FIGURES.md: the verdicts (and any disagreement or failed gate) are on the figure.
+        annotate(fig, spec, inputs, lang)
         fig.canvas.draw()
     paths = []
     out_dir.mkdir(parents=True, exist_ok=True)

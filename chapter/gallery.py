@@ -56,9 +56,20 @@ def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict) -> Pat
                   f"{spec.caption['zh']}", "", f"*{spec.caption['en']}*", "",
                   f"English version: [png](en/{fid}.png) · [svg](en/{fid}.svg) · [pdf](en/{fid}.pdf); "
                   f"中文：[svg](zh/{fid}.svg) · [pdf](zh/{fid}.pdf)", ""]
+        g = spec.gate(inputs)
+        if g is None:
+            lines += ["Validity gate: not declared yet (no must-learn arms checked).", ""]
+        elif g.passed:
+            lines += [f"Validity gate: passed ({g.reason()}).", ""]
+        else:
+            lines += [f'<span style="color:#a33">**⚠ 结果无效 · not a valid result: {g.reason(limit=5)}**</span>', ""]
         if spec.claim:
             lines += ["| | |", "|---|---|", f"| 教材的说法 · the chapter's claim | {spec.claim['zh']}<br>{spec.claim['en']} |"]
-            if spec.measure is not None:
+            for j in spec.verdicts(inputs):
+                flag = " **⚠**" if j.verdict == "differs" else ""
+                lines += [f"| {j.claim.text['zh']} · {j.claim.text['en']} | {j.line('zh')}<br>{j.line('en')}{flag} "
+                          f"({j.effect.kind}) |"]
+            if spec.measure is not None and not spec.claims:
                 m = spec.measure(inputs)
                 flag = {True: " **⚠ 与教材不同 · differs from the chapter**", False: " (与教材一致 · agrees)",
                         None: ""}[m.get("differs")]

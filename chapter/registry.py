@@ -52,6 +52,20 @@ class FigureSpec:
     claim: dict[str, str] = field(default_factory=dict)  # the chapter's (simulated) claim, in our words
     measure: Callable[[dict], dict] | None = None  # inputs -> {"zh", "en", "differs"}
     draw: Callable[..., Any] = field(kw_only=True)  # the viz figure function: draw(**inputs) -> Figure
+    # {input name: labels -> bool}: the grid cells that must be runs that learned (chapter.claims);
+    # None = not declared yet (the gallery says so)
+    must_learn: dict[str, Callable[[dict], bool]] | None = field(default=None, kw_only=True)
+    claims: list = field(default_factory=list, kw_only=True)  # chapter.claims.Claim / RateClaim
+
+    def verdicts(self, inputs: dict) -> list:
+        """Each claim judged from the figure's inputs (seed-paired effect, interval, verdict)."""
+        from .claims import judge
+        return [judge(c, inputs) for c in self.claims]
+
+    def gate(self, inputs: dict, majority: float | None = None):
+        """The validity gate of the figure's must-learn runs, or None when none are declared."""
+        from .claims import gate
+        return None if self.must_learn is None else gate(self.id, self.must_learn, inputs, majority)
 
 
 REGISTRY: dict[str, FigureSpec] = {}

@@ -1,0 +1,51 @@
+"""Claims judged from seed-paired runs, and the per-figure gate, on crafted records."""
+from __future__ import annotations
+
+from chapter.claims import Claim, RateClaim, gate, judge
+from ftcore.records.record import RunRecord, table_from_rows
+from ftcore.records.runset import RunSet
+
+
+def rec(acc, share=0.55, status="completed"):
+    ev = [(10, "rt", "test", "accuracy", acc), (10, "rt", "test", "max_class_frac", share),
+          (10, "rt", "test", "majority_frac", 0.578)]
+    return RunRecord("r", {}, {}, status, {}, {"evals": table_from_rows("evals", ev)})
+
+
+def runs(values: dict[str, list[float]]) -> RunSet:
+    return RunSet(({"arm": arm, "seed": s}, rec(v)) for arm, vs in values.items() for s, v in enumerate(vs))
+
+
+TEXT = {"zh": "预热更好", "en": "warmup is better"}
+
+
+def test_consistent_paired_gain_agrees_and_its_interval_excludes_zero():
+    j = judge(Claim(TEXT, {"arm": "warm"}, {"arm": "none"}),
+              {"runs": runs({"warm": [0.80, 0.82, 0.79, 0.81, 0.80], "none": [0.78, 0.80, 0.77, 0.80, 0.78]})})
+    assert j.verdict == "agrees" and j.effect.low > 0 and j.effect.n == 5
+    assert "agrees" in j.line("en") and "与教材一致" in j.line("zh")
+
+
+def test_opposite_effect_differs_and_noise_is_undetectable():
+    lower = runs({"warm": [0.70, 0.71, 0.69, 0.70, 0.72], "none": [0.80, 0.81, 0.79, 0.80, 0.82]})
+    assert judge(Claim(TEXT, {"arm": "warm"}, {"arm": "none"}), {"runs": lower}).verdict == "differs"
+    noisy = runs({"warm": [0.80, 0.70, 0.78, 0.72, 0.79], "none": [0.74, 0.77, 0.73, 0.78, 0.75]})
+    j = judge(Claim(TEXT, {"arm": "warm"}, {"arm": "none"}), {"runs": noisy})
+    assert j.verdict == "undetectable" and j.effect.contains(0)
+    assert "no difference detectable at this n" in j.line("en")
+
+
+def test_rate_claim_uses_wilson_intervals():
+    items = RunSet([({"fix": "clip", "seed": s}, rec(0.8)) for s in range(10)]
+                   + [({"fix": "none", "seed": s}, rec(0.42, share=1.0)) for s in range(10)])
+    j = judge(RateClaim(TEXT, {"fix": "clip"}, {"fix": "none"}, failed=lambda r: r.metric("max_class_frac") > 0.95),
+              {"runs": items})
+    assert j.effect.estimate == 0 and j.other.estimate == 1 and j.verdict == "agrees"
+
+
+def test_gate_reads_only_declared_must_learn_cells():
+    items = runs({"full": [0.8, 0.81], "too_high": [0.42, 0.42]})
+    g = gate("x", {"runs": lambda lab: lab["arm"] == "full"}, {"runs": items})
+    assert g.passed and len(g.checks) == 2
+    bad = gate("x", {"runs": lambda lab: True}, {"runs": items})
+    assert not bad.passed and "2 of 4" in bad.reason()
