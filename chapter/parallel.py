@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ftcore.records.cache import Stored, fetch_or_compute, load_valid
+from ftcore.records.record import RecordError
 
 from .registry import REGISTRY, Grid, LandscapeNeed, Sequences
 
@@ -97,8 +98,8 @@ def plan(col, ids: list[str]) -> list[Job]:
                 try:
                     col.results[item.path] = load_valid(item)
                     continue
-                except Exception:  # missing, corrupt or stale: the worker's fetch_or_compute says which
-                    pass
+                except (FileNotFoundError, RecordError):  # missing, or corrupt or stale: the worker's
+                    pass  # fetch_or_compute reports which and recomputes it
             missing.append(job)
     return missing
 
@@ -113,7 +114,8 @@ def _work(job: Job, runs_dir: str, force: bool, ship: bool) -> tuple[Job, bool, 
     t = time.perf_counter()
     item = job.stored(runs_dir)
     if ship:
-        return job, True, time.perf_counter() - t, item.compute()
+        obj = item.compute()
+        return job, True, time.perf_counter() - t, obj
     computed = []
 
     def compute():
