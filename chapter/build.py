@@ -15,8 +15,8 @@ the figures are collected (all cache hits) and drawn in --draw-jobs processes.
 
 Reproducibility: the thread count changes a run's numbers slightly but not its id. Every record
 keeps its thread count (config and provenance), the reference records were trained with the
-default (1 worker × 2 threads), and `make figures` with the default reproduces them; the reference
-test retrains a sample with each record's own thread count.
+default (1 worker × 2 threads), and `make figures` with the default reproduces them (same machine
+and libraries); the reference test retrains a sample with each record's own thread count.
 """
 from __future__ import annotations
 
@@ -131,7 +131,8 @@ def _draw_one(fid: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m chapter", description=__doc__.split("\n\n")[0],
+    paras = __doc__.split("\n\n")
+    ap = argparse.ArgumentParser(prog="python -m chapter", description=paras[0], epilog="\n\n".join(paras[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes and one seed (CI)")
     ap.add_argument("--force", action="store_true", help="retrain every run the figures need")

@@ -157,3 +157,27 @@ def test_a_sequence_trained_with_other_threads_is_the_same_stored_sequence(tiny,
     other = SimpleNamespace(run_id=rec.run_id, config={"continual": {**one.to_dict(), "method": "ewc"}})
     with pytest.raises(Exception, match="different sequence"):
         stored_sequence(ccfg, tmp_path).check(other)
+
+
+def test_every_kind_of_job_trains_in_two_workers(tiny, toy_task, tmp_path):
+    """A run, a task sequence and a landscape computed by 2 loky workers × 1 thread; a second call
+    finds them stored (counts nothing), and each result records the worker's thread count."""
+    import dataclasses
+
+    from chapter.build import Collector
+    from chapter.parallel import train_missing
+    from chapter.scale import QUICK
+    from ftcore.analysis.continual import ContinualConfig
+    from ftcore.analysis.landscape import LandscapeConfig
+    second = tmp_path / "toy2.csv"
+    second.write_text(Path(toy_task).read_text())
+    base = tiny.replace(epochs=1, threads=2)
+    jobs = [Job("run", base), Job("task sequence", ContinualConfig(base=base, tasks=(toy_task, str(second)))),
+            Job("landscape", (base.replace(seed=1), LandscapeConfig(grid=2, n1d=2, path_every=5, n_eval=8)))]
+    S = dataclasses.replace(QUICK, base=base, runs_dir=str(tmp_path / "runs"))
+    col = Collector(S)
+    assert train_missing(col, jobs, workers=2, threads=1, progress=False) == 3 == col.trained
+    assert len(finished(tmp_path / "runs")) == 3
+    rec, seq, land = (col.results[j.stored(S.runs_dir).path] for j in jobs)
+    assert rec.provenance["threads"] == seq.provenance["threads"] == land.meta["threads"] == 1
+    assert train_missing(Collector(S), jobs, workers=2, threads=1, progress=False) == 0
