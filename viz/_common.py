@@ -3,6 +3,7 @@ palettes, seed dots and bars, legends, tick rotation and the font lists for mixe
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib as mpl
@@ -150,6 +151,67 @@ def _rotate(ax: Axes, angle: float = 30) -> None:
         lab.set_rotation(angle)
         lab.set_ha("right")
         lab.set_rotation_mode("anchor")
+
+
+def majority_share(runs, split: str = "test", task: str | None = None) -> float | None:
+    """The accuracy of always answering the most frequent class of ``split``, as the runs recorded
+    it with their evaluations (``majority_frac``; a RunSet, records or one record): the mean over
+    the runs that recorded it, None when none did (records made before it was recorded)."""
+    records = getattr(runs, "records", None)
+    records = [runs] if records is None and hasattr(runs, "evals") else list(records if records is not None else runs)
+    vals = [r.metric("majority_frac", split, task=task) for r in records]
+    vals = [float(v) for v in vals if v is not None and np.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def plot_majority(ax: Axes, value: float | None, *, orientation: str = "h"):
+    """The majority-class accuracy as a labelled dotted line (``gid="majority"``) on an accuracy
+    axis; nothing when ``value`` is None or not a number (no fake chance line)."""
+    if value is None or not np.isfinite(value):
+        return None
+    kw = dict(color="0.35", ls=":", lw=1.2, zorder=1, gid="majority", label=t("majority_line", v=value))
+    return ax.axhline(value, **kw) if orientation == "h" else ax.axvline(value, **kw)
+
+
+def _short(prefix: str, name) -> str:
+    """A condition's short label (``prefix.short.name``) where one is registered, else its label."""
+    return _name(f"{prefix}.short", name) if has(f"{prefix}.short.{name}") else _name(prefix, name)
+
+
+def _wrap_to(text: str, ratio: float) -> str:
+    """``text`` wrapped onto about ``ratio`` times as many lines (words kept whole where there are
+    spaces; Chinese, which has none, breaks between characters)."""
+    lines = text.split("\n")
+    longest = max(lines, key=len)
+    width = max(4, int(len(longest) / ratio))
+    return "\n".join(textwrap.fill(line, width, break_long_words=True, break_on_hyphens=False) for line in lines)
+
+
+def fit_texts(fig):
+    """Wrap what is wider than its room at print size: axes titles wider than their axes, the
+    figure's title and notes (``suptitle``, ``supxlabel``) wider than the figure. Constrained
+    layout makes room for the extra lines when the figure is drawn. Returns ``fig``."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    todo = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        room = ax.get_window_extent(renderer).width
+        for title in (ax.title, ax._left_title, ax._right_title):
+            todo.append((title, room))
+    for txt in (fig._suptitle, fig._supxlabel):
+        if txt is not None:
+            todo.append((txt, fig.bbox.width * 0.98))
+    for txt, room in todo:
+        for _ in range(3):
+            if not txt.get_text() or room <= 0:
+                break
+            w = txt.get_window_extent(renderer).width
+            if w <= room * 1.01:
+                break
+            txt.set_text(_wrap_to(txt.get_text(), max(w / room, 1.05) * 1.05))
+    return fig
 
 
 def _lr(x) -> str:

@@ -22,8 +22,9 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import (_categories, _count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table,
-                      _legend_dedup, _name, _ordered, _palette, _pct)
+from ._common import (fit_texts, _categories, _count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table,
+                      _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _short, majority_share, plot_majority)
+from .geometry import figsize
 from .text import has, t
 from .theme import strong
 
@@ -31,7 +32,7 @@ STRATEGY_ORDER = ("full", "frozen", "random")
 
 
 # ------------------------------------------------------------------------------------ concept
-def _box(ax: Axes, x, y, w, h, lines: list[str], *, face, edge, title_weight=None, fontsize=10,
+def _box(ax: Axes, x, y, w, h, lines: list[str], *, face, edge, title_weight=None, fontsize=7.5,
          pad=0.012) -> FancyBboxPatch:
     box = FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad={pad}", facecolor=face, edgecolor=edge,
                          linewidth=1.4, transform=ax.transAxes, zorder=2)
@@ -50,7 +51,7 @@ def _arrow(ax: Axes, start, end, text: str | None = None, *, rad=0.0, text_offse
     ax.add_patch(arr)
     if text:
         mx, my = (start[0] + end[0]) / 2 + text_offset[0], (start[1] + end[1]) / 2 + text_offset[1]
-        ax.text(mx, my, text, ha="center", va="bottom", transform=ax.transAxes, fontsize=9, color="0.25")
+        ax.text(mx, my, text, ha="center", va="bottom", transform=ax.transAxes, fontsize=7, color="0.25")
     return arr
 
 
@@ -94,19 +95,19 @@ def plot_concept_diagram(meta: dict, *, record: RunRecord, ax: Axes | None = Non
     gap = 0.008
     h = (top - bottom - gap * (len(groups) - 1)) / max(len(groups), 1)
     ax.text(x0 + w / 2, top + 0.035, t("concept.tower"), ha="center", va="bottom", transform=ax.transAxes,
-            fontsize=10, fontweight=strong())
+            fontsize=8, fontweight=strong())
     for i, g in enumerate(groups):
         y = bottom + i * (h + gap)
         is_head = g == "head"
         face, edge = ("#fde9d9", "#dd8452") if is_head else ("#f2f2f2", "0.45")
-        label = (t("concept.new_head", k=s.get("num_labels", len(labels) or miss)) if is_head
-                 else _group_label(g))
+        label = (t("concept.new_head", k=s.get("num_labels", len(labels) or miss)).replace(" (", "\n(")
+                 .replace("（", "\n（") if is_head else _group_label(g))
         box = FancyBboxPatch((x0, y), w, h, boxstyle="round,pad=0.002", facecolor=face, edgecolor=edge,
                              linewidth=1.2, transform=ax.transAxes, zorder=2)
         ax.add_patch(box)
-        ax.text(x0 + 0.01, y + h / 2, label, ha="left", va="center", transform=ax.transAxes, fontsize=9, zorder=3)
+        ax.text(x0 + 0.01, y + h / 2, label, ha="left", va="center", transform=ax.transAxes, fontsize=7, zorder=3)
         ax.text(x0 + w - 0.01, y + h / 2, _count(first.loc[g, "n_params"]), ha="right", va="center",
-                transform=ax.transAxes, fontsize=9, zorder=3, family="DejaVu Sans")
+                transform=ax.transAxes, fontsize=7, zorder=3, family="DejaVu Sans")
 
     # right: the result of the base run
     acc = record.metric("accuracy", "test")
@@ -129,18 +130,20 @@ def plot_concept_diagram(meta: dict, *, record: RunRecord, ax: Axes | None = Non
 def concept(runs: RunSet, meta: dict) -> Figure:
     """Figure ``concept``: the fine-tuning pipeline drawn from real metadata and the base run."""
     record = runs.records[0]
-    fig, ax = plt.subplots(figsize=(13, 6), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize(8.5), layout="constrained")
     plot_concept_diagram(meta, record=record, ax=ax)
     fig.suptitle(t("concept.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ strategies
 def plot_accuracy_vs_size(finals: pd.DataFrame, *, by: str = "strategy", x: str = "size",
                           order: Sequence | None = None, label_prefix: str = "strategies",
-                          chance: float | None = None, ax: Axes | None = None) -> Axes:
+                          majority: float | None = None, chance: float | None = None,
+                          ax: Axes | None = None) -> Axes:
     """Test accuracy (``value``) against training-set size (log x), one line per ``by``: mean ± s.d.
-    over seeds, each seed a dot, diverged runs as red crosses; ``chance`` as a dotted line."""
+    over seeds, each seed a dot, diverged runs as red crosses; the majority-class accuracy
+    (``majority``, as recorded) as a labelled dotted line; ``chance`` (a given level) likewise."""
     ax = ax or plt.gca()
     order = _ordered(finals[by], order or STRATEGY_ORDER)
     pal = _palette(order)
@@ -154,12 +157,14 @@ def plot_accuracy_vs_size(finals: pd.DataFrame, *, by: str = "strategy", x: str 
         ax.errorbar(st[x].astype(float) * 10 ** shift, st["mean"], yerr=st["sd"].where(st["sd"] > 0),
                     color=pal[name], marker="o", ms=6, lw=2, capsize=4, label=_name(label_prefix, name), zorder=3)
         _dots(ax, df[x], df["value"], df["status"], pal[name], jitter=0.006, shift=shift, log=True)
+    plot_majority(ax, majority)
     if chance is not None and np.isfinite(chance):
         ax.axhline(chance, color="0.4", ls=":", lw=1.3, label=t("chance"), zorder=1)
     sizes = sorted(finals[x].unique())
     ax.set_xscale("log")
     ax.set_xticks(sizes)
     ax.set_xticklabels([f"{s:,}" for s in sizes])
+    _rotate(ax, 30) if len(sizes) > 4 else None
     ax.minorticks_off()
     ax.set_xlabel(t("strategies.size"))
     ax.set_ylabel(t("test_accuracy"))
@@ -169,7 +174,8 @@ def plot_accuracy_vs_size(finals: pd.DataFrame, *, by: str = "strategy", x: str 
     keep = [(h, lab) for h, lab in zip(handles, labels) if lab]
     keep = list(dict((lab, h) for h, lab in keep).items())
     ax.legend([h for _, h in keep] + [seed_handle], [lab for lab, _ in keep] + [t("strategies.seed_dots")],
-              title=t("seeds_n", n=n), fontsize=9, title_fontsize=9, loc="best")
+              title=t("seeds_n", n=n), loc="best")
+    ax.margins(y=0.15)
     return ax
 
 
@@ -194,7 +200,7 @@ def plot_metric_by_strategy(finals: pd.DataFrame, value: str, *, by: str = "stra
         _dots(ax, np.full(len(df), i, dtype=float), vals, df["status"], "0.15", jitter=0.08)
     _categories(ax, order, label_prefix, ylabel=ylabel, title=title)
     if (finals["status"] == "diverged").any():
-        _legend_dedup(ax, fontsize=9)
+        _legend_dedup(ax)
     return ax
 
 
@@ -210,15 +216,17 @@ def plot_trainable_params(finals: pd.DataFrame, *, by: str = "strategy", order: 
         n = float(df["trainable_params_at_end"].median())
         pct = float(df["trainable_pct_at_end"].median())
         ax.bar(i, n, color=pal[name], alpha=0.8, width=0.65, zorder=2)
-        ax.text(i, n * 1.25, f"{_count(n)}\n({_pct(pct)})", ha="center", va="bottom", fontsize=9)
+        ax.text(i, n * 1.25, f"{_count(n)}\n({_pct(pct)})", ha="center", va="bottom", fontsize=7)
     total = float(finals["total_params"].max()) if "total_params" in finals else np.nan
     ax.set_yscale("log")
     if np.isfinite(total):
-        ax.axhline(total, color="0.3", ls="--", lw=1.2, zorder=1, label=t("strategies.total", n=_count(total)))
-        ax.legend(fontsize=9, loc="upper center")
+        ax.axhline(total, color="0.3", ls="--", lw=1.2, zorder=1)  # named in the title
     lo = float(finals["trainable_params_at_end"].min())
-    ax.set_ylim(max(lo / 5, 0.5), (total if np.isfinite(total) else lo) * 40)
-    return _categories(ax, order, label_prefix, ylabel=t("strategies.params_axis"), title=t("strategies.params_title"))
+    ax.set_ylim(max(lo / 5, 0.5), (total if np.isfinite(total) else lo) * 30)
+    title = t("strategies.params_title")
+    if np.isfinite(total):
+        title += "\n" + t("strategies.total", n=_count(total)) + " (- -)"
+    return _categories(ax, order, label_prefix, ylabel=t("strategies.params_axis"), title=title)
 
 
 def strategies(runs: RunSet) -> Figure:
@@ -226,21 +234,17 @@ def strategies(runs: RunSet) -> Figure:
     (left), training time (middle) and trainable parameters (right)."""
     f = runs.finals("accuracy", "test")
     order = _ordered(f["strategy"], STRATEGY_ORDER)
-    n_labels = [rec.summary.get("num_labels") for rec in runs.records]
-    n_labels = [k for k in n_labels if k]
-    chance = 1.0 / n_labels[0] if n_labels else None
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 5.2), layout="constrained",
-                             gridspec_kw={"width_ratios": [1.7, 1, 1]})
-    plot_accuracy_vs_size(f, order=order, chance=chance, ax=axes[0])
+    fig, ax = plt.subplot_mosaic([["acc", "time"], ["acc", "params"]], figsize=figsize(9.9), layout="constrained",
+                                 width_ratios=[1.55, 1])
+    plot_accuracy_vs_size(f, order=order, majority=majority_share(runs, "test"), ax=ax["acc"])
     largest = f["size"].max()
     plot_metric_by_strategy(f[f["size"] == largest], "train_s", order=order, label_prefix="strategies",
-                            ylabel=t("wall_s"), title=t("strategies.time_title", n=f"{largest:,}"), ax=axes[1])
-    plot_trainable_params(f[f["size"] == largest], order=order, ax=axes[2])
-    for ax in axes[1:]:
-        ax.tick_params(axis="x", labelsize=9)
-        plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+                            ylabel=t("wall_s"), title=t("strategies.time_title", n=f"{largest:,}"), ax=ax["time"])
+    plot_trainable_params(f[f["size"] == largest], order=order, ax=ax["params"])
+    for k in ("time", "params"):  # the colours name the strategies; short labels under the bars
+        ax[k].set_xticklabels([_short("strategies", o) for o in order])
     fig.suptitle(t("strategies.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ layer-lr
@@ -283,7 +287,7 @@ def plot_layer_lrs(lrs: pd.DataFrame, *, by: str = "strategy", step: int = 1,
     ax.set_xlabel(t("layer_group"))
     ax.set_ylabel(t("layer-lr.axis"))
     ax.set_title(t("layer-lr.panel", step=step))
-    ax.legend(fontsize=10, loc="best")
+    ax.legend(loc="best")
     return ax
 
 
@@ -292,10 +296,10 @@ def layer_lr(runs: RunSet) -> Figure:
     labels = {lab["strategy"]: _lr_strategy_label(lab["strategy"], rec.config) for lab, rec in runs}
     lrs = runs.table("lrs")
     step = int(lrs["step"].min())
-    fig, ax = plt.subplots(figsize=(11, 5.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize(7.5), layout="constrained")
     plot_layer_lrs(lrs, step=step, labels=labels, ax=ax)
     fig.suptitle(t("layer-lr.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ schedules-basic
@@ -320,7 +324,7 @@ def plot_head_lr_schedules(lrs: pd.DataFrame, *, by: str = "schedule", layer: st
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     ax.set_ylim(bottom=0)
     ax.set_title(t("schedules-basic.panel"))
-    ax.legend(fontsize=10, loc="best")
+    ax.legend(loc="best")
     return ax
 
 
@@ -328,10 +332,10 @@ def schedules_basic(runs: RunSet) -> Figure:
     """Figure ``schedules-basic``: the head group's recorded LR per step for four schedules."""
     warm = [rec.summary.get("warmup_steps") for rec in runs.records]
     warm = [w for w in warm if w]
-    fig, ax = plt.subplots(figsize=(11, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize(7), layout="constrained")
     plot_head_lr_schedules(runs.table("lrs"), warmup_steps=max(warm) if warm else None, ax=ax)
     fig.suptitle(t("schedules-basic.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ landscape
@@ -351,7 +355,8 @@ def plot_loss_surface(surface: pd.DataFrame, *, path: pd.DataFrame | None = None
     cs = ax.contourf(A, B, grid.to_numpy(float), levels=14, cmap="viridis")
     ax.contour(A, B, grid.to_numpy(float), levels=cs.levels, colors="white", linewidths=0.4, alpha=0.5)
     if colorbar:
-        cb = ax.figure.colorbar(cs, ax=ax, shrink=0.9)
+        cb = ax.figure.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
+        cb.ax.yaxis.set_major_locator(MaxNLocator(5))
         cb.set_label(t("landscape.loss_split", split=_split_name(meta)), fontfamily=_fam())
     if path is not None and len(path):
         ax.plot(path["alpha"], path["beta"], color="#c44e52", lw=2, marker="o", ms=4, mec="white", mew=0.6, zorder=3,
@@ -363,14 +368,12 @@ def plot_loss_surface(surface: pd.DataFrame, *, path: pd.DataFrame | None = None
         notes.append(t("landscape.norm", d=f"{meta['d1_norm']:.3g}"))
     if path is not None and "off_plane" in path and len(path):
         notes.append(t("landscape.off_plane", d=f"{path['off_plane'].max():.2g}"))
-    if notes:
-        ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=8.5, va="bottom",
-                fontfamily=_fam_latin(),
-                bbox=dict(boxstyle="round", facecolor="white", alpha=0.8, edgecolor="none"))
     ax.set_xlabel(t("landscape.alpha"), fontfamily=_fam())
     ax.set_ylabel(t("landscape.beta"), fontfamily=_fam())
     ax.set_title(t("landscape.surface", split=_split_name(meta)), fontfamily=_fam())
-    ax.legend(loc="upper left", prop={"family": _fam(), "size": 8.5}, framealpha=0.85, frameon=True)
+    leg = ax.legend(loc="upper left", bbox_to_anchor=(-0.25, -0.2), prop={"family": _fam()}, ncols=1,
+                    title="\n".join(notes) or None, alignment="left")
+    leg.get_title().set_fontfamily(_fam_latin())
     ax.grid(False)
     return ax
 
@@ -387,8 +390,8 @@ def plot_loss_line(line: pd.DataFrame, *, meta: dict | None = None, ax: Axes | N
             label=t("landscape.loss_split", split=split))
     for a, key, lab in ((0, "loss_theta0", "theta0"), (1, "loss_theta1", "theta1")):
         ax.axvline(a, color="0.5", ls=":", lw=1.2)
-        ax.text(a, 1.01, t(f"landscape.{lab}"), transform=ax.get_xaxis_transform(), ha="center",
-                va="bottom", fontsize=9, fontfamily=_fam())
+        ax.text(a, 1.01, "θ₀" if a == 0 else "θ₁", transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=7.5, fontfamily=_fam())
         if key in meta and meta[key] is not None:
             ax.scatter([a], [meta[key]], marker="*" if a else "o", s=120 if a else 60, color=c_loss,
                        edgecolor="white", zorder=5)
@@ -403,7 +406,7 @@ def plot_loss_line(line: pd.DataFrame, *, meta: dict | None = None, ax: Axes | N
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
     title = t("landscape.n_eval", n=meta["n_eval"], split=split) if "n_eval" in meta else None
-    ax.legend(h1 + h2, l1 + l2, loc="best", fontsize=9, title=title, title_fontsize=9)
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(-0.25, -0.2), title=title)
     return ax
 
 
@@ -411,11 +414,11 @@ def landscape(land: dict) -> Figure:
     """Figure ``landscape``: the loss surface on the θ₀/θ₁ plane with the path (left) and the 1-D
     interpolation θ₀ → θ₁ with accuracy (right)."""
     meta = land.get("meta") or {}
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), layout="constrained", gridspec_kw={"width_ratios": [1.2, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=figsize(9.9), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1]})
     plot_loss_surface(land["surface"], path=land.get("path"), meta=meta, ax=axes[0])
     plot_loss_line(land["line"], meta=meta, ax=axes[1])
     fig.suptitle(t("landscape.title"))
-    return fig
+    return fit_texts(fig)
 
 
 __all__ = [

@@ -21,7 +21,8 @@ from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
-from ._common import _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
+from ._common import fit_texts, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
+from .geometry import figsize
 from .text import t
 
 
@@ -89,7 +90,7 @@ def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes
                    edgecolors="black", linewidths=0.5, label=r["label"], zorder=3)
     ax.set_xlabel(t("forgetting.cost_axis"))
     ax.set_ylabel(t("forgetting.avg_axis"))
-    ax.legend(fontsize="x-small", loc="best")
+    ax.legend(fontsize="small", loc="best")
     ax.margins(0.15)
     return ax
 
@@ -128,7 +129,7 @@ def forgetting(runs: RunSet) -> Figure:
     n_seq = min((len(runs.select(method=m)) for m in runs.values("method")), default=0)
     fig.supxlabel(t("forgetting.note", n=n_seq), fontsize="small")
     fig.suptitle(t("forgetting.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ pretrained probes
@@ -178,7 +179,7 @@ def plot_probe_before_after(data: pd.DataFrame, *, probe: str = "linear", ax: Ax
     ax.legend(handles=[Line2D([], [], marker="o", ls="none", mfc="white", mec="0.3", mew=1.5,
                               label=t("forgetting-pretrained.before")),
                        Line2D([], [], marker="o", ls="none", color="0.3", label=t("forgetting-pretrained.after"))],
-              fontsize="x-small", loc="lower left")
+              fontsize="small", loc="lower left")
     return ax
 
 
@@ -205,7 +206,7 @@ def forgetting_pretrained(**probes) -> Figure:
     fig.supxlabel(t("forgetting-pretrained.note", task=ft_task, n_train=r0.get("n_train", "?"),
                     n_test=r0.get("n_test", "?")), fontsize="small")
     fig.suptitle(t("forgetting-pretrained.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ PEFT
@@ -217,7 +218,7 @@ def plot_trainable_share(data: pd.DataFrame, *, order: Sequence, ax: Axes | None
     ax.bar(xs, pct.to_numpy(), 0.7, color=sns.color_palette()[0], alpha=0.8)
     for x, v in zip(xs, pct):
         if np.isfinite(v):
-            ax.text(x, v * 1.15, f"{v:.3g}%", ha="center", va="bottom", fontsize="x-small")
+            ax.text(x, v * 1.15, f"{v:.3g}%", ha="center", va="bottom", fontsize="small")
     ax.set_yscale("log")
     fin = pct[np.isfinite(pct) & (pct > 0)]
     if len(fin):
@@ -246,7 +247,7 @@ def plot_probe_drop(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_xticks(xs, [_probe_run_name(r) for _, r in data.iterrows()])
     ax.set_xlabel(t("forgetting-pretrained.run_axis"))
     ax.set_ylabel(t("peft.drop_axis"))
-    ax.legend(fontsize="x-small", loc="best")
+    ax.legend(fontsize="small", loc="best")
     return ax
 
 
@@ -274,10 +275,10 @@ def peft(runs: RunSet, **probes) -> Figure:
     ax["drop"].set_title(t("peft.drop_title"), fontsize="medium")
     for name in ("pct", "acc", "time", "mem"):
         _rotate(ax[name])
-    _legend_dedup(ax["acc"], fontsize="x-small", loc="lower right")  # diverged runs, if any
+    _legend_dedup(ax["acc"], fontsize="small", loc="lower right")  # diverged runs, if any
     fig.supxlabel(seed_note(runs, "method"), fontsize="small")
     fig.suptitle(t("peft.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ continual table
@@ -335,7 +336,7 @@ def continual_table(runs: RunSet) -> Figure:
     fig.supxlabel(t("continual-table.note_two" if per_task else "continual-table.note_all", n=n_seq),
                   fontsize="small")
     fig.suptitle(t("continual-table.title"))
-    return fig
+    return fit_texts(fig)
 
 
 __all__ = ["continual_table", "forgetting", "forgetting_pretrained", "peft", "plot_accuracy_matrix",

@@ -20,7 +20,8 @@ from matplotlib.patches import Rectangle
 
 from ftcore.records.queries import mean_sd
 from ftcore.records.runset import RunSet
-from ._common import _name, _sep
+from ._common import fit_texts, _name, _sep
+from .geometry import figsize
 from .text import t
 from .theme import current_lang
 
@@ -95,13 +96,13 @@ def plot_token_table(tokens: pd.DataFrame, *, fmt: str | None = None, sequence_l
     ax.set_ylim(y, 0)
     ax.set_yticks(yticks, [t(f"task-formats.row.{row}") for row, _ in rows])
     ax.set_xticks(range(n), [str(int(p)) for p in df["position"]])
-    ax.tick_params(axis="both", length=0, labelsize=fontsize + 0.5)
+    ax.tick_params(axis="both", length=0, labelsize=max(fontsize + 0.5, 7))
     ax.grid(False)
     for s in ax.spines.values():
         s.set_visible(False)
     if fmt is not None:
         k = int((df["label"].notna() & (df["label"] != -100)).sum())
-        ax.set_title(t(f"task-formats.{fmt}", k=k, n=n), loc="left", fontsize=10)
+        ax.set_title(t(f"task-formats.{fmt}", k=k, n=n), loc="left")
     return ax
 
 
@@ -120,12 +121,12 @@ def task_formats(study) -> Figure:
     for ax, fmt in zip(axes, formats):
         plot_token_table(tokens, fmt=fmt, sequence_label=study.meta.get("sequence_label"),
                          label_name=review.get("label"), ax=ax, fontsize=min(7.5, col_pt / 3.3))
-    axes[-1].set_xlabel(t("task-formats.position"), fontsize=9)
+    axes[-1].set_xlabel(t("task-formats.position"))
     fig.suptitle(t("task-formats.title"))
     if review:
         fig.supxlabel(t("task-formats.review", label=_label_name(review.get("label", "")),
-                        text=review.get("text", "")), fontsize=9, color="#444444")
-    return fig
+                        text=review.get("text", "")), fontsize="small", color="#444444")
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------ augmentation
@@ -159,7 +160,7 @@ def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 105, fo
         if original is not None and r["op"] != "original":
             ch = _changes(original, str(r["text"]))
             ax.text(0.0, i + 0.3, t("augmentation.changes", changes=ch) if ch else t("augmentation.unchanged"),
-                    ha="left", va="center", fontsize=fontsize - 1.5, color="#666666")
+                    ha="left", va="center", fontsize=max(fontsize - 1, 7), color="#666666")
     ax.set_xlim(0, 1)
     ax.set_ylim(len(df) - 0.5, -0.5)
     ax.set_yticks(range(len(df)), [_name("augmentation.op", op, spaces=True) for op in df["op"]])
@@ -167,7 +168,7 @@ def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 105, fo
     ax.grid(False)
     for y in np.arange(len(df) - 1) + 0.5:
         ax.axhline(y, color="#dddddd", linewidth=0.8)
-    ax.set_title(t("augmentation.texts"), loc="left", fontsize=10)
+    ax.set_title(t("augmentation.texts"), loc="left")
     return ax
 
 
@@ -181,7 +182,7 @@ def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] 
     for i, r in df.iterrows():
         ax.barh(i, r["p_predicted"], height=0.55, color=pal.get(r["predicted"], "grey"))
         ax.text(min(r["p_predicted"], 1.0) + 0.02, i, f"{_label_name(r['predicted'])}\n{r['p_predicted']:.3f}",
-                va="center", ha="left", fontsize=8)
+                va="center", ha="left", fontsize=7)
     handles = [Rectangle((0, 0), 1, 1, color=pal[n]) for n in names]
     labels = [_label_name(n) for n in names]
     if label_names:
@@ -191,7 +192,7 @@ def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] 
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_ylim(len(df) - 0.5, -0.5)
     ax.set_xlabel(t("augmentation.probability"))
-    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
+    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
               handlelength=1.2, columnspacing=0.8)
     ax.grid(axis="y", visible=False)
     return ax
@@ -216,8 +217,8 @@ def augmentation(study) -> Figure:
         notes.append(t("augmentation.model", acc=meta["test_accuracy"]))
     fig.suptitle(t("augmentation.title"))
     if notes:
-        fig.supxlabel(_sep().join(notes), fontsize=9, color="#444444")
-    return fig
+        fig.supxlabel(_sep().join(notes), fontsize="small", color="#444444")
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------ data-quality
@@ -264,8 +265,8 @@ def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = N
     ax.set_xlim(lo / 1.25, hi * 1.25)
     ax.set_xlabel(t("data-quality.size"))
     ax.set_ylabel(t("test_accuracy"))
-    ax.set_title(t("data-quality.curves"), fontsize=11)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    ax.set_title(t("data-quality.curves"))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax
 
 
@@ -295,8 +296,8 @@ def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(t("data-quality.noise"))
     ax.set_ylabel(t("data-quality.precision"))
-    ax.set_title(t("data-quality.detection"), fontsize=11)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    ax.set_title(t("data-quality.detection"))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     ax.grid(axis="x", visible=False)
     return ax
 
@@ -307,11 +308,11 @@ def data_quality(runs: RunSet) -> Figure:
     finals = runs.finals()
     classes = {rec.summary.get("num_labels") for rec in runs.records} - {None}
     chance = 1 / classes.pop() if len(classes) == 1 else None
-    fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=figsize(8.5), layout="constrained")
     plot_noise_curves(finals, ax=ax_l, chance=chance)
     plot_noise_detection(noise_detection(runs.table("examples")), ax=ax_r)
-    fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=runs.n_seeds()), fontsize=12)
-    return fig
+    fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
+    return fit_texts(fig)
 
 
 __all__ = ["augmentation", "data_quality", "noise_detection", "plot_augmented_predictions",

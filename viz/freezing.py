@@ -22,9 +22,10 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import (_categories, _count, _fam_latin, _group_label, _group_order, _layer_lr_table,
+from ._common import (fit_texts, _categories, _count, _fam_latin, _group_label, _group_order, _layer_lr_table,
                       _name, _ordered, _palette, _pct)
 from .basics import plot_metric_by_strategy
+from .geometry import figsize
 from .text import t
 from .theme import strong
 
@@ -96,11 +97,11 @@ def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: 
             text = _count(n)
             if g in later:
                 text += "\n" + t("freeze-map.unfrozen_at", step=later[g])
-            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=8 if "\n" in text else 9.5,
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7 if "\n" in text else 7.5,
                     color="white" if on else "0.15", fontweight=strong() if on else "normal")
         pct = 100.0 * trainable / total if total else np.nan
         ax.text(len(groups) + 0.1, i + 0.5, t("freeze-map.row_total", n=_count(trainable), pct=_pct(pct)),
-                ha="left", va="center", fontsize=9, clip_on=False)
+                ha="left", va="center", fontsize=7.5, clip_on=False)
     ax.set_xlim(0, len(groups))
     ax.set_ylim(len(rows), 0)
     ax.set_xticks(np.arange(len(groups)) + 0.5)
@@ -113,7 +114,7 @@ def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: 
     ax.tick_params(length=0)
     ax.legend(handles=[Patch(facecolor=c_on, label=t("freeze-map.trainable")),
                        Patch(facecolor=c_off, label=t("freeze-map.frozen"))],
-              loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2, fontsize=9)
+              loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2)
     return ax
 
 
@@ -121,10 +122,10 @@ def freeze_map(runs: RunSet) -> Figure:
     """Figure ``freeze-map``: which layer groups each freezing strategy trains, from the records."""
     first_seed = runs.values("seed")[0] if runs.values("seed") else None
     sel = runs.select(seed=first_seed) if first_seed is not None else runs
-    fig, ax = plt.subplots(figsize=(13, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize(7.5), layout="constrained")
     plot_freeze_map(sel.table("layer_state"), events=sel.table("events"), ax=ax)
     fig.suptitle(t("freeze-map.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ freeze-effects
@@ -142,12 +143,12 @@ def plot_seed_sd(finals: pd.DataFrame, *, by: str = "strategy", order: Sequence 
         if len(vals) >= 2:
             sd = float(vals.std(ddof=1))
             ax.bar(i, sd, color=pal[name], alpha=0.8, width=0.65, zorder=2)
-            ax.text(i, sd, f"{sd:.3f}", ha="center", va="bottom", fontsize=9)
+            ax.text(i, sd, f"{sd:.3f}", ha="center", va="bottom", fontsize=7)
         else:
             short.append((i, len(vals)))
     for i, n in short:
         ax.text(i, 0.5, t("freeze-effects.need2", n=n), transform=ax.get_xaxis_transform(), ha="center",
-                va="center", fontsize=8.5, color="0.35")
+                va="center", fontsize=7, color="0.35")
     ax.margins(y=0.12)
     ax.set_ylim(bottom=0)
     ax.set_xlim(-0.6, len(order) - 0.4)
@@ -169,7 +170,7 @@ def freeze_effects(runs: RunSet) -> Figure:
                             ax=axes[1, 0])
     plot_seed_sd(f, order=order, ax=axes[1, 1])
     fig.suptitle(t("freeze-effects.title") + "\n" + t("seeds_n", n=n))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ unfreeze
@@ -219,7 +220,7 @@ def plot_unfreeze_lrs(record: RunRecord, *, colorbar: bool = True, ax: Axes | No
     handles = [Patch(facecolor="#e6e6e6", label=t("unfreeze.frozen"))]
     if xs:
         handles.append(Line2D([], [], marker="|", ls="none", ms=12, mew=3, color="#1f77b4", label=t("unfreeze.event")))
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2, fontsize=9)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2)
     if len(steps) <= 12:
         ax.set_xticks(steps)
     return ax
@@ -248,7 +249,7 @@ def plot_val_accuracy_curves(evals: pd.DataFrame, *, by: str = "strategy", order
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("val_accuracy"))
     ax.set_title(t("unfreeze.val_panel"))
-    ax.legend(title=t("seeds_n", n=n), fontsize=9, title_fontsize=9, loc="best")
+    ax.legend(title=t("seeds_n", n=n), loc="best")
     return ax
 
 
@@ -257,12 +258,12 @@ def unfreeze(runs: RunSet) -> Figure:
     accuracy of gradual unfreezing vs full fine-tuning (right)."""
     seeds = runs.values("seed")
     rec = runs.one(strategy="gradual", seed=seeds[0]) if seeds else runs.one(strategy="gradual")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=figsize(7.5), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]})
     plot_unfreeze_lrs(rec, ax=axes[0])
     axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=28)
     plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"], ax=axes[1])
     fig.suptitle(t("unfreeze.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ layer-drift
@@ -302,7 +303,7 @@ def plot_layer_cka(drift: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 def layer_drift(study) -> Figure:
     """Figure ``layer-drift``: relative weight change and CKA per layer after full fine-tuning."""
     drift = study.tables["drift"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=figsize(7.5), layout="constrained")
     plot_layer_drift(drift, ax=axes[0])
     plot_layer_cka(drift, ax=axes[1])
     meta = getattr(study, "meta", {}) or {}
@@ -311,7 +312,7 @@ def layer_drift(study) -> Figure:
         acc = meta["test_accuracy"]
         title += "\n" + t("layer-drift.note", run=meta["run_id"], acc=f"{acc:.3f}", n=meta["n_examples"])
     fig.suptitle(title)
-    return fig
+    return fit_texts(fig)
 
 
 __all__ = [

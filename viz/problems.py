@@ -20,7 +20,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from ftcore.records.queries import COLLAPSE_FRAC, collapse_table, curve, global_grad_norm, run_failed
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
+from ._common import fit_texts, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
+from .geometry import figsize
 from .text import has, t
 
 
@@ -65,7 +66,7 @@ def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: b
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("loss"))
     if show_legend:
-        ax.legend(fontsize="x-small", loc="best")
+        ax.legend(fontsize="small", loc="best")
     return ax
 
 
@@ -78,7 +79,7 @@ def fitting(runs: RunSet) -> Figure:
         plot_fit_curves(rec, ax=ax)
         ax.set_title(f"{_name('fitting.regime', regime)}\n{_run_info(rec)}", fontsize="medium")
     fig.suptitle(t("fitting.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ regularization
@@ -148,7 +149,7 @@ def regularization(runs: RunSet) -> Figure:
         note += t("regularization.restored")
     fig.supxlabel(note, fontsize="small")
     fig.suptitle(t("regularization.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ instability
@@ -251,7 +252,7 @@ def instability(runs: RunSet) -> Figure:
         if stop is not None:
             axes[0, j].legend(handles=[Line2D([], [], color="tab:red", lw=1.5,
                                               label=t("instability.stopped", step=stop))],
-                              fontsize="x-small", loc="upper right")
+                              fontsize="small", loc="upper right")
     handles = [Line2D([], [], color=sns.color_palette()[0], lw=1.4, label=t("instability.step_loss")),
                Line2D([], [], color=sns.color_palette()[4], lw=1.4, label=t("instability.global_norm")),
                Line2D([], [], color="tab:red", lw=1.5, label=t("diverged")),
@@ -259,7 +260,7 @@ def instability(runs: RunSet) -> Figure:
                                                                            pct=round(100 * COLLAPSE_FRAC)))]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize="small")
     fig.suptitle(t("instability.title"))
-    return fig
+    return fit_texts(fig)
 
 
 # ------------------------------------------------------------------------------------ stability fixes
@@ -303,12 +304,12 @@ def stability_fixes(runs: RunSet) -> Figure:
     plot_test_accuracy(data, x="fix", order=order, x_labels=[_name("stability-fixes.fix", f) for f in order],
                        failed="failed", color=sns.color_palette()[0], ax=axes[1])
     axes[1].set_title(t("stability-fixes.accuracy"), fontsize="medium")
-    _legend_dedup(axes[1], fontsize="x-small", loc="lower right")
+    _legend_dedup(axes[1], fontsize="small", loc="lower right")
     for ax in axes:
         _rotate(ax)
     fig.supxlabel(seed_note(runs, "fix"), fontsize="small")
     fig.suptitle(t("stability-fixes.title"))
-    return fig
+    return fit_texts(fig)
 
 
 __all__ = ["fitting", "instability", "plot_eval_curve", "plot_fit_curves", "plot_fixes_failure_rate",

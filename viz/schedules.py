@@ -24,7 +24,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ftcore.records.queries import SMOOTHING, global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
-from ._common import _name, _palette
+from ._common import fit_texts, _name, _palette
+from .geometry import figsize
 from .text import t
 
 
@@ -86,7 +87,7 @@ def plot_lr_curves(lrs: pd.DataFrame, *, hue: str, order=None, prefix: str | Non
                 **_markers(len(d)))
     _step_axis(ax)
     _lr_axis(ax)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(loc="best")
     return ax
 
 
@@ -115,7 +116,7 @@ def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | 
         ax.set_yscale("log")
     _step_axis(ax)
     ax.set_ylabel(t("grad_norm"))
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(loc="best")
     return ax
 
 
@@ -139,7 +140,7 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
         if np.isfinite(mean):
             top = max(mean + (sd if np.isfinite(sd) else 0), float(ok.max()))
             ax.annotate(f"{mean:.3f}", (i, top), xytext=(0, 7), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=8)
+                        va="bottom", fontsize=7)
         x = i + rng.uniform(-0.18, 0.18, len(d))
         good = (d["status"] != "diverged").to_numpy()
         ax.scatter(x[good], v[good], color=colors[name], s=14, alpha=0.55, linewidths=0, zorder=2)
@@ -149,7 +150,7 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
         if (~good).any():
             label += f"\n{t('diverged')} {int((~good).sum())}"
         ticks.append(label)
-    ax.set_xticks(range(len(order)), ticks, fontsize=8)
+    ax.set_xticks(range(len(order)), ticks, fontsize=7)
     ax.set_xlim(-0.6, len(order) - 0.4)
     ax.margins(y=0.12)
     ax.set_ylabel(ylabel or t("test_accuracy"))
@@ -179,9 +180,9 @@ def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | 
     _step_axis(ax)
     ax.set_ylabel(t("val_accuracy"))
     if legend:
-        ax.legend(fontsize=8, ncol=2, loc="best")
+        ax.legend(ncol=2, loc="best")
     elif target_line is not None and target_label:
-        ax.legend(handles=[target_line], fontsize=8, loc="best")
+        ax.legend(handles=[target_line], loc="best")
     return ax
 
 
@@ -215,10 +216,10 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
             ax.bar(i, ok.mean(), color=colors[name], width=0.65, yerr=sd, capsize=4)
             ax.scatter(np.full(len(ok), i), ok, color="black", s=10, alpha=0.6, zorder=3, linewidths=0)
         else:
-            ax.text(i, 0.02 * top, t("decay.not_reached"), rotation=90, ha="center", va="bottom", fontsize=9,
+            ax.text(i, 0.02 * top, t("decay.not_reached"), rotation=90, ha="center", va="bottom", fontsize=7,
                     color="#555555")
         ticks.append(f"{_tick(prefix or hue, name)}\n{t('decay.reached', k=len(ok), n=len(d))}")
-    ax.set_xticks(range(len(order)), ticks, fontsize=8)
+    ax.set_xticks(range(len(order)), ticks, fontsize=7)
     ax.set_ylim(0, top * 1.15)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("decay.steps"))
@@ -247,7 +248,7 @@ def plot_plateau(lrs: pd.DataFrame, val_loss: pd.DataFrame, events: pd.DataFrame
     _lr_axis(ax)
     handles = [*ax.get_lines()[:1], Line2D([], [], color="red", linestyle=":"), *twin.get_lines()[:1]]
     labels = [t("lr"), t("adaptive.reductions", n=len(red)), t("val_loss")]
-    ax.legend(handles, labels, fontsize=8, loc="lower left")
+    ax.legend(handles, labels, loc="lower left")
     return twin
 
 
@@ -277,7 +278,7 @@ def plot_lr_range(curve: pd.DataFrame, *, ax=None, stopped_factor: float | None 
     else:
         ax.set_ylabel(t("train_loss"))
     ax.set_xlabel(t("lr-finder.lr"))
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper left")
     return ax
 
 
@@ -302,7 +303,7 @@ def warmup(runs: RunSet) -> Figure:
     plot_lr_curves(head_lrs(first), hue="warmup", order=order, prefix="warmup", ax=a, colors=colors)
     if w_steps:
         a.axvspan(0.5, w_steps + 0.5, color="grey", alpha=0.12)
-    a.set_title(t("warmup.curves", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+    a.set_title(t("warmup.curves", seed=seed), pad=LR_TITLE_PAD)
     pair = [k for k in ("none", "linear") if k in order]
     norms = global_grad_norm(runs.table("grad_norms"), ["warmup", "seed"])
     norms = norms[norms["warmup"].isin(pair)]
@@ -310,12 +311,12 @@ def warmup(runs: RunSet) -> Figure:
     n_show = min(total, max(2 * (w_steps or 0), 4))
     plot_grad_norms(norms, hue="warmup", order=pair, prefix="warmup", max_step=n_show, warmup_steps=w_steps,
                     ax=b, colors=colors)
-    b.set_title(t("warmup.grad_title", n=n_show), fontsize=11)
+    b.set_title(t("warmup.grad_title", n=n_show))
     plot_final_points(runs.finals(), by="warmup", order=order, prefix="warmup", ax=c, colors=colors)
-    c.set_title(t("schedules.final_title"), fontsize=11)
+    c.set_title(t("schedules.final_title"))
     lr = runs.records[0].config.get("lr", float("nan"))
     fig.suptitle(t("warmup.title", lr=lr))
-    return fig
+    return fit_texts(fig)
 
 
 def decay(runs: RunSet) -> Figure:
@@ -327,18 +328,18 @@ def decay(runs: RunSet) -> Figure:
     fig, axes = plt.subplots(2, 2, figsize=(12.5, 9), layout="constrained")
     (a, b), (c, d) = axes
     plot_lr_curves(head_lrs(first), hue="schedule", order=order, prefix="decay", ax=a, colors=colors)
-    a.set_title(t("decay.curves", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+    a.set_title(t("decay.curves", seed=seed), pad=LR_TITLE_PAD)
     ev = runs.evals("accuracy", "validation")
     reached, target = steps_to_target(ev, hue="schedule")
     plot_val_curves(ev, hue="schedule", order=order, prefix="decay", ax=b, colors=colors, target=target,
                     legend=False, target_label=t("decay.target", target=target, pct=100 * TARGET_FRACTION))
-    b.set_title(t("decay.val_title"), fontsize=11)
+    b.set_title(t("decay.val_title"))
     plot_final_points(runs.finals(), by="schedule", order=order, prefix="decay", ax=c, colors=colors)
-    c.set_title(t("schedules.final_title"), fontsize=11)
+    c.set_title(t("schedules.final_title"))
     plot_steps_to_target(reached, hue="schedule", order=order, prefix="decay", ax=d, colors=colors)
-    d.set_title(t("decay.steps_title"), fontsize=11)
-    fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=runs.n_seeds()), fontsize=12)
-    return fig
+    d.set_title(t("decay.steps_title"))
+    fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
+    return fit_texts(fig)
 
 
 def adaptive(runs: RunSet) -> Figure:
@@ -354,25 +355,25 @@ def adaptive(runs: RunSet) -> Figure:
         ev = rec.evals
         plot_plateau(lrs[lrs["schedule"] == "plateau"], ev[(ev["metric"] == "loss") & (ev["split"] == "validation")],
                      rec.events, ax=a, color=colors["plateau"])
-        a.set_title(t("adaptive.plateau_title", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+        a.set_title(t("adaptive.plateau_title", seed=seed), pad=LR_TITLE_PAD)
     else:
         a.set_visible(False)
     plot_lr_curves(lrs, hue="schedule", order=order, prefix="adaptive", ax=b, colors=colors)
-    b.set_title(t("adaptive.curves", seed=seed), fontsize=11, pad=LR_TITLE_PAD)
+    b.set_title(t("adaptive.curves", seed=seed), pad=LR_TITLE_PAD)
     plot_final_points(runs.finals(), by="schedule", order=order, prefix="adaptive", ax=c, colors=colors)
-    c.set_title(t("schedules.final_title"), fontsize=11)
-    fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=runs.n_seeds()), fontsize=12)
-    return fig
+    c.set_title(t("schedules.final_title"))
+    fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
+    return fit_texts(fig)
 
 
 def lr_finder(runs: RunSet) -> Figure:
     """``lr-finder``: loss vs LR of the range test (raw and smoothed), the suggestion marked."""
     rec = runs.one(test="range") if "test" in {k for lab, _ in runs for k in lab} else runs.records[0]
-    fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize(7.5), layout="constrained")
     factor = rec.config.get("divergence_factor") if rec.status == "diverged" else None
     plot_lr_range(range_curve(rec), ax=ax, stopped_factor=factor)
     fig.suptitle(t("lr-finder.title"))
-    return fig
+    return fit_texts(fig)
 
 
 __all__ = ["adaptive", "decay", "head_lrs", "lr_finder", "plot_final_points", "plot_lr_schedule",

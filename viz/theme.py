@@ -16,6 +16,11 @@ import matplotlib as mpl
 from matplotlib import font_manager
 
 LANGS = ("zh", "en")
+# Font sizes in points at print size (figures are drawn at the book's text width, see viz.geometry):
+# nothing below 7 pt, and "small" (0.833 × font.size) still 7.5 pt for notes written under a figure.
+FONT_PT = {"font.size": 9, "axes.labelsize": 8.5, "axes.titlesize": 9, "xtick.labelsize": 8,
+           "ytick.labelsize": 8, "legend.fontsize": 7.5, "legend.title_fontsize": 7.5,
+           "figure.titlesize": 10, "figure.labelsize": 8}
 CJK_FONT_FILE = "zhplot/fonts/NotoSansSC-Regular.ttf"
 _state = {"lang": "zh"}
 
@@ -77,9 +82,11 @@ class _Theme:
         """Nothing to show: a notebook cell ending in ``viz.set_theme(LANG)`` prints nothing, as before."""
 
 
-def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float = 1.0) -> _Theme:
+def set_theme(lang: str = "zh", *, context: str = "paper", font_scale: float = 1.0) -> _Theme:
     """Style every later figure: seaborn's whitegrid on a white background (readable in dark
     JupyterLab themes too), the CJK font, and the label language ``"zh"`` (default) or ``"en"``.
+    Fonts are sized for print (:data:`FONT_PT`, times ``font_scale``): figures are drawn at the
+    book's text width (``viz.geometry``), so a point in the file is a point on paper.
 
     A plain call changes the global style; ``with set_theme("en"): ...`` changes it for the block
     only and restores the previous language and rcParams on exit."""
@@ -100,9 +107,10 @@ def set_theme(lang: str = "zh", *, context: str = "notebook", font_scale: float 
                       "figure.facecolor": "white", "savefig.facecolor": "white",
                       "axes.facecolor": "white", "figure.dpi": 100, "savefig.dpi": 300,
                       "pdf.fonttype": 42, "axes.titleweight": weight, "figure.titleweight": weight,
-                      "legend.frameon": False})
+                      "legend.frameon": False,
+                      **{k: v * font_scale for k, v in FONT_PT.items()}})
     mpl.rcParams["axes.unicode_minus"] = True
     return _Theme(lang, saved_lang, saved_rc)
 
 
-__all__ = ["FontMissingError", "LANGS", "check_lang", "cjk_font", "current_lang", "set_theme", "strong"]
+__all__ = ["FONT_PT", "FontMissingError", "LANGS", "check_lang", "cjk_font", "current_lang", "set_theme", "strong"]
