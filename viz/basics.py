@@ -50,6 +50,10 @@ def _arrow(ax: Axes, start, end, text: str | None = None, *, rad=0.0, text_offse
                           linewidth=1.6, color="0.3", connectionstyle=f"arc3,rad={rad}", zorder=1)
     ax.add_patch(arr)
     if text:
+        if len(text) > 10 and " " in text:  # two short lines fit between the boxes
+            words = text.split(" ")
+            k = min(range(1, len(words)), key=lambda i: abs(len(" ".join(words[:i])) - len(text) / 2))
+            text = " ".join(words[:k]) + "\n" + " ".join(words[k:])
         mx, my = (start[0] + end[0]) / 2 + text_offset[0], (start[1] + end[1]) / 2 + text_offset[1]
         ax.text(mx, my, text, ha="center", va="bottom", transform=ax.transAxes, fontsize=7, color="0.25")
     return arr
@@ -91,7 +95,7 @@ def plot_concept_diagram(meta: dict, *, record: RunRecord, ax: Axes | None = Non
     ls = record.layer_state
     first = ls.sort_values("step", kind="stable").drop_duplicates("group", keep="first").set_index("group")
     groups = _group_order(first.index)
-    x0, w, top, bottom = 0.44, 0.22, 0.90, 0.06
+    x0, w, top, bottom = 0.40, 0.28, 0.90, 0.06
     gap = 0.008
     h = (top - bottom - gap * (len(groups) - 1)) / max(len(groups), 1)
     ax.text(x0 + w / 2, top + 0.035, t("concept.tower"), ha="center", va="bottom", transform=ax.transAxes,

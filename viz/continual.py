@@ -21,7 +21,7 @@ from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
+from ._common import fit_texts, majority_share, plot_majority, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
 from .geometry import figsize
 from .text import t
 
@@ -112,7 +112,7 @@ def forgetting(runs: RunSet) -> Figure:
     n = len(data) + 1
     ncols = 3 if n > 4 else n
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(13, 4.1 * nrows + 0.6), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize(9.9), layout="constrained", squeeze=False)
     flat = axes.ravel()
     for ax, (_, r) in zip(flat, data.iterrows()):
         plot_accuracy_matrix(r["matrix"], ax=ax)
@@ -186,7 +186,7 @@ def plot_probe_before_after(data: pd.DataFrame, *, probe: str = "linear", ax: Ax
 def forgetting_pretrained(**probes) -> Figure:
     data = probe_frame(probes)
     has_ft = "finetune_test_accuracy" in data.columns
-    fig, axes = plt.subplots(1, 3 if has_ft else 2, figsize=(13, 4.9), layout="constrained")
+    fig, axes = plt.subplots(1, 3 if has_ft else 2, figsize=figsize(9.9), layout="constrained", sharey=False)
     probe_task = _task(data["probe_task"].iloc[0]) if len(data) else ""
     ft_task = _task(data["task"].iloc[0]) if len(data) else ""
     for ax, probe in zip(axes, ("linear", "knn")):
@@ -255,12 +255,13 @@ def peft(runs: RunSet, **probes) -> Figure:
     order = runs.values("method")
     f = runs.finals("accuracy", "test")
     labels = [_name("peft.method", m) for m in order]
-    fig, ax = plt.subplot_mosaic([["pct", "acc", "time"], ["mem", "drop", "drop"]], figsize=(13, 8.4),
+    fig, ax = plt.subplot_mosaic([["pct", "acc", "time"], ["mem", "drop", "drop"]], figsize=figsize(9.9),
                                  layout="constrained")
     plot_trainable_share(f, order=order, ax=ax["pct"])
     ax["pct"].set_title(t("peft.pct_title"), fontsize="medium")
     plot_seed_bars(f, x="method", value="value", order=order, x_labels=labels, palette=[sns.color_palette()[3]],
                    ax=ax["acc"])
+    plot_majority(ax["acc"], majority_share(runs, "test"))
     ax["acc"].set_ylabel(t("test_accuracy"))
     ax["acc"].set_title(t("peft.acc_title"), fontsize="medium")
     plot_seed_bars(f, x="method", value="train_s", order=order, x_labels=labels, palette=[sns.color_palette()[1]],
@@ -318,7 +319,7 @@ def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     tab = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="center",
                    colWidths=[0.22, 0.26, 0.18, 0.14, 0.2])
     tab.auto_set_font_size(False)
-    tab.set_fontsize(11)
+    tab.set_fontsize(7.5)
     for (i, j), cell in tab.get_celld().items():
         cell.set_height(0.24 if i == 0 else 0.11)
         cell.set_edgecolor("0.75")
@@ -330,7 +331,7 @@ def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 def continual_table(runs: RunSet) -> Figure:
     data, per_task = continual_frame(runs)
-    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.55 * (len(data) + 2)), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize(1.2 + 0.7 * (len(data) + 2)), layout="constrained")
     plot_method_table(data, ax=ax)
     n_seq = min((len(runs.select(method=m)) for m in runs.values("method")), default=0)
     fig.supxlabel(t("continual-table.note_two" if per_task else "continual-table.note_all", n=n_seq),

@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 
 from ftcore.records.queries import mean_sd
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, _name, _sep
+from ._common import fit_texts, _name, _sep, majority_share, plot_majority
 from .geometry import figsize
 from .text import t
 from .theme import current_lang
@@ -112,15 +112,15 @@ def task_formats(study) -> Figure:
     formats = [f for f in FORMATS if f in set(tokens["format"])]
     # the panels' row heights (see plot_token_table), plus room for each title and tick labels
     heights = [(7.8 if tokens.loc[tokens["format"] == f, "label"].notna().any() else 5.4) + 1.6 for f in formats]
-    fig, axes = plt.subplots(len(formats), 1, figsize=(13, 1.2 + 0.33 * sum(heights)), layout="constrained",
+    fig, axes = plt.subplots(len(formats), 1, figsize=figsize(9.9), layout="constrained",
                              gridspec_kw={"height_ratios": heights})
     axes = np.atleast_1d(axes)
     review = study.meta.get("review", {})
     n = int(tokens.groupby("format").size().max())
-    col_pt = 13 * 0.85 / n * 72  # a column's width in points: five-digit IDs must fit
+    col_pt = figsize(9.9)[0] * 0.85 / n * 72  # a column's width in points: five-digit IDs must fit
     for ax, fmt in zip(axes, formats):
         plot_token_table(tokens, fmt=fmt, sequence_label=study.meta.get("sequence_label"),
-                         label_name=review.get("label"), ax=ax, fontsize=min(7.5, col_pt / 3.3))
+                         label_name=review.get("label"), ax=ax, fontsize=7)
     axes[-1].set_xlabel(t("task-formats.position"))
     fig.suptitle(t("task-formats.title"))
     if review:
@@ -149,7 +149,7 @@ def _changes(original: str, text: str, limit: int = 120) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
-def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 105, fontsize: float = 10):
+def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 70, fontsize: float = 7.5):
     """Each augmentation (one row, original first): the wrapped text, and in grey what it changed."""
     ax = ax or plt.gca()
     df = augment.reset_index(drop=True)
@@ -201,7 +201,7 @@ def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] 
 def augmentation(study) -> Figure:
     """``augmentation``: real augmentations of one review and the fine-tuned model's verdicts."""
     augment, meta = study.tables["augment"], study.meta
-    fig, (ax_text, ax_bar) = plt.subplots(1, 2, figsize=(13, 1.0 + 1.0 * len(augment)), layout="constrained",
+    fig, (ax_text, ax_bar) = plt.subplots(1, 2, figsize=figsize(9.9), layout="constrained",
                                           sharey=True, gridspec_kw={"width_ratios": [3.3, 1]})
     plot_augmented_texts(augment, ax=ax_text)
     plot_augmented_predictions(augment, label_names=meta.get("label_names"), ax=ax_bar)
@@ -238,7 +238,8 @@ def noise_detection(examples: pd.DataFrame, by: tuple[str, ...] = ("noise", "siz
     return pd.DataFrame(rows, columns=[*by, "k", "precision", "base_rate"])
 
 
-def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = None):
+def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = None,
+                      majority: float | None = None):
     """Test accuracy vs training-set size, one line per noise level: mean ± s.d. over seeds
     (error bars) and each seed as a dot; ``chance`` (1/number of classes) as a dotted line."""
     ax = ax or plt.gca()
@@ -255,6 +256,7 @@ def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = N
         bad = d[d["status"] == "diverged"]
         if len(bad):
             ax.scatter(bad["size"] * shift, bad["value"], marker="x", color="red", zorder=4, label="_diverged")
+    plot_majority(ax, majority)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=t("chance"))
     sizes = sorted(set(finals["size"]))
@@ -306,10 +308,8 @@ def data_quality(runs: RunSet) -> Figure:
     """``data-quality``: test accuracy vs training-set size under label noise, and how well the
     final per-example loss finds the flipped labels (precision at k)."""
     finals = runs.finals()
-    classes = {rec.summary.get("num_labels") for rec in runs.records} - {None}
-    chance = 1 / classes.pop() if len(classes) == 1 else None
     fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=figsize(8.5), layout="constrained")
-    plot_noise_curves(finals, ax=ax_l, chance=chance)
+    plot_noise_curves(finals, ax=ax_l, majority=majority_share(runs, "test"))
     plot_noise_detection(noise_detection(runs.table("examples")), ax=ax_r)
     fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
     return fit_texts(fig)

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import (fit_texts, _categories, _count, _fam_latin, _group_label, _group_order, _layer_lr_table,
+from ._common import (fit_texts, _categories, _count, _fam_latin, _rotate, _short, majority_share, plot_majority, _group_label, _group_order, _layer_lr_table,
                       _name, _ordered, _palette, _pct)
 from .basics import plot_metric_by_strategy
 from .geometry import figsize
@@ -82,6 +82,7 @@ def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: 
     cmap = mcolors.ListedColormap([c_off, c_on])
     ax.pcolormesh(np.arange(len(groups) + 1), np.arange(len(rows) + 1), np.ma.masked_invalid(Z),
                   cmap=cmap, vmin=0, vmax=1, edgecolors="white", linewidth=2)
+    totals = []
     for i, r in enumerate(rows):
         ls_r = layer_state[layer_state[by] == r]
         ev_r = events[events[by] == r] if events is not None and len(events) and by in events else None
@@ -97,17 +98,17 @@ def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: 
             text = _count(n)
             if g in later:
                 text += "\n" + t("freeze-map.unfrozen_at", step=later[g])
-            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7 if "\n" in text else 7.5,
-                    color="white" if on else "0.15", fontweight=strong() if on else "normal")
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7,
+                    color="white" if on else "0.15")
         pct = 100.0 * trainable / total if total else np.nan
-        ax.text(len(groups) + 0.1, i + 0.5, t("freeze-map.row_total", n=_count(trainable), pct=_pct(pct)),
-                ha="left", va="center", fontsize=7.5, clip_on=False)
+        totals.append(t("freeze-map.row_total", n=_count(trainable), pct=_pct(pct)))
     ax.set_xlim(0, len(groups))
     ax.set_ylim(len(rows), 0)
     ax.set_xticks(np.arange(len(groups)) + 0.5)
     ax.set_xticklabels([_group_label(g) for g in groups])
+    _rotate(ax, 35)
     ax.set_yticks(np.arange(len(rows)) + 0.5)
-    ax.set_yticklabels([_name("freeze-map", r) for r in rows])
+    ax.set_yticklabels([f"{_short('freeze-map', r)}\n{tot}" for r, tot in zip(rows, totals)], fontsize=7.5)
     ax.set_xlabel(t("layer_group"))
     ax.set_ylabel(t("freeze-map.strategy"))
     ax.grid(False)
@@ -122,7 +123,7 @@ def freeze_map(runs: RunSet) -> Figure:
     """Figure ``freeze-map``: which layer groups each freezing strategy trains, from the records."""
     first_seed = runs.values("seed")[0] if runs.values("seed") else None
     sel = runs.select(seed=first_seed) if first_seed is not None else runs
-    fig, ax = plt.subplots(figsize=figsize(7.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize(9.5), layout="constrained")
     plot_freeze_map(sel.table("layer_state"), events=sel.table("events"), ax=ax)
     fig.suptitle(t("freeze-map.title"))
     return fit_texts(fig)
@@ -161,14 +162,21 @@ def freeze_effects(runs: RunSet) -> Figure:
     f = runs.finals("accuracy", "test")
     order = _ordered(f["strategy"], FREEZE_ORDER)
     n = runs.n_seeds()
-    fig, axes = plt.subplots(2, 2, figsize=(12.5, 8.5), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=figsize(9.9), layout="constrained", sharex=True)
     plot_metric_by_strategy(f, "value", order=order, ylabel=t("test_accuracy"), title=t("freeze-effects.acc"),
                             ax=axes[0, 0])
+    if plot_majority(axes[0, 0], majority_share(runs, "test")) is not None:
+        axes[0, 0].legend(loc="lower left")
     plot_metric_by_strategy(f, "train_s", order=order, ylabel=t("wall_s"), title=t("freeze-effects.time"),
                             ax=axes[0, 1])
     plot_metric_by_strategy(f, "peak_rss_mb", order=order, ylabel=t("peak_mb"), title=t("freeze-effects.memory"),
                             ax=axes[1, 0])
     plot_seed_sd(f, order=order, ax=axes[1, 1])
+    for ax in axes[1]:
+        ax.set_xticks(range(len(order)), [_short("freeze-map", o) for o in order])
+        _rotate(ax, 25)
+    for ax in axes.ravel():
+        ax.set_ylabel(ax.get_ylabel(), fontsize=7.5)
     fig.suptitle(t("freeze-effects.title") + "\n" + t("seeds_n", n=n))
     return fit_texts(fig)
 
@@ -227,9 +235,11 @@ def plot_unfreeze_lrs(record: RunRecord, *, colorbar: bool = True, ax: Axes | No
 
 
 def plot_val_accuracy_curves(evals: pd.DataFrame, *, by: str = "strategy", order: Sequence | None = None,
-                             label_prefix: str = "freeze-map", ax: Axes | None = None) -> Axes:
+                             label_prefix: str = "freeze-map", majority: float | None = None,
+                             ax: Axes | None = None) -> Axes:
     """Validation accuracy per step, one line per ``by`` value: the mean over seeds with a ± s.d.
-    band (when there are ≥ 2 seeds) and each seed as a thin line."""
+    band (when there are ≥ 2 seeds) and each seed as a thin line; the majority-class accuracy
+    (``majority``, as recorded) as a labelled dotted line."""
     ax = ax or plt.gca()
     order = _ordered(evals[by], order or FREEZE_ORDER)
     pal = _palette(order)
@@ -245,6 +255,7 @@ def plot_val_accuracy_curves(evals: pd.DataFrame, *, by: str = "strategy", order
         if (st["n"] > 1).any():
             ax.fill_between(st["step"], st["mean"] - st["sd"], st["mean"] + st["sd"], color=pal[name], alpha=0.18,
                             lw=0)
+    plot_majority(ax, majority)
     ax.set_xlabel(t("step"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("val_accuracy"))
@@ -261,7 +272,8 @@ def unfreeze(runs: RunSet) -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=figsize(7.5), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]})
     plot_unfreeze_lrs(rec, ax=axes[0])
     axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=28)
-    plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"], ax=axes[1])
+    plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"],
+                             majority=majority_share(runs, "validation"), ax=axes[1])
     fig.suptitle(t("unfreeze.title"))
     return fit_texts(fig)
 
@@ -276,6 +288,7 @@ def plot_layer_drift(drift: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([_group_label(g) for g in groups])
+    _rotate(ax, 40)
     ax.set_xlabel(t("layer_group"))
     ax.set_ylabel(t("layer-drift.change"), fontfamily=_fam_latin())
     ax.set_title(t("layer-drift.change_panel"))
@@ -292,6 +305,7 @@ def plot_layer_cka(drift: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.plot(range(len(d)), d["cka"], color="#dd8452", marker="o", lw=2, ms=7)
     ax.set_xticks(range(len(d)))
     ax.set_xticklabels([_group_label(g) for g in d.index])
+    _rotate(ax, 40)
     ax.margins(y=0.15)
     ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xlabel(t("layer_group"))
@@ -308,9 +322,9 @@ def layer_drift(study) -> Figure:
     plot_layer_cka(drift, ax=axes[1])
     meta = getattr(study, "meta", {}) or {}
     title = t("layer-drift.title")
-    if {"run_id", "test_accuracy", "n_examples"} <= set(meta):
+    if {"test_accuracy", "n_examples"} <= set(meta):  # no run id: a reader cannot use it
         acc = meta["test_accuracy"]
-        title += "\n" + t("layer-drift.note", run=meta["run_id"], acc=f"{acc:.3f}", n=meta["n_examples"])
+        title += "\n" + t("layer-drift.note", acc=f"{acc:.3f}", n=meta["n_examples"])
     fig.suptitle(title)
     return fit_texts(fig)
 

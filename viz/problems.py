@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from ftcore.records.queries import COLLAPSE_FRAC, collapse_table, curve, global_grad_norm, run_failed
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
+from ._common import fit_texts, majority_share, plot_majority, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
 from .geometry import figsize
 from .text import has, t
 
@@ -72,8 +72,7 @@ def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: b
 
 def fitting(runs: RunSet) -> Figure:
     regimes = runs.values("regime")
-    fig, axes = plt.subplots(1, len(regimes), figsize=(4.2 * len(regimes) + 0.5, 4.6), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(regimes), figsize=figsize(7.5), layout="constrained", squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         rec = runs.one(regime=regime)
         plot_fit_curves(rec, ax=ax)
@@ -135,14 +134,19 @@ def plot_test_accuracy(data: pd.DataFrame, *, x: str, order: Sequence, x_labels:
 def regularization(runs: RunSet) -> Figure:
     order = runs.values("method")
     data = regularization_frame(runs)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.8), layout="constrained", width_ratios=[1.5, 1, 1])
+    fig, ax = plt.subplot_mosaic([["tv", "tv"], ["gap", "test"]], figsize=figsize(9.9), layout="constrained")
+    axes = [ax["tv"], ax["gap"], ax["test"]]
     plot_train_val_accuracy(data, order=order, ax=axes[0])
+    plot_majority(axes[0], majority_share(runs, "validation"))
+    _legend_dedup(axes[0], loc="upper center", ncols=4)
     plot_generalization_gap(data, order=order, ax=axes[1])
     plot_test_accuracy(data, x="method", order=order,
                        x_labels=[_name("regularization.method", m) for m in order], ax=axes[2])
+    if plot_majority(axes[2], majority_share(runs, "test")) is not None:
+        _legend_dedup(axes[2], loc="lower right")
     axes[2].set_title(t("regularization.test"))
-    for ax in axes:
-        _rotate(ax)
+    for a in axes[1:]:
+        _rotate(a, 35)
     note = seed_note(runs, "method")
     if data["restored_step"].notna().any():
         note += _sep()
@@ -236,7 +240,7 @@ def plot_instability_grad_norm(record: RunRecord, *, ax: Axes | None = None, col
 def instability(runs: RunSet) -> Figure:
     settings = runs.values("setting")
     n = len(settings)
-    fig, axes = plt.subplots(2, n, figsize=(max(3.2 * n, 10), 6.4), layout="constrained", squeeze=False,
+    fig, axes = plt.subplots(2, n, figsize=figsize(9.9), layout="constrained", squeeze=False,
                              sharex="col")
     for j, s in enumerate(settings):
         rec = runs.one(setting=s)
@@ -299,14 +303,15 @@ def plot_fixes_failure_rate(data: pd.DataFrame, *, order: Sequence, ax: Axes | N
 def stability_fixes(runs: RunSet) -> Figure:
     order = runs.values("fix")
     data = fixes_frame(runs)
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=figsize(8.5), layout="constrained")
     plot_fixes_failure_rate(data, order=order, ax=axes[0])
     plot_test_accuracy(data, x="fix", order=order, x_labels=[_name("stability-fixes.fix", f) for f in order],
                        failed="failed", color=sns.color_palette()[0], ax=axes[1])
+    plot_majority(axes[1], majority_share(runs, "test"))
     axes[1].set_title(t("stability-fixes.accuracy"), fontsize="medium")
     _legend_dedup(axes[1], fontsize="small", loc="lower right")
     for ax in axes:
-        _rotate(ax)
+        _rotate(ax, 40)
     fig.supxlabel(seed_note(runs, "fix"), fontsize="small")
     fig.suptitle(t("stability-fixes.title"))
     return fit_texts(fig)

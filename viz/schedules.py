@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ftcore.records.queries import SMOOTHING, global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, _name, _palette
+from ._common import fit_texts, _name, _palette, majority_share, plot_majority
 from .geometry import figsize
 from .text import t
 
@@ -121,7 +121,7 @@ def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | 
 
 
 def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str | None = None, ax=None,
-                      colors: dict | None = None, ylabel: str | None = None):
+                      colors: dict | None = None, ylabel: str | None = None, majority: float | None = None):
     """One column per value of ``by``: mean ± s.d. over seeds (error bar), each seed as a dot,
     diverged runs as red crosses; the tick labels say n (and how many diverged)."""
     ax = ax or plt.gca()
@@ -152,6 +152,8 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
         ticks.append(label)
     ax.set_xticks(range(len(order)), ticks, fontsize=7)
     ax.set_xlim(-0.6, len(order) - 0.4)
+    if plot_majority(ax, majority) is not None:
+        ax.legend(loc="lower left")
     ax.margins(y=0.12)
     ax.set_ylabel(ylabel or t("test_accuracy"))
     ax.grid(axis="x", visible=False)
@@ -160,7 +162,7 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
 
 def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
                     colors: dict | None = None, target: float | None = None, target_label: str | None = None,
-                    legend: bool = True):
+                    legend: bool = True, majority: float | None = None):
     """Validation accuracy vs step, mean over seeds (± s.d. band when n > 1), one line per ``hue``;
     an optional horizontal ``target``. ``legend=False`` lists only the target (when the colours
     are explained by a neighbouring panel)."""
@@ -174,6 +176,7 @@ def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | 
         if (m["n"] > 1).any():
             ax.fill_between(m["step"], m["mean"] - m["sd"], m["mean"] + m["sd"], color=colors[name],
                             alpha=0.12, linewidth=0)
+    maj_line = plot_majority(ax, majority)
     target_line = None
     if target is not None:
         target_line = ax.axhline(target, color="black", linestyle="--", linewidth=1, label=target_label)
@@ -181,8 +184,8 @@ def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | 
     ax.set_ylabel(t("val_accuracy"))
     if legend:
         ax.legend(ncol=2, loc="best")
-    elif target_line is not None and target_label:
-        ax.legend(handles=[target_line], loc="best")
+    elif (target_line is not None and target_label) or maj_line is not None:
+        ax.legend(handles=[h for h in (target_line if target_label else None, maj_line) if h is not None], loc="best")
     return ax
 
 
@@ -294,8 +297,8 @@ def warmup(runs: RunSet) -> Figure:
     order = runs.values("warmup")
     colors = _palette(order)
     seed, first = _first_seed(runs)
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.8), layout="constrained",
-                                  gridspec_kw={"width_ratios": [1, 1, 1.15]})
+    fig, ax = plt.subplot_mosaic([["a", "c"], ["b", "c"]], figsize=figsize(9.9), layout="constrained")
+    a, b, c = ax["a"], ax["b"], ax["c"]
     w_steps = None
     ref = "linear" if "linear" in order else order[-1]
     if ref != "none":
@@ -312,7 +315,8 @@ def warmup(runs: RunSet) -> Figure:
     plot_grad_norms(norms, hue="warmup", order=pair, prefix="warmup", max_step=n_show, warmup_steps=w_steps,
                     ax=b, colors=colors)
     b.set_title(t("warmup.grad_title", n=n_show))
-    plot_final_points(runs.finals(), by="warmup", order=order, prefix="warmup", ax=c, colors=colors)
+    plot_final_points(runs.finals(), by="warmup", order=order, prefix="warmup", ax=c, colors=colors,
+                      majority=majority_share(runs, "test"))
     c.set_title(t("schedules.final_title"))
     lr = runs.records[0].config.get("lr", float("nan"))
     fig.suptitle(t("warmup.title", lr=lr))
@@ -325,16 +329,18 @@ def decay(runs: RunSet) -> Figure:
     order = runs.values("schedule")
     colors = _palette(order)
     seed, first = _first_seed(runs)
-    fig, axes = plt.subplots(2, 2, figsize=(12.5, 9), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=figsize(9.9), layout="constrained")
     (a, b), (c, d) = axes
     plot_lr_curves(head_lrs(first), hue="schedule", order=order, prefix="decay", ax=a, colors=colors)
     a.set_title(t("decay.curves", seed=seed), pad=LR_TITLE_PAD)
     ev = runs.evals("accuracy", "validation")
     reached, target = steps_to_target(ev, hue="schedule")
     plot_val_curves(ev, hue="schedule", order=order, prefix="decay", ax=b, colors=colors, target=target,
-                    legend=False, target_label=t("decay.target", target=target, pct=100 * TARGET_FRACTION))
+                    legend=False, target_label=t("decay.target", target=target, pct=100 * TARGET_FRACTION),
+                    majority=majority_share(runs, "validation"))
     b.set_title(t("decay.val_title"))
-    plot_final_points(runs.finals(), by="schedule", order=order, prefix="decay", ax=c, colors=colors)
+    plot_final_points(runs.finals(), by="schedule", order=order, prefix="decay", ax=c, colors=colors,
+                      majority=majority_share(runs, "test"))
     c.set_title(t("schedules.final_title"))
     plot_steps_to_target(reached, hue="schedule", order=order, prefix="decay", ax=d, colors=colors)
     d.set_title(t("decay.steps_title"))
@@ -349,7 +355,8 @@ def adaptive(runs: RunSet) -> Figure:
     colors = _palette(order)
     seed, first = _first_seed(runs)
     lrs = head_lrs(first)
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.6), layout="constrained")
+    fig, ax = plt.subplot_mosaic([["a", "c"], ["b", "c"]], figsize=figsize(9.9), layout="constrained")
+    a, b, c = ax["a"], ax["b"], ax["c"]
     if "plateau" in order:
         rec = first.one(schedule="plateau")
         ev = rec.evals
@@ -360,7 +367,8 @@ def adaptive(runs: RunSet) -> Figure:
         a.set_visible(False)
     plot_lr_curves(lrs, hue="schedule", order=order, prefix="adaptive", ax=b, colors=colors)
     b.set_title(t("adaptive.curves", seed=seed), pad=LR_TITLE_PAD)
-    plot_final_points(runs.finals(), by="schedule", order=order, prefix="adaptive", ax=c, colors=colors)
+    plot_final_points(runs.finals(), by="schedule", order=order, prefix="adaptive", ax=c, colors=colors,
+                      majority=majority_share(runs, "test"))
     c.set_title(t("schedules.final_title"))
     fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
     return fit_texts(fig)
