@@ -184,7 +184,8 @@ def _wrap_to(text: str, ratio: float) -> str:
     lines = text.split("\n")
     longest = max(lines, key=len)
     width = max(4, int(len(longest) / ratio))
-    return "\n".join(textwrap.fill(line, width, break_long_words=True, break_on_hyphens=False) for line in lines)
+    return "\n".join(textwrap.fill(line, width, break_long_words=" " not in line.strip(), break_on_hyphens=False)
+                     for line in lines)
 
 
 def fit_texts(fig):
@@ -208,7 +209,7 @@ def fit_texts(fig):
             if not txt.get_text() or room <= 0:
                 break
             w = txt.get_window_extent(renderer).width
-            if w <= room * 1.01:
+            if w <= room * 1.01 or w > room * 4:  # fits, or the layout has not settled: leave it
                 break
             txt.set_text(_wrap_to(txt.get_text(), max(w / room, 1.05) * 1.05))
     return fig

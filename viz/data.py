@@ -189,7 +189,7 @@ def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] 
         handles.append(ax.axvline(1 / len(label_names), color="black", linestyle=":", linewidth=1))
         labels.append(t("chance"))
     ax.set_xlim(0, 1.45)
-    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_xticks([0, 0.5, 1.0])
     ax.set_ylim(len(df) - 0.5, -0.5)
     ax.set_xlabel(t("augmentation.probability"))
     ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),

@@ -149,7 +149,7 @@ def plot_seed_sd(finals: pd.DataFrame, *, by: str = "strategy", order: Sequence 
             short.append((i, len(vals)))
     for i, n in short:
         ax.text(i, 0.5, t("freeze-effects.need2", n=n), transform=ax.get_xaxis_transform(), ha="center",
-                va="center", fontsize=7, color="0.35")
+                va="center", fontsize=7, color="0.35", rotation=90)
     ax.margins(y=0.12)
     ax.set_ylim(bottom=0)
     ax.set_xlim(-0.6, len(order) - 0.4)
@@ -229,7 +229,7 @@ def plot_unfreeze_lrs(record: RunRecord, *, colorbar: bool = True, ax: Axes | No
     if xs:
         handles.append(Line2D([], [], marker="|", ls="none", ms=12, mew=3, color="#1f77b4", label=t("unfreeze.event")))
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2)
-    if len(steps) <= 12:
+    if len(steps) <= 6:
         ax.set_xticks(steps)
     return ax
 

@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ftcore.records.queries import SMOOTHING, global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, _name, _palette, majority_share, plot_majority
+from ._common import fit_texts, _name, _palette, _rotate, majority_share, plot_majority
 from .geometry import figsize
 from .text import t
 
@@ -151,6 +151,8 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
             label += f"\n{t('diverged')} {int((~good).sum())}"
         ticks.append(label)
     ax.set_xticks(range(len(order)), ticks, fontsize=7)
+    if len(order) > 4:
+        _rotate(ax, 35)
     ax.set_xlim(-0.6, len(order) - 0.4)
     if plot_majority(ax, majority) is not None:
         ax.legend(loc="lower left")
@@ -223,6 +225,8 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
                     color="#555555")
         ticks.append(f"{_tick(prefix or hue, name)}\n{t('decay.reached', k=len(ok), n=len(d))}")
     ax.set_xticks(range(len(order)), ticks, fontsize=7)
+    if len(order) > 4:
+        _rotate(ax, 35)
     ax.set_ylim(0, top * 1.15)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("decay.steps"))
