@@ -295,14 +295,20 @@ def _first_seed(runs: RunSet):
     return (min(seeds) if seeds else None), (runs.select(seed=min(seeds)) if seeds else runs)
 
 
+def _two_and_one():
+    """Two panels stacked on the left, a tall one on the right (fig.axes in that order)."""
+    fig = plt.figure(figsize=figsize(9.9), layout="constrained")
+    gs = fig.add_gridspec(2, 2)
+    return fig, (fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[:, 1]))
+
+
 def warmup(runs: RunSet) -> Figure:
     """``warmup``: recorded warmup curves, the early global gradient norm without and with linear
     warmup (mean ± s.d. over seeds) and final test accuracy per warmup kind (n differs)."""
     order = runs.values("warmup")
     colors = _palette(order)
     seed, first = _first_seed(runs)
-    fig, ax = plt.subplot_mosaic([["a", "c"], ["b", "c"]], figsize=figsize(9.9), layout="constrained")
-    a, b, c = ax["a"], ax["b"], ax["c"]
+    fig, (a, b, c) = _two_and_one()
     w_steps = None
     ref = "linear" if "linear" in order else order[-1]
     if ref != "none":
@@ -359,8 +365,7 @@ def adaptive(runs: RunSet) -> Figure:
     colors = _palette(order)
     seed, first = _first_seed(runs)
     lrs = head_lrs(first)
-    fig, ax = plt.subplot_mosaic([["a", "c"], ["b", "c"]], figsize=figsize(9.9), layout="constrained")
-    a, b, c = ax["a"], ax["b"], ax["c"]
+    fig, (a, b, c) = _two_and_one()
     if "plateau" in order:
         rec = first.one(schedule="plateau")
         ev = rec.evals
