@@ -107,6 +107,26 @@ def summary_line(judged: list[Judged], lang: str) -> str:
     return "; ".join(j.line(lang) for j in judged)
 
 
+def _wrap(text: str, width_pt: float, *, fontsize: float) -> str:
+    """Break ``text`` into lines no wider than ``width_pt``: a CJK character counts one em, other
+    characters about half an em (the fonts' average), breaking at spaces where there are any."""
+    import unicodedata
+
+    def w(ch: str) -> float:
+        return fontsize * (1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.55)
+    lines, line, width = [], "", 0.0
+    for token in text.replace(" ", " \0").split("\0"):  # keep the spaces with the words before them
+        chunks = [token] if all(unicodedata.east_asian_width(c) not in "WF" for c in token) else list(token)
+        for chunk in chunks:
+            cw = sum(w(c) for c in chunk)
+            if line and width + cw > width_pt:
+                lines.append(line.rstrip())
+                line, width = "", 0.0
+            line += chunk
+            width += cw
+    return "\n".join(lines + [line.rstrip()])
+
+
 def annotate(fig, spec, inputs: dict, lang: str) -> list[str]:
     """Write under the figure what the gallery says beside it: a failed validity gate (red), each
     claim's effect and verdict ("differs" in red), or, for figures not yet judged by claims, the
@@ -121,10 +141,14 @@ def annotate(fig, spec, inputs: dict, lang: str) -> list[str]:
         lines.append((j.line(lang), "#a33" if j.verdict == "differs" else "#444"))
     if not spec.claims and spec.measure is not None and (m := spec.measure(inputs)).get("differs"):
         lines.append(("⚠ " + t("differs") + ": " + m[lang], "#a33"))
-    y = -0.02
+    # One block under the axes, wrapped by hand to the figure's width (matplotlib's wrap=True does
+    # not know the page), so the notes never overlap each other and the saved size stays predictable.
+    width_pt = fig.get_figwidth() * 72 * 0.97
+    y = 0.0
     for text, color in lines:
-        fig.text(0.01, y, text, ha="left", va="top", fontsize="small", color=color, wrap=True)
-        y -= 0.05
+        block = _wrap(text, width_pt, fontsize=7.5)
+        fig.text(0.01, y, block, ha="left", va="top", fontsize=7.5, color=color, linespacing=1.25)
+        y -= (block.count("\n") + 1) * 7.5 * 1.25 / (fig.get_figheight() * 72) + 0.004
     return [text for text, _ in lines]
 
 

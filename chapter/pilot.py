@@ -3,6 +3,7 @@ fine-tuning, a few seeds each, recorded in the reference cache like every other 
 
     python -m chapter.pilot            # trains what the cache lacks, prints the table
     python -m chapter.pilot --seeds 0 1 2 3 4
+    python -m chapter.pilot --sweep      # each method's learning rate, on the chosen regime
 
 A regime qualifies when its mean test accuracy on the fixed 500-review test subset is at least
 ``TARGET`` and no seed ends with ``COLLAPSE`` or more of its test predictions in one class; among
@@ -29,7 +30,37 @@ REGIMES: list[tuple[str, dict]] = [
     ("1000×3ep lr5e-5", dict(train_size=1000, epochs=3, lr=5e-5)),
     ("2000×1ep lr1e-4", dict(train_size=2000, epochs=1, lr=1e-4)),
     ("2000×2ep lr5e-5", dict(train_size=2000, epochs=2, lr=5e-5)),
+    # the checkpoint's own pooling (mean over tokens) instead of the untrained-for-this CLS pooler
+    ("1000×2ep lr1e-4 mean", dict(train_size=1000, epochs=2, lr=1e-4, pooling="mean")),
+    ("500×2ep lr1e-4 mean", dict(train_size=500, epochs=2, lr=1e-4, pooling="mean")),
 ]
+
+
+# The regime the sweeps run on (the pilot's choice) and, per method, the changes that make it that
+# method and the learning rates tried: methods that train few parameters from scratch want LRs
+# orders of magnitude above full fine-tuning.
+CHOSEN = dict(train_size=1000, epochs=2, pooling="mean")
+FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False)  # cached pooled features: cheap epochs
+SWEEPS: dict[str, tuple[dict, tuple[float, ...]]] = {
+    "full": ({}, (3e-5, 1e-4, 3e-4)),
+    "head": (dict(FROZEN_HEAD, epochs=20), (1e-3, 3e-3, 1e-2, 3e-2)),
+    "random_init": (dict(init="random"), (1e-4, 3e-4, 1e-3)),
+    "lora_r8": (dict(peft="lora", lora_r=8), (3e-4, 1e-3, 3e-3)),
+    "bitfit": (dict(peft="bitfit"), (1e-3, 3e-3, 1e-2)),
+    "prompt": (dict(peft="prompt"), (3e-3, 1e-2, 3e-2)),
+}
+
+
+# The frozen-feature cache runs frozen layers in eval mode (frozen_dropout=False); HF Trainer and the
+# uncached path keep their dropout on. Same runs both ways: does it change what the run learns?
+CACHE_CHECK: list[tuple[str, dict]] = [
+    (f"bottom 4 frozen, dropout {'on' if d else 'off (cached)'}",
+     dict(CHOSEN, freeze="bottom", freeze_layers=4, lr=1e-4, frozen_dropout=d)) for d in (True, False)]
+
+
+def sweep_regimes() -> list[tuple[str, dict]]:
+    return [(f"{method} lr{lr:g}", dict(CHOSEN, **changes, lr=lr))
+            for method, (changes, lrs) in SWEEPS.items() for lr in lrs]
 
 
 def pilot(seeds=(0, 1, 2), regimes=REGIMES, runs_dir: str = FULL.runs_dir) -> list[dict]:
@@ -48,9 +79,14 @@ def pilot(seeds=(0, 1, 2), regimes=REGIMES, runs_dir: str = FULL.runs_dir) -> li
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m chapter.pilot", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds per regime")
+    ap.add_argument("--seeds", nargs="+", type=int, default=None,
+                    help="seeds per regime (default 0 1 2; the sweep: 0)")
+    ap.add_argument("--sweep", action="store_true", help="the per-method learning-rate sweep instead")
+    ap.add_argument("--cache-check", action="store_true",
+                    help="frozen layers with dropout (uncached) vs in eval mode (cached) instead")
     args = ap.parse_args(argv)
-    rows = pilot(tuple(args.seeds))
+    seeds = tuple(args.seeds or ((0,) if args.sweep else (0, 1, 2)))
+    rows = pilot(seeds, sweep_regimes() if args.sweep else CACHE_CHECK if args.cache_check else REGIMES)
     print("| regime | steps | n | test acc mean [min, max] | max share in one class | train s/run | qualifies |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

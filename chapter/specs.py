@@ -44,6 +44,15 @@ def finals_by(inputs, name, key, metric="accuracy", split="test"):
     return mean_sd(inputs[name].finals(metric, split), key).set_index(key)
 
 
+def _zh(prefix: str, key: str) -> str:
+    """The Chinese label of a grid value (from viz's zh table), so no code name reaches a zh note."""
+    from viz.text import t
+    try:
+        return t(f"{prefix}.{key}", lang="zh")
+    except KeyError:
+        return key
+
+
 def _text(zh: str, en: str, differs: bool | None = None) -> dict:
     return {"zh": zh, "en": en, "differs": differs}
 
@@ -169,7 +178,7 @@ def _freeze_measure(inputs):
     m = finals_by(inputs, "runs", "strategy")["mean"]
     order = list(m.sort_values(ascending=False).index)
     claimed = ["none", "gradual", "bottom", "middle", "head_only"]
-    return _text("实测测试准确率排序：" + " > ".join(f"{k} {m[k]:.3f}" for k in order)
+    return _text("实测测试准确率排序：" + " > ".join(f"{_zh('freeze-map', k)} {m[k]:.3f}" for k in order)
                  + ("（与教材的排序不同）" if order != claimed else ""),
                  "Measured test accuracy, best first: " + " > ".join(f"{k} {m[k]:.3f}" for k in order)
                  + (" (the chapter's order differs)" if order != claimed else ""), order != claimed)
@@ -293,7 +302,7 @@ figure(FigureSpec(
 def _decay_measure(inputs):
     m = finals_by(inputs, "runs", "schedule")["mean"]
     best = m.idxmax()
-    return _text(f"最终测试准确率最高的是 {best} ({m[best]:.3f})，最低 {m.idxmin()} ({m.min():.3f})。"
+    return _text(f"最终测试准确率最高的是{_zh('decay', best)} ({m[best]:.3f})，最低{_zh('decay', m.idxmin())} ({m.min():.3f})。"
                  + ("教材称余弦最好；实测不同。" if best != "cosine" else "与教材一致，余弦最好。"),
                  f"Best final test accuracy: {best} ({m[best]:.3f}); lowest: {m.idxmin()} ({m.min():.3f})."
                  + (" The chapter says cosine is best; the measurement differs." if best != "cosine" else ""),
@@ -361,7 +370,7 @@ def _reg_measure(inputs):
     f = inputs["runs"].finals("accuracy", "test")
     m = f.groupby("method", sort=False)["value"].mean()
     best = m.idxmax()
-    return _text(f"测试准确率最高：{best} ({m[best]:.3f})；无正则化 {m['none']:.3f}；组合 {m['combined']:.3f}。"
+    return _text(f"测试准确率最高：{_zh('regularization.method', best)} ({m[best]:.3f})；无正则化 {m['none']:.3f}；组合 {m['combined']:.3f}。"
                  + ("教材称组合策略最好；实测不同。" if best != "combined" else ""),
                  f"Best test accuracy: {best} ({m[best]:.3f}); none {m['none']:.3f}; combined {m['combined']:.3f}."
                  + (" The chapter says the combination is best; the measurement differs." if best != "combined" else ""),
@@ -457,7 +466,8 @@ FRAGILE = dict(lr=RISKY_LR, clip_grad_norm=None, warmup="none", schedule="consta
 def _fixes_measure(inputs):
     f = pd.DataFrame([{**labels, "failed": run_failed(rec)} for labels, rec in inputs["runs"]])
     rate = f.groupby("fix", sort=False)["failed"].mean()
-    return _text("失败率（发散或全部预测为一类）：" + "，".join(f"{k} {v:.0%}" for k, v in rate.items()),
+    return _text("失败率（发散或全部预测为一类）：" + "，".join(f"{_zh('stability-fixes.fix', k)} {v:.0%}"
+                                                           for k, v in rate.items()),
                  "Failure rate (diverged or one class predicted for all): " + ", ".join(f"{k} {v:.0%}" for k, v in rate.items()))
 
 
@@ -497,7 +507,8 @@ def _table_measure(inputs):
     for labels, rec in inputs["runs"]:
         a = accuracy_matrix(rec)
         rows[labels["method"]] = (a.iloc[1, 0], a.iloc[1, 1])
-    return _text("学完第二个任务后，旧任务准确率：" + "，".join(f"{k} {v[0]:.3f}" for k, v in rows.items()),
+    return _text("学完第二个任务后，旧任务准确率：" + "，".join(f"{_zh('continual.method', k).format(pct=5)} {v[0]:.3f}"
+                                                        for k, v in rows.items()),
                  "Old-task accuracy after the second task: " + ", ".join(f"{k} {v[0]:.3f}" for k, v in rows.items()))
 
 
