@@ -70,8 +70,8 @@ figures-quick: setup  # every figure end to end at tiny size, one seed, fresh re
 demo: setup
 	$(BIN)/ftcore run --task rt-sentiment --train-size 2000 --threads $(THREADS)
 
-bench: setup
-	$(BIN)/python bench/bench_engine.py --threads $(THREADS)
+bench: setup  # ftcore vs HF Trainer, pairs fp32 bf16 compile head_only bottom4 (PAIRS=a,b for a subset)
+	$(BIN)/python bench/bench_engine.py --threads $(THREADS) $(if $(PAIRS),--pairs $(PAIRS))
 
 clean:
 	rm -rf $(VENV) runs/cache .pytest_cache build
