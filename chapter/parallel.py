@@ -18,7 +18,8 @@ Where records are written:
   driver saves it into its runs folder (under the same lock). No shared filesystem is needed.
 
 Studies (``StudyNeed``) are not parallelised: their compute functions are closures over the scale,
-and they are few; they run in the parent during collection, whose runs are cache hits by then.
+and they are few; they run in the parent during collection, when the runs they share with the
+figures are cache hits.
 """
 from __future__ import annotations
 
