@@ -43,8 +43,8 @@ How to run
     python bench/bench_engine.py --quick   # smoke test: every pair at tiny size (about 2 minutes)
 
 A table goes to stdout, progress to stderr, and everything (per-repeat numbers, machine, versions,
-date) to ``--out`` (default ``bench/results.json``). With the defaults a full run takes about 12
-minutes on 2 idle cores. Other processes on the machine add noise (each run records the CPU share
+date) to ``--out`` (default ``bench/results.json``). With the defaults a full run takes about 13-15
+minutes on 2 idle cores (estimated from 0.27 s per fp32 step; the compile time is the uncertain part). Other processes on the machine add noise (each run records the CPU share
 they took); the repeats are interleaved so that noise hits every side alike.
 """
 from __future__ import annotations
