@@ -225,4 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     (out / "timings.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"{len(ids)} figures × {len(args.langs)} languages in {out}/ ({col.trained} runs trained; "
           f"collect {t_collect:.0f}s, render {t_render:.0f}s)")
-    return 0
+    return check_gates(ids, inputs_by_id, enforce=not S.quick)
+
+
+def check_gates(ids, inputs_by_id: dict, *, enforce: bool) -> int:
+    """Report every figure whose must-learn runs did not learn (also marked in red in the gallery and
+    on the figure). A full build fails on them (exit 3): such a figure shows under-training, not
+    the method. Quick-mode runs are too small to learn, so there the gates are only reported."""
+    failed = {fid: g for fid in ids if (g := REGISTRY[fid].gate(inputs_by_id[fid])) is not None and not g.passed}
+    for fid, g in failed.items():
+        print(f"{'error' if enforce else 'note'}: figure {fid!r} is not a valid result: {g.reason()}",
+              file=sys.stderr)
+    return 3 if failed and enforce else 0

@@ -49,3 +49,18 @@ def test_gate_reads_only_declared_must_learn_cells():
     assert g.passed and len(g.checks) == 2
     bad = gate("x", {"runs": lambda lab: True}, {"runs": items})
     assert not bad.passed and "2 of 4" in bad.reason()
+
+
+def test_build_fails_a_full_build_on_a_failed_gate_and_only_reports_it_in_quick_mode(monkeypatch, capsys):
+    from chapter import build
+    from chapter.registry import FigureSpec
+
+    spec = FigureSpec("fake", "3.2.1", {}, {}, lambda S: {}, draw=lambda **kw: None,
+                      must_learn={"runs": lambda lab: True})
+    monkeypatch.setitem(build.REGISTRY, "fake", spec)
+    inputs = {"fake": {"runs": runs({"full": [0.42]})}}
+    assert build.check_gates(["fake"], inputs, enforce=True) == 3
+    assert "not a valid result" in capsys.readouterr().err
+    assert build.check_gates(["fake"], inputs, enforce=False) == 0
+    learned = {"fake": {"runs": runs({"full": [0.8]})}}
+    assert build.check_gates(["fake"], learned, enforce=True) == 0
