@@ -46,7 +46,8 @@ def errorbars(ax) -> list:
 
 
 def tick_texts(ax, axis="x") -> list[str]:
-    return [x.get_text() for x in (ax.get_xticklabels() if axis == "x" else ax.get_yticklabels())]
+    """The major tick labels' texts, also where a panel hides them (a neighbour shows the same)."""
+    return [tk.label1.get_text() for tk in (ax.xaxis if axis == "x" else ax.yaxis).get_major_ticks()]
 
 
 def all_texts(ax) -> list[str]:
@@ -69,8 +70,9 @@ def test_task_formats(figure_inputs, lang_theme, lang):
         n = len(df)
         per_token = df["label"].notna().any()
         rows = ["token", "input_id", "attention_mask", "label"] + (["label_text"] if per_token else [])
-        assert tick_texts(ax, "y") == [t(f"task-formats.row.{r}", lang) for r in rows]
-        assert len(tick_texts(ax)) == n
+        # read top to bottom: one row per token, the fields as columns named at the top
+        assert tick_texts(ax, "x") == [t(f"task-formats.row.{r}", lang) for r in rows]
+        assert tick_texts(ax, "y") == [str(int(p)) for p in sorted(df["position"])]
         cells = [p for p in ax.patches if isinstance(p, Rectangle)]
         assert len(cells) == (len(rows) * n if per_token else 3 * n + 1)  # classification: one label cell
         k = int((df["label"].notna() & (df["label"] != -100)).sum())
@@ -84,7 +86,7 @@ def test_task_formats(figure_inputs, lang_theme, lang):
             assert len(grey) >= 2 * ignored  # label and label-meaning cells of ignored positions
         else:
             assert any(str(study.meta["sequence_label"]) in s for s in shown)
-    assert fig.axes[-1].get_xlabel() == t("task-formats.position", lang)
+    assert fig.axes[0].get_ylabel() == t("task-formats.position", lang)
     render(fig)
 
 
@@ -311,7 +313,8 @@ def test_schedule_axes_level(figure_inputs, lang_theme):
     assert legend_texts(axes[3]) == ["x", "T"]
     reached = pd.DataFrame({"schedule": ["x", "x", "y"], "seed": [0, 1, 0], "step": [2.0, 4.0, np.nan]})
     assert schedules.plot_steps_to_target(reached, hue="schedule", ax=axes[4]) is axes[4]
-    assert len(axes[4].patches) == 1 and all_texts(axes[4]) == [t("decay.not_reached")]
+    # x: 2 of 2 seeds reached it (written above its bar); y: none ("not reached")
+    assert len(axes[4].patches) == 1 and all_texts(axes[4]) == ["2/2", t("decay.not_reached")]
     lrs = pd.DataFrame({"step": [1, 2, 3], "lr": [1e-3, 1e-3, 5e-4]})
     vl = pd.DataFrame({"step": [1, 2, 3], "value": [0.7, 0.71, 0.72]})
     events = pd.DataFrame({"step": [3], "kind": ["lr_reduced"], "detail": ["head lr -> 0.0005"]})

@@ -23,13 +23,18 @@ from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ._common import fit_texts, majority_share, plot_majority, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
 from .geometry import figsize
-from .text import t
+from .text import has, t
 
 
 
 # ------------------------------------------------------------------------------------ helpers
 def _task(name: str) -> str:
     return _name("continual.task", name)
+
+
+def _task_short(name: str) -> str:
+    """A task's short name (tick labels of the accuracy matrices), its full name if none is registered."""
+    return _name("continual.short", name) if has(f"continual.short.{name}") else _task(name)
 
 
 def _method(method: str, rec: RunRecord | None = None) -> str:
@@ -71,15 +76,15 @@ def plot_accuracy_matrix(matrix: pd.DataFrame, *, ax: Axes | None = None, vmin: 
                 dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
                 ax.text(j, i, f"{a[i, j]:.2f}", ha="center", va="center", fontsize="small",
                         color="white" if dark else "black")
-    ax.set_xticks(range(a.shape[1]), [_task(c) for c in matrix.columns])
-    ax.set_yticks(range(a.shape[0]), [_task(r) for r in matrix.index])
+    ax.set_xticks(range(a.shape[1]), [_task_short(c) for c in matrix.columns])
+    ax.set_yticks(range(a.shape[0]), [_task_short(r) for r in matrix.index])
     ax.set_xlabel(t("forgetting.cols"))
     ax.set_ylabel(t("forgetting.rows"))
     ax.grid(False)
     return ax
 
 
-def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None, legend: bool = True) -> Axes:
     """One point per method: final average accuracy against measured training cost (columns
     ``label``, ``cost_s``, ``average_accuracy``), each method with its own colour and marker."""
     ax = ax or plt.gca()
@@ -90,7 +95,8 @@ def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes
                    edgecolors="black", linewidths=0.5, label=r["label"], zorder=3)
     ax.set_xlabel(t("forgetting.cost_axis"))
     ax.set_ylabel(t("forgetting.avg_axis"))
-    ax.legend(fontsize="small", loc="best")
+    if legend:
+        ax.legend(fontsize="small", loc="best")
     ax.margins(0.15)
     return ax
 
@@ -108,26 +114,39 @@ def forgetting_frame(runs: RunSet) -> pd.DataFrame:
 
 
 def forgetting(runs: RunSet) -> Figure:
+    """The accuracy matrix of each method (three per row; tick and axis labels on the outer panels
+    only, the tasks being the same in every matrix) and final average accuracy against cost, whose
+    legend sits under the figure."""
     data = forgetting_frame(runs)
     n = len(data) + 1
     ncols = 3 if n > 4 else n
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize(9.9), layout="constrained", squeeze=False)
     flat = axes.ravel()
-    for ax, (_, r) in zip(flat, data.iterrows()):
+    for k, (ax, (_, r)) in enumerate(zip(flat, data.iterrows())):
         plot_accuracy_matrix(r["matrix"], ax=ax)
         title = t("forgetting.heat_title", method=r["label"], forg=_fmt(r["mean_forgetting"], ".3f"))
         if r["status"] == "diverged":
             title += f" ({t('diverged')})"
         ax.set_title(title, fontsize="medium")
-        _rotate(ax, 20)
+        _rotate(ax, 30)
+        if k % ncols:  # the rows are the same tasks in every matrix: named in the first column only
+            ax.tick_params(labelleft=False)
+            ax.set_ylabel("")
+        if k + ncols < len(data):  # a matrix below names the columns
+            ax.tick_params(labelbottom=False)
+            ax.set_xlabel("")
     cost_ax = flat[len(data)]
-    plot_cost_vs_accuracy(data, ax=cost_ax)
+    plot_cost_vs_accuracy(data, ax=cost_ax, legend=False)
     cost_ax.set_title(t("forgetting.cost_title"), fontsize="medium")
     for ax in flat[len(data) + 1:]:
         ax.remove()
     n_seq = min((len(runs.select(method=m)) for m in runs.values("method")), default=0)
-    fig.supxlabel(t("forgetting.note", n=n_seq), fontsize="small")
+    # the note heads the legend under the figure: constrained layout gives a figure legend and a
+    # supxlabel the same bottom margin, so the two would overlap
+    leg = fig.legend(*cost_ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize="small",
+                     title=t("forgetting.note", n=n_seq), title_fontsize="small")
+    leg.set_gid("note")
     fig.suptitle(t("forgetting.title"))
     return fit_texts(fig)
 
@@ -149,8 +168,22 @@ def probe_frame(probes: dict) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def _lr_short(lr: float) -> str:
+    """A learning rate as short as it reads: 0.001 → 1e-3, 2e-05 → 2e-5, 0.0002 → 2e-4."""
+    lr = float(lr)
+    if not np.isfinite(lr) or lr <= 0:
+        return f"{lr:g}"
+    mant, exp = f"{lr:.2e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
+
+
 def _probe_run_name(r) -> str:
-    return t("forgetting-pretrained.run", method=_name("forgetting-pretrained.method", r["method"]), lr=f"{r['lr']:g}")
+    """A fine-tuning run's tick label: the method's short name and its learning rate."""
+    m = r["method"]
+    key = f"forgetting-pretrained.short.{m}"
+    name = t(key) if has(key) else _name("forgetting-pretrained.method", m)
+    return t("forgetting-pretrained.run", method=name, lr=_lr_short(r["lr"]))
 
 
 def _run_ticks(ax: Axes, data: pd.DataFrame) -> None:
@@ -243,7 +276,7 @@ def plot_probe_drop(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
                 ax.annotate(f"{v:.1f}", (x, v), xytext=(0, 3 if v >= 0 else -3), textcoords="offset points",
                             ha="center", va="bottom" if v >= 0 else "top", fontsize="small")
     ax.axhline(0, color="black", lw=0.8)
-    ax.margins(y=0.12)
+    ax.margins(y=0.25)  # room for the values written above the bars
     ax.set_xticks(xs, [_probe_run_name(r) for _, r in data.iterrows()])
     ax.set_xlabel(t("forgetting-pretrained.run_axis"))
     ax.set_ylabel(t("peft.drop_axis"))
@@ -255,7 +288,8 @@ def peft(runs: RunSet, **probes) -> Figure:
     order = runs.values("method")
     f = runs.finals("accuracy", "test")
     labels = [_name("peft.method", m) for m in order]
-    fig, ax = plt.subplot_mosaic([["pct", "acc", "time"], ["mem", "drop", "drop"]], figsize=figsize(9.9),
+    # the share panel is wide enough for its values written above the bars; the probe drop (two runs) is narrow
+    fig, ax = plt.subplot_mosaic([["pct", "pct", "acc"], ["time", "mem", "drop"]], figsize=figsize(9.9),
                                  layout="constrained")
     plot_trainable_share(f, order=order, ax=ax["pct"])
     ax["pct"].set_title(t("peft.pct_title"), fontsize="medium")

@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 from ftcore.records.queries import mean_sd
 from ftcore.records.runset import RunSet
 from ._common import fit_texts, _name, _sep, majority_share, plot_majority
-from .geometry import figsize
+from .geometry import FIG_WIDTH_CM, figsize
 from .text import t
 from .theme import current_lang
 
@@ -43,85 +43,100 @@ GREY, TEXT_GREY = "#e6e6e6", "#8c8c8c"
 FORMATS = ("classification", "token_classification", "mlm")
 
 
-def _cell(ax, x, y, h, text, face, *, color="black", rotation=0, fontsize=7.5, w=1.0):
-    ax.add_patch(Rectangle((x - 0.5, y), w, h, facecolor=face, edgecolor="white", linewidth=1.2))
-    ax.text(x - 0.5 + w / 2, y + h / 2, text, ha="center", va="center", rotation=rotation,
-            fontsize=fontsize, color=color, clip_on=True)
+def _cell(ax, x, y, w, h, text, face, *, color="black", fontsize=7.5):
+    """A table cell with its top-left corner at (x, y) (y grows downwards), text centred."""
+    ax.add_patch(Rectangle((x, y), w, h, facecolor=face, edgecolor="white", linewidth=1.2))
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize, color=color, clip_on=True)
+
+
+# the table's columns and their widths (in row heights): wide enough for a word piece, a five-digit ID
+COLUMNS = (("token", 2.6), ("input_id", 1.6), ("attention_mask", 0.9), ("label", 1.3), ("label_text", 2.6))
 
 
 def plot_token_table(tokens: pd.DataFrame, *, fmt: str | None = None, sequence_label: int | None = None,
                      label_name: str | None = None, ax=None, fontsize: float = 7.5):
-    """One task format's encoded example as a table: one column per token position; rows token,
-    input ID, attention mask and label (plus the label's meaning when labels are per token).
-    Cells with label -100 (ignored by the loss) are greyed out. A classification example has
-    no per-token labels: ``sequence_label`` (and ``label_name``) fill one cell across the row."""
+    """One task format's encoded example as a table read top to bottom: one row per token
+    position; columns token, input ID, attention mask and label (plus the label's meaning when
+    labels are per token), named at the top. Cells with label -100 (ignored by the loss) are
+    greyed out. A classification example has no per-token labels: ``sequence_label`` (and
+    ``label_name``) fill one cell down the label column."""
     ax = ax or plt.gca()
     df = tokens if fmt is None else tokens[tokens["format"] == fmt]
     df = df.sort_values("position").reset_index(drop=True)
     n = len(df)
     per_token = bool(df["label"].notna().any())
-    rows = [("token", 2.4), ("input_id", 1.0), ("attention_mask", 1.0), ("label", 1.0)]
-    if per_token:
-        rows.append(("label_text", 2.4))
+    cols = list(COLUMNS if per_token else COLUMNS[:4])
     pal = sns.color_palette("colorblind")
     token_face, mask_face = "#dbe9f6", "#d9f0d3"
     label_faces = {"O": "white", "B-TITLE": pal[1], "I-TITLE": "#fdd9a0"}
-    y, yticks = 0.0, []
-    for row, h in rows:
-        yticks.append(y + h / 2)
+    x, xticks = 0.0, []
+    for col, w in cols:
+        xticks.append(x + w / 2)
         for i, r in df.iterrows():
             ignored = per_token and r["label"] == -100
-            if row == "token":
+            if col == "token":
                 masked = r["token"] == "[MASK]"
                 face = pal[1] if masked else (GREY if _is_special(r["token"]) else token_face)
-                _cell(ax, i, y, h, r["token"], face, rotation=90, fontsize=fontsize)
-            elif row == "input_id":
-                _cell(ax, i, y, h, str(int(r["input_id"])), "white", fontsize=fontsize)
-            elif row == "attention_mask":
+                _cell(ax, x, i, w, 1, r["token"], face, fontsize=fontsize)
+            elif col == "input_id":
+                _cell(ax, x, i, w, 1, str(int(r["input_id"])), "white", fontsize=fontsize)
+            elif col == "attention_mask":
                 m = int(r["attention_mask"])
-                _cell(ax, i, y, h, str(m), mask_face if m else GREY, fontsize=fontsize)
-            elif row == "label" and per_token:
+                _cell(ax, x, i, w, 1, str(m), mask_face if m else GREY, fontsize=fontsize)
+            elif col == "label" and per_token:
                 face = GREY if ignored else label_faces.get(r["label_text"], "#fdd9a0")
-                _cell(ax, i, y, h, str(int(r["label"])), face, color=TEXT_GREY if ignored else "black",
-                      fontsize=fontsize * (0.85 if len(str(int(r["label"]))) > 4 else 1))
-            elif row == "label_text":
+                _cell(ax, x, i, w, 1, str(int(r["label"])), face, color=TEXT_GREY if ignored else "black",
+                      fontsize=fontsize)
+            elif col == "label_text":
                 face = GREY if ignored else label_faces.get(r["label_text"], "#fdd9a0")
-                _cell(ax, i, y, h, str(r["label_text"]), face, rotation=90, fontsize=fontsize)
-        if row == "label" and not per_token:
+                _cell(ax, x, i, w, 1, str(r["label_text"]), face, fontsize=fontsize)
+        if col == "label" and not per_token:
             text = t("task-formats.sequence_label", id=sequence_label,
                      name=_label_name(label_name) if label_name is not None else "")
-            _cell(ax, 0, y, h, text, pal[1], w=n, fontsize=fontsize + 1)
-        y += h
-    ax.set_xlim(-0.5, n - 0.5)
-    ax.set_ylim(y, 0)
-    ax.set_yticks(yticks, [t(f"task-formats.row.{row}") for row, _ in rows])
-    ax.set_xticks(range(n), [str(int(p)) for p in df["position"]])
-    ax.tick_params(axis="both", length=0, labelsize=max(fontsize + 0.5, 7))
+            ax.add_patch(Rectangle((x, 0), w, n, facecolor=pal[1], edgecolor="white", linewidth=1.2))
+            ax.text(x + w / 2, n / 2, text, ha="center", va="center", rotation=90, fontsize=fontsize + 1,
+                    clip_on=True)
+        x += w
+    ax.set_xlim(0, x)
+    ax.set_ylim(n, 0)
+    ax.set_xticks(xticks, [t(f"task-formats.row.{col}") for col, _ in cols], rotation=90)
+    ax.xaxis.tick_top()
+    ax.set_yticks(np.arange(n) + 0.5, [str(int(p)) for p in df["position"]])
+    ax.tick_params(axis="both", length=0, labelsize=max(fontsize, 7))
     ax.grid(False)
     for s in ax.spines.values():
         s.set_visible(False)
     if fmt is not None:
         k = int((df["label"].notna() & (df["label"] != -100)).sum())
-        ax.set_title(t(f"task-formats.{fmt}", k=k, n=n), loc="left")
+        ax.set_title(t(f"task-formats.{fmt}", k=k, n=n), loc="left", fontsize="medium")
     return ax
 
 
 def task_formats(study) -> Figure:
-    """``task-formats``: the real tokenizer's and collators' output for one review, per task type."""
+    """``task-formats``: the real tokenizer's and collators' output for one review, per task type,
+    three tables side by side read top to bottom (one row per token)."""
     tokens = study.tables["tokens"]
     formats = [f for f in FORMATS if f in set(tokens["format"])]
-    # the panels' row heights (see plot_token_table), plus room for each title and tick labels
-    heights = [(7.8 if tokens.loc[tokens["format"] == f, "label"].notna().any() else 5.4) + 1.6 for f in formats]
-    fig, axes = plt.subplots(len(formats), 1, figsize=figsize(9.9), layout="constrained",
-                             gridspec_kw={"height_ratios": heights})
+    widths = [sum(w for _, w in (COLUMNS if tokens.loc[tokens["format"] == f, "label"].notna().any() else COLUMNS[:4]))
+              for f in formats]
+    fig, axes = plt.subplots(1, len(formats), figsize=figsize(9.9), layout="constrained",
+                             gridspec_kw={"width_ratios": widths})
     axes = np.atleast_1d(axes)
     review = study.meta.get("review", {})
-    n = int(tokens.groupby("format").size().max())
-    col_pt = figsize(9.9)[0] * 0.85 / n * 72  # a column's width in points: five-digit IDs must fit
-    for ax, fmt in zip(axes, formats):
+    for ax, fmt, w in zip(axes, formats, widths):
         plot_token_table(tokens, fmt=fmt, sequence_label=study.meta.get("sequence_label"),
                          label_name=review.get("label"), ax=ax, fontsize=7)
-    axes[-1].set_xlabel(t("task-formats.position"))
+        # wrapped before the layout is computed (a title far wider than its panel collapses it):
+        # about 0.2 cm per Latin character and 0.33 cm per Chinese one at the title's size
+        room_cm = 0.9 * FIG_WIDTH_CM * w / sum(widths)
+        per_char = 0.33 if current_lang() == "zh" else 0.2
+        title = ax.get_title(loc="left")
+        ax.set_title(textwrap.fill(title, max(8, int(room_cm / per_char)),
+                                   break_long_words=current_lang() == "zh", break_on_hyphens=False), loc="left",
+                     fontsize="medium")
+    axes[0].set_ylabel(t("task-formats.position"))
+    for ax in axes[1:]:  # the same positions in every table: numbered once, on the left
+        ax.tick_params(labelleft=False)
     fig.suptitle(t("task-formats.title"))
     if review:
         fig.supxlabel(t("task-formats.review", label=_label_name(review.get("label", "")),
@@ -149,18 +164,21 @@ def _changes(original: str, text: str, limit: int = 120) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
-def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 70, fontsize: float = 7.5):
+def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 58, fontsize: float = 7.5):
     """Each augmentation (one row, original first): the wrapped text, and in grey what it changed."""
     ax = ax or plt.gca()
     df = augment.reset_index(drop=True)
     original = str(df.loc[df["op"] == "original", "text"].iloc[0]) if (df["op"] == "original").any() else None
     for i, r in df.iterrows():
-        ax.text(0.0, i - 0.12, "\n".join(textwrap.wrap(str(r["text"]), width)), ha="left", va="center",
-                fontsize=fontsize)
-        if original is not None and r["op"] != "original":
-            ch = _changes(original, str(r["text"]))
-            ax.text(0.0, i + 0.3, t("augmentation.changes", changes=ch) if ch else t("augmentation.unchanged"),
-                    ha="left", va="center", fontsize=max(fontsize - 1, 7), color="#666666")
+        noted = original is not None and r["op"] != "original"
+        # with a note, the text ends just above the row's middle and the note starts just below it
+        ax.text(0.0, i + 0.02 if noted else i, "\n".join(textwrap.wrap(str(r["text"]), width)), ha="left",
+                va="bottom" if noted else "center", fontsize=fontsize)
+        if noted:
+            ch = _changes(original, str(r["text"]), limit=int(width * 1.05) - 10)  # one line: "changed: " + …
+            note = t("augmentation.changes", changes=ch) if ch else t("augmentation.unchanged")
+            ax.text(0.0, i + 0.08, "\n".join(textwrap.wrap(note, int(width * 1.05))), ha="left", va="top",
+                    fontsize=max(fontsize - 1, 7), color="#666666")
     ax.set_xlim(0, 1)
     ax.set_ylim(len(df) - 0.5, -0.5)
     ax.set_yticks(range(len(df)), [_name("augmentation.op", op, spaces=True) for op in df["op"]])
@@ -192,7 +210,7 @@ def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] 
     ax.set_xticks([0, 0.5, 1.0])
     ax.set_ylim(len(df) - 0.5, -0.5)
     ax.set_xlabel(t("augmentation.probability"))
-    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
+    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1,
               handlelength=1.2, columnspacing=0.8)
     ax.grid(axis="y", visible=False)
     return ax
@@ -202,7 +220,7 @@ def augmentation(study) -> Figure:
     """``augmentation``: real augmentations of one review and the fine-tuned model's verdicts."""
     augment, meta = study.tables["augment"], study.meta
     fig, (ax_text, ax_bar) = plt.subplots(1, 2, figsize=figsize(9.9), layout="constrained",
-                                          sharey=True, gridspec_kw={"width_ratios": [3.3, 1]})
+                                          sharey=True, gridspec_kw={"width_ratios": [2.8, 1]})
     plot_augmented_texts(augment, ax=ax_text)
     plot_augmented_predictions(augment, label_names=meta.get("label_names"), ax=ax_bar)
     ax_bar.tick_params(axis="y", labelleft=False)
@@ -268,7 +286,7 @@ def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = N
     ax.set_xlabel(t("data-quality.size"))
     ax.set_ylabel(t("test_accuracy"))
     ax.set_title(t("data-quality.curves"))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(loc="best", fontsize="small")
     return ax
 
 
@@ -299,7 +317,7 @@ def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
     ax.set_xlabel(t("data-quality.noise"))
     ax.set_ylabel(t("data-quality.precision"))
     ax.set_title(t("data-quality.detection"))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(loc="best", fontsize="small")
     ax.grid(axis="x", visible=False)
     return ax
 

@@ -228,7 +228,7 @@ def plot_unfreeze_lrs(record: RunRecord, *, colorbar: bool = True, ax: Axes | No
     handles = [Patch(facecolor="#e6e6e6", label=t("unfreeze.frozen"))]
     if xs:
         handles.append(Line2D([], [], marker="|", ls="none", ms=12, mew=3, color="#1f77b4", label=t("unfreeze.event")))
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=1)
     if len(steps) <= 6:
         ax.set_xticks(steps)
     return ax
@@ -271,7 +271,7 @@ def unfreeze(runs: RunSet) -> Figure:
     rec = runs.one(strategy="gradual", seed=seeds[0]) if seeds else runs.one(strategy="gradual")
     fig, axes = plt.subplots(1, 2, figsize=figsize(7.5), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]})
     plot_unfreeze_lrs(rec, ax=axes[0])
-    axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=28)
+    axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=38)  # over the legend
     plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"],
                              majority=majority_share(runs, "validation"), ax=axes[1])
     fig.suptitle(t("unfreeze.title"))

@@ -43,9 +43,11 @@ def diverged_step(rec: RunRecord) -> int | None:
 
 
 # ------------------------------------------------------------------------------------ fitting
-def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: bool = True) -> Axes:
+def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: bool = True,
+                    short_legend: bool = False) -> Axes:
     """Per-step training loss (faint), training and validation loss at each evaluation, and the
-    step of the lowest validation loss (the early-stopping point) marked."""
+    step of the lowest validation loss (the early-stopping point) marked. With ``short_legend``
+    the panel's legend lists the early-stopping point only (the figure explains the curves once)."""
     ax = ax or plt.gca()
     c_train, c_val = sns.color_palette()[0], sns.color_palette()[1]
     st = record.steps
@@ -65,18 +67,32 @@ def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: b
     ax.set_xlabel(t("step"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("loss"))
-    if show_legend:
+    if show_legend and short_legend:
+        if len(fin):
+            ax.legend(handles=[Line2D([], [], marker="*", ms=9, ls="none", color=c_val, markeredgecolor="black",
+                                      markeredgewidth=0.6, label=t("fitting.best_short", step=int(best["step"])))],
+                      fontsize="small", loc="best")
+    elif show_legend:
         ax.legend(fontsize="small", loc="best")
     return ax
 
 
 def fitting(runs: RunSet) -> Figure:
     regimes = runs.values("regime")
-    fig, axes = plt.subplots(1, len(regimes), figsize=figsize(7.5), layout="constrained", squeeze=False)
-    for ax, regime in zip(axes[0], regimes):
+    fig, axes = plt.subplots(1, len(regimes), figsize=figsize(8.5), layout="constrained", squeeze=False)
+    for j, (ax, regime) in enumerate(zip(axes[0], regimes)):
         rec = runs.one(regime=regime)
-        plot_fit_curves(rec, ax=ax)
+        plot_fit_curves(rec, ax=ax, short_legend=True)
         ax.set_title(f"{_name('fitting.regime', regime)}\n{_run_info(rec)}", fontsize="medium")
+        if j:
+            ax.set_ylabel("")
+    c_train, c_val = sns.color_palette()[0], sns.color_palette()[1]
+    handles = [Line2D([], [], color=c_train, alpha=0.3, lw=1, label=t("fitting.step_loss")),
+               Line2D([], [], color=c_train, marker="o", ms=3, lw=1.8, label=t("fitting.train_eval")),
+               Line2D([], [], color=c_val, marker="o", ms=3, lw=1.8, label=t("fitting.val_eval")),
+               Line2D([], [], color="0.4", ls="--", lw=1, marker="*", ms=9, markerfacecolor=c_val,
+                      markeredgecolor="black", markeredgewidth=0.6, label=t("fitting.best_generic"))]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
     fig.suptitle(t("fitting.title"))
     return fit_texts(fig)
 
@@ -145,6 +161,7 @@ def regularization(runs: RunSet) -> Figure:
     if plot_majority(axes[2], majority_share(runs, "test")) is not None:
         _legend_dedup(axes[2], loc="lower right")
     axes[2].set_title(t("regularization.test"))
+    _rotate(axes[0], 20)  # the top panel is wide: a gentle slope is enough
     for a in axes[1:]:
         _rotate(a, 35)
     note = seed_note(runs, "method")
@@ -246,7 +263,7 @@ def instability(runs: RunSet) -> Figure:
         rec = runs.one(setting=s)
         plot_instability_loss(rec, ax=axes[0, j])
         plot_instability_grad_norm(rec, ax=axes[1, j])
-        axes[0, j].set_title(f"{_name('instability.setting', s)}\n{t('lr')} {_lr(rec.config.get('lr'))}",
+        axes[0, j].set_title(f"{_name('instability.setting', s)}\n{t('lr_short')} {_lr(rec.config.get('lr'))}",
                              fontsize="medium")
         axes[0, j].set_xlabel("")
         if j:
@@ -262,7 +279,7 @@ def instability(runs: RunSet) -> Figure:
                Line2D([], [], color="tab:red", lw=1.5, label=t("diverged")),
                Line2D([], [], color="tab:red", marker="^", ls="none", label=t("instability.collapse",
                                                                            pct=round(100 * COLLAPSE_FRAC)))]
-    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize="small")
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
     fig.suptitle(t("instability.title"))
     return fit_texts(fig)
 

@@ -121,9 +121,11 @@ def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | 
 
 
 def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str | None = None, ax=None,
-                      colors: dict | None = None, ylabel: str | None = None, majority: float | None = None):
+                      colors: dict | None = None, ylabel: str | None = None, majority: float | None = None,
+                      n_in_ticks: bool = True):
     """One column per value of ``by``: mean ± s.d. over seeds (error bar), each seed as a dot,
-    diverged runs as red crosses; the tick labels say n (and how many diverged)."""
+    diverged runs as red crosses; the tick labels say n (unless ``n_in_ticks=False``, when the
+    figure says it once) and how many diverged."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(finals[by]))
     colors = colors or _palette(order)
@@ -146,7 +148,7 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
         ax.scatter(x[good], v[good], color=colors[name], s=14, alpha=0.55, linewidths=0, zorder=2)
         if (~good).any():
             ax.scatter(x[~good], v[~good], color="red", marker="x", s=30, zorder=4)
-        label = f"{_tick(prefix or by, name)}\n{t('n_seeds', n=len(d))}"
+        label = f"{_tick(prefix or by, name)}\n{t('n_seeds', n=len(d))}" if n_in_ticks else _tick(prefix or by, name)
         if (~good).any():
             label += f"\n{t('diverged')} {int((~good).sum())}"
         ticks.append(label)
@@ -156,7 +158,7 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
     ax.set_xlim(-0.6, len(order) - 0.4)
     if plot_majority(ax, majority) is not None:
         ax.legend(loc="lower left")
-    ax.margins(y=0.12)
+    ax.margins(y=0.25)  # room for the means written above the points
     ax.set_ylabel(ylabel or t("test_accuracy"))
     ax.grid(axis="x", visible=False)
     return ax
@@ -223,12 +225,15 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
         else:
             ax.text(i, 0.02 * top, t("decay.not_reached"), rotation=90, ha="center", va="bottom", fontsize=7,
                     color="#555555")
-        ticks.append(f"{_tick(prefix or hue, name)}\n{t('decay.reached', k=len(ok), n=len(d))}")
+        if len(ok):  # how many seeds reached it, above the bar ("not reached" says it for none)
+            ax.annotate(f"{len(ok)}/{len(d)}", (i, top * 1.02), ha="center", va="bottom",
+                        fontsize=7, color="#444444")
+        ticks.append(_tick(prefix or hue, name))
     ax.set_xticks(range(len(order)), ticks, fontsize=7)
     if len(order) > 4:
         _rotate(ax, 35)
-    ax.set_ylim(0, top * 1.15)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, top * 1.3)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     ax.set_ylabel(t("decay.steps"))
     ax.grid(axis="x", visible=False)
     return ax
@@ -343,6 +348,7 @@ def decay(runs: RunSet) -> Figure:
     (a, b), (c, d) = axes
     plot_lr_curves(head_lrs(first), hue="schedule", order=order, prefix="decay", ax=a, colors=colors)
     a.set_title(t("decay.curves", seed=seed), pad=LR_TITLE_PAD)
+    a.legend(loc="upper right", ncols=2, fontsize="small")
     ev = runs.evals("accuracy", "validation")
     reached, target = steps_to_target(ev, hue="schedule")
     plot_val_curves(ev, hue="schedule", order=order, prefix="decay", ax=b, colors=colors, target=target,
@@ -350,7 +356,7 @@ def decay(runs: RunSet) -> Figure:
                     majority=majority_share(runs, "validation"))
     b.set_title(t("decay.val_title"))
     plot_final_points(runs.finals(), by="schedule", order=order, prefix="decay", ax=c, colors=colors,
-                      majority=majority_share(runs, "test"))
+                      majority=majority_share(runs, "test"), n_in_ticks=False)  # n is in the title
     c.set_title(t("schedules.final_title"))
     plot_steps_to_target(reached, hue="schedule", order=order, prefix="decay", ax=d, colors=colors)
     d.set_title(t("decay.steps_title"))
