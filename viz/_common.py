@@ -202,8 +202,8 @@ def fit_texts(fig):
         for title in (ax.title, ax._left_title, ax._right_title):
             todo.append((title, room))
     for txt in (fig._suptitle, fig._supxlabel):
-        if txt is not None:
-            todo.append((txt, fig.bbox.width * 0.98))
+        if txt is not None:  # 8 % spare: the PDF backend measures text a few per cent wider than Agg
+            todo.append((txt, fig.bbox.width * 0.92))
     for txt, room in todo:
         for _ in range(3):
             if not txt.get_text() or room <= 0:

@@ -120,7 +120,7 @@ def plot_train_val_accuracy(data: pd.DataFrame, *, order: Sequence, ax: Axes | N
                    x_labels=[_name("regularization.method", m) for m in order], ax=ax)
     ax.set_ylabel(t("accuracy"))
     ax.set_title(t("regularization.train_val"))
-    ax.set_ylim(0, 1.2)
+    ax.set_ylim(0, 1.4)  # the legend sits above the bars (accuracies ≤ 1)
     _legend_dedup(ax, fontsize="small", loc="upper center", ncols=4)
     return ax
 
@@ -209,10 +209,12 @@ def plot_global_grad_norm(grad_norms: pd.DataFrame, *, color=None, label: str | 
     ax.plot(g["step"], g["norm"], color=color or sns.color_palette()[4], lw=1.4, label=label)
     if len(g):
         ax.set_yscale("log")
-        if g["norm"].max() / g["norm"].min() < 10:  # less than a decade: plain numbers on the minor ticks
+        span = g["norm"].max() / g["norm"].min()
+        if span < 100:  # one or two decades: plain numbers, on a few minor ticks (2, 3, 5 × or 2, 5 ×)
+            keep = (2, 3, 5) if span < 10 else (2, 5)
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
             ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:.2g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
+                lambda v, _: f"{v:.2g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in keep else ""))
     ax.set_xlabel(t("step"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("instability.grad_axis"))
@@ -266,6 +268,7 @@ def instability(runs: RunSet) -> Figure:
         axes[0, j].set_title(f"{_name('instability.setting', s)}\n{t('lr_short')} {_lr(rec.config.get('lr'))}",
                              fontsize="medium")
         axes[0, j].set_xlabel("")
+        axes[1, j].xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))  # narrow panels: few step ticks
         if j:
             axes[0, j].set_ylabel("")
             axes[1, j].set_ylabel("")
