@@ -348,7 +348,7 @@ def decay(runs: RunSet) -> Figure:
     (a, b), (c, d) = axes
     plot_lr_curves(head_lrs(first), hue="schedule", order=order, prefix="decay", ax=a, colors=colors)
     a.set_title(t("decay.curves", seed=seed), pad=LR_TITLE_PAD)
-    a.legend(loc="upper right", ncols=2, fontsize="small")
+    a.legend(loc="upper right", ncols=2, fontsize="small", frameon=True, framealpha=0.85, edgecolor="none")
     ev = runs.evals("accuracy", "validation")
     reached, target = steps_to_target(ev, hue="schedule")
     plot_val_curves(ev, hue="schedule", order=order, prefix="decay", ax=b, colors=colors, target=target,
