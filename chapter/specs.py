@@ -44,13 +44,17 @@ def finals_by(inputs, name, key, metric="accuracy", split="test"):
     return mean_sd(inputs[name].finals(metric, split), key).set_index(key)
 
 
-def _zh(prefix: str, key: str) -> str:
-    """The Chinese label of a grid value (from viz's zh table), so no code name reaches a zh note."""
+def _zh(prefix: str, key: str, lang: str = "zh") -> str:
+    """The reader's label of a grid value (from viz's string table), so no code name reaches a note."""
     from viz.text import t
     try:
-        return t(f"{prefix}.{key}", lang="zh")
+        return t(f"{prefix}.{key}", lang=lang)
     except KeyError:
         return key
+
+
+def _en(prefix: str, key: str) -> str:
+    return _zh(prefix, key, "en")
 
 
 def _text(zh: str, en: str, differs: bool | None = None) -> dict:
@@ -180,7 +184,7 @@ def _freeze_measure(inputs):
     claimed = ["none", "gradual", "bottom", "middle", "head_only"]
     return _text("实测测试准确率排序：" + " > ".join(f"{_zh('freeze-map', k)} {m[k]:.3f}" for k in order)
                  + ("（与教材的排序不同）" if order != claimed else ""),
-                 "Measured test accuracy, best first: " + " > ".join(f"{k} {m[k]:.3f}" for k in order)
+                 "Measured test accuracy, best first: " + " > ".join(f"{_en('freeze-map', k)} {m[k]:.3f}" for k in order)
                  + (" (the chapter's order differs)" if order != claimed else ""), order != claimed)
 
 
@@ -304,7 +308,7 @@ def _decay_measure(inputs):
     best = m.idxmax()
     return _text(f"最终测试准确率最高的是{_zh('decay', best)} ({m[best]:.3f})，最低{_zh('decay', m.idxmin())} ({m.min():.3f})。"
                  + ("教材称余弦最好；实测不同。" if best != "cosine" else "与教材一致，余弦最好。"),
-                 f"Best final test accuracy: {best} ({m[best]:.3f}); lowest: {m.idxmin()} ({m.min():.3f})."
+                 f"Best final test accuracy: {_en('decay', best)} ({m[best]:.3f}); lowest: {_en('decay', m.idxmin())} ({m.min():.3f})."
                  + (" The chapter says cosine is best; the measurement differs." if best != "cosine" else ""),
                  best != "cosine")
 
@@ -372,7 +376,7 @@ def _reg_measure(inputs):
     best = m.idxmax()
     return _text(f"测试准确率最高：{_zh('regularization.method', best)} ({m[best]:.3f})；无正则化 {m['none']:.3f}；组合 {m['combined']:.3f}。"
                  + ("教材称组合策略最好；实测不同。" if best != "combined" else ""),
-                 f"Best test accuracy: {best} ({m[best]:.3f}); none {m['none']:.3f}; combined {m['combined']:.3f}."
+                 f"Best test accuracy: {_en('regularization.method', best)} ({m[best]:.3f}); none {m['none']:.3f}; combined {m['combined']:.3f}."
                  + (" The chapter says the combination is best; the measurement differs." if best != "combined" else ""),
                  best != "combined")
 
@@ -468,7 +472,8 @@ def _fixes_measure(inputs):
     rate = f.groupby("fix", sort=False)["failed"].mean()
     return _text("失败率（发散或全部预测为一类）：" + "，".join(f"{_zh('stability-fixes.fix', k)} {v:.0%}"
                                                            for k, v in rate.items()),
-                 "Failure rate (diverged or one class predicted for all): " + ", ".join(f"{k} {v:.0%}" for k, v in rate.items()))
+                 "Failure rate (diverged or one class predicted for all): " + ", ".join(
+                     f"{_en('stability-fixes.fix', k)} {v:.0%}" for k, v in rate.items()))
 
 
 figure(FigureSpec(
@@ -509,7 +514,8 @@ def _table_measure(inputs):
         rows[labels["method"]] = (a.iloc[1, 0], a.iloc[1, 1])
     return _text("学完第二个任务后，旧任务准确率：" + "，".join(f"{_zh('continual.method', k).format(pct=5)} {v[0]:.3f}"
                                                         for k, v in rows.items()),
-                 "Old-task accuracy after the second task: " + ", ".join(f"{k} {v[0]:.3f}" for k, v in rows.items()))
+                 "Old-task accuracy after the second task: " + ", ".join(
+                     f"{_en('continual.method', k).format(pct=5)} {v[0]:.3f}" for k, v in rows.items()))
 
 
 figure(FigureSpec(
