@@ -23,6 +23,7 @@ from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ._common import fit_texts, majority_share, plot_majority, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
 from .geometry import figsize
+from .theme import strong
 from .text import has, t
 
 
@@ -359,7 +360,7 @@ def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         cell.set_edgecolor("0.75")
         if i == 0:
             cell.set_facecolor("0.92")
-            cell.get_text().set_fontweight("bold")
+            cell.get_text().set_fontweight(strong())  # bold where the font has it (not Noto Sans SC)
     return ax
 
 

@@ -25,6 +25,19 @@ CJK_FONT_FILE = "zhplot/fonts/NotoSansSC-Regular.ttf"
 _state = {"lang": "zh"}
 
 
+class _OneWeightCJK:
+    """The packaged Noto Sans SC has one weight. When bold English text lists it as the fallback for
+    CJK glyphs, matplotlib logs "Failed to find font weight bold for Noto Sans SC" on every lookup:
+    expected here, so dropped (any other font message still shows)."""
+
+    def filter(self, record) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("findfont: Failed to find font weight") and "Noto Sans SC" in msg)
+
+
+font_manager._log.addFilter(_OneWeightCJK())
+
+
 class FontMissingError(RuntimeError):
     """The pip-installed CJK font is not there."""
 
