@@ -64,7 +64,10 @@ def frozen_prefix(cfg, model: nn.Module) -> FrozenPrefix | None:
         return None
     if cfg.init != "pretrained" or not hasattr(getattr(model, "base_model", model), "embeddings"):
         return None
-    groups = layer_groups(model)
+    try:
+        groups = layer_groups(model)
+    except ValueError:  # no stack of layers to bypass: run the model as it is
+        return None
     frozen = [not any(p.requires_grad for _, p in g.params) for g in groups]
     k = 0
     while k < len(groups) and frozen[k]:
