@@ -72,3 +72,12 @@ def test_memo_reuses_exactly_and_is_bounded(tiny, monkeypatch):
     monkeypatch.setattr(feat, "CACHE_MB", 0)
     train(cfg.replace(max_length=12))  # other token ids: recomputed, and the bound evicts
     assert len(feat._MEMO) == 1
+
+
+def test_lr_finder_of_a_frozen_encoder_trains_on_cached_features(tiny, tmp_path):
+    from ftcore import RunRecord
+    from ftcore.analysis.lr_finder import lr_find
+    result = lr_find(tiny.replace(freeze="head_only", frozen_dropout=False), num_steps=12, runs_dir=tmp_path)
+    assert len(result.lrs) > 0
+    (rec,) = [RunRecord.load(p) for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert "frozen_features" in set(rec.events["kind"])  # the range test reuses the frozen encoder's output
