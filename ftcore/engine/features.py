@@ -194,8 +194,7 @@ def attach(trainer, prefix: FrozenPrefix, model_fp: str):
     kw = dict(model_fp=model_fp, collator=data.collator, device=trainer.device, autocast=trainer.autocast)
     trainer.model.to(trainer.device)
     train = {**data.train, "length": [len(x) for x in data.train["input_ids"]],  # same batches as uncached
-             "input_ids": cached_features(trainer.model, data.train["input_ids"], prefix,
-                                                        trainer.cfg, **kw)}
+             "input_ids": cached_features(trainer.model, data.train["input_ids"], prefix, trainer.cfg, **kw)}
     evals = {split: {**part, "input_ids": cached_features(trainer.model, part["input_ids"], prefix,
                                                           trainer.cfg, **kw)}
              for split, part in data.evals.items()}
