@@ -97,14 +97,8 @@ def gate(figure_id: str, must_learn: dict[str, Callable[[dict], bool]], inputs: 
     """The validity gate of a figure: every must-learn cell of every declared input."""
     checks = []
     for name, predicate in must_learn.items():
-        value = inputs[name]
-        items = value.items if hasattr(value, "items") and not isinstance(value, dict) else value
-        checks += check_runs(items, predicate, majority=majority)
+        checks += check_runs(inputs[name], predicate, majority=majority)  # a RunSet: (labels, record) pairs
     return Gate(figure_id, checks)
-
-
-def summary_line(judged: list[Judged], lang: str) -> str:
-    return "; ".join(j.line(lang) for j in judged)
 
 
 def _wrap(text: str, width_pt: float, *, fontsize: float) -> str:
@@ -152,4 +146,4 @@ def annotate(fig, spec, inputs: dict, lang: str) -> list[str]:
     return [text for text, _ in lines]
 
 
-__all__ = ["Claim", "Judged", "RateClaim", "annotate", "gate", "judge", "summary_line"]
+__all__ = ["Claim", "Judged", "RateClaim", "annotate", "gate", "judge"]

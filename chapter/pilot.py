@@ -6,7 +6,7 @@ fine-tuning, a few seeds each, recorded in the reference cache like every other 
     python -m chapter.pilot --sweep      # each method's learning rate, on the chosen regime
 
 A regime qualifies when its mean test accuracy on the fixed 500-review test subset is at least
-``TARGET`` and no seed ends with ``COLLAPSE`` or more of its test predictions in one class; among
+``TARGET`` and no seed ends with ``ONE_CLASS_LIMIT`` (the validity gate's) or more of its test predictions in one class; among
 those, the cheapest (optimizer steps) wins, because every figure multiplies its cost.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ import argparse
 import numpy as np
 
 from ftcore import run
+from ftcore.records.validity import ONE_CLASS_LIMIT
 
 from .scale import FULL
 
 TARGET = 0.77  # mean test accuracy the base arm must reach (the 375-step default run reaches 0.795)
-COLLAPSE = 0.85  # share of test predictions in one class from which a run counts as collapsed
 
 # (name, changes to the current base run). Steps = ceil(train_size / 16) × epochs.
 REGIMES: list[tuple[str, dict]] = [
@@ -76,7 +76,7 @@ def pilot(seeds=(0, 1, 2), regimes=REGIMES, runs_dir: str = FULL.runs_dir) -> li
                      "acc_mean": acc.mean(), "acc_min": acc.min(), "acc_max": acc.max(),
                      "max_class_frac": share.max(),
                      "train_s": float(np.mean([r.summary["train_s"] for r in recs])),
-                     "ok": acc.mean() >= TARGET and share.max() < COLLAPSE})
+                     "ok": acc.mean() >= TARGET and share.max() < ONE_CLASS_LIMIT})
     return rows
 
 

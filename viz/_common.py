@@ -153,17 +153,6 @@ def _rotate(ax: Axes, angle: float = 30) -> None:
         lab.set_rotation_mode("anchor")
 
 
-def majority_share(runs, split: str = "test", task: str | None = None) -> float | None:
-    """The accuracy of always answering the most frequent class of ``split``, as the runs recorded
-    it with their evaluations (``majority_frac``; a RunSet, records or one record): the mean over
-    the runs that recorded it, None when none did (records made before it was recorded)."""
-    records = getattr(runs, "records", None)
-    records = [runs] if records is None and hasattr(runs, "evals") else list(records if records is not None else runs)
-    vals = [r.metric("majority_frac", split, task=task) for r in records]
-    vals = [float(v) for v in vals if v is not None and np.isfinite(v)]
-    return float(np.mean(vals)) if vals else None
-
-
 def plot_majority(ax: Axes, value: float | None, *, orientation: str = "h"):
     """The majority-class accuracy as a labelled dotted line (``gid="majority"``) on an accuracy
     axis; nothing when ``value`` is None or not a number (no fake chance line)."""

@@ -22,8 +22,9 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
+from ftcore.records.queries import majority_share
 from ._common import (fit_texts, _categories, _count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table,
-                      _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _short, majority_share, plot_majority)
+                      _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _short, plot_majority)
 from .geometry import figsize
 from .text import has, t
 from .theme import strong

@@ -21,7 +21,8 @@ from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, majority_share, plot_majority, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
+from ftcore.records.queries import majority_share
+from ._common import fit_texts, plot_majority, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
 from .geometry import figsize
 from .theme import strong
 from .text import has, t

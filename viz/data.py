@@ -20,7 +20,8 @@ from matplotlib.patches import Rectangle
 
 from ftcore.records.queries import mean_sd
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, _name, _sep, majority_share, plot_majority
+from ftcore.records.queries import majority_share
+from ._common import fit_texts, _name, _sep, plot_majority
 from .geometry import FIG_WIDTH_CM, figsize
 from .text import t
 from .theme import current_lang

@@ -22,7 +22,8 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import (fit_texts, _categories, _count, _fam_latin, _rotate, _short, majority_share, plot_majority, _group_label, _group_order, _layer_lr_table,
+from ftcore.records.queries import majority_share
+from ._common import (fit_texts, _categories, _count, _fam_latin, _rotate, _short, plot_majority, _group_label, _group_order, _layer_lr_table,
                       _name, _ordered, _palette, _pct)
 from .basics import plot_metric_by_strategy
 from .geometry import figsize

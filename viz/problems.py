@@ -20,7 +20,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from ftcore.records.queries import COLLAPSE_FRAC, collapse_table, curve, global_grad_norm, run_failed
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, majority_share, plot_majority, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
+from ftcore.records.queries import majority_share
+from ._common import fit_texts, plot_majority, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
 from .geometry import figsize
 from .text import has, t
 

@@ -24,7 +24,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ftcore.records.queries import SMOOTHING, global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
-from ._common import fit_texts, _name, _palette, _rotate, majority_share, plot_majority
+from ftcore.records.queries import majority_share
+from ._common import fit_texts, _name, _palette, _rotate, plot_majority
 from .geometry import figsize
 from .text import t
 

@@ -174,6 +174,18 @@ def mean_sd(df: pd.DataFrame, by: str | list[str], value: str = "value") -> pd.D
     return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1).fillna(0.0), "n": g.count()}).reset_index()
 
 
-__all__ = ["COLLAPSE_FRAC", "COLLAPSE_MAX_ACCURACY", "COLLAPSE_MAX_MACRO_F1", "SMOOTHING", "collapse_table",
+
+def majority_share(runs, split: str = "test", task: str | None = None) -> float | None:
+    """The accuracy of always answering the most frequent class of ``split``, as the runs recorded
+    it with their evaluations (``majority_frac``; a RunSet, records or one record): the mean over
+    the runs that recorded it, None when none did (records made before it was recorded)."""
+    records = getattr(runs, "records", None)
+    records = [runs] if records is None and hasattr(runs, "evals") else list(records if records is not None else runs)
+    vals = [r.metric("majority_frac", split, task=task) for r in records]
+    vals = [float(v) for v in vals if v is not None and np.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+__all__ = ["majority_share", "COLLAPSE_FRAC", "COLLAPSE_MAX_ACCURACY", "COLLAPSE_MAX_MACRO_F1", "SMOOTHING", "collapse_table",
            "curve", "final_metric", "final_metrics", "global_grad_norm", "is_collapsed", "mean_sd",
            "range_curve", "run_failed", "smooth_losses", "suggest_lr"]

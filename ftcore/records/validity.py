@@ -33,12 +33,6 @@ class Check:
     reason: str = ""
 
 
-def majority_share(rec: RunRecord, split: str = "test") -> float:
-    """The accuracy of always predicting the split's most frequent class, as recorded with the
-    evaluation (``majority_frac``); ``nan`` for records made before it was recorded."""
-    return rec.metric("majority_frac", split)
-
-
 def learned(rec: RunRecord, *, split: str = "test", majority: float | None = None, what: str = "",
             task: str | None = None) -> Check:
     """Whether ``rec`` learned: completed, accuracy ≥ majority + LEARN_MARGIN, no class holding
@@ -97,4 +91,4 @@ def check_runs(items: Iterable[tuple[dict[str, Any], RunRecord]], must_learn: Ca
     return out
 
 
-__all__ = ["Check", "Gate", "LEARN_MARGIN", "ONE_CLASS_LIMIT", "check_runs", "learned", "majority_share"]
+__all__ = ["Check", "Gate", "LEARN_MARGIN", "ONE_CLASS_LIMIT", "check_runs", "learned"]
