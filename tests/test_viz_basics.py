@@ -260,19 +260,28 @@ def test_freeze_map(figure_inputs, lang_theme, lang):
 @pytest.mark.parametrize("lang", LANGS)
 def test_freeze_effects(figure_inputs, lang_theme, lang):
     lang_theme(lang)
-    runs = figure_inputs("freeze-effects")["runs"]
-    fig = freezing.freeze_effects(runs=runs)
-    assert len(fig.axes) == 4
+    inputs = figure_inputs("freeze-effects")
+    runs, memory = inputs["runs"], inputs.get("memory")  # memory: what training keeps, counted in bytes
+    fig = freezing.freeze_effects(runs=runs, memory=memory)
     names = runs.values("strategy")
-    for ax, label in zip(fig.axes[:3], ("test_accuracy", "wall_s", "peak_mb")):
+    for ax, label in zip(fig.axes[:2], ("test_accuracy", "wall_s")):
         assert len(bars(ax)) == len(names)
         assert ax.get_ylabel() == t(label, lang)
-    for ax in fig.axes[2:]:  # the bottom row names the strategies (short labels; the x axis is shared)
+    assert not any(ax.get_ylabel() == t("peak_mb", lang) for ax in fig.axes)  # process RSS is not drawn
+    if memory is None:  # older inputs: no memory panel, the three others in a row
+        assert len(fig.axes) == 3
+        bottom = fig.axes
+    else:
+        assert len(fig.axes) == 4
+        assert len(bars(fig.axes[2])) == 4 * len(names)  # four stacked parts per strategy
+        assert fig.axes[2].get_ylabel() == t("memory.axis", lang)
+        bottom = fig.axes[2:]
+    for ax in bottom:  # the bottom row names the strategies (short labels; the x axis is shared)
         assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"freeze-map.short.{n}", lang) for n in names]
     f = runs.finals()
     n_sd = sum(f[f["strategy"] == n]["value"].notna().sum() >= 2 for n in names)
-    assert len(bars(fig.axes[3])) == n_sd
-    assert fig.axes[3].get_ylabel() == t("freeze-effects.sd_axis", lang)
+    assert len(bars(fig.axes[-1])) == n_sd
+    assert fig.axes[-1].get_ylabel() == t("freeze-effects.sd_axis", lang)
     assert t("seeds_n", lang, n=runs.n_seeds()) in fig._suptitle.get_text()
     render(fig)
 

@@ -276,23 +276,28 @@ def test_forgetting_pretrained(figure_inputs, lang_theme, lang):
 def test_peft(figure_inputs, lang_theme, lang):
     lang_theme(lang)
     inputs = figure_inputs("peft")
-    runs = inputs["runs"]
+    runs, memory = inputs["runs"], inputs.get("memory")  # memory: what training keeps, counted in bytes
     methods = runs.values("method")
-    probes = {k: v for k, v in inputs.items() if k != "runs"}
+    probes = {k: v for k, v in inputs.items() if k not in ("runs", "memory")}
     assert set(probes) == {"full_0.001", "lora_0.001"}
     fig = viz.peft(**inputs)
-    assert isinstance(fig, Figure) and len(fig.axes) == 5
+    assert isinstance(fig, Figure) and len(fig.axes) == (4 if memory is None else 5)
     pct = by_title(fig, t("peft.pct_title", lang))
     acc = by_title(fig, t("peft.acc_title", lang))
     time_ax = by_title(fig, t("peft.time_title", lang))
-    mem = by_title(fig, t("peft.mem_title", lang))
     drop = by_title(fig, t("peft.drop_title", lang))
+    assert not any(ax.get_ylabel() == t("peak_mb", lang) for ax in fig.axes)  # process RSS is not drawn
+    if memory is not None:  # stacked parameters, gradients, optimizer state, activations, in MiB
+        mem = by_title(fig, t("peft.mem_title", lang))
+        parts = ("params_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes")
+        top = [p for p in mem.patches if p.get_gid() == parts[-1]]
+        want = memory.tables["memory"].set_index("arm").loc[methods, list(parts)].sum(axis=1) / 2 ** 20
+        np.testing.assert_allclose([p.get_y() + p.get_height() for p in top], want.to_numpy())
     assert pct.get_yscale() == "log" and pct.get_ylabel() == t("trainable_pct", lang)
     f = runs.finals("accuracy", "test")
     np.testing.assert_allclose([b.get_height() for b in bars(pct)[0]],
                                f.groupby("method", sort=False)["trainable_pct_at_end"].mean()[methods])
-    for ax, col, ylabel in ((acc, "value", "test_accuracy"), (time_ax, "train_s", "wall_s"),
-                            (mem, "peak_rss_mb", "peak_mb")):
+    for ax, col, ylabel in ((acc, "value", "test_accuracy"), (time_ax, "train_s", "wall_s")):
         assert ax.get_ylabel() == t(ylabel, lang)
         assert len(bars(ax)) == 1 and len(bars(ax)[0]) == len(methods)
         assert len(points(ax, "seeds")) == int(np.isfinite(f[col].astype(float)).sum())

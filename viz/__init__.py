@@ -8,6 +8,7 @@ return a ``Figure``. One module per section of the chapter; ``_common`` holds wh
 from ftcore.records.queries import global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
 from .text import t
+from ._common import MEMORY_PARTS, memory_legend, memory_note, plot_training_memory
 from .theme import current_lang, set_theme
 from .basics import *  # noqa: F401,F403  3.2.1
 from .freezing import *  # noqa: F401,F403  3.2.2

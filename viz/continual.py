@@ -22,7 +22,8 @@ from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import fit_texts, plot_majority, _legend_dedup, _name, _rotate, plot_seed_bars, seed_note
+from ._common import (MEMORY_PARTS, fit_texts, plot_majority, _legend_dedup, _name, _rotate, memory_legend,
+                      memory_note, plot_seed_bars, plot_training_memory, seed_note)
 from .geometry import figsize
 from .theme import strong
 from .text import has, t
@@ -286,12 +287,17 @@ def plot_probe_drop(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def peft(runs: RunSet, **probes) -> Figure:
+def peft(runs: RunSet, memory=None, **probes) -> Figure:
+    """Figure ``peft``: trainable share, test accuracy, training time, what training keeps in memory
+    and the probes' accuracy drop per method. ``memory`` is a study whose ``tables["memory"]`` has
+    one row per method (``arm``) from ``figure_studies.memory``; without it the figure has no memory
+    panel (process RSS, the only memory older records hold, barely moves between methods)."""
     order = runs.values("method")
     f = runs.finals("accuracy", "test")
     labels = [_name("peft.method", m) for m in order]
     # the share panel is wide enough for its values written above the bars; the probe drop (two runs) is narrow
-    fig, ax = plt.subplot_mosaic([["pct", "pct", "acc"], ["time", "mem", "drop"]], figsize=figsize(9.9),
+    bottom_row = ["time", "mem", "drop"] if memory is not None else ["time", "time", "drop"]
+    fig, ax = plt.subplot_mosaic([["pct", "pct", "acc"], bottom_row], figsize=figsize(9.9),
                                  layout="constrained")
     plot_trainable_share(f, order=order, ax=ax["pct"])
     ax["pct"].set_title(t("peft.pct_title"), fontsize="medium")
@@ -304,16 +310,24 @@ def peft(runs: RunSet, **probes) -> Figure:
                    ax=ax["time"])
     ax["time"].set_ylabel(t("wall_s"))
     ax["time"].set_title(t("peft.time_title"), fontsize="medium")
-    plot_seed_bars(f, x="method", value="peak_rss_mb", order=order, x_labels=labels, palette=[sns.color_palette()[2]],
-                   ax=ax["mem"])
-    ax["mem"].set_ylabel(t("peak_mb"))
-    ax["mem"].set_title(t("peft.mem_title"), fontsize="medium")
+    if memory is not None:
+        plot_training_memory(memory.tables["memory"], order=order, labels=labels, ax=ax["mem"], legend=False)
+        ax["mem"].set_title(t("peft.mem_title"), fontsize="medium")
     plot_probe_drop(probe_frame(probes), ax=ax["drop"])
     ax["drop"].set_title(t("peft.drop_title"), fontsize="medium")
     for name in ("pct", "acc", "time", "mem"):
-        _rotate(ax[name])
+        if name in ax:
+            _rotate(ax[name])
     _legend_dedup(ax["acc"], fontsize="small", loc="lower right")  # diverged runs, if any
-    fig.supxlabel(seed_note(runs, "method"), fontsize="small")
+    if memory is None:
+        fig.supxlabel(seed_note(runs, "method"), fontsize="small")
+    else:  # the memory panel is too small for its legend: under the figure, headed by the notes (a figure
+        # legend and a supxlabel would share the bottom margin and overlap)
+        note = memory_note(getattr(memory, "meta", None))
+        leg = fig.legend(*memory_legend(ax["mem"], top_first=False), loc="outside lower center",
+                         ncols=len(MEMORY_PARTS), fontsize="small", title_fontsize="small",
+                         title=seed_note(runs, "method") + ("\n" + note if note else ""))
+        leg.set_gid("note")
     fig.suptitle(t("peft.title"))
     return fit_texts(fig)
 

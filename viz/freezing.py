@@ -24,7 +24,7 @@ from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import (fit_texts, _categories, _count, _fam_latin, _rotate, _short, plot_majority, _group_label, _group_order, _layer_lr_table,
-                      _name, _ordered, _palette, _pct)
+                      _name, _ordered, _palette, _pct, _sep, memory_note, plot_training_memory)
 from .basics import plot_metric_by_strategy
 from .geometry import figsize
 from .text import t
@@ -157,28 +157,44 @@ def plot_seed_sd(finals: pd.DataFrame, *, by: str = "strategy", order: Sequence 
     return _categories(ax, order, label_prefix, ylabel=t("freeze-effects.sd_axis"), title=t("freeze-effects.spread"))
 
 
-def freeze_effects(runs: RunSet) -> Figure:
-    """Figure ``freeze-effects``: test accuracy, training time, peak memory and the spread across
-    seeds per freezing strategy."""
+def freeze_effects(runs: RunSet, memory=None) -> Figure:
+    """Figure ``freeze-effects``: test accuracy, training time, what training keeps in memory and
+    the spread across seeds per freezing strategy.
+
+    ``memory`` is a study whose ``tables["memory"]`` has one row per strategy (``arm``) from
+    ``figure_studies.memory``: its panel stacks the bytes of parameters, gradients, optimizer state
+    and saved activations. Without it the figure has no memory panel (process RSS, the only memory
+    older records hold, is flat across strategies and shows nothing)."""
     f = runs.finals("accuracy", "test")
     order = _ordered(f["strategy"], FREEZE_ORDER)
     n = runs.n_seeds()
-    fig, axes = plt.subplots(2, 2, figsize=figsize(9.9), layout="constrained", sharex=True)
-    plot_metric_by_strategy(f, "value", order=order, ylabel=t("test_accuracy"), title=t("freeze-effects.acc"),
-                            ax=axes[0, 0])
-    if plot_majority(axes[0, 0], majority_share(runs, "test")) is not None:
-        axes[0, 0].legend(loc="lower left")
-    plot_metric_by_strategy(f, "train_s", order=order, ylabel=t("wall_s"), title=t("freeze-effects.time"),
-                            ax=axes[0, 1])
-    plot_metric_by_strategy(f, "peak_rss_mb", order=order, ylabel=t("peak_mb"), title=t("freeze-effects.memory"),
-                            ax=axes[1, 0])
-    plot_seed_sd(f, order=order, ax=axes[1, 1])
-    for ax in axes[1]:
-        ax.set_xticks(range(len(order)), [_short("freeze-map", o) for o in order])
-        _rotate(ax, 25)
-    for ax in axes.ravel():
+    labels = [_short("freeze-map", o) for o in order]
+    if memory is not None:
+        fig, axes = plt.subplots(2, 2, figsize=figsize(9.9), layout="constrained", sharex=True)
+        acc, time, mem, sd = axes.ravel()
+        bottom = (mem, sd)
+    else:
+        # the spread panel writes each s.d. above its bar: a little wider than the others
+        fig, axes = plt.subplots(1, 3, figsize=figsize(7.5), layout="constrained", sharex=True,
+                                 gridspec_kw={"width_ratios": [1, 1, 1.3]})
+        acc, time, sd = axes
+        mem, bottom = None, tuple(axes)
+    plot_metric_by_strategy(f, "value", order=order, ylabel=t("test_accuracy"), title=t("freeze-effects.acc"), ax=acc)
+    if plot_majority(acc, majority_share(runs, "test")) is not None:
+        acc.legend(loc="lower left")
+    plot_metric_by_strategy(f, "train_s", order=order, ylabel=t("wall_s"), title=t("freeze-effects.time"), ax=time)
+    if mem is not None:
+        plot_training_memory(memory.tables["memory"], order=order, labels=labels, ax=mem)
+        mem.set_title(t("freeze-effects.memory"))
+    plot_seed_sd(f, order=order, ax=sd)
+    for ax in bottom:
+        ax.set_xticks(range(len(order)), labels)
+        _rotate(ax, 25 if mem is not None else 40)  # three panels in a row are narrower
+    for ax in fig.axes:
         ax.set_ylabel(ax.get_ylabel(), fontsize=7.5)
-    fig.suptitle(t("freeze-effects.title") + "\n" + t("seeds_n", n=n))
+    title = t("freeze-effects.title") + "\n" + t("seeds_n", n=n)
+    note = memory_note(getattr(memory, "meta", None)) if memory is not None else ""
+    fig.suptitle(title + (_sep() + note if note else ""))
     return fit_texts(fig)
 
 

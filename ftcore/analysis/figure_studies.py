@@ -1,5 +1,6 @@
 """Measurements behind figures that are not a run's record: they need a fine-tuned model in hand
-(drift per layer, predictions on augmented text), probes of the encoder, or only the tokenizer.
+(drift per layer, predictions on augmented text), probes of the encoder, one training step's
+memory in bytes, or only the tokenizer.
 Each returns ``(tables, meta)`` for :func:`ftcore.records.studies.study`, which caches it."""
 from __future__ import annotations
 
@@ -122,4 +123,33 @@ def pretrained_probe(cfg: RunConfig, probe_task: str, *, n_train: int, n_test: i
     return {"probe": pd.DataFrame([keep])}, {"run_id": run_id(cfg)}
 
 
-__all__ = ["example_review", "finetuned", "pretrained_probe", "task_formats"]
+MEMORY_PARTS = ("params_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes")
+
+
+def memory(configs: dict[str, RunConfig]) -> tuple[dict, dict]:
+    """What training keeps in memory for one step of each arm (:func:`ftcore.analysis.memory.training_memory`):
+    bytes of parameters, gradients, optimizer state and activations saved for backward, and the
+    trainable parameter count; one row per arm (column ``arm``), in the dict's order. Each config
+    runs with its own ``threads``; torch's thread count is restored afterwards. The meta gives the
+    batch the bytes were counted on (the first config's: examples, tokens, ``max_length``) and the
+    precision."""
+    from ftcore.analysis.memory import training_memory
+
+    if not configs:
+        raise ValueError("memory() needs at least one config")
+    threads = torch.get_num_threads()
+    rows, first = [], None
+    try:
+        for arm, cfg in configs.items():
+            m = training_memory(cfg)
+            first = first or m
+            rows.append({"arm": str(arm), **{k: int(m[k]) for k in (*MEMORY_PARTS, "trainable_params")}})
+    finally:
+        torch.set_num_threads(threads)
+    cfg0 = next(iter(configs.values()))
+    meta = {"batch_examples": int(first["batch_examples"]), "batch_tokens": int(first["batch_tokens"]),
+            "max_length": int(cfg0.max_length), "precision": str(cfg0.precision)}
+    return {"memory": pd.DataFrame(rows)}, meta
+
+
+__all__ = ["MEMORY_PARTS", "example_review", "finetuned", "memory", "pretrained_probe", "task_formats"]
