@@ -33,7 +33,7 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
     viz.set_theme(lang)
     data = inputs(figure_id, quick=quick)  # registers the figures, checks the id
     spec = REGISTRY[figure_id]
-    fig = spec.draw(**data)
+    fig = spec.render(data)
     annotate(fig, spec, data, lang)  # the same verdict note as the gallery
     plt.close(fig)  # returned, not also pyplot-managed: a notebook shows it once
     return fig

@@ -105,7 +105,7 @@ def render(spec: FigureSpec, inputs: dict, lang: str, out_dir: Path) -> list[Pat
     viz.set_theme(lang)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Glyph .* missing from")  # boxes instead of text: fail
-        fig = spec.draw(**inputs)
+        fig = spec.render(inputs)
         # The rule of FIGURES.md: the verdicts (and any disagreement or failed gate) are on the figure.
         annotate(fig, spec, inputs, lang)
         fig.canvas.draw()

@@ -34,10 +34,11 @@ class Claim:
     b: dict
     expected: int = 1
     input: str = "runs"
-    metric: str = "accuracy"
+    metric: str | Callable = "accuracy"  # a recorded metric, or record -> float (e.g. mean forgetting)
     split: str = "test"
     where: dict = field(default_factory=dict)
     pair_by: str = "seed"
+    digits: int = 3  # decimals of the effect where it is shown (0 for a count of steps)
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,14 @@ class Judged:
             eff = (f"{self.effect.format(2)} vs {self.other.format(2)}" if lang == "en" else
                    f"{self.effect.format(2)} 对 {self.other.format(2)}")
         else:
-            eff = self.effect.format(3, signed=True)
+            eff = self.effect.format(self.claim.digits, signed=True)
         return f"{self.claim.text[lang]}: {eff} → {v}"
 
 
 def _values(runset, labels: dict, metric: str, split: str, pair_by: str) -> dict:
     out = {}
     for lab, rec in runset.select(**labels):
-        out[lab.get(pair_by)] = rec.metric(metric, split)
+        out[lab.get(pair_by)] = metric(rec) if callable(metric) else rec.metric(metric, split)
     return out
 
 

@@ -57,6 +57,11 @@ class FigureSpec:
     must_learn: dict[str, Callable[[dict], bool]] | None = field(default=None, kw_only=True)
     claims: list = field(default_factory=list, kw_only=True)  # chapter.claims.Claim / RateClaim
 
+    def render(self, inputs: dict):
+        """The figure: ``draw`` called with the inputs it draws (names starting with ``gate_`` are the
+        gate's only, e.g. the run a study was computed from)."""
+        return self.draw(**{k: v for k, v in inputs.items() if not k.startswith("gate_")})
+
     def verdicts(self, inputs: dict) -> list:
         """Each claim judged from the figure's inputs (seed-paired effect, interval, verdict)."""
         from .claims import judge

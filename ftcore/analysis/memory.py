@@ -48,7 +48,7 @@ def training_memory(cfg: RunConfig) -> dict[str, int]:
     return {"params_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
             "grads_bytes": int(grads), "optimizer_bytes": int(opt), "activations_bytes": int(sum(saved.values())),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "batch_examples": int(batch["labels"].shape[0]), "batch_tokens": int(batch["input_ids"].numel())}
+            "batch_examples": int(batch["labels"].shape[0]), "batch_tokens": int(batch["input_ids"].numel()) if "input_ids" in batch else 0}
 
 
 __all__ = ["training_memory"]

@@ -225,7 +225,12 @@ def forgetting_of_pretrained(cfg: RunConfig, probe_task_name: str, *, definition
     trainer = build(cfg)
     tokenizer = trainer.data.tokenizer
     t = time.perf_counter()
+    bypass = getattr(trainer, "feature_bypass", None)  # a frozen encoder on cached features: the
+    if bypass is not None:  # frozen layers are bypassed until fit ends; probe the real model
+        bypass.__exit__(None, None, None)
     before = _probe_all(trainer.model, probe_task_name, tokenizer, probe_kw, definitions)
+    if bypass is not None:
+        bypass.__enter__()
     probe_s = time.perf_counter() - t
     t = time.perf_counter()
     finetuned = final_evals(train(cfg, trainer=trainer))

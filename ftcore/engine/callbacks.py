@@ -117,12 +117,12 @@ class EarlyStopping(Callback):
 
 class GradualUnfreezing(Callback):
     """ULMFiT's gradual unfreezing: training starts with the head only; every ``every`` epochs
-    (or steps) the next layer group down is unfrozen, until all train."""
+    (or steps) the next ``groups`` layer groups down are unfrozen, until all train."""
 
     order = 30
 
-    def __init__(self, every: float, unit: str = "epoch"):
-        self.every, self.unit = every, unit
+    def __init__(self, every: float, unit: str = "epoch", groups: int = 1):
+        self.every, self.unit, self.groups = every, unit, groups
         self.order_top_down: list[str] = []
 
     def on_fit_start(self, t: Trainer) -> None:
@@ -130,7 +130,7 @@ class GradualUnfreezing(Callback):
 
     def on_step_end(self, t: Trainer) -> None:
         progress = t.epoch if self.unit == "epoch" else t.step
-        due = min(int(progress // self.every), len(self.order_top_down))
+        due = min(int(progress // self.every) * self.groups, len(self.order_top_down))
         by_name = {g.name: g for g in t.groups}
         for name in self.order_top_down[:due]:
             g = by_name[name]
@@ -266,7 +266,7 @@ def default_callbacks(cfg) -> list[Callback]:
     if cfg.early_stopping_patience is not None:
         cbs.append(EarlyStopping(cfg.early_stopping_patience, cfg.early_stopping_metric))
     if cfg.freeze == "gradual":
-        cbs.append(GradualUnfreezing(cfg.unfreeze_every, cfg.unfreeze_unit))
+        cbs.append(GradualUnfreezing(cfg.unfreeze_every, cfg.unfreeze_unit, cfg.unfreeze_groups))
     if cfg.progress:
         cbs.append(ProgressBar())
     return cbs

@@ -38,7 +38,7 @@ POOLINGS = ("cls", "mean")  # ftcore.engine.pooling
 
 # Fields added after reference records were made, with the value that reproduces the behaviour from
 # before they existed: at that value they are left out of the run id, so older records keep their ids.
-ADDED_LATER: dict[str, Any] = {"pooling": "cls", "frozen_dropout": True}
+ADDED_LATER: dict[str, Any] = {"pooling": "cls", "frozen_dropout": True, "unfreeze_groups": 1}
 
 
 def _f(default: Any, doc: str, *, none: str | None = None, identity: bool = True) -> Any:
@@ -140,6 +140,8 @@ class RunConfig:
                                "before the run ends is noted in the record (event unfreeze_incomplete, "
                                "reported by `ftcore doctor`)")
     unfreeze_unit: str = _f("epoch", "freeze='gradual': unit of unfreeze_every")
+    unfreeze_groups: int = _f(1, "freeze='gradual': layer groups unfrozen together at each stage, top "
+                              "down (ULMFiT unfreezes one per epoch; grouping keeps the epochs few)")
 
     # --- parameter-efficient fine-tuning (seed 003)
     peft: str = _f("none", "parameter-efficient method: LoRA, prompt tuning, BitFit (biases only), or none")
@@ -296,6 +298,7 @@ RANGES: dict[str, _Range] = {
     "range_start_lr": _Range(0, 10, lo_open=True),  # and below lr for schedule="range_test"
     "freeze_layers": _Range(0, 1000, integer=True),
     "unfreeze_every": _Range(0, lo_open=True),
+    "unfreeze_groups": _Range(1, 1000, integer=True),
     "lora_r": _Range(1, 1024, integer=True),
     "lora_alpha": _Range(0, lo_open=True),
     "lora_dropout": _Range(0, 1, hi_open=True),

@@ -200,6 +200,7 @@ def attach(trainer, prefix: FrozenPrefix, model_fp: str):
              for split, part in data.evals.items()}
     trainer.data = replace(data, train=train, evals=evals, collator=FeatureCollator())
     bypass = Bypass(trainer.model, prefix).__enter__()
+    trainer.feature_bypass = bypass  # analyses that use the real model before fit exit it for a while
     seconds = time.perf_counter() - t0
     trainer.summary["frozen_features_s"] = seconds
     trainer.log_event("frozen_features", f"{prefix.describe()} ({len(train['input_ids'])} training "

@@ -96,6 +96,7 @@ def adjustments(trainer) -> list[tuple[str, str]]:
     frozen_top_down = [g.name for g in reversed(trainer.groups) if not g.trainable]
     if unfreezer is not None and frozen_top_down:
         n_groups, every, unit = len(frozen_top_down), unfreezer.every, unfreezer.unit
+        per_stage = getattr(unfreezer, "groups", 1)
         # Progress when the last update starts: a group unfrozen later never trains.
         if unit == "step":
             before_last = total - 1
@@ -103,13 +104,14 @@ def adjustments(trainer) -> list[tuple[str, str]]:
             n_train = len(trainer.data.train["label"])
             full, rest = divmod(total - 1, trainer.steps_per_epoch)
             before_last = (full * n_train + min(rest * cfg.batch_size * cfg.grad_accum, n_train)) / n_train
-        reached = min(int(before_last // every), n_groups)
+        reached = min(int(before_last // every) * per_stage, n_groups)
         if reached < n_groups:
             never = frozen_top_down[reached:]
             notes.append(("unfreeze_incomplete",
                           f"gradual unfreezing every {every:g} {unit}(s) unfreezes {reached} of {n_groups} "
                           f"frozen groups in time to train in this {total}-step run; {', '.join(never)} never "
-                          f"train: set unfreeze_every to at most {before_last / n_groups:.3g} or train longer"))
+                          f"train: set unfreeze_every to at most {before_last / -(-n_groups // per_stage):.3g} "
+                          f"or train longer"))
     for kind, detail in notes[len(getattr(trainer.data, "notes", ())):]:
         warnings.warn(f"{kind}: {detail}", UserWarning, stacklevel=3)
     return notes

@@ -52,6 +52,24 @@ def learned(rec: RunRecord, *, split: str = "test", majority: float | None = Non
     return Check(what, True)
 
 
+def learned_sequence(rec: RunRecord, *, what: str = "") -> Check:
+    """Whether every task of a task sequence (continual learning) learned when it was trained: its
+    test accuracy right after its own training is at least its majority-class share + LEARN_MARGIN.
+    (Forgetting measured on a task that never learned would be a collapse, not forgetting.)"""
+    from .metrics import accuracy_matrix
+    what = what or rec.run_id
+    if rec.status == "diverged":
+        return Check(what, False, "diverged")
+    a = accuracy_matrix(rec)
+    bad = []
+    for i, task in enumerate(a.index):
+        acc = float(a.iloc[i, i])
+        maj = rec.metric("majority_frac", "test", task=task)
+        if math.isnan(acc) or (not math.isnan(maj) and acc < maj + LEARN_MARGIN):
+            bad.append(f"{task} {acc:.3f} right after training (majority {maj:.3f})")
+    return Check(what, not bad, "; ".join(bad))
+
+
 @dataclass
 class Gate:
     """The validity gate of one figure: the checks of its must-learn arms."""
@@ -87,8 +105,11 @@ def check_runs(items: Iterable[tuple[dict[str, Any], RunRecord]], must_learn: Ca
     for labels, rec in items:
         if must_learn(labels):
             what = ", ".join(f"{k}={v}" for k, v in labels.items())
-            out.append(learned(rec, split=split, majority=majority, what=what))
+            if "continual" in (rec.config or {}):
+                out.append(learned_sequence(rec, what=what))
+            else:
+                out.append(learned(rec, split=split, majority=majority, what=what))
     return out
 
 
-__all__ = ["Check", "Gate", "LEARN_MARGIN", "ONE_CLASS_LIMIT", "check_runs", "learned"]
+__all__ = ["Check", "Gate", "LEARN_MARGIN", "ONE_CLASS_LIMIT", "check_runs", "learned", "learned_sequence"]
