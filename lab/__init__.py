@@ -23,8 +23,8 @@ def _quiet_libraries() -> None:
 
 _quiet_libraries()
 
-from .env import QUICK, live_config, versions  # noqa: E402
+from .env import LIVE_LR, LORA_LR, QUICK, live_config, versions  # noqa: E402
 from .live import LiveCurves, train_live  # noqa: E402
-from . import hf_demo, widgets  # noqa: E402  (lab.widgets.schedule_explorer(), ...)
+from . import hf_demo, objectives, widgets  # noqa: E402  (lab.widgets.schedule_explorer(), ...)
 
 __all__ = ["LiveCurves", "QUICK", "live_config", "train_live", "versions"]

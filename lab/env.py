@@ -11,13 +11,23 @@ QUICK = os.environ.get("FTLAB_QUICK", "0") not in ("", "0")  # the tests' quick 
 THREADS = int(os.environ.get("FTLAB_THREADS", str(min(2, os.cpu_count() or 1))))
 
 
+# Each method at its own learning rate on the live regime (the recorded sweep on 1,000 reviews x 2
+# epochs, mean pooling: full 1e-4 -> 0.801 over 5 seeds, LoRA r=8 3e-3 -> 0.796; LoRA at 3e-4 ends
+# at the majority class).
+LIVE_LR = 1e-4
+LORA_LR = 3e-3
+
+
 def live_config(**changes) -> RunConfig:
-    """A live run for class: the default model on 800 Rotten Tomatoes reviews, one epoch (50 steps
-    of 16), LR 2e-4, bf16 autocast, validated every 10 steps on 200 reviews, tested on 500: about
-    15 s on 2 CPU cores. In quick mode: 32 reviews, 2 steps. ``changes`` override any field."""
-    base = RunConfig(task="rt-sentiment", train_size=32 if QUICK else 800, epochs=1, lr=2e-4, max_length=48,
-                     precision="bf16", eval_splits=("validation",), eval_every=1 if QUICK else 10,
-                     eval_size=32 if QUICK else 200, test_size=32 if QUICK else 500, threads=THREADS)
+    """A live run for class, on the regime the recorded pilot found to learn: the default model on
+    1,000 Rotten Tomatoes reviews, two epochs (126 steps of 16), LR 1e-4, mean pooling (the
+    checkpoint's own), bf16 autocast, validated every 25 steps on 200 reviews and tested on 500
+    (test accuracy ~0.80 against a majority class of 0.578; about 20-30 s on 2 idle CPU cores).
+    In quick mode (the tests): 32 reviews, one epoch, 2 steps. ``changes`` override any field."""
+    base = RunConfig(task="rt-sentiment", train_size=32 if QUICK else 1000, epochs=1 if QUICK else 2,
+                     lr=LIVE_LR, pooling="mean", max_length=48, precision="bf16", eval_splits=("validation",),
+                     eval_every=1 if QUICK else 25, eval_size=32 if QUICK else 200,
+                     test_size=32 if QUICK else 500, threads=THREADS)
     return base.replace(**changes)
 
 

@@ -1,20 +1,79 @@
 """The notebooks' knobs. Each control is a small class: ``.widget`` is what JupyterLab shows (it
 also displays itself), ``.fig`` the figure it redraws, ``.update()`` what a change triggers, so
-tests can turn the knobs without a browser. Anything that trains waits for a button or for the
-slider to be released (``continuous_update=False``)."""
+tests can turn the knobs without a browser.
+
+Anything that trains waits for the reader's click on its button (a slider only chooses the
+setting), so "Run All" never blocks a notebook's widgets; the run's progress bar, live curves,
+test accuracy and the verdict of ``ftcore.records.validity.learned`` (did it learn, or collapse to
+one class?) appear inside the widget, and a table keeps every earlier setting's result beside the
+new one. Texts follow the notebook's language (``viz.set_theme(LANG)``: Chinese by default)."""
 from __future__ import annotations
+
+import html
+import math
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
 import viz
 from ftcore import RunConfig
 from ftcore.engine.config import SCHEDULES, WARMUPS
+from viz.theme import current_lang
 
-from .env import QUICK, live_config
-from .live import train_live
+from .env import LORA_LR, QUICK, live_config
+from .live import WidgetProgress, train_live
+from .strings import pct, tr
+
+
+def _button(text: str) -> W.Button:
+    # width follows the label: a fixed-width button cuts a long Chinese label off
+    return W.Button(description=text, button_style="primary", icon="play",
+                    layout=W.Layout(width="auto", min_width="110px"), tooltip=text)
+
+
+def _style():
+    return {"description_width": "initial"}
+
+
+def verdict(rec, *, split: str = "test") -> tuple[bool, str]:
+    """Whether ``rec`` learned (``ftcore.records.validity.learned``: completed, not collapsed to one
+    class, accuracy at least majority + margin) and one sentence saying so, with the reason."""
+    from ftcore.records.validity import LEARN_MARGIN, ONE_CLASS_LIMIT, learned
+    check = learned(rec, split=split)
+    acc, maj = rec.metric("accuracy", split), rec.metric("majority_frac", split)
+    if check.passed:
+        return True, tr("learned", gain=acc - maj)
+    if current_lang() == "en":
+        return False, tr("not_learned", reason=html.escape(check.reason))
+    share = rec.metric("max_class_frac", split)
+    if rec.status == "diverged":
+        reason = tr("reason_diverged")
+    elif math.isnan(acc):
+        reason = tr("reason_missing")
+    elif not math.isnan(share) and share >= ONE_CLASS_LIMIT:
+        reason = tr("reason_one_class", share=share)
+    else:
+        reason = tr("reason_low", acc=acc, maj=maj, margin=LEARN_MARGIN)
+    return False, tr("not_learned", reason=reason)
+
+
+def history_html(rows: list[dict]) -> str:
+    """The results so far, newest last, as a small HTML table (empty before the first run)."""
+    if not rows:
+        return ""
+    df = pd.DataFrame(rows)
+    return (f"<div style='margin-top:6px'><b>{tr('history')}</b></div>"
+            + df.to_html(index=False, escape=False, border=0, float_format=lambda v: f"{v:.3f}"))
+
+
+def doctor_html(rec) -> str:
+    """The run doctor's diagnosis of ``rec`` in the notebook's language, as HTML."""
+    from ftcore.records.doctor import diagnose
+    text = diagnose(rec).to_text(current_lang())
+    return f"<b>{tr('doctor')}</b><pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
 
 
 class Control:
@@ -24,6 +83,7 @@ class Control:
         self.out = W.Output()
         self.fig = None
         self.result = None
+        self.history: list[dict] = []
 
     def show_fig(self, fig):
         self.fig = fig
@@ -45,11 +105,12 @@ class ScheduleExplorer(Control):
         super().__init__()
         self.total, self.per_epoch, self.lr = total_steps, steps_per_epoch, lr
         kinds = [s for s in SCHEDULES if s not in ("plateau", "range_test")]
-        self.schedule = W.Dropdown(options=kinds, value="cosine", description="schedule")
-        self.warmup = W.Dropdown(options=list(WARMUPS), value="linear", description="warmup")
-        self.warmup_ratio = W.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.02, description="warmup %",
-                                          readout_format=".0%")
-        self.gamma = W.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="decay α (γ)")
+        self.schedule = W.Dropdown(options=kinds, value="cosine", description=tr("schedule"), style=_style())
+        self.warmup = W.Dropdown(options=list(WARMUPS), value="linear", description=tr("warmup"), style=_style())
+        self.warmup_ratio = W.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.02, description=tr("warmup_ratio"),
+                                          readout_format=".0%", style=_style())
+        self.gamma = W.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description=tr("gamma"),
+                                   style=_style())
         for w in (self.schedule, self.warmup, self.warmup_ratio, self.gamma):
             w.observe(lambda _: self.update(), names="value")
         self.widget = W.VBox([W.HBox([self.schedule, self.warmup]), W.HBox([self.warmup_ratio, self.gamma]),
@@ -66,14 +127,14 @@ class ScheduleExplorer(Control):
         self.result = lrs
         fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
         viz.plot_lr_schedule(lrs, ax=ax)
-        ax.set_title(f"{self.schedule.value} + warmup {self.warmup.value} ({self.warmup_ratio.value:.0%})")
+        ax.set_title(f"{self.schedule.value} + {tr('warmup')} {self.warmup.value} ({self.warmup_ratio.value:.0%})")
         self.show_fig(fig)
 
 
 # ------------------------------------------------------------------------------ 3.2.2
 class FreezeExplorer(Control):
     """Freeze depth: freeze the lowest n layer groups of the real model (fastai's ``freeze_to``)
-    and show its freeze map and trainable parameter count."""
+    and show each group's parameter count, trainable or frozen, and the trainable share."""
 
     def __init__(self, model: str | None = None):
         super().__init__()
@@ -81,8 +142,8 @@ class FreezeExplorer(Control):
         from ftcore.engine.models import load_model
         self.model = load_model(model or RunConfig().model, 2, seed=0)
         self.groups = layer_groups(self.model)
-        self.depth = W.IntSlider(value=0, min=0, max=len(self.groups) - 1, description="frozen groups",
-                                 style={"description_width": "initial"})
+        self.depth = W.IntSlider(value=0, min=0, max=len(self.groups) - 1, description=tr("frozen_groups"),
+                                 style=_style())
         self.depth.observe(lambda _: self.update(), names="value")
         self.text = W.HTML()
         self.widget = W.VBox([self.depth, self.text, self.out])
@@ -94,145 +155,354 @@ class FreezeExplorer(Control):
 
     def update(self):
         from ftcore.engine.layers import freeze_to
+        from viz._common import _count, _group_label
         freeze_to(self.model, self.depth.value)
         df = self.freeze_map()
         self.result = df
         n_train, n_all = int(df.loc[df.trainable, "n_params"].sum()), int(df["n_params"].sum())
-        self.text.value = (f"<b>{viz.t('trainable_params')}: {n_train:,} / {n_all:,} "
-                           f"({100 * n_train / n_all:.2f}%)</b>")
-        fig, ax = plt.subplots(figsize=(11, 2.2), layout="constrained")
-        # one row of the chapter's freeze map: the model as freeze_to(n) leaves it
-        viz.plot_freeze_map(df.assign(step=0, strategy=f"freeze_to({self.depth.value})"), ax=ax)
-        ax.set_ylabel("")
+        share = pct(n_train / n_all)
+        self.text.value = f"<b>{tr('trainable_share', n=n_train, total=n_all, pct=share)}</b>"
+        on, off = "#3a8a4f", "#c8c8c8"  # the freeze map's colours, numbers written above the bars in black
+        fig, ax = plt.subplots(figsize=(9, 3.4), layout="constrained")
+        x = np.arange(len(df))
+        ax.bar(x, df["n_params"], color=[on if t else off for t in df["trainable"]], edgecolor="white")
+        ax.set_yscale("log")
+        ax.set_ylim(df["n_params"].min() / 3, df["n_params"].max() * 6)
+        for xi, n, t in zip(x, df["n_params"], df["trainable"]):
+            ax.text(xi, n * 1.25, _count(n), ha="center", va="bottom", fontsize=11, color="black",
+                    fontweight="bold" if t else "normal")
+        ax.set_xticks(x)
+        ax.set_xticklabels([_group_label(g) for g in df["group"]], fontsize=11, rotation=30, ha="right")
+        ax.set_ylabel(tr("freeze_ylabel"), fontsize=11)
+        ax.tick_params(axis="y", labelsize=10)
+        ax.set_title(tr("freeze_title", n=self.depth.value, n_train=_count(n_train), pct=share), fontsize=12)
+        from matplotlib.patches import Patch
+        ax.legend(handles=[Patch(color=on, label=tr("trainable")), Patch(color=off, label=tr("frozen"))],
+                  loc="upper right", fontsize=10, frameon=True)
+        ax.grid(False, axis="x")
         self.show_fig(fig)
 
 
 # ------------------------------------------------------------------------------ live runs
-class LiveRunControl(Control):
-    """A slider (released = nothing yet), a Train button, live curves while it trains, and a
-    one-line result. Subclasses say which config a slider value means."""
+def _fmt(w) -> str:
+    v = w.value
+    if isinstance(w, W.FloatLogSlider):
+        return f"{v:.1e}"
+    if isinstance(v, bool):
+        return "✓" if v else "✗"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
 
-    label = "train"
 
-    def __init__(self, slider):
+class LiveRun(Control):
+    """A Train button (and the knobs of a subclass), a progress bar and live curves while it
+    trains, then the test accuracy with the learned / collapsed verdict, and a table of every run
+    so far. ``config``: a function returning the RunConfig (default :func:`lab.live_config`)."""
+
+    def __init__(self, knobs=(), *, title: str = "", config=None, show_record: bool = False):
         super().__init__()
-        self.slider = slider
-        self.button = W.Button(description=self.label, button_style="primary", icon="play")
+        self.knobs = list(knobs)
+        self.slider = self.knobs[0] if self.knobs else None
+        self.title, self._config, self.show_record = title, config, show_record
+        self.button = _button(tr("train"))
         self.button.on_click(lambda _: self.update())
+        self.progress = WidgetProgress()
         self.live_out = W.Output()
         self.summary = W.HTML()
+        self.extra = W.HTML()
+        self.table = W.HTML()
         self.records = []
-        self.widget = W.VBox([W.HBox([self.slider, self.button]), self.live_out, self.summary, self.out])
+        self.widget = W.VBox([W.HBox(self.knobs + [self.button]), self.progress.widget, self.live_out,
+                              self.summary, self.extra, self.table])
 
     def config(self) -> RunConfig:
-        raise NotImplementedError
+        return (self._config or live_config)()
+
+    def describe(self) -> str:
+        if not self.knobs:
+            return self.title
+        return ", ".join(f"{k.description} = {_fmt(k)}" for k in self.knobs)
 
     def update(self):
         self.button.disabled = True
         try:
-            with self.live_out:
-                self.live_out.clear_output()
-                rec, live = train_live(self.config(), out=self.live_out, title=self.describe())
-            self.records.append((self.slider.value, rec))
-            self.result = rec
-            self.fig = live.fig
-            self.summary.value = self.report(rec)
-            self.after(rec)
+            rec, live = train_live(self.config(), out=self.live_out, title=self.title or self.describe(),
+                                   progress=self.progress)
+            self.records.append((self.slider.value if self.slider is not None else None, rec))
+            self.result, self.fig = rec, live.fig
+            ok, sentence = verdict(rec)
+            self.summary.value = self.report(rec) + "<br>" + sentence
+            self.history.append(self.row(rec, ok))
+            self.table.value = history_html(self.history)
+            self.extra.value = self.after(rec)
         finally:
             self.button.disabled = False
         return self.result
 
-    def describe(self) -> str:
-        return f"{self.slider.description} = {self.slider.value:g}"
-
     def report(self, rec) -> str:
-        return (f"{self.describe()}: status <b>{rec.status}</b>, "
-                f"{viz.t('test_accuracy')} <b>{rec.metric('accuracy'):.3f}</b>, "
-                f"{rec.summary['steps']} steps in {rec.summary['wall_s']:.1f} s")
+        return tr("result", setting=html.escape(self.describe()), acc=rec.metric("accuracy"),
+                  maj=rec.metric("majority_frac"), steps=rec.summary["steps"], secs=rec.summary["wall_s"])
 
-    def after(self, rec):
-        pass
+    def row(self, rec, ok: bool) -> dict:
+        return {tr("col_setting"): html.escape(self.describe()), tr("col_acc"): rec.metric("accuracy"),
+                tr("col_verdict"): tr("ok") if ok else tr("bad"), tr("col_steps"): int(rec.summary["steps"]),
+                tr("col_secs"): f"{rec.summary['wall_s']:.0f}"}
+
+    def after(self, rec) -> str:
+        """HTML shown in the widget after the summary (subclasses: a table, the doctor, ...)."""
+        if self.show_record:
+            return f"<b>{tr('record_tail')}</b>" + rec.evals.tail(8).to_html(index=False, border=0)
+        return ""
 
 
-class LRInstability(LiveRunControl):
-    """Learning rate → a short real run: loss and gradient norms show (in)stability."""
+LiveRunControl = LiveRun  # the name earlier notebooks used
+
+
+class LRInstability(LiveRun):
+    """Learning rate → a short real run without clipping or warmup: loss and gradient norms show
+    (in)stability; a run that collapsed to one class is flagged, not reported as completed."""
 
     def __init__(self):
-        super().__init__(W.FloatLogSlider(value=2e-4, base=10, min=-6, max=-1.5, step=0.25, description="LR",
-                                          continuous_update=False, readout_format=".1e"))
+        super().__init__([W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-1.5, step=0.25, description=tr("lr"),
+                                           continuous_update=False, readout_format=".1e", style=_style())])
 
     def config(self):
         return live_config(lr=self.slider.value, clip_grad_norm=None, warmup="none", schedule="constant")
 
 
-class LabelNoise(LiveRunControl):
+class LabelNoise(LiveRun):
     """Share of training labels flipped → accuracy, and how well per-example loss finds them."""
 
     def __init__(self):
-        super().__init__(W.FloatSlider(value=0.2, min=0.0, max=0.6, step=0.1, description="noise",
-                                       continuous_update=False))
+        super().__init__([W.FloatSlider(value=0.2, min=0.0, max=0.6, step=0.1, description=tr("noise"),
+                                        continuous_update=False, readout_format=".0%", style=_style())])
 
     def config(self):
         return live_config(label_noise=self.slider.value, score_train=True)
 
-    def report(self, rec):
+    @staticmethod
+    def found(rec) -> tuple[int, float]:
         ex = rec.examples
-        k = int(ex["noisy"].sum())
-        found = ex.nlargest(k, "loss")["noisy"].mean() if k else float("nan")
-        return super().report(rec) + (f"; precision@{k} of the highest-loss examples: <b>{found:.2f}</b>" if k else "")
+        k = int(ex["noisy"].sum()) if len(ex) else 0
+        return k, (float(ex.nlargest(k, "loss")["noisy"].mean()) if k else float("nan"))
+
+    def report(self, rec):
+        k, p = self.found(rec)
+        return super().report(rec) + ("<br>" + tr("precision", k=k, p=p) if k else "")
+
+    def row(self, rec, ok):
+        k, p = self.found(rec)
+        return {**super().row(rec, ok), tr("col_precision"): p if k else "–"}
 
 
-class LoraRank(LiveRunControl):
-    """LoRA rank → trainable share and accuracy of a live run."""
+class LoraRank(LiveRun):
+    """LoRA rank → trainable share and accuracy of a live run (LoRA at its own LR, 3e-3: at the
+    full fine-tune's 1e-4 its adapters, which start at zero, barely move)."""
 
     def __init__(self):
-        super().__init__(W.Dropdown(options=[1, 2, 4, 8, 16, 32], value=8, description="LoRA r"))
+        super().__init__([W.Dropdown(options=[1, 2, 4, 8, 16, 32], value=8, description=tr("lora_r"),
+                                     style=_style())])
 
     def config(self):
-        return live_config(peft="lora", lora_r=self.slider.value, lr=1e-3)
+        return live_config(peft="lora", lora_r=self.slider.value, lr=LORA_LR)
 
     def report(self, rec):
-        return super().report(rec) + f"; trainable {rec.summary['trainable_pct_at_end']:.2f}%"
+        return super().report(rec) + f"; {tr('col_trainable')} {pct(rec.summary['trainable_pct_at_end'] / 100)}"
+
+    def row(self, rec, ok):
+        return {**super().row(rec, ok), tr("col_trainable"): pct(rec.summary["trainable_pct_at_end"] / 100)}
 
 
+class GradualUnfreeze(LiveRun):
+    """Gradual unfreezing (head first, then one more group from the top every n steps): the live
+    curves, the test accuracy and the recorded unfreezing events."""
+
+    def __init__(self):
+        super().__init__([W.Dropdown(options=[2, 5, 10, 20] if QUICK else [5, 10, 20], value=2 if QUICK else 10,
+                                     description=tr("unfreeze_every"), style=_style())])
+
+    def config(self):
+        return live_config(freeze="gradual", unfreeze_unit="step", unfreeze_every=self.slider.value)
+
+    def after(self, rec) -> str:
+        ev = rec.events
+        return ev[ev["kind"].astype(str).str.startswith("unfreeze")].to_html(index=False, border=0)
+
+
+class DoctorRun(LiveRun):
+    """A live run whose learning rate and clipping the reader chooses, then the run doctor's verdict."""
+
+    def __init__(self):
+        super().__init__([W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-1.5, step=0.25, description=tr("lr"),
+                                           continuous_update=False, readout_format=".1e", style=_style()),
+                          W.Checkbox(value=True, description=tr("clip"), indent=False)])
+
+    def config(self):
+        return live_config(lr=self.knobs[0].value, clip_grad_norm=1.0 if self.knobs[1].value else None)
+
+    def after(self, rec) -> str:
+        return doctor_html(rec)
+
+
+# ------------------------------------------------------------------------------ continual learning
 class ForgettingControl(Control):
-    """EWC λ or replay fraction → a live two-task sequence and its accuracy matrix."""
+    """EWC λ or replay fraction → a live two-task sequence (review sentiment, then news topic; each
+    task on the live regime, so both learn and forgetting can show) and its accuracy matrix."""
 
     def __init__(self):
         super().__init__()
-        self.method = W.ToggleButtons(options=["naive", "ewc", "replay"], value="ewc")
-        self.lam = W.FloatLogSlider(value=1e6, base=10, min=2, max=8, step=0.5, description="EWC λ",
-                                    continuous_update=False)
-        self.frac = W.FloatSlider(value=0.25, min=0.05, max=0.5, step=0.05, description="replay",
-                                  continuous_update=False)
-        self.button = W.Button(description="train the sequence", button_style="primary", icon="play")
+        self.method = W.ToggleButtons(options=[(tr(f"method.{m}"), m) for m in ("naive", "ewc", "replay")],
+                                      value="ewc", description=tr("method"), style=_style())
+        self.lam = W.FloatLogSlider(value=1e6, base=10, min=2, max=8, step=0.5, description=tr("ewc_lambda"),
+                                    continuous_update=False, style=_style())
+        self.frac = W.FloatSlider(value=0.25, min=0.05, max=0.5, step=0.05, description=tr("replay"),
+                                  continuous_update=False, readout_format=".0%", style=_style())
+        self.button = _button(tr("train_sequence"))
         self.button.on_click(lambda _: self.update())
+        self.live_out = W.Output()  # the sequence's progress bars (tqdm, captured here)
         self.summary = W.HTML()
-        self.widget = W.VBox([self.method, W.HBox([self.lam, self.frac]), self.button, self.summary, self.out])
+        self.table = W.HTML()
+        self.widget = W.VBox([self.method, W.HBox([self.lam, self.frac]), self.button, self.live_out,
+                              self.summary, self.out, self.table])
 
     def config(self):
         from ftcore.analysis.continual import ContinualConfig
-        base = live_config(eval_splits=(), test_size=32 if QUICK else 300, train_size=32 if QUICK else 400)
+        base = live_config(eval_splits=(), train_size=32 if QUICK else 800, test_size=32 if QUICK else 300,
+                           progress=True)
         return ContinualConfig(base=base, tasks=("rt-sentiment", "bbc-topic"), method=self.method.value,
                                ewc_lambda=self.lam.value, replay_fraction=self.frac.value,
                                fisher_examples=16 if QUICK else 128)
+
+    def describe(self) -> str:
+        m = self.method.value
+        knob = f", λ = {self.lam.value:.0e}" if m == "ewc" else (f", {tr('replay')} = {self.frac.value:.0%}"
+                                                                 if m == "replay" else "")
+        return tr(f"method.{m}") + knob
+
+    def sequence_verdict(self, rec) -> tuple[bool, str]:
+        from ftcore.records.metrics import accuracy_matrix
+        from ftcore.records.validity import LEARN_MARGIN, learned_sequence
+        check = learned_sequence(rec)
+        if check.passed:
+            return True, tr("sequence_learned")
+        if current_lang() == "en":
+            return False, tr("sequence_not_learned", reason=html.escape(check.reason))
+        a = accuracy_matrix(rec)
+        bad = []
+        for i, task in enumerate(a.index):
+            acc, maj = float(a.iloc[i, i]), rec.metric("majority_frac", "test", task=task)
+            if math.isnan(acc) or (not math.isnan(maj) and acc < maj + LEARN_MARGIN):
+                bad.append(tr("sequence_task_low", task=task, acc=acc, maj=maj))
+        return False, tr("sequence_not_learned", reason="；".join(bad) or check.reason)
 
     def update(self):
         from ftcore.analysis.continual import train_sequence
         from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
         self.button.disabled = True
         try:
-            rec = train_sequence(self.config())
+            with self.live_out:
+                self.live_out.clear_output()
+                rec = train_sequence(self.config())
             m = accuracy_matrix(rec)
             self.result = m
             f = forgetting_metrics(m)
-            self.summary.value = (f"{self.method.value}: forgetting of task 1 <b>{f['forgetting'][0]:.3f}</b>, "
-                                  f"final average accuracy <b>{f['average_accuracy']:.3f}</b>, "
-                                  f"{rec.summary['train_s']:.0f} s")
-            fig, ax = plt.subplots(figsize=(4.5, 3), layout="constrained")
+            a = m.to_numpy(float)
+            ok, sentence = self.sequence_verdict(rec)
+            self.summary.value = tr("sequence_result", method=html.escape(self.describe()), a11=a[0, 0],
+                                    a12=a[-1, 0], f=f["forgetting"][0], a22=a[-1, -1], avg=f["average_accuracy"],
+                                    secs=rec.summary["wall_s"]) + "<br>" + sentence
+            self.history.append({tr("col_setting"): html.escape(self.describe()), tr("col_task1"): a[0, 0],
+                                 tr("col_task1_end"): a[-1, 0], tr("col_forgetting"): f["forgetting"][0],
+                                 tr("col_avg"): f["average_accuracy"], tr("col_verdict"): tr("ok") if ok else tr("bad"),
+                                 tr("col_secs"): f"{rec.summary['wall_s']:.0f}"})
+            self.table.value = history_html(self.history)
+            fig, ax = plt.subplots(figsize=(5, 3.4), layout="constrained")
             viz.plot_accuracy_matrix(m, ax=ax)
-            ax.set_title(self.method.value)
+            ax.set_title(self.describe())
             self.show_fig(fig)
+        finally:
+            self.button.disabled = False
+        return self.result
+
+
+# ------------------------------------------------------------------------------ 3.2.4 LR range test
+class LRFinder(Control):
+    """The LR range test on a button (``ftcore.analysis.lr_finder.lr_find``; its progress bar is
+    captured inside the widget): the loss-vs-LR curve with the suggestions marked, and what they mean."""
+
+    def __init__(self, config=None, num_steps: int | None = None):
+        super().__init__()
+        self._config, self.num_steps = config, num_steps or (8 if QUICK else 100)
+        self.button = _button(tr("lr_find"))
+        self.button.on_click(lambda _: self.update())
+        self.live_out = W.Output()
+        self.summary = W.HTML()
+        self.widget = W.VBox([self.button, self.live_out, self.out, self.summary])
+
+    def config(self) -> RunConfig:
+        return (self._config or (lambda: live_config(train_size=64 if QUICK else 1600, progress=True)))()
+
+    def update(self):
+        from ftcore.analysis.lr_finder import lr_find
+        self.button.disabled = True
+        try:
+            with self.live_out:
+                self.live_out.clear_output()
+                res = lr_find(self.config(), num_steps=self.num_steps)
+            self.result = res
+            curve = pd.DataFrame({"lr": res.lrs, "loss": res.losses})
+            stopped = len(res.lrs) < self.num_steps
+            factor = res.record.config.get("divergence_factor")
+            fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+            viz.plot_lr_range(curve, ax=ax, stopped_factor=factor if stopped else None)
+            self.show_fig(fig)
+            note = tr("lr_stopped", factor=factor or 0, n=len(res.lrs), total=self.num_steps) if stopped else ""
+            self.summary.value = tr("lr_found", n=len(res.lrs), lo=res.lrs[0], hi=res.lrs[-1], steep=res.suggestion,
+                                    valley=res.min_loss_lr_over_10, stopped=note)
+        finally:
+            self.button.disabled = False
+        return self.result
+
+
+# ------------------------------------------------------------------------------ seed 004 (notebook 10)
+class HFTrainerRun(Control):
+    """The Hugging Face Trainer demo on a button: a progress bar, a few log lines, validation
+    evaluations during training, the test accuracy with its verdict, and the run doctor."""
+
+    def __init__(self, config=None):
+        super().__init__()
+        self._config = config
+        self.button = _button(tr("hf_train"))
+        self.button.on_click(lambda _: self.update())
+        self.bar = W.IntProgress(value=0, min=0, max=1, bar_style="info", layout=W.Layout(width="320px"))
+        self.log = W.Output()
+        self.summary = W.HTML()
+        self.extra = W.HTML()
+        self.table = W.HTML()
+        self.widget = W.VBox([self.button, self.bar, self.log, self.summary, self.extra, self.table])
+
+    def config(self) -> RunConfig:
+        return (self._config or live_config)()
+
+    def update(self):
+        from .hf_demo import train_with_hf_trainer
+        self.button.disabled = True
+        try:
+            with self.log:
+                self.log.clear_output()
+                rec = train_with_hf_trainer(self.config(), progress=self.bar)
+            self.result = rec
+            ok, sentence = verdict(rec)
+            self.bar.bar_style = "success" if ok else "danger"
+            self.summary.value = tr("result", setting="HF Trainer", acc=rec.metric("accuracy"),
+                                    maj=rec.metric("majority_frac"), steps=rec.summary["steps"],
+                                    secs=rec.summary["wall_s"]) + "<br>" + sentence
+            self.history.append({tr("col_setting"): "HF Trainer", tr("col_acc"): rec.metric("accuracy"),
+                                 tr("col_verdict"): tr("ok") if ok else tr("bad"),
+                                 tr("col_secs"): f"{rec.summary['wall_s']:.0f}"})
+            self.table.value = history_html(self.history)
+            self.extra.value = doctor_html(rec)
         finally:
             self.button.disabled = False
         return self.result
@@ -241,13 +511,16 @@ class ForgettingControl(Control):
 # ------------------------------------------------------------------------------ 3.2.3 and seed 003
 class CollatorBox(Control):
     """Type a sentence: the real tokenizer and collators (classification padding, MLM masking,
-    causal-LM labels, T5-style span corruption) show what the model would receive."""
+    causal-LM labels, T5-style span corruption) show what the model would receive; with
+    ``explain=True`` (notebook 09) also the causal shift, a decoder-style view without BERT's
+    special tokens, the 80/10/10 rule row by row and why Chinese text becomes [UNK]."""
 
-    def __init__(self, text: str = "The film is a gentle, funny and surprisingly moving story.", seed: int = 0):
+    def __init__(self, text: str = "The film is a gentle, funny and surprisingly moving story.", seed: int = 0,
+                 explain: bool = False):
         super().__init__()
         from ftcore.engine.models import load_tokenizer
         self.tok = load_tokenizer(RunConfig().model)
-        self.seed = seed
+        self.seed, self.explain = seed, explain
         self.text = W.Textarea(value=text, layout=W.Layout(width="90%"), continuous_update=False)
         self.text.observe(lambda _: self.update(), names="value")
         self.table = W.HTML()
@@ -256,9 +529,16 @@ class CollatorBox(Control):
 
     def update(self):
         from ftcore.analysis.collate import collated_views
+
+        from . import objectives
         views = collated_views(self.tok, self.text.value, seed=self.seed)
+        if self.explain:
+            views = {**views, **objectives.explained_views(self.tok, self.text.value, views)}
         self.result = views
-        self.table.value = "".join(f"<h4>{name}</h4>" + df.to_html(index=False) for name, df in views.items())
+        parts = [f"<h4>{objectives.title(name)}</h4>" + df.to_html(index=False) for name, df in views.items()]
+        if self.explain:
+            parts.append(objectives.unk_note(self.tok, self.text.value))
+        self.table.value = "".join(parts)
         return views
 
 
@@ -270,5 +550,6 @@ def freeze_explorer(**kw) -> FreezeExplorer:
     return FreezeExplorer(**kw)
 
 
-__all__ = ["CollatorBox", "ForgettingControl", "FreezeExplorer", "LRInstability", "LabelNoise", "LoraRank",
-           "ScheduleExplorer", "freeze_explorer", "schedule_explorer"]
+__all__ = ["CollatorBox", "DoctorRun", "ForgettingControl", "FreezeExplorer", "GradualUnfreeze", "HFTrainerRun",
+           "LRFinder", "LRInstability", "LabelNoise", "LiveRun", "LoraRank", "ScheduleExplorer", "freeze_explorer",
+           "schedule_explorer", "verdict"]

@@ -250,7 +250,8 @@ def test_stagnation_is_judged_per_task_in_a_sequence():
 
 def test_empty_record_has_no_findings():
     d = diagnose(RunRecord("empty", {}, {}))
-    assert len(d) == 0 and "no problems found" in str(d) and len(d.to_frame()) == 0
+    assert len(d) == 0 and len(d.to_frame()) == 0
+    assert "no evaluation to judge" in str(d) and "no problems found" not in str(d)  # nothing was evaluated
     e = only(diagnose(RunRecord("bad", {}, {}, "diverged")), "divergence")
     assert e.severity == "error" and e.step is None
 
@@ -297,3 +298,29 @@ def test_cli_doctor(tmp_path, capsys):
     assert main(["doctor", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ftcore: error:") and "Traceback" not in err
+
+
+def test_a_record_without_evaluation_says_there_is_nothing_to_judge():
+    """Training curves alone cannot show overfitting, collapse or forgetting: the doctor says the
+    record has no evaluation instead of "no problems found" (the HF Trainer demo once trained
+    without one and was declared healthy)."""
+    d = diagnose(fabricate(healthy_losses(), grad=healthy_grad()))  # no validation or test rows
+    assert d.evaluated is False and len(problems(d)) == 0
+    text, zh = d.to_text("en"), d.to_text("zh")
+    assert "no evaluation to judge" in text and "no problems found" not in text
+    assert "没有可评判的评估" in zh and "未发现问题" not in zh
+    assert "training loss and gradients show no problems" in text
+    # a problem the training curves do show is still reported under the note
+    grad = healthy_grad()
+    grad[150] = 300.0
+    spiky = diagnose(fabricate(healthy_losses(), grad=grad))
+    lines = spiky.to_text("en").splitlines()
+    assert "no evaluation to judge" in lines[0] and "show no problems" not in lines[0]
+    assert any("exploding_gradients" in line for line in lines[1:])
+    # with evaluations the usual text comes back
+    val = [0.45, 0.36, 0.33, 0.32, 0.32, 0.315, 0.318, 0.316, 0.32, 0.317]
+    ok = diagnose(fabricate(healthy_losses(), val_losses=val, grad=healthy_grad()))
+    assert ok.evaluated is True and "no problems found" in str(ok)
+    # only training-split evaluations are not an evaluation of the model either
+    train_only = [(20, "toy", "train", "accuracy", 0.9)]
+    assert diagnose(fabricate(healthy_losses(), extra_evals=train_only)).evaluated is False

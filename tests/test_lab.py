@@ -73,16 +73,134 @@ def test_freeze_slider_freezes_the_real_model():
 def test_lr_slider_trains_a_short_live_run():
     from lab.widgets import LRInstability
     ctl = LRInstability()
+    assert ctl.slider.value == pytest.approx(1e-4)  # the default learns; the reader tries larger ones
     ctl.slider.value = 1e-3
     rec = ctl.update()
     assert rec.status in ("completed", "diverged") and rec.summary["steps"] >= 1
     assert rec.config["lr"] == pytest.approx(1e-3) and rec.config["clip_grad_norm"] is None
-    assert ctl.fig is not None and "LR = 0.001" in ctl.summary.value
+    assert ctl.fig is not None and "1.0e-03" in ctl.summary.value
+    assert "测试准确率" in ctl.summary.value and ("学到了" in ctl.summary.value or "没有学到" in ctl.summary.value)
+    # progress inside the widget, not a tqdm bar in the log console
+    assert ctl.progress.bar.max == rec.summary["steps"] == ctl.progress.bar.value
+    assert rec.config["progress"] is False
+    # earlier settings stay beside the new one
+    ctl.slider.value = 1e-5
+    ctl.update()
+    assert len(ctl.history) == 2 and ctl.table.value.count("<tr") == 3 and "1.0e-05" in ctl.table.value
 
 
-def test_hf_trainer_demo_returns_a_record_with_our_schema():
+def test_verdict_flags_a_run_collapsed_to_one_class():
+    from ftcore.records.record import RunRecord, table_from_rows
+    from lab.widgets import verdict
+    import viz
+    evals = [(10, "rt-sentiment", "test", "accuracy", 0.422), (10, "rt-sentiment", "test", "max_class_frac", 1.0),
+             (10, "rt-sentiment", "test", "majority_frac", 0.578)]
+    rec = RunRecord("collapsed", {"task": "rt-sentiment"}, {}, "completed", {"steps": 10, "wall_s": 1.0},
+                    {"evals": table_from_rows("evals", evals)})
+    ok, text = verdict(rec)
+    assert not ok and "100%" in text and "一个类别" in text
+    with viz.set_theme("en"):
+        ok, text = verdict(rec)
+    assert not ok and "one class" in text
+    good = [(10, "rt-sentiment", "test", "accuracy", 0.80), (10, "rt-sentiment", "test", "max_class_frac", 0.55),
+            (10, "rt-sentiment", "test", "majority_frac", 0.578)]
+    ok, text = verdict(RunRecord("good", {}, {}, "completed", {}, {"evals": table_from_rows("evals", good)}))
+    assert ok and "学到了" in text
+
+
+def test_live_regime_is_the_one_that_learns():
+    """Outside quick mode the live runs use the recorded pilot's regime (1,000 reviews x 2 epochs,
+    LR 1e-4, mean pooling), and LoRA its own LR."""
+    import importlib
+
+    import lab.env
+    os.environ["FTLAB_QUICK"] = "0"
+    try:
+        env = importlib.reload(lab.env)
+        cfg = env.live_config()
+        assert (cfg.train_size, cfg.epochs, cfg.lr, cfg.pooling) == (1000, 2, 1e-4, "mean")
+        assert cfg.test_size == 500 and env.LORA_LR == 3e-3
+    finally:
+        os.environ["FTLAB_QUICK"] = "1"
+        importlib.reload(lab.env)
+
+
+def test_lora_gradual_and_doctor_controls_report_accuracy():
+    from lab.widgets import DoctorRun, GradualUnfreeze, LoraRank
+    lora = LoraRank()
+    rec = lora.update()
+    assert rec.config["lr"] == pytest.approx(3e-3) and rec.config["peft"] == "lora"
+    assert "可训练参数占比" in lora.summary.value and "%" in lora.summary.value
+    g = GradualUnfreeze()
+    rec = g.update()
+    assert rec.config["freeze"] == "gradual" and "测试准确率" in g.summary.value
+    d = DoctorRun()
+    d.knobs[1].value = False
+    rec = d.update()
+    assert rec.config["clip_grad_norm"] is None and "运行医生" in d.extra.value
+
+
+def test_forgetting_control_trains_two_tasks_and_keeps_a_table():
+    from lab.widgets import ForgettingControl
+    ctl = ForgettingControl()
+    assert ctl.button.layout.width == "auto"  # the label is not cut off
+    cfg = ctl.config()
+    assert cfg.tasks == ("rt-sentiment", "bbc-topic") and cfg.base.pooling == "mean"
+    ctl.method.value = "naive"
+    m = ctl.update()
+    assert m.shape == (2, 2) and "遗忘" in ctl.summary.value and len(ctl.history) == 1
+    assert "直接顺序训练" in ctl.table.value
+
+
+def test_widgets_speak_the_notebook_language():
+    import viz
+    from lab.widgets import LoraRank, ScheduleExplorer
+    assert LoraRank().button.description == "训练" and ScheduleExplorer().schedule.description == "调度"
+    with viz.set_theme("en"):
+        assert LoraRank().button.description == "Train" and ScheduleExplorer().schedule.description == "schedule"
+
+
+def test_freeze_share_shows_significant_digits():
+    from lab.strings import pct
+    assert pct(770 / 22_713_986) == "0.0034%" and pct(0.5) == "50%" and pct(0.031) == "3.1%"
+
+
+def test_causal_shift_mlm_rule_and_unk_note():
+    from lab.widgets import CollatorBox
+    box = CollatorBox(text="A gentle and funny film about a family. 这部电影很好看", explain=True)
+    shift = box.result["causal_shift"]
+    inp, tgt = shift.columns[2], shift.columns[3]
+    assert list(shift[tgt].iloc[:-1]) == list(shift[inp].iloc[1:])  # target = the next input token
+    assert "[CLS]" not in set(shift[inp]) and "[SEP]" not in set(shift[inp])
+    rule = box.result["mlm_rule"]
+    assert len(rule) and rule.iloc[:, 3].str.contains("80%|10%").all()
+    assert "[UNK]" in box.table.value and "30,522" in box.table.value
+
+
+def test_hf_trainer_demo_evaluates_logs_sparsely_and_is_judged():
     import lab
+    from ftcore.records.doctor import diagnose
     from ftcore.records.record import TABLES
-    rec = lab.hf_demo.train_with_hf_trainer(lab.live_config())
+    lines = []
+    rec = lab.hf_demo.train_with_hf_trainer(lab.live_config(), log=lines.append)
     assert len(rec.steps) >= 1 and rec.steps["loss"].notna().all()
     assert set(rec.tables) >= set(TABLES) - {"examples"}
+    assert set(rec.evals["split"]) >= {"validation", "test"} and rec.metric("accuracy") == rec.metric("accuracy")
+    assert len(lines) <= 12  # a handful of lines, not one per step
+    assert diagnose(rec).evaluated is True
+
+
+def test_hf_trainer_widget_shows_accuracy_and_the_doctor():
+    from lab.widgets import HFTrainerRun
+    w = HFTrainerRun()
+    rec = w.update()
+    assert rec is not None and "测试准确率" in w.summary.value and "运行医生" in w.extra.value
+
+
+def test_lr_finder_runs_on_its_button_and_plots(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTCORE_RUNS_DIR", str(tmp_path))  # the range test goes through the run cache
+    from lab.widgets import LRFinder
+    f = LRFinder()
+    assert f.result is None and f.fig is None  # nothing runs before the click
+    res = f.update()
+    assert len(res.lrs) >= 1 and f.fig is not None and "1/10" in f.summary.value

@@ -68,3 +68,35 @@ def test_widget_and_training_cells_are_ignored_by_nbval(path):
         s = "".join(c["source"]) if c["cell_type"] == "code" else ""
         if any(k in s for k in ("lab.widgets", "train_live", ".update()", "chapter.draw", "lr_find", "hf_demo")):
             assert "nbval-ignore-output" in c["metadata"].get("tags", []), s
+
+
+def test_each_reference_figure_is_shown_once():
+    """A figure cell is one ``chapter.draw(...)`` expression: its returned Figure is the cell's one
+    display, and chapter.draw hands it back closed (not pyplot-managed), so the inline backend does
+    not show it a second time at the end of the cell."""
+    import matplotlib
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    import chapter
+    for path in NOTEBOOKS:
+        for c in _cells(path):
+            s = "".join(c["source"]) if c["cell_type"] == "code" else ""
+            if "chapter.draw(" in s:
+                assert s.count("chapter.draw(") == 1 and "plt.show" not in s and "display(" not in s, s
+                tree = ast.parse(s)
+                assert len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr), f"{path.name}: {s}"
+    before = set(plt.get_fignums())
+    fig = chapter.draw("concept", lang="zh", quick=True)
+    assert fig is not None and set(plt.get_fignums()) == before
+
+
+def test_training_waits_for_a_click():
+    """Run All never blocks a notebook's widgets: no cell trains on its own (a widget's button
+    starts its run, the LR range test included)."""
+    for path in NOTEBOOKS:
+        for c in _cells(path):
+            s = "".join(c["source"]) if c["cell_type"] == "code" else ""
+            assert "train_live(" not in s and ".update()" not in s and "train_with_hf_trainer(" not in s \
+                and "lr_find(" not in s, \
+                f"{path.name}: {s}"

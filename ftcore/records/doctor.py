@@ -28,6 +28,7 @@ per call: ``diagnose(rec, overfit_rise=0.1, explode_factor=20)``.
 
 >>> d = diagnose(rec)                  # doctest: +SKIP
 >>> print(d)                           # one line per finding, or "no problems found"
+                                       # ("no evaluation to judge" without validation/test evals)
 >>> d.to_frame()                       # a DataFrame for notebooks
 >>> print(d.to_text("zh"))             # the same in Chinese
 """
@@ -238,6 +239,10 @@ class Diagnosis:
 
     findings: list[Finding] = field(default_factory=list)
     run_id: str | None = None
+    # Whether the record holds any validation or test evaluation (None: not known, e.g. a
+    # Diagnosis built by hand). Without one, overfitting, collapse, the generalization gap and
+    # forgetting cannot be judged, and the text says so instead of "no problems found".
+    evaluated: bool | None = None
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
@@ -263,6 +268,8 @@ class Diagnosis:
 
     def to_text(self, lang: str = "en") -> str:
         head = f"diagnosis of run {self.run_id}" if self.run_id else "diagnosis"
+        if self.evaluated is False:
+            return self._unevaluated_text(head, lang)
         if not self.findings:
             return f"{head}: no problems found" + ("（未发现问题）" if lang == "zh" else "")
         n = {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
@@ -272,6 +279,20 @@ class Diagnosis:
             lines[0] += " — no problems found" if lang != "zh" else "（未发现问题）"
         lines += ["  " + f.line(lang) for f in self.findings]
         return "\n".join(lines)
+
+    def _unevaluated_text(self, head: str, lang: str) -> str:
+        """A record without validation or test evaluations: say there is nothing to judge
+        generalization by, then whatever the training curves did show."""
+        if lang == "zh":
+            line = (f"{head}：没有可评判的评估——记录里没有验证集或测试集的评估，无法判断过拟合、预测坍缩、"
+                    "泛化差距和遗忘（训练时请开启评估，例如 eval_splits=(\"validation\",)）")
+            tail = "；训练损失和梯度未见问题" if not self.problems else ""
+        else:
+            line = (f"{head}: no evaluation to judge: the record has no validation or test evaluation, so "
+                    "overfitting, collapse, the generalization gap and forgetting cannot be checked (evaluate "
+                    "while training, e.g. eval_splits=(\"validation\",))")
+            tail = "; the training loss and gradients show no problems" if not self.problems else ""
+        return "\n".join([line + tail] + ["  " + f.line(lang) for f in self.findings])
 
     def __str__(self) -> str:
         return self.to_text("en")
@@ -697,7 +718,9 @@ def diagnose(record, **thresholds: Any) -> Diagnosis:
         detect(ctx)
     findings = sorted(ctx.findings, key=lambda f: (_SEVERITY_RANK[f.severity],
                                                    math.inf if f.step is None else f.step))
-    return Diagnosis(findings, getattr(record, "run_id", None))
+    ev = record.evals
+    evaluated = bool(len(ev)) and bool(ev["split"].isin(("validation", "test")).any())
+    return Diagnosis(findings, getattr(record, "run_id", None), evaluated)
 
 
 __all__ = ["DEFAULTS", "DETECTORS", "Diagnosis", "Finding", "Thresholds", "diagnose"]
