@@ -64,3 +64,30 @@ def test_build_fails_a_full_build_on_a_failed_gate_and_only_reports_it_in_quick_
     assert build.check_gates(["fake"], inputs, enforce=False) == 0
     learned = {"fake": {"runs": runs({"full": [0.8]})}}
     assert build.check_gates(["fake"], learned, enforce=True) == 0
+
+
+def test_a_claim_on_a_derived_metric_pairs_its_values_by_seed_and_shows_its_digits():
+    """metric may be a function of the record (e.g. mean forgetting, steps to a target)."""
+    steps = {"fast": [40, 48, 40, 56, 48], "slow": [64, 72, 64, 80, 72]}
+    rs = RunSet(({"arm": arm, "seed": s}, RunRecord(f"{arm}{s}", {}, {}, "completed", {"n": v}, {}))
+                for arm, vs in steps.items() for s, v in enumerate(vs))
+    j = judge(Claim(TEXT, {"arm": "fast"}, {"arm": "slow"}, expected=-1, metric=lambda r: r.summary["n"], digits=0),
+              {"runs": rs})
+    assert j.verdict == "agrees" and j.effect.estimate == -24 and j.effect.n == 5
+    assert "-24 [" in j.line("en")
+
+
+def test_a_task_sequence_must_learn_every_task_when_it_is_trained():
+    from ftcore.records.validity import check_runs
+
+    def seq(diag):  # accuracy on task j right after training task j, and a majority share of 0.5
+        tasks = ["a", "b"]
+        ev = [(10 * (i + 1), t, "test", "accuracy", diag[i] if t == tasks[i] else 0.5)
+              for i in range(2) for t in tasks[:i + 1]]
+        ev += [(10, t, "test", "majority_frac", 0.5) for t in tasks]
+        events = table_from_rows("events", [(10, "task_end", "a"), (20, "task_end", "b")])
+        return RunRecord("s", {"continual": {"tasks": tasks}}, {}, "completed", {},
+                         {"evals": table_from_rows("evals", ev), "events": events})
+    ok, bad = check_runs([({"method": "naive"}, seq([0.9, 0.8])), ({"method": "ewc"}, seq([0.9, 0.52]))], lambda _: True)
+    assert ok.passed
+    assert not bad.passed and "b 0.520 right after training" in bad.reason

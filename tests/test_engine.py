@@ -174,3 +174,12 @@ def test_clipping_bounds_the_update_by_the_recorded_norm(tiny):
         totals[step] = totals.get(step, 0.0) + norm ** 2
     for step, delta in enumerate(applied, start=1):
         assert delta == pytest.approx(min(totals[step] ** 0.5, 0.05), rel=1e-3)
+
+
+def test_gradual_unfreezing_in_groups_unfreezes_several_per_stage(tiny):
+    """ULMFiT by epoch with groups: the frozen groups top down, ``unfreeze_groups`` at a time."""
+    rec = train(tiny.replace(freeze="gradual", unfreeze_every=3, unfreeze_unit="step", unfreeze_groups=2, epochs=1))
+    unfrozen = rec.events[rec.events.kind == "unfreeze"]
+    assert unfrozen["detail"].tolist() == ["pooler", "layer.1", "layer.0", "embeddings"]
+    assert unfrozen["step"].tolist() == [3, 3, 6, 6]
+    assert tiny.replace(unfreeze_groups=1).identity_dict() == tiny.identity_dict()  # old ids unchanged

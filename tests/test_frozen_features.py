@@ -81,3 +81,12 @@ def test_lr_finder_of_a_frozen_encoder_trains_on_cached_features(tiny, tmp_path)
     assert len(result.lrs) > 0
     (rec,) = [RunRecord.load(p) for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert "frozen_features" in set(rec.events["kind"])  # the range test reuses the frozen encoder's output
+
+
+def test_probing_a_frozen_encoder_on_cached_features_sees_the_real_model(tiny):
+    """The probe before fit runs the real encoder (the cache bypasses it until fit ends); a frozen
+    encoder's features cannot change, so its probe drop is exactly zero."""
+    from ftcore.analysis.probe import forgetting_of_pretrained
+    out = forgetting_of_pretrained(tiny.replace(freeze="head_only", frozen_dropout=False, epochs=1), tiny.task,
+                                   definitions=False, n_train=40, n_test=40, max_length=16)
+    assert out["linear_drop"] == 0 and out["knn_drop"] == 0
