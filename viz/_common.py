@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.transforms import Bbox, TransformedBbox
 
 from ftcore.records.runset import RunSet
+from ftcore.records.stats import mean_interval
 from .text import has, t
 from .theme import current_lang
 
@@ -178,10 +180,23 @@ def _wrap_to(text: str, ratio: float) -> str:
                      for line in lines)
 
 
+def _pin_outside_legends(fig) -> None:
+    """Anchor each ``loc="outside …"`` figure legend to the canvas itself rather than to the figure's
+    bbox: ``savefig(bbox_inches="tight")`` swaps that bbox for the tight one, which includes the
+    verdict notes the chapter writes under the canvas, and would move the legend down onto them.
+    Constrained layout still reserves its margin (it looks at the legend's own anchor, left unset)."""
+    for leg in fig.legends:
+        if getattr(leg, "_outside_loc", None) and leg._bbox_to_anchor is None:
+            canvas = TransformedBbox(Bbox.unit(), fig.transFigure)
+            leg.get_bbox_to_anchor = lambda canvas=canvas: canvas
+
+
 def fit_texts(fig):
     """Wrap what is wider than its room at print size: axes titles wider than their axes, the
-    figure's title and notes (``suptitle``, ``supxlabel``) wider than the figure. Constrained
-    layout makes room for the extra lines when the figure is drawn. Returns ``fig``."""
+    figure's title and notes (``suptitle``, ``supxlabel``, the titles of figure legends) wider than
+    the figure. Constrained layout makes room for the extra lines when the figure is drawn. Figure
+    legends outside the axes are pinned to the canvas (:func:`_pin_outside_legends`). Returns ``fig``."""
+    _pin_outside_legends(fig)
     fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     todo = []
@@ -191,7 +206,7 @@ def fit_texts(fig):
         room = ax.get_window_extent(renderer).width
         for title in (ax.title, ax._left_title, ax._right_title):
             todo.append((title, room))
-    for txt in (fig._suptitle, fig._supxlabel):
+    for txt in (fig._suptitle, fig._supxlabel, *(leg.get_title() for leg in fig.legends)):
         if txt is not None:  # 8 % spare: the PDF backend measures text a few per cent wider than Agg
             todo.append((txt, fig.bbox.width * 0.92))
     for txt, room in todo:
@@ -209,17 +224,48 @@ def _lr(x) -> str:
     return f"{float(x):g}" if x is not None else "?"
 
 
+def mean_ci(values) -> tuple[float, float, int]:
+    """``(mean, half-width of its 95% t interval, n)`` of the finite ``values``: the interval of
+    ``ftcore.records.stats.mean_interval``, the one the gallery's verdicts use. The half-width is
+    nan with fewer than 2 values (no interval is drawn for one seed)."""
+    iv = mean_interval(values)
+    half = iv.high - iv.estimate if iv.n > 1 else np.nan
+    return iv.estimate, float(half), iv.n
+
+
+def mean_ci_table(df: pd.DataFrame, by: str | Sequence[str], value: str = "value") -> pd.DataFrame:
+    """Per group of ``by`` (order of first appearance): ``mean``, ``half`` (half-width of the 95% t
+    interval, nan where n < 2), ``low``, ``high`` and ``n`` (finite values) of column ``value``."""
+    by = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, g in df.groupby(by, sort=False):
+        m, half, n = mean_ci(g[value].astype(float))
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                     "mean": m, "half": half, "low": m - half, "high": m + half, "n": n})
+    return pd.DataFrame(rows, columns=[*by, "mean", "half", "low", "high", "n"])
+
+
+def n_text(ns) -> str:
+    """Seeds per arm as a reader says it: ``5``, or ``3–5`` when the arms differ."""
+    ns = sorted({int(n) for n in ns})
+    if not ns:
+        return "0"
+    return str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+
+
 def seed_note(runs: RunSet, key: str) -> str:
-    """``mean ± s.d., n = k seeds`` with k the (smallest) number of seeds per ``key`` value."""
+    """``mean ± 95% t interval, n = k seeds`` (k per ``key`` value, a range where the arms differ)
+    and what the dots are."""
     ns = [runs.n_seeds(**{key: v}) for v in runs.values(key)]
-    return t("seeds_n", n=min(ns) if ns else 0) + _sep() + t("problems.dots")
+    return t("seeds_n", n=n_text(ns)) + _sep() + t("problems.dots")
 
 
 def plot_seed_bars(data: pd.DataFrame, *, x: str, value: str = "value", order: Sequence | None = None,
                    hue: str | None = None, hue_order: Sequence | None = None, x_labels: Sequence[str] | None = None,
                    hue_labels: Sequence[str] | None = None, palette=None, failed: str | None = None,
                    ax: Axes | None = None) -> Axes:
-    """Bars of the mean of ``value`` per ``x`` (and ``hue``), s.d. error bars where n > 1, every run
+    """Bars of the mean of ``value`` per ``x`` (and ``hue``), 95% t interval error bars where n > 1
+    (:func:`mean_ci`), every run
     as a dot (scatter ``gid="seeds"``). Runs with ``status == "diverged"`` and no value are drawn as
     red crosses at the bottom (``gid="diverged"``); rows where column ``failed`` is true as red rings."""
     ax = ax or plt.gca()
@@ -238,8 +284,9 @@ def plot_seed_bars(data: pd.DataFrame, *, x: str, value: str = "value", order: S
             rows = sub[sub[x] == o]
             v = rows[value].astype(float)
             fin = v[np.isfinite(v)]
-            means.append(fin.mean() if len(fin) else np.nan)
-            sds.append(fin.std(ddof=1) if len(fin) > 1 else np.nan)
+            mean, half, _ = mean_ci(fin)
+            means.append(mean)
+            sds.append(half)
             off = (jitter.uniform(-0.25, 0.25, len(rows)) * w) if len(rows) > 1 else np.zeros(len(rows))
             for (_, r), d in zip(rows.iterrows(), off):
                 if np.isfinite(float(r[value])):

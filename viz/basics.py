@@ -19,12 +19,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
-from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import (fit_texts, _categories, _count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table,
-                      _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _short, plot_majority)
+                      _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _short, mean_ci, mean_ci_table, n_text,
+                      plot_majority)
 from .geometry import figsize
 from .text import has, t
 from .theme import strong
@@ -146,21 +146,29 @@ def plot_accuracy_vs_size(finals: pd.DataFrame, *, by: str = "strategy", x: str 
                           order: Sequence | None = None, label_prefix: str = "strategies",
                           majority: float | None = None, chance: float | None = None,
                           ax: Axes | None = None) -> Axes:
-    """Test accuracy (``value``) against training-set size (log x), one line per ``by``: mean ± s.d.
-    over seeds, each seed a dot, diverged runs as red crosses; the majority-class accuracy
-    (``majority``, as recorded) as a labelled dotted line; ``chance`` (a given level) likewise."""
+    """Test accuracy (``value``) against training-set size (log x, a tick at each size present,
+    labelled 1,000), one line per ``by``: the mean over that arm's own seeds with its 95% t interval
+    (:func:`mean_ci`; none for one seed), each seed a dot, diverged runs as red crosses; the
+    majority-class accuracy (``majority``, as recorded) as a labelled dotted line; ``chance`` (a
+    given level) likewise. Where the arms have different numbers of seeds, each arm's label says
+    its n."""
     ax = ax or plt.gca()
     order = _ordered(finals[by], order or STRATEGY_ORDER)
     pal = _palette(order)
-    n = finals["seed"].nunique() if "seed" in finals else 1
+    has_seed = "seed" in finals
+    ns = {name: (finals.loc[finals[by] == name, "seed"].nunique() if has_seed else 1) for name in order}
+    n = n_text(ns.values())
     dodge = 0.02  # decades between the strategies at one size, so their bars and dots stay apart
     for i, name in enumerate(order):
         shift = (i - (len(order) - 1) / 2) * dodge
         df = finals[finals[by] == name]
         ok = df[np.isfinite(df["value"].astype(float))]
-        st = mean_sd(ok, x).sort_values(x) if len(ok) else pd.DataFrame(columns=[x, "mean", "sd"])
-        ax.errorbar(st[x].astype(float) * 10 ** shift, st["mean"], yerr=st["sd"].where(st["sd"] > 0),
-                    color=pal[name], marker="o", ms=6, lw=2, capsize=4, label=_name(label_prefix, name), zorder=3)
+        st = mean_ci_table(ok, x).sort_values(x)
+        label = _name(label_prefix, name)
+        if len(set(ns.values())) > 1:
+            label += f" ({t('n_seeds', n=ns[name])})"
+        ax.errorbar(st[x].astype(float) * 10 ** shift, st["mean"], yerr=st["half"], color=pal[name], marker="o",
+                    ms=6, lw=2, capsize=4, label=label, zorder=3)
         _dots(ax, df[x], df["value"], df["status"], pal[name], jitter=0.006, shift=shift, log=True)
     plot_majority(ax, majority)
     if chance is not None and np.isfinite(chance):
@@ -168,7 +176,7 @@ def plot_accuracy_vs_size(finals: pd.DataFrame, *, by: str = "strategy", x: str 
     sizes = sorted(finals[x].unique())
     ax.set_xscale("log")
     ax.set_xticks(sizes)
-    ax.set_xticklabels([f"{s:,}" for s in sizes])
+    ax.set_xticklabels([f"{int(s):,}" for s in sizes])
     _rotate(ax, 30) if len(sizes) > 4 else None
     ax.minorticks_off()
     ax.set_xlabel(t("strategies.size"))
@@ -188,20 +196,18 @@ def plot_metric_by_strategy(finals: pd.DataFrame, value: str, *, by: str = "stra
                             order: Sequence | None = None, label_prefix: str = "freeze-map",
                             ylabel: str | None = None, title: str | None = None,
                             ax: Axes | None = None) -> Axes:
-    """One bar per ``by`` value: the mean of column ``value`` over seeds, s.d. error bar, seeds as
-    dots (diverged runs as red crosses)."""
+    """One bar per ``by`` value: the mean of column ``value`` over seeds, the 95% t interval of the
+    mean as its error bar (:func:`mean_ci`), seeds as dots (diverged runs as red crosses)."""
     ax = ax or plt.gca()
     order = _ordered(finals[by], order or [])
     pal = _palette(order)
     for i, name in enumerate(order):
         df = finals[finals[by] == name]
         vals = df[value].astype(float)
-        fin = vals[np.isfinite(vals)]
-        mean = fin.mean() if len(fin) else np.nan
-        sd = fin.std(ddof=1) if len(fin) > 1 else np.nan
+        mean, half, _ = mean_ci(vals)
         ax.bar(i, mean, color=pal[name], alpha=0.75, width=0.65, zorder=2)
-        if np.isfinite(sd) and sd > 0:
-            ax.errorbar(i, mean, yerr=sd, color="0.15", capsize=5, lw=1.4, zorder=3)
+        if np.isfinite(half) and half > 0:
+            ax.errorbar(i, mean, yerr=half, color="0.15", capsize=5, lw=1.4, zorder=3)
         _dots(ax, np.full(len(df), i, dtype=float), vals, df["status"], "0.15", jitter=0.08)
     _categories(ax, order, label_prefix, ylabel=ylabel, title=title)
     if (finals["status"] == "diverged").any():

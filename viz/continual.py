@@ -16,16 +16,17 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import (MEMORY_PARTS, fit_texts, plot_majority, _legend_dedup, _name, _rotate, memory_legend,
-                      memory_note, plot_seed_bars, plot_training_memory, seed_note)
+from ._common import (MEMORY_PARTS, fit_texts, plot_majority, _legend_dedup, _name, _rotate, mean_ci, memory_legend,
+                      memory_note, n_text, plot_seed_bars, plot_training_memory, seed_note)
 from .geometry import figsize
-from .theme import strong
+from .theme import current_lang, strong
 from .text import has, t
 
 
@@ -65,9 +66,10 @@ def sequence_cost(rec: RunRecord, n_tasks: int | None = None) -> float:
 
 # ------------------------------------------------------------------------------------ forgetting
 def plot_accuracy_matrix(matrix: pd.DataFrame, *, ax: Axes | None = None, vmin: float = 0.0, vmax: float = 1.0,
-                         cmap: str = "viridis") -> Axes:
+                         cmap: str = "viridis", numbered: bool = False) -> Axes:
     """Heatmap of an accuracy matrix (rows: after training task i; columns: evaluated on task j),
-    NaN cells blank, each measured value written in its cell."""
+    NaN cells blank, each value written in its cell. Ticks name the tasks (short names), or with
+    ``numbered=True`` number them 1 … T (a key elsewhere names them: small panels side by side)."""
     ax = ax or plt.gca()
     a = matrix.to_numpy(dtype=float)
     cm = plt.get_cmap(cmap).with_extremes(bad="white")
@@ -79,28 +81,80 @@ def plot_accuracy_matrix(matrix: pd.DataFrame, *, ax: Axes | None = None, vmin: 
                 dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
                 ax.text(j, i, f"{a[i, j]:.2f}", ha="center", va="center", fontsize="small",
                         color="white" if dark else "black")
-    ax.set_xticks(range(a.shape[1]), [_task_short(c) for c in matrix.columns])
-    ax.set_yticks(range(a.shape[0]), [_task_short(r) for r in matrix.index])
+    if numbered:
+        ax.set_xticks(range(a.shape[1]), [str(j + 1) for j in range(a.shape[1])])
+        ax.set_yticks(range(a.shape[0]), [str(i + 1) for i in range(a.shape[0])])
+    else:
+        ax.set_xticks(range(a.shape[1]), [_task_short(c) for c in matrix.columns])
+        ax.set_yticks(range(a.shape[0]), [_task_short(r) for r in matrix.index])
     ax.set_xlabel(t("forgetting.cols"))
     ax.set_ylabel(t("forgetting.rows"))
     ax.grid(False)
     return ax
 
 
-def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None, legend: bool = True) -> Axes:
+METHOD_MARKERS = "osD^vP*X"
+
+
+def _method_short(method: str) -> str:
+    """A method's short name (tick labels), its full label if none is registered."""
+    return _name("continual.method_short", method) if has(f"continual.method_short.{method}") else _method(method)
+
+
+def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None, legend: bool = True,
+                          seeds: pd.DataFrame | None = None) -> Axes:
     """One point per method: final average accuracy against measured training cost (columns
-    ``label``, ``cost_s``, ``average_accuracy``), each method with its own colour and marker."""
+    ``label``, ``cost_s``, ``average_accuracy``), each method with its own colour and marker; with
+    a column ``average_half`` (half-width of the 95% t interval over seeds) as vertical error bars
+    (``gid="ci95"``), and with ``seeds`` (one row per sequence: ``method``, ``cost_s``,
+    ``average_accuracy``) each sequence as a faint dot."""
     ax = ax or plt.gca()
     pal = sns.color_palette(n_colors=max(len(data), 1))
-    markers = "osD^vP*X"
     for k, (_, r) in enumerate(data.iterrows()):
-        ax.scatter([r["cost_s"]], [r["average_accuracy"]], s=70, color=pal[k], marker=markers[k % len(markers)],
-                   edgecolors="black", linewidths=0.5, label=r["label"], zorder=3)
+        half = float(r.get("average_half", np.nan))
+        if np.isfinite(half):
+            eb = ax.errorbar([r["cost_s"]], [r["average_accuracy"]], yerr=[half], fmt="none", ecolor=pal[k],
+                             elinewidth=1.4, capsize=3, zorder=2)
+            eb.lines[2][0].set_gid("ci95")
+        if seeds is not None and "method" in r:
+            sd = seeds[seeds["method"] == r["method"]]
+            ax.scatter(sd["cost_s"], sd["average_accuracy"], s=10, color=pal[k], alpha=0.45, linewidths=0, zorder=2)
+        ax.scatter([r["cost_s"]], [r["average_accuracy"]], s=70, color=pal[k],
+                   marker=METHOD_MARKERS[k % len(METHOD_MARKERS)], edgecolors="black", linewidths=0.5,
+                   label=r["label"], zorder=3)
     ax.set_xlabel(t("forgetting.cost_axis"))
     ax.set_ylabel(t("forgetting.avg_axis"))
     if legend:
         ax.legend(fontsize="small", loc="best")
     ax.margins(0.15)
+    return ax
+
+
+def plot_mean_forgetting(data: pd.DataFrame, *, ax: Axes | None = None, seeds: pd.DataFrame | None = None) -> Axes:
+    """Mean forgetting per method, one row each from the top (``mean_forgetting``; with
+    ``forgetting_half`` its 95% t interval as a horizontal error bar, ``gid="ci95"``), in the
+    colours and markers of :func:`plot_cost_vs_accuracy`; with ``seeds`` each sequence's value as a
+    faint dot. Zero (nothing forgotten) as a line."""
+    ax = ax or plt.gca()
+    pal = sns.color_palette(n_colors=max(len(data), 1))
+    for k, (_, r) in enumerate(data.iterrows()):
+        half = float(r.get("forgetting_half", np.nan))
+        if np.isfinite(half):
+            eb = ax.errorbar([r["mean_forgetting"]], [k], xerr=[half], fmt="none", ecolor=pal[k], elinewidth=1.4,
+                             capsize=3, zorder=2)
+            eb.lines[2][0].set_gid("ci95")
+        if seeds is not None and "method" in r:
+            v = seeds.loc[seeds["method"] == r["method"], "mean_forgetting"].astype(float)
+            ax.scatter(v, np.full(len(v), k + 0.22), s=10, color=pal[k], alpha=0.45, linewidths=0, zorder=2)
+        ax.scatter([r["mean_forgetting"]], [k], s=55, color=pal[k], marker=METHOD_MARKERS[k % len(METHOD_MARKERS)],
+                   edgecolors="black", linewidths=0.5, zorder=3)
+    ax.axvline(0, color="0.3", lw=0.8, zorder=1)
+    ax.set_yticks(range(len(data)), [_method_short(m) for m in data["method"]] if "method" in data
+                  else list(data["label"]))
+    ax.set_ylim(len(data) - 0.4, -0.6)
+    ax.set_xlabel(t("forgetting.forg_axis"))
+    ax.margins(x=0.15)
+    ax.xaxis.set_major_locator(MaxNLocator(3))  # a narrow panel: three ticks at most
     return ax
 
 
@@ -116,39 +170,82 @@ def forgetting_frame(runs: RunSet) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def forgetting_summary(data: pd.DataFrame) -> pd.DataFrame:
+    """One row per method (order of first appearance) from :func:`forgetting_frame`'s sequences:
+    ``n`` sequences, the mean accuracy matrix (cell by cell over the sequences that measured it),
+    mean forgetting and final average accuracy (the means of the sequences' own values) with the
+    half-widths of their 95% t intervals (``forgetting_half``, ``average_half``; nan for one
+    sequence), the mean measured cost and how many sequences diverged."""
+    rows = []
+    for method, g in data.groupby("method", sort=False):
+        mats = list(g["matrix"])
+        mean = pd.concat(mats).groupby(level=0, sort=False).mean().reindex(index=mats[0].index,
+                                                                          columns=mats[0].columns)
+        forg, forg_half, n = mean_ci(g["mean_forgetting"])
+        avg, avg_half, _ = mean_ci(g["average_accuracy"])
+        rows.append({"method": method, "label": g["label"].iloc[0], "n": len(g), "matrix": mean,
+                     "mean_forgetting": forg, "forgetting_half": forg_half, "average_accuracy": avg,
+                     "average_half": avg_half, "cost_s": float(np.nanmean(g["cost_s"].astype(float))),
+                     "diverged": int((g["status"] == "diverged").sum())})
+    return pd.DataFrame(rows)
+
+
+def _forgetting_mosaic(n: int) -> list[list[str]]:
+    """Matrices ``m0`` … first, then the forgetting panel ``forg``, then the cost panel ``cost``
+    filling the rest of the last row (a row of its own if none is left), four columns."""
+    ncols = 4 if n + 3 > 5 else n + 3
+    cells = [f"m{k}" for k in range(n)] + ["forg"]
+    rows = [cells[i:i + ncols] for i in range(0, len(cells), ncols)]
+    if len(rows[-1]) == ncols:
+        rows.append([])
+    rows[-1] += ["cost"] * (ncols - len(rows[-1]))
+    return rows
+
+
 def forgetting(runs: RunSet) -> Figure:
-    """The accuracy matrix of each method (three per row; tick and axis labels on the outer panels
-    only, the tasks being the same in every matrix) and final average accuracy against cost, whose
-    legend sits under the figure."""
-    data = forgetting_frame(runs)
-    n = len(data) + 1
-    ncols = 3 if n > 4 else n
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize(9.9), layout="constrained", squeeze=False)
-    flat = axes.ravel()
-    for k, (ax, (_, r)) in enumerate(zip(flat, data.iterrows())):
-        plot_accuracy_matrix(r["matrix"], ax=ax)
-        title = t("forgetting.heat_title", method=r["label"], forg=_fmt(r["mean_forgetting"], ".3f"))
-        if r["status"] == "diverged":
-            title += f" ({t('diverged')})"
-        ax.set_title(title, fontsize="medium")
-        _rotate(ax, 30)
-        if k % ncols:  # the rows are the same tasks in every matrix: named in the first column only
-            ax.tick_params(labelleft=False)
-            ax.set_ylabel("")
-        if k + ncols < len(data):  # a matrix below names the columns
-            ax.tick_params(labelbottom=False)
-            ax.set_xlabel("")
-    cost_ax = flat[len(data)]
-    plot_cost_vs_accuracy(data, ax=cost_ax, legend=False)
+    """Figure ``forgetting``: each method's accuracy matrix, the mean over its task sequences (the
+    seeds), tasks numbered (the key heads the legend; the row label on the first column only, the
+    tasks being the same in every matrix); mean forgetting per method and final average accuracy
+    against mean measured cost, each with its 95% t interval over the sequences as error bars and
+    every sequence as a faint dot, and the tasks' mean majority-class accuracy as the floor of the
+    average. The legend under the figure names the methods, headed by the task key, n and what the
+    error bars are."""
+    seqs = forgetting_frame(runs)
+    data = forgetting_summary(seqs)
+    mosaic = _forgetting_mosaic(len(data))
+    fig, ax = plt.subplot_mosaic(mosaic, figsize=figsize(9.9), layout="constrained")
+    where = {name: (i, j) for i, row in enumerate(mosaic) for j, name in enumerate(row)}
+    for k, (_, r) in enumerate(data.iterrows()):
+        a = ax[f"m{k}"]
+        plot_accuracy_matrix(r["matrix"], ax=a, numbered=True)
+        title = r["label"]
+        if r["diverged"]:
+            title += f" ({t('diverged')} {r['diverged']}/{r['n']})"
+        a.set_title(title, fontsize="medium")
+        i, j = where[f"m{k}"]
+        if j:  # the rows are the same tasks in every matrix: named in the first column only
+            a.set_ylabel("")
+        below = mosaic[i + 1][j] if i + 1 < len(mosaic) else None
+        if below is not None and below.startswith("m"):  # a matrix below names the columns
+            a.set_xlabel("")
+    plot_mean_forgetting(data, ax=ax["forg"], seeds=seqs)
+    ax["forg"].set_title(t("forgetting.forg_title"), fontsize="medium")
+    cost_ax = ax["cost"]
+    plot_cost_vs_accuracy(data, ax=cost_ax, legend=False, seeds=seqs)
+    tasks = list(data["matrix"].iloc[0].columns) if len(data) else []
+    shares = [majority_share(runs, "test", task=task) for task in tasks]
+    if tasks and all(v is not None for v in shares):  # the average accuracy's floor: the tasks' mean majority share
+        line = plot_majority(cost_ax, float(np.mean(shares)))
+        line.set_label(t("forgetting.majority_avg", v=float(np.mean(shares))))
     cost_ax.set_title(t("forgetting.cost_title"), fontsize="medium")
-    for ax in flat[len(data) + 1:]:
-        ax.remove()
-    n_seq = min((len(runs.select(method=m)) for m in runs.values("method")), default=0)
-    # the note heads the legend under the figure: constrained layout gives a figure legend and a
-    # supxlabel the same bottom margin, so the two would overlap
-    leg = fig.legend(*cost_ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize="small",
-                     title=t("forgetting.note", n=n_seq), title_fontsize="small")
+    ns = list(data["n"]) if len(data) else [0]
+    sep = "，" if current_lang() == "zh" else ", "
+    key = t("forgetting.key", tasks=sep.join(f"{j + 1} = {_task(c)}" for j, c in enumerate(tasks)))
+    note = key + "\n" + t("forgetting.note" if max(ns) > 1 else "forgetting.note_one", n=n_text(ns))
+    # the note heads the legend under the figure (the methods, and the majority line of the cost
+    # panel): constrained layout gives a figure legend and a supxlabel the same bottom margin
+    leg = fig.legend(*cost_ax.get_legend_handles_labels(), loc="outside lower center", ncols=3,
+                     fontsize="small", title=note, title_fontsize="small")
     leg.set_gid("note")
     fig.suptitle(t("forgetting.title"))
     return fit_texts(fig)
@@ -353,15 +450,43 @@ def continual_frame(runs: RunSet) -> tuple[pd.DataFrame, bool]:
     return df, per_task
 
 
+def continual_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per method (order of first appearance) from :func:`continual_frame`'s sequences: ``n``,
+    the mean old-task and new-task accuracy with the half-widths of their 95% t intervals
+    (``old_half``, ``new_half``; nan for one sequence), the mean cost and its ratio to naive's mean
+    cost, and the task names."""
+    rows = []
+    for method, g in df.groupby("method", sort=False):
+        old, old_half, _ = mean_ci(g["old"])
+        new, new_half, _ = mean_ci(g["new"])
+        rows.append({"method": method, "label": g["label"].iloc[0], "n": len(g), "old": old, "old_half": old_half,
+                     "new": new, "new_half": new_half, "cost_s": float(np.nanmean(g["cost_s"].astype(float))),
+                     "tasks": g["tasks"].iloc[0]})
+    out = pd.DataFrame(rows, columns=["method", "label", "n", "old", "old_half", "new", "new_half", "cost_s", "tasks"])
+    naive = out.loc[out["method"] == "naive", "cost_s"]
+    out["ratio"] = out["cost_s"] / (float(naive.iloc[0]) if len(naive) else np.nan)
+    return out
+
+
+def _pct_ci(mean: float, half: float) -> str:
+    """An accuracy in per cent, with the half-width of its interval where there is one: 81.2 ± 3.4%."""
+    if not np.isfinite(mean):
+        return t("continual.na")
+    if np.isfinite(half):
+        return f"{100 * mean:.1f} ± {100 * half:.1f}%"
+    return f"{100 * mean:.1f}%"
+
+
 def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """The table: one row per method, old-task accuracy, new-task accuracy, time and time ratio."""
+    """The table: one row per method, old-task accuracy, new-task accuracy (with ``old_half`` /
+    ``new_half``, the half-widths of their 95% t intervals, written as ± where present), time and
+    time ratio."""
     ax = ax or plt.gca()
     tasks = data["tasks"].iloc[0] if len(data) else ["?", "?"]
     old, new = _task(tasks[0]), _task(tasks[1]) if len(tasks) > 1 else "?"
     cols = [t("continual-table.method"), t("continual-table.old", old=old, new=new), t("continual-table.new", new=new),
             t("continual-table.time"), t("continual-table.ratio")]
-    cells = [[r["label"], _fmt(100 * r["old"], ".1f") + ("%" if np.isfinite(r["old"]) else ""),
-              _fmt(100 * r["new"], ".1f") + ("%" if np.isfinite(r["new"]) else ""),
+    cells = [[r["label"], _pct_ci(r["old"], r.get("old_half", np.nan)), _pct_ci(r["new"], r.get("new_half", np.nan)),
               _fmt(r["cost_s"], ".1f"),
               t("continual-table.ratio_fmt", r=r["ratio"]) if np.isfinite(r["ratio"]) else t("continual.na")]
              for _, r in data.iterrows()]
@@ -380,16 +505,22 @@ def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def continual_table(runs: RunSet) -> Figure:
-    data, per_task = continual_frame(runs)
+    """Figure ``continual-table``: per method, after the second task, the mean old-task and new-task
+    accuracy over the task sequences (± the half-width of the 95% t interval where there are ≥ 2),
+    the mean measured time and its ratio to naive's."""
+    seqs, per_task = continual_frame(runs)
+    data = continual_summary(seqs)
     fig, ax = plt.subplots(figsize=figsize(1.2 + 0.7 * (len(data) + 2)), layout="constrained")
     plot_method_table(data, ax=ax)
-    n_seq = min((len(runs.select(method=m)) for m in runs.values("method")), default=0)
-    fig.supxlabel(t("continual-table.note_two" if per_task else "continual-table.note_all", n=n_seq),
-                  fontsize="small")
+    ns = list(data["n"]) if len(data) else [0]
+    note = t("continual-table.note_two" if per_task else "continual-table.note_all", n=n_text(ns))
+    if max(ns) > 1:
+        note += t("continual-table.ci")
+    fig.supxlabel(note, fontsize="small")
     fig.suptitle(t("continual-table.title"))
     return fit_texts(fig)
 
 
-__all__ = ["continual_table", "forgetting", "forgetting_pretrained", "peft", "plot_accuracy_matrix",
-           "plot_cost_vs_accuracy", "plot_method_table", "plot_probe_before_after", "plot_probe_drop",
-           "plot_trainable_share"]
+__all__ = ["continual_summary", "continual_table", "forgetting", "forgetting_pretrained", "forgetting_summary", "peft",
+           "plot_accuracy_matrix", "plot_cost_vs_accuracy", "plot_mean_forgetting", "plot_method_table",
+           "plot_probe_before_after", "plot_probe_drop", "plot_trainable_share"]

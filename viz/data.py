@@ -18,10 +18,9 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ftcore.records.queries import mean_sd
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import fit_texts, _name, _sep, plot_majority
+from ._common import fit_texts, _name, _sep, mean_ci_table, n_text, plot_majority
 from .geometry import FIG_WIDTH_CM, figsize
 from .text import t
 from .theme import current_lang
@@ -259,18 +258,25 @@ def noise_detection(examples: pd.DataFrame, by: tuple[str, ...] = ("noise", "siz
 
 def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = None,
                       majority: float | None = None):
-    """Test accuracy vs training-set size, one line per noise level: mean ± s.d. over seeds
-    (error bars) and each seed as a dot; ``chance`` (1/number of classes) as a dotted line."""
+    """Test accuracy vs training-set size (log x, a tick labelled with each size present), one line
+    per noise level: the mean over that cell's seeds with its 95% t interval (error bars,
+    :func:`~viz._common.mean_ci`; none for one seed) and each seed as a dot; where the levels have
+    different numbers of seeds each level's label says its n. The majority-class accuracy
+    (``majority``, as recorded) and ``chance`` (1/number of classes) as dotted lines."""
     ax = ax or plt.gca()
     levels = list(dict.fromkeys(finals["noise"]))
     pal = sns.color_palette("rocket_r", len(levels) + 1)[1:]
+    has_seed = "seed" in finals
+    ns = {noise: (finals.loc[finals["noise"] == noise, "seed"].nunique() if has_seed else 1) for noise in levels}
     for j, (noise, color) in enumerate(zip(levels, pal)):
         d = finals[finals["noise"] == noise]
-        m = mean_sd(d, "size").sort_values("size")
+        m = mean_ci_table(d, "size").sort_values("size")
         shift = 1 + 0.015 * (j - (len(levels) - 1) / 2)  # side by side on the log axis
-        sd = m["sd"].where(m["n"] > 1)
-        ax.errorbar(m["size"] * shift, m["mean"], yerr=sd if sd.notna().any() else None, marker="o",
-                    color=color, capsize=3, label=t("data-quality.noise_level", pct=100 * noise))
+        label = t("data-quality.noise_level", pct=100 * noise)
+        if len(set(ns.values())) > 1:
+            label += f" ({t('n_seeds', n=ns[noise])})"
+        ax.errorbar(m["size"] * shift, m["mean"], yerr=m["half"] if m["half"].notna().any() else None, marker="o",
+                    color=color, capsize=3, label=label)
         ax.scatter(d["size"] * shift, d["value"], color=color, s=12, alpha=0.5, zorder=3, linewidths=0)
         bad = d[d["status"] == "diverged"]
         if len(bad):
@@ -280,7 +286,7 @@ def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = N
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=t("chance"))
     sizes = sorted(set(finals["size"]))
     ax.set_xscale("log")
-    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xticks(sizes, [f"{int(s):,}" for s in sizes])
     ax.minorticks_off()
     lo, hi = min(sizes), max(sizes)
     ax.set_xlim(lo / 1.25, hi * 1.25)
@@ -292,8 +298,9 @@ def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = N
 
 
 def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
-    """Precision at k per noise level (bars, one per training-set size: mean ± s.d. over seeds,
-    seeds as dots), with the base rate (share of flipped labels) marked over each group."""
+    """Precision at k per noise level (bars, one per training-set size: the mean over seeds with its
+    95% t interval, cut at 0 and 1, seeds as dots), with the base rate (share of flipped labels)
+    marked over each group. Two legends above the bars: the sizes in one row, and the base rate (``ax.get_legend()``)."""
     ax = ax or plt.gca()
     levels = list(dict.fromkeys(detection["noise"]))
     sizes = list(dict.fromkeys(detection["size"])) if "size" in detection else [None]
@@ -301,11 +308,13 @@ def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
     width = 0.8 / len(sizes)
     for j, (size, color) in enumerate(zip(sizes, pal)):
         d = detection if size is None else detection[detection["size"] == size]
-        m = mean_sd(d, "noise", "precision").set_index("noise").reindex(levels)
+        m = mean_ci_table(d, "noise", "precision").set_index("noise").reindex(levels)
         x = np.arange(len(levels)) + (j - (len(sizes) - 1) / 2) * width
-        sd = m["sd"].where(m["n"] > 1)
-        ax.bar(x, m["mean"], width=width * 0.92, color=color, yerr=sd if sd.notna().any() else None,
-               capsize=3, label=t("data-quality.size_level", size=size) if size is not None else None)
+        half = m["half"]
+        # a precision lies in [0, 1]: the interval is drawn up to those bounds
+        yerr = np.vstack([np.minimum(half, m["mean"]), np.minimum(half, 1 - m["mean"])])
+        ax.bar(x, m["mean"], width=width * 0.92, color=color, yerr=yerr if half.notna().any() else None,
+               capsize=3, label=f"{int(size):,}" if size is not None else None, gid="sizes")
         for xi, noise in zip(x, levels):
             v = d.loc[d["noise"] == noise, "precision"]
             ax.scatter(np.full(len(v), xi), v, color="black", s=10, alpha=0.6, zorder=3, linewidths=0)
@@ -314,11 +323,21 @@ def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
         ax.hlines(b, i - 0.45, i + 0.45, color="black", linestyle="--", linewidth=1.2, gid="base_rate",
                   label=t("data-quality.base_rate") if i == 0 else None)
     ax.set_xticks(range(len(levels)), [t("data-quality.noise_tick", pct=100 * n) for n in levels])
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.6)  # the legends sit above the bars (precision ≤ 1)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_xlabel(t("data-quality.noise"))
     ax.set_ylabel(t("data-quality.precision"))
     ax.set_title(t("data-quality.detection"))
-    ax.legend(loc="best", fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()
+    base_h = [(h, lab) for h, lab in zip(handles, labels) if lab == t("data-quality.base_rate")]
+    size_h = [(h, lab) for h, lab in zip(handles, labels) if lab != t("data-quality.base_rate")]
+    if size_h:  # the sizes in one row, titled, above the base rate's entry
+        sizes_leg = ax.legend([h for h, _ in size_h], [lab for _, lab in size_h], loc="upper center",
+                              ncols=len(size_h), fontsize="small", title=t("data-quality.size_title"),
+                              title_fontsize="small", handlelength=1.0, columnspacing=0.7, borderaxespad=0.2)
+        ax.add_artist(sizes_leg)
+    ax.legend([h for h, _ in base_h], [lab for _, lab in base_h], loc="upper center", fontsize="small",
+              bbox_to_anchor=(0.5, 0.8) if size_h else None, handlelength=1.5, borderaxespad=0.2)
     ax.grid(axis="x", visible=False)
     return ax
 
@@ -330,7 +349,8 @@ def data_quality(runs: RunSet) -> Figure:
     fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=figsize(8.5), layout="constrained")
     plot_noise_curves(finals, ax=ax_l, majority=majority_share(runs, "test"))
     plot_noise_detection(noise_detection(runs.table("examples")), ax=ax_r)
-    fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
+    cells = finals.groupby(["noise", "size"], sort=False)["seed"].nunique() if "seed" in finals else [1]
+    fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=n_text(cells)))
     return fit_texts(fig)
 
 

@@ -19,12 +19,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ftcore.records.queries import mean_sd
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import (fit_texts, _categories, _count, _fam_latin, _rotate, _short, plot_majority, _group_label, _group_order, _layer_lr_table,
-                      _name, _ordered, _palette, _pct, _sep, memory_note, plot_training_memory)
+                      _name, _ordered, _palette, _pct, _sep, mean_ci_table, memory_note, n_text,
+                      plot_training_memory)
 from .basics import plot_metric_by_strategy
 from .geometry import figsize
 from .text import t
@@ -167,7 +167,7 @@ def freeze_effects(runs: RunSet, memory=None) -> Figure:
     older records hold, is flat across strategies and shows nothing)."""
     f = runs.finals("accuracy", "test")
     order = _ordered(f["strategy"], FREEZE_ORDER)
-    n = runs.n_seeds()
+    n = n_text(runs.n_seeds(strategy=o) for o in order)
     labels = [_short("freeze-map", o) for o in order]
     if memory is not None:
         fig, axes = plt.subplots(2, 2, figsize=figsize(9.9), layout="constrained", sharex=True)
@@ -253,45 +253,49 @@ def plot_unfreeze_lrs(record: RunRecord, *, colorbar: bool = True, ax: Axes | No
 
 def plot_val_accuracy_curves(evals: pd.DataFrame, *, by: str = "strategy", order: Sequence | None = None,
                              label_prefix: str = "freeze-map", majority: float | None = None,
-                             ax: Axes | None = None) -> Axes:
-    """Validation accuracy per step, one line per ``by`` value: the mean over seeds with a ± s.d.
-    band (when there are ≥ 2 seeds) and each seed as a thin line; the majority-class accuracy
-    (``majority``, as recorded) as a labelled dotted line."""
+                             legend_title: bool = True, ax: Axes | None = None) -> Axes:
+    """Validation accuracy per step, one line per ``by`` value: the mean over seeds with a band of
+    its 95% t interval (:func:`~viz._common.mean_ci`, ``gid="ci95"``; where ≥ 2 seeds were
+    evaluated) and each seed as a thin line; the majority-class accuracy (``majority``, as
+    recorded) as a labelled dotted line. The legend's title says n and what the band is, unless
+    ``legend_title=False`` (the figure says it)."""
     ax = ax or plt.gca()
     order = _ordered(evals[by], order or FREEZE_ORDER)
     pal = _palette(order)
-    n = evals["seed"].nunique() if "seed" in evals else 1
+    ns = [evals.loc[evals[by] == name, "seed"].nunique() if "seed" in evals else 1 for name in order]
     for name in order:
         d = evals[evals[by] == name]
-        if "seed" in d and n > 1:
+        if "seed" in d and d["seed"].nunique() > 1:
             for _, s in d.groupby("seed"):
                 ax.plot(s["step"], s["value"], color=pal[name], lw=0.7, alpha=0.35)
-        st = mean_sd(d, "step").sort_values("step")
+        st = mean_ci_table(d, "step").sort_values("step")
         ax.plot(st["step"], st["mean"], color=pal[name], lw=2.2, marker="o" if len(st) <= 12 else None,
                 label=_name(label_prefix, name))
-        if (st["n"] > 1).any():
-            ax.fill_between(st["step"], st["mean"] - st["sd"], st["mean"] + st["sd"], color=pal[name], alpha=0.18,
-                            lw=0)
+        band = st[st["n"] > 1]
+        if len(band):
+            ax.fill_between(band["step"], band["low"], band["high"], color=pal[name], alpha=0.18, lw=0, gid="ci95")
     plot_majority(ax, majority)
     ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # a narrow panel: a few step ticks
     ax.set_ylabel(t("val_accuracy"))
     ax.set_title(t("unfreeze.val_panel"))
-    ax.legend(title=t("seeds_n", n=n), loc="best")
+    ax.legend(title=t("seeds_n", n=n_text(ns)) if legend_title else None, loc="best")
     return ax
 
 
 def unfreeze(runs: RunSet) -> Figure:
-    """Figure ``unfreeze``: the gradual run's per-group LR and unfreezing events (left), validation
-    accuracy of gradual unfreezing vs full fine-tuning (right)."""
-    seeds = runs.values("seed")
+    """Figure ``unfreeze``: the gradual run's per-group LR and unfreezing events (left; the lowest
+    seed), validation accuracy of gradual unfreezing vs full fine-tuning (right: the mean over seeds
+    with its 95% t band, each seed a thin line)."""
+    seeds = sorted(runs.values("seed"))
     rec = runs.one(strategy="gradual", seed=seeds[0]) if seeds else runs.one(strategy="gradual")
     fig, axes = plt.subplots(1, 2, figsize=figsize(7.5), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]})
     plot_unfreeze_lrs(rec, ax=axes[0])
     axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=38)  # over the legend
     plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"],
-                             majority=majority_share(runs, "validation"), ax=axes[1])
-    fig.suptitle(t("unfreeze.title"))
+                             majority=majority_share(runs, "validation"), legend_title=False, ax=axes[1])
+    n = n_text(runs.n_seeds(strategy=k) for k in ("gradual", "none") if runs.n_seeds(strategy=k))
+    fig.suptitle(t("unfreeze.title") + "\n" + t("seeds_n", n=n))
     return fit_texts(fig)
 
 

@@ -112,7 +112,7 @@ def regularization_frame(runs: RunSet) -> pd.DataFrame:
 
 
 def plot_train_val_accuracy(data: pd.DataFrame, *, order: Sequence, ax: Axes | None = None) -> Axes:
-    """Grouped bars: final training and validation accuracy per method (mean ± s.d., seed dots)."""
+    """Grouped bars: final training and validation accuracy per method (mean ± 95% t interval, seed dots)."""
     ax = ax or plt.gca()
     long = data.melt(id_vars=[c for c in data.columns if c not in ("train", "validation")],
                      value_vars=["train", "validation"], var_name="split", value_name="acc")
@@ -140,7 +140,7 @@ def plot_generalization_gap(data: pd.DataFrame, *, order: Sequence, ax: Axes | N
 
 def plot_test_accuracy(data: pd.DataFrame, *, x: str, order: Sequence, x_labels: Sequence[str],
                        value: str = "test", color=None, failed: str | None = None, ax: Axes | None = None) -> Axes:
-    """Test accuracy per condition: mean ± s.d. bars and every seed as a dot."""
+    """Test accuracy per condition: bars of the mean with its 95% t interval and every seed as a dot."""
     ax = ax or plt.gca()
     plot_seed_bars(data, x=x, value=value, order=order, palette=[color or sns.color_palette()[3]],
                    x_labels=x_labels, failed=failed, ax=ax)

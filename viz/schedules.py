@@ -22,10 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ftcore.records.queries import SMOOTHING, global_grad_norm, mean_sd, range_curve, smooth_losses, suggest_lr
+from ftcore.records.queries import SMOOTHING, global_grad_norm, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import fit_texts, _name, _palette, _rotate, plot_majority
+from ._common import fit_texts, _name, _palette, _rotate, mean_ci, mean_ci_table, n_text, plot_majority
 from .geometry import figsize
 from .text import t
 
@@ -95,21 +95,23 @@ def plot_lr_curves(lrs: pd.DataFrame, *, hue: str, order=None, prefix: str | Non
 def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None,
                     max_step: int | None = None, warmup_steps: int | None = None, ax=None,
                     colors: dict | None = None):
-    """Global gradient norm per step (``ftcore.records.queries.global_grad_norm``), mean over seeds with a ± s.d. band,
-    one line per value of ``hue``; the warmup window shaded if ``warmup_steps``."""
+    """Global gradient norm per step (``ftcore.records.queries.global_grad_norm``), the mean over seeds
+    with a band of its 95% t interval (``gid="ci95"``), one line per value of ``hue``; the warmup
+    window shaded if ``warmup_steps``."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(norms[hue]))
     colors = colors or _palette(order)
     if max_step is not None:
         norms = norms[norms["step"] <= max_step]
     for name in order:
-        m = mean_sd(norms[norms[hue] == name], "step", "norm").sort_values("step")
+        m = mean_ci_table(norms[norms[hue] == name], "step", "norm").sort_values("step")
         n = int(m["n"].max()) if len(m) else 0
         ax.plot(m["step"], m["mean"], color=colors[name], **_markers(len(m)),
                 label=f"{_name(prefix or hue, name, spaces=True)} ({t('n_seeds', n=n)})")
-        if n > 1:
-            ax.fill_between(m["step"], m["mean"] - m["sd"], m["mean"] + m["sd"], color=colors[name],
-                            alpha=0.2, linewidth=0)
+        band = m[m["n"] > 1]
+        if len(band):
+            ax.fill_between(band["step"], band["low"], band["high"], color=colors[name], alpha=0.2, linewidth=0,
+                            gid="ci95")
     if warmup_steps:
         ax.axvspan(0.5, warmup_steps + 0.5, color="grey", alpha=0.12, label=t("schedules.warmup_window"))
     v = norms["norm"]
@@ -124,7 +126,7 @@ def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | 
 def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str | None = None, ax=None,
                       colors: dict | None = None, ylabel: str | None = None, majority: float | None = None,
                       n_in_ticks: bool = True):
-    """One column per value of ``by``: mean ± s.d. over seeds (error bar), each seed as a dot,
+    """One column per value of ``by``: the mean over seeds with its 95% t interval (error bar), each seed as a dot,
     diverged runs as red crosses; the tick labels say n (unless ``n_in_ticks=False``, when the
     figure says it once) and how many diverged."""
     ax = ax or plt.gca()
@@ -136,12 +138,11 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
         d = finals[finals[by] == name]
         v = d["value"].astype(float)
         ok = v[np.isfinite(v)]
-        mean = ok.mean() if len(ok) else np.nan
-        sd = ok.std(ddof=1) if len(ok) > 1 else np.nan
-        ax.errorbar([i], [mean], yerr=None if not np.isfinite(sd) else [sd], fmt="o", markersize=8,
+        mean, half, _ = mean_ci(ok)
+        ax.errorbar([i], [mean], yerr=None if not np.isfinite(half) else [half], fmt="o", markersize=8,
                     capsize=6, color=colors[name], elinewidth=2, zorder=3)
         if np.isfinite(mean):
-            top = max(mean + (sd if np.isfinite(sd) else 0), float(ok.max()))
+            top = max(mean + (half if np.isfinite(half) else 0), float(ok.max()))
             ax.annotate(f"{mean:.3f}", (i, top), xytext=(0, 7), textcoords="offset points", ha="center",
                         va="bottom", fontsize=7)
         x = i + rng.uniform(-0.18, 0.18, len(d))
@@ -168,19 +169,21 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
 def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
                     colors: dict | None = None, target: float | None = None, target_label: str | None = None,
                     legend: bool = True, majority: float | None = None):
-    """Validation accuracy vs step, mean over seeds (± s.d. band when n > 1), one line per ``hue``;
+    """Validation accuracy vs step, mean over seeds (a band of its 95% t interval, ``gid="ci95"``,
+    where n > 1), one line per ``hue``;
     an optional horizontal ``target``. ``legend=False`` lists only the target (when the colours
     are explained by a neighbouring panel)."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(evals[hue]))
     colors = colors or _palette(order)
     for name in order:
-        m = mean_sd(evals[evals[hue] == name], "step").sort_values("step")
+        m = mean_ci_table(evals[evals[hue] == name], "step").sort_values("step")
         ax.plot(m["step"], m["mean"], color=colors[name], label=_name(prefix or hue, name, spaces=True),
                 **_markers(len(m)))
-        if (m["n"] > 1).any():
-            ax.fill_between(m["step"], m["mean"] - m["sd"], m["mean"] + m["sd"], color=colors[name],
-                            alpha=0.12, linewidth=0)
+        band = m[m["n"] > 1]
+        if len(band):
+            ax.fill_between(band["step"], band["low"], band["high"], color=colors[name], alpha=0.12, linewidth=0,
+                            gid="ci95")
     maj_line = plot_majority(ax, majority)
     target_line = None
     if target is not None:
@@ -210,7 +213,8 @@ def steps_to_target(evals: pd.DataFrame, *, hue: str, fraction: float = TARGET_F
 
 def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
                          colors: dict | None = None):
-    """Steps to reach the target per ``hue`` value: bar = mean ± s.d. over the seeds that reached it,
+    """Steps to reach the target per ``hue`` value: bar = the mean over the seeds that reached it with
+    its 95% t interval,
     dots = seeds; "not reached" written where no seed did; tick labels say how many reached."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(reached[hue]))
@@ -220,8 +224,8 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
         d = reached[reached[hue] == name]
         ok = d["step"].dropna()
         if len(ok):
-            sd = ok.std(ddof=1) if len(ok) > 1 else None
-            ax.bar(i, ok.mean(), color=colors[name], width=0.65, yerr=sd, capsize=4)
+            mean, half, _ = mean_ci(ok)
+            ax.bar(i, mean, color=colors[name], width=0.65, yerr=half if np.isfinite(half) else None, capsize=4)
             ax.scatter(np.full(len(ok), i), ok, color="black", s=10, alpha=0.6, zorder=3, linewidths=0)
         else:
             ax.text(i, 0.02 * top, t("decay.not_reached"), rotation=90, ha="center", va="bottom", fontsize=7,
@@ -310,7 +314,7 @@ def _two_and_one():
 
 def warmup(runs: RunSet) -> Figure:
     """``warmup``: recorded warmup curves, the early global gradient norm without and with linear
-    warmup (mean ± s.d. over seeds) and final test accuracy per warmup kind (n differs)."""
+    warmup (mean over seeds, 95% t band) and final test accuracy per warmup kind (n differs)."""
     order = runs.values("warmup")
     colors = _palette(order)
     seed, first = _first_seed(runs)
@@ -335,7 +339,7 @@ def warmup(runs: RunSet) -> Figure:
                       majority=majority_share(runs, "test"))
     c.set_title(t("schedules.final_title"))
     lr = runs.records[0].config.get("lr", float("nan"))
-    fig.suptitle(t("warmup.title", lr=lr))
+    fig.suptitle(t("warmup.title", lr=lr) + "\n" + t("seeds_n", n=n_text(runs.n_seeds(warmup=o) for o in order)))
     return fit_texts(fig)
 
 
@@ -361,7 +365,7 @@ def decay(runs: RunSet) -> Figure:
     c.set_title(t("schedules.final_title"))
     plot_steps_to_target(reached, hue="schedule", order=order, prefix="decay", ax=d, colors=colors)
     d.set_title(t("decay.steps_title"))
-    fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
+    fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
     return fit_texts(fig)
 
 
@@ -386,7 +390,7 @@ def adaptive(runs: RunSet) -> Figure:
     plot_final_points(runs.finals(), by="schedule", order=order, prefix="adaptive", ax=c, colors=colors,
                       majority=majority_share(runs, "test"))
     c.set_title(t("schedules.final_title"))
-    fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=runs.n_seeds()))
+    fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
     return fit_texts(fig)
 
 
