@@ -222,11 +222,16 @@ figure(FigureSpec(
 
 figure(FigureSpec(
     "landscape", "3.2.1", {"zh": "微调的损失地形", "en": "The loss landscape of fine-tuning"},
-    {"zh": "穿过预训练点 θ₀ 与微调后 θ₁ 的平面（第二方向为滤波归一化的随机方向）上的验证损失，真实优化路径投影其上；右：θ₀→θ₁ 的一维插值。",
-     "en": "Validation loss on the plane through θ₀ (pretrained) and θ₁ (fine-tuned), second direction random "
-           "and filter-normalized, with the real path projected; right: the 1-D interpolation θ₀→θ₁."},
+    {"zh": "穿过预训练点 θ₀ 与微调后 θ₁ 的平面上的验证损失（256 条），真实优化路径投影其上；右：θ₀→θ₁ 的一维插值。"
+           "α 以微调位移 θ₁−θ₀ 为单位；β 沿按 Li 等人滤波归一化的随机方向，β = 1 时每一行权重移动其自身的范数。"
+           "微调位移远小于权重本身（‖θ₁−θ₀‖ 约为 ‖θ₁‖ 的 1%），所以两条轴的尺度不同。",
+     "en": "Validation loss (256 examples) on the plane through θ₀ (pretrained) and θ₁ (fine-tuned), with the real "
+           "path projected; right: the 1-D interpolation θ₀→θ₁. α is in units of the fine-tuning displacement "
+           "θ₁−θ₀; β follows a random direction filter-normalised as Li et al. do, β = 1 moving every weight row by "
+           "its own norm. Fine-tuning moves the weights far less than their size (‖θ₁−θ₀‖ is about 1% of ‖θ₁‖), "
+           "so the two axes have different scales."},
     lambda S: {"land": LandscapeNeed(S.base, LandscapeConfig(grid=S.pick(9, 3), n_eval=S.pick(256, 16),
-                                                             n1d=S.pick(13, 3), beta_range=(-2.0, 2.0)))},
+                                                             n1d=S.pick(13, 3), beta_range=(-1.0, 1.0)))},
     {"zh": "教材用一个虚构的二次函数画地形。", "en": "The chapter draws an invented quadratic bowl."},
     draw=viz.landscape, must_learn={}))  # θ₁ is the base run (seed 0), which the concept figure gates
 

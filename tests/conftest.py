@@ -55,8 +55,8 @@ def figure_inputs():
     col, cache = Collector(QUICK, render_only=True), {}
 
     def get(fid: str) -> dict:
-        if fid not in cache:
-            cache[fid] = col.collect(REGISTRY[fid])
+        if fid not in cache:  # what the figure function draws (gate_* inputs are the gate's only)
+            cache[fid] = {k: v for k, v in col.collect(REGISTRY[fid]).items() if not k.startswith("gate_")}
         return cache[fid]
     return get
 

@@ -285,7 +285,7 @@ def test_peft(figure_inputs, lang_theme, lang):
     runs, memory = inputs["runs"], inputs.get("memory")  # memory: what training keeps, counted in bytes
     methods = runs.values("method")
     probes = {k: v for k, v in inputs.items() if k not in ("runs", "memory")}
-    assert set(probes) == {"full_0.001", "lora_0.001"}
+    assert set(probes) == {"full_0.0001", "lora_0.003"}
     fig = viz.peft(**inputs)
     assert isinstance(fig, Figure) and len(fig.axes) == (4 if memory is None else 5)
     pct = by_title(fig, t("peft.pct_title", lang))

@@ -16,8 +16,14 @@ so the first direction is the fine-tuning displacement itself and the second a r
   shifts) are set to zero, as Li et al. do, because rescaling them says little about the function
   and a random LayerNorm gain would dominate the picture. d2 is then made orthogonal to d1
   (Gram–Schmidt on the flattened vectors, applied twice for round-off; this may give the zeroed
-  vectors a tiny multiple of d1) and scaled to ``‖d1‖``, so both axes share one unit: α = 1 is
-  the whole fine-tuning displacement, and β = 1 a random step of the same length.
+  vectors a tiny multiple of d1). α = 1 is the whole fine-tuning displacement; β = 1 moves every
+  row by its own norm, as in Li et al. (``LandscapeConfig.d2_scale="filter"``, the default).
+
+  Rescaling d2 to ``‖d1‖`` instead (``d2_scale="d1"``, this module's first version) gives both axes
+  one unit but undoes the filter normalisation: fine-tuning moves the weights very little (on the
+  base run ‖d1‖ = 2.6 against ‖θ₁‖ = 280), and a random step that short leaves the loss flat
+  (measured at θ₁: loss 0.577 at β = 0, 0.579 at 0.01 and 0.590 at 0.1 in Li's units, 0.66 at
+  0.5, 0.75 at 1), so the β axis showed nothing.
 
 Three tables come out (:class:`Landscape`), all measured on one fixed evaluation batch
 (``n_eval`` examples of the validation split, the same stratified subset for every run; model in
@@ -97,11 +103,12 @@ class LandscapeConfig:
 
     grid: int = DEFAULT_GRID  # points per axis (grid × grid forward passes)
     alpha_range: tuple[float, float] = (-0.5, 1.5)  # along d1 = θ₁ − θ₀ (0 = θ₀, 1 = θ₁)
-    beta_range: tuple[float, float] = (-1.0, 1.0)  # along d2, in units of ‖d1‖
+    beta_range: tuple[float, float] = (-1.0, 1.0)  # along d2 (units: see d2_scale)
     n_eval: int = 256  # examples of the validation split (fixed stratified subset) per point
     n1d: int = DEFAULT_N1D  # points of the 1-D interpolation, α in linspace(-0.25, 1.25, n1d)
     path_every: int | None = None  # steps between path snapshots; None = about PATH_POINTS of them
     seed: int = 0  # of the random direction d2
+    d2_scale: str = "filter"  # "filter": β = 1 moves each row by its own norm (Li et al.); "d1": ‖d2‖ = ‖d1‖
 
     def __post_init__(self) -> None:
         for name in ("alpha_range", "beta_range"):
@@ -111,6 +118,9 @@ class LandscapeConfig:
                 raise ValueError(f"LandscapeConfig.{name}={getattr(self, name)!r} is not allowed: "
                                  "expected (low, high) with low < high")
             object.__setattr__(self, name, (float(value[0]), float(value[1])))
+        if self.d2_scale not in ("filter", "d1"):
+            raise ValueError(f"LandscapeConfig.d2_scale={self.d2_scale!r} is not allowed: expected 'filter' "
+                             "(Li et al.: each row of d2 as long as the same row of θ₁) or 'd1' (‖d2‖ = ‖d1‖)")
         for name, lo, optional in (("grid", 2, False), ("n_eval", 1, False), ("n1d", 2, False),
                                    ("path_every", 1, True), ("seed", 0, False)):
             value = getattr(self, name)
@@ -121,8 +131,9 @@ class LandscapeConfig:
                                  f"integer >= {lo}" + (" or None" if optional else ""))
 
     def to_dict(self) -> dict[str, Any]:
+        # d2_scale="d1" (the first version's only behaviour) is left out, so its stored landscapes keep their ids
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+                for f in dataclasses.fields(self) if not (f.name == "d2_scale" and self.d2_scale == "d1")}
 
     def alphas(self) -> np.ndarray:
         return _axis(*self.alpha_range, self.grid)
@@ -235,8 +246,9 @@ class Plane:
 
     @classmethod
     def through(cls, theta0: dict[str, torch.Tensor], theta1: dict[str, torch.Tensor], *,
-                seed: int) -> Plane:
-        """The plane through ``theta0`` and ``theta1`` (same keys) with a seeded second direction."""
+                seed: int, d2_scale: str = "filter") -> Plane:
+        """The plane through ``theta0`` and ``theta1`` (same keys) with a seeded second direction,
+        filter-normalised to θ₁ (``d2_scale="filter"``) or then rescaled to ``‖d1‖`` (``"d1"``)."""
         d1 = {n: theta1[n].float() - theta0[n].float() for n in theta1}
         n1 = _dot(d1, d1)
         if n1 == 0.0:
@@ -252,8 +264,9 @@ class Plane:
         if n2 == 0.0:
             raise ValueError("the random direction vanished after orthogonalization (all plane "
                              "parameters are 1-D?); there is no second axis")
-        s = math.sqrt(n1 / n2)
-        d2 = {n: v * s for n, v in d2.items()}
+        if d2_scale == "d1":
+            s = math.sqrt(n1 / n2)
+            d2 = {n: v * s for n, v in d2.items()}
         return cls({n: theta0[n].float() for n in theta1}, d1, d2)
 
     @property
@@ -420,7 +433,7 @@ def compute_landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
     params = dict(model.named_parameters())
     names = recorder.names
     plane = Plane.through({n: recorder.theta0[n] for n in names},
-                          {n: params[n].detach() for n in names}, seed=lcfg.seed)
+                          {n: params[n].detach() for n in names}, seed=lcfg.seed, d2_scale=lcfg.d2_scale)
     recorder.theta0 = {}  # the plane holds what is needed of it
     norms = plane.norms()
     batches = fixed_batches(trainer.data, cfg, lcfg.n_eval, trainer.device)
@@ -473,7 +486,8 @@ def compute_landscape(cfg: RunConfig, lcfg: LandscapeConfig = LandscapeConfig(),
         "restored_step": trainer.summary.get("restored_step"),
         "loss_theta0": loss0, "acc_theta0": acc0, "loss_theta1": loss1, "acc_theta1": acc1,
         "directions": "d1 = θ₁−θ₀; d2 = seeded Gaussian, filter-normalized per row to θ₁ "
-                      "(1-D tensors zeroed), orthogonalized to d1, scaled to ‖d1‖",
+                      "(1-D tensors zeroed), orthogonalized to d1"
+                      + (", scaled to ‖d1‖" if lcfg.d2_scale == "d1" else " (Li et al.'s scale)"),
         "snapshots": "float16 of (θ_t−θ₀)·2^k per tensor, in memory",
         "device": str(trainer.device), "threads": torch.get_num_threads(),
         "timings": {"fit_s": t_fit - t_start, "surface_s": t_surface - t0,
