@@ -30,10 +30,28 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
 
     from .claims import annotate
 
+    from ftcore.records.cache import MissingRecordError
+
     viz.set_theme(lang)
-    data = inputs(figure_id, quick=quick)  # registers the figures, checks the id
+    try:
+        data = inputs(figure_id, quick=quick)  # registers the figures, checks the id
+    except MissingRecordError as err:  # a clone whose records are not all there yet: say what to run
+        return _missing(figure_id, err, lang)
     spec = REGISTRY[figure_id]
     fig = spec.render(data)
     annotate(fig, spec, data, lang)  # the same verdict note as the gallery
     plt.close(fig)  # returned, not also pyplot-managed: a notebook shows it once
+    return fig
+
+
+def _missing(figure_id: str, err: Exception, lang: str):
+    """A small figure that says which record is missing and how to make it (instead of a traceback)."""
+    import matplotlib.pyplot as plt
+    from viz import t
+    from viz.geometry import figsize
+
+    fig = plt.figure(figsize=figsize(3.0))
+    fig.text(0.02, 0.9, t("missing_records", lang=lang, figure=figure_id), fontsize=9, va="top", wrap=True)
+    fig.text(0.02, 0.45, str(err).split(". ")[0] + ".", fontsize=7.5, va="top", color="#a33", wrap=True)
+    plt.close(fig)
     return fig

@@ -118,3 +118,16 @@ def test_build_renders_png_svg_pdf_in_both_languages(fid, tmp_path):
         for fmt in ("png", "svg", "pdf"):
             f = tmp_path / lang / f"{fid}.{fmt}"
             assert f.exists() and f.stat().st_size > 1000, f
+
+
+def test_draw_with_missing_records_says_what_to_run_instead_of_a_traceback(tmp_path, monkeypatch):
+    """A notebook cell on a clone whose reference records are incomplete shows how to make them."""
+    import dataclasses
+
+    import chapter
+    from chapter import scale
+    empty = dataclasses.replace(scale.QUICK, runs_dir=str(tmp_path / "empty"))
+    monkeypatch.setitem(scale.SCALES, "quick", empty)
+    fig = chapter.draw("warmup", lang="zh", quick=True)
+    texts = " ".join(a.get_text() for a in fig.texts)
+    assert "make figures" in texts and "warmup" in texts and "runs/reference" in texts
