@@ -131,3 +131,11 @@ def test_draw_with_missing_records_says_what_to_run_instead_of_a_traceback(tmp_p
     fig = chapter.draw("warmup", lang="zh", quick=True)
     texts = " ".join(a.get_text() for a in fig.texts)
     assert "make figures" in texts and "warmup" in texts and "runs/reference" in texts
+
+
+def test_report_gives_gate_must_learn_accuracy_and_verdicts(capsys):
+    from chapter.report import main
+    assert main(["--quick", "--only", "concept", "warmup"]) == 0
+    out = capsys.readouterr().out
+    assert "### `concept`" in out and "Gate: " in out and "| runs | run=base |" in out
+    assert "linear warmup ends above no warmup" in out  # the warmup claim's verdict line

@@ -1,0 +1,87 @@
+"""What the figures measured, as one Markdown table per figure: the validity gate, each must-learn
+arm's test accuracy (mean with its 95% t interval over seeds) and each claim's verdict.
+
+    python -m chapter.report                 # every figure, from runs/reference (never trains)
+    python -m chapter.report --only warmup   # some figures
+    python -m chapter.report --quick         # the quick records (CI's)
+
+A figure whose records are not all stored yet is listed with the first missing one.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ftcore.records.cache import RecordError
+from ftcore.records.stats import mean_interval
+
+from .registry import REGISTRY
+from .scale import SCALES
+
+
+def _arm(labels: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels.items() if k != "seed") or "run"
+
+
+def _accuracy(rec) -> float:
+    if "continual" in (rec.config or {}):  # a task sequence: mean final accuracy over its tasks
+        from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
+        return forgetting_metrics(accuracy_matrix(rec))["average_accuracy"]
+    return rec.metric("accuracy", "test")
+
+
+def must_learn_table(spec, inputs: dict) -> list[str]:
+    """Rows ``| input | arm | accuracy mean [95% t] (n) |`` for the arms the figure must see learn."""
+    rows = []
+    for name, predicate in (spec.must_learn or {}).items():
+        arms: dict[str, list[float]] = {}
+        for labels, rec in inputs[name]:
+            if predicate(labels):
+                arms.setdefault(_arm(labels), []).append(_accuracy(rec))
+        for arm, values in arms.items():
+            iv = mean_interval(values)
+            ci = f"[{iv.low:.3f}, {iv.high:.3f}]" if math.isfinite(iv.low) else "(one run)"
+            rows.append(f"| {name} | {arm} | {iv.estimate:.3f} {ci} | {iv.n} |")
+    return rows
+
+
+def report(fid: str, col) -> list[str]:
+    spec = REGISTRY[fid]
+    lines = [f"### `{fid}` ({spec.section})", ""]
+    try:
+        inputs = col.collect(spec)
+    except RecordError as err:
+        return lines + [f"Records not all stored yet: {str(err).split('. ')[0]}.", ""]
+    g = spec.gate(inputs)
+    lines.append("Gate: " + ("not declared" if g is None else ("passed" if g.passed else "FAILED") + f" ({g.reason(limit=5)})"))
+    lines.append("")
+    table = must_learn_table(spec, inputs)
+    if table:
+        lines += ["| input | must-learn arm | test accuracy, mean [95% t] | n |", "|---|---|---|---|", *table, ""]
+    for j in spec.verdicts(inputs):
+        lines.append(f"- {j.line('en')}")
+    return lines + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m chapter.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the quick-mode records (tests/fixtures/quick-runs)")
+    ap.add_argument("--only", nargs="+", metavar="ID", help="these figure ids only")
+    args = ap.parse_args(argv)
+    from . import specs  # noqa: F401 (registers the figures)
+    from .build import Collector, _quiet_loading
+
+    ids = args.only or list(REGISTRY)
+    unknown = [i for i in ids if i not in REGISTRY]
+    if unknown:
+        ap.error(f"unknown figure id(s) {unknown}; known: {', '.join(REGISTRY)}")
+    _quiet_loading()
+    col = Collector(SCALES["quick" if args.quick else "full"], render_only=True)
+    for fid in ids:
+        print("\n".join(report(fid, col)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
