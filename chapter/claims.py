@@ -15,11 +15,12 @@ the same verdicts, from :func:`judge`.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ftcore.records.stats import VERDICT_TEXT, Interval, paired_difference, rate_verdict, verdict, wilson
-from ftcore.records.validity import Gate, check_runs
+from ftcore.records.validity import Check, Gate, check_runs
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,89 @@ def gate(figure_id: str, must_learn: dict[str, Callable[[dict], bool]], inputs: 
     return Gate(figure_id, checks)
 
 
+# Figures that name their arms with another figure's labels (the freezing figures share freeze-map's).
+_LABEL_ALIASES = {"freeze-effects": ("freeze-map",), "unfreeze": ("freeze-map",),
+                  "forgetting": ("continual.method",), "continual-table": ("continual.method",)}
+
+
+def _arm_value(figure: str, key: str, value, lang: str) -> str:
+    """A grid value as the figure's string table names it (``peft.method.lora_r8`` → "LoRA r=8"),
+    a method with its learning rate (``full_0.0001``) as the figure's run label, else the value
+    itself (underscores as spaces, so no code identifier reaches a caption)."""
+    from viz.text import STRINGS, t
+    table, v = STRINGS[lang], str(value)
+    for key_ in (f"{figure}.{key}.{v}", f"{figure}.{v}", *(f"{p}.{v}" for p in _LABEL_ALIASES.get(figure, ())),
+                 f"gate.value.{v}"):
+        if key_ in table:
+            return _no_fields(table[key_])
+    m = re.fullmatch(r"(.+)_([0-9][0-9.e+-]*)", v)
+    if m and f"{figure}.run" in table:
+        name = _arm_value(figure, "method", m.group(1), lang)
+        if name != m.group(1).replace("_", " "):
+            return t(f"{figure}.run", lang, method=name, lr=f"{float(m.group(2)):g}")
+    same = ([k for k in table if k.endswith(f".{key}.{v}")]  # another figure's label for the same grid value
+            or [k for k in table if k.endswith(f".{v}") and ".short." not in k and not k.startswith("gate.")])
+    if same:
+        return _no_fields(table[same[0]])
+    return v.replace("_", " ")
+
+
+def _no_fields(label: str) -> str:
+    """A label without the fields it fills in a figure ("经验回放 {pct}%" → "经验回放")."""
+    return re.sub(r"\s*[{][^}]*[}]%?", "", label).strip()
+
+
+def _arm_text(figure: str, check: Check, lang: str) -> str:
+    """The arm of a check in words: ``方法=全量微调，种子 0`` / ``method=full fine-tuning, seed 0``."""
+    from viz.text import STRINGS, t
+    if check.labels is None:
+        return check.what
+    parts = []
+    for k, v in check.labels.items():
+        if k == "seed":
+            parts.append(t("gate.seed", lang, seed=v))
+        else:
+            name = STRINGS[lang].get(f"gate.key.{k}", str(k).replace("_", " "))
+            parts.append(t("gate.label", lang, name=name, value=_arm_value(figure, k, v, lang)))
+    return t("gate.label_sep", lang).join(parts)
+
+
+def _why(check: Check, lang: str) -> str:
+    """Why a must-learn run did not learn, in ``lang`` (the English reason for a check without data)."""
+    from viz.text import STRINGS, t
+    d = check.data
+    split = STRINGS[lang].get(f"gate.split.{d.get('split')}", str(d.get("split")))
+    if check.kind in ("diverged",):
+        return t("gate.why.diverged", lang)
+    if check.kind == "no_accuracy":
+        return t("gate.why.no_accuracy", lang, split=split)
+    if check.kind == "one_class":
+        return t("gate.why.one_class", lang, split=split, share=f"{d['share']:.0%}", limit=f"{d['limit']:.0%}")
+    if check.kind == "below_majority":
+        return t("gate.why.below_majority", lang, split=split, acc=f"{d['accuracy']:.3f}",
+                 maj=f"{d['majority']:.3f}", margin=f"{d['margin']:g}")
+    if check.kind == "sequence":
+        return t("gate.task_sep", lang).join(
+            t("gate.why.sequence_task", lang, task=STRINGS[lang].get(f"continual.task.{x['task']}", str(x["task"])),
+              acc=f"{x['accuracy']:.3f}", maj=f"{x['majority']:.3f}") for x in d["tasks"])
+    return check.reason
+
+
+def gate_reason(g: Gate, lang: str, limit: int = 3) -> str:
+    """:meth:`Gate.reason` in ``lang`` ("zh" or "en") for a figure's note, from viz's string tables:
+    the arms by their labels in the figure (no grid identifiers), the reasons in words.
+    ``Gate.reason()`` stays the English line of the logs and the gallery."""
+    from viz.text import t
+    bad = g.failures
+    if not bad:
+        return t("gate.all_learned", lang, n=len(g.checks))
+    sep = t("gate.sep", lang)
+    details = sep.join(t("gate.arm", lang, arm=_arm_text(g.figure, c, lang), why=_why(c, lang)) for c in bad[:limit])
+    if len(bad) > limit:
+        details += sep + t("gate.more", lang, n=len(bad) - limit)
+    return t("gate.reason", lang, bad=len(bad), n=len(g.checks), details=details)
+
+
 def _wrap(text: str, width_pt: float, *, fontsize: float) -> str:
     """Break ``text`` into lines no wider than ``width_pt``: a CJK character counts one em, other
     characters about half an em (the fonts' average), breaking at spaces where there are any."""
@@ -131,7 +215,8 @@ def annotate(fig, spec, inputs: dict, lang: str) -> list[str]:
     lines: list[tuple[str, str]] = []
     g = spec.gate(inputs)
     if g is not None and not g.passed:
-        lines.append(("⚠ " + t("gate_failed") + ": " + g.reason(limit=2), "#a33"))
+        lines.append(("⚠ " + t("gate_failed", lang) + ("：" if lang == "zh" else ": ") + gate_reason(g, lang, limit=2),
+                      "#a33"))
     for j in spec.verdicts(inputs):
         lines.append((j.line(lang), "#a33" if j.verdict == "differs" else "#444"))
     if not spec.claims and spec.measure is not None and (m := spec.measure(inputs)).get("differs"):
@@ -147,4 +232,4 @@ def annotate(fig, spec, inputs: dict, lang: str) -> list[str]:
     return [text for text, _ in lines]
 
 
-__all__ = ["Claim", "Judged", "RateClaim", "annotate", "gate", "judge"]
+__all__ = ["Claim", "Judged", "RateClaim", "annotate", "gate", "gate_reason", "judge"]

@@ -4,7 +4,7 @@ lists for mixed-script labels."""
 from __future__ import annotations
 
 import re
-import textwrap
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib as mpl
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.transforms import Bbox, TransformedBbox
+from matplotlib.transforms import Bbox, TransformedBbox, offset_copy
 
 from ftcore.records.runset import RunSet
 from ftcore.records.stats import mean_interval
@@ -149,6 +149,57 @@ def _legend_dedup(ax: Axes, **kw):
     return ax.legend(list(seen.values()), list(seen), **kw) if seen else None
 
 
+def keep_texts_inside(ax: Axes, *, pad_pt: float = 2.0, tries: int = 8) -> Axes:
+    """Widen the (linear) y range of ``ax`` until every text written in it (the values written above
+    or under bars) lies inside the axes, ``pad_pt`` from the frame: margins in data units cannot
+    know how tall a text is on a small panel. Call it once the figure's layout is settled (after
+    :func:`fit_texts`). Returns ``ax``."""
+    fig = ax.figure
+    pad = pad_pt * fig.dpi / 72
+    for _ in range(tries):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        box = ax.get_window_extent(renderer)
+        boxes = [a.get_window_extent(renderer) for a in ax.texts if a.get_visible() and a.get_text().strip()]
+        boxes = [b for b in boxes if np.isfinite([b.y0, b.y1]).all()]
+        if not boxes or box.height <= 0:
+            break
+        over = max(b.y1 for b in boxes) - (box.y1 - pad)
+        under = (box.y0 + pad) - min(b.y0 for b in boxes)
+        if over <= 0.5 and under <= 0.5:
+            break
+        lo, hi = ax.get_ylim()
+        per_px = (hi - lo) / box.height
+        ax.set_ylim(lo - max(under, 0) * per_px, hi + max(over, 0) * per_px)
+    return ax
+
+
+def legend_below(ax: Axes, *, gap_pt: float = 2.0):
+    """Move ``ax``'s legend under the axes, below its tick labels and x label, centred (two columns
+    when they fit the axes' width, else one): for a panel too small to keep its legend clear of the
+    values written on its bars. Call it once the figure's layout is settled (after
+    :func:`fit_texts`); constrained layout then makes room for it when the figure is drawn again.
+    Returns the legend (None if the axes has none)."""
+    leg = ax.get_legend()
+    if leg is None:
+        return None
+    fig = ax.figure
+    texts = leg.get_texts()
+    handles, labels = leg.legend_handles, [x.get_text() for x in texts]
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    below = ax.xaxis.get_tightbbox(renderer)
+    drop_pt = ((box.y0 - below.y0) if below is not None else 0.0) * 72 / fig.dpi + gap_pt
+    kw = dict(loc="upper center", bbox_to_anchor=(0.5, 0), borderaxespad=0, handlelength=1.5, columnspacing=1.0,
+              bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-drop_pt, units="points"),
+              fontsize=texts[0].get_fontsize() if texts else None)
+    leg = ax.legend(handles, labels, ncols=min(2, len(labels)), **kw)
+    if len(labels) > 1 and leg.get_window_extent(renderer).width > box.width:
+        leg = ax.legend(handles, labels, ncols=1, **kw)
+    return leg
+
+
 def _rotate(ax: Axes, angle: float = 30) -> None:
     for lab in ax.get_xticklabels():
         lab.set_rotation(angle)
@@ -170,14 +221,104 @@ def _short(prefix: str, name) -> str:
     return _name(f"{prefix}.short", name) if has(f"{prefix}.short.{name}") else _name(prefix, name)
 
 
+_OPENING = "([{（［｛「『【〈《“‘"
+_CLOSING = ")]}）］｝」』】〉》”’，。、：；！？,.:;!?%…"
+_BRACKETS = {"(": ")", "[": "]", "（": "）", "［": "］", "「": "」", "【": "】"}
+_SHORT_GROUP = 12  # a bracketed group of at most this many characters inside is never broken
+_BARE_NUMBER = re.compile(r"(?:^|[\s([（［])[-+−]?[0-9][0-9.,]*$")  # "48" in "(48 training examples)"
+_UNIT = re.compile(r"(?:%|‰|°|[A-Za-zµ]{1,3}(?![A-Za-z]))")  # M, MiB, ms, s, cm, pt, %
+
+
+def _wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in "WF"
+
+
+def _text_width(text: str) -> int:
+    """Width in half-width cells: a Chinese character (or full-width sign) counts two."""
+    return sum(2 if _wide(c) else 1 for c in text)
+
+
+def _break_points(line: str) -> list[tuple[int, bool]]:
+    """Where ``line`` may break: ``(i, at_space)`` breaks before ``line[i]`` (``at_space``: the
+    space ``line[i]`` is dropped by the break). Spaces break, and so does the seam between two
+    characters where one is Chinese, except: inside a bracketed group of at most
+    :data:`_SHORT_GROUP` characters, before a closing bracket or punctuation, after an opening
+    bracket, and between a number and its unit (``22.6 M``, ``768 个``)."""
+    protected = set()
+    stack = []
+    for i, c in enumerate(line):
+        if c in _BRACKETS:
+            stack.append(i)
+        elif stack and c == _BRACKETS[line[stack[-1]]]:
+            j = stack.pop()
+            if i - j - 1 <= _SHORT_GROUP:
+                protected.update(range(j + 1, i + 1))  # no break before any of j+1 … i
+    out = []
+    for i in range(1, len(line)):
+        at_space = line[i] == " "
+        if at_space:
+            before, after = line[:i].rstrip(" "), line[i:].lstrip(" ")
+            if line[i - 1] == " ":  # one break per run of spaces: at its first
+                continue
+        elif line[i - 1] != " " and (_wide(line[i - 1]) or _wide(line[i])):
+            before, after = line[:i], line[i:]
+        else:
+            continue
+        if not before or not after or i in protected:
+            continue
+        if after[0] in _CLOSING or before[-1] in _OPENING:
+            continue
+        if before[-1].isdigit() and (_wide(after[0]) and after[0] not in _OPENING or _UNIT.match(after)
+                                     or (_BARE_NUMBER.search(before) and after[0].isalpha())):
+            continue  # a number and its unit, measure word or counted noun stay together
+        out.append((i, at_space))
+    return out
+
+
+def wrap_text(text: str, width: int) -> str:
+    """``text`` broken into lines of about ``width`` half-width cells (:func:`_text_width`) at the
+    places :func:`_break_points` allows: Latin words stay whole, Chinese breaks between
+    characters, short bracketed groups and numbers with their units are never split, no line starts
+    with a closing bracket. A piece longer than ``width`` that cannot break stays on its own line.
+    Existing line breaks are kept."""
+    out = []
+    for line in text.split("\n"):
+        start, last, lines = 0, None, []
+        points = _break_points(line)
+        k = 0
+        while True:
+            # the farthest break from ``start`` whose line still fits; else the first one after it
+            best = None
+            while k < len(points) and _text_width(line[start:points[k][0]].rstrip(" ")) <= width:
+                best = points[k]
+                k += 1
+            if k >= len(points) and _text_width(line[start:]) <= width:
+                break
+            if best is None:
+                if k >= len(points):
+                    break
+                best = points[k]
+                k += 1
+            i, at_space = best
+            lines.append(line[start:i].rstrip(" "))
+            start = i + 1 if at_space else i
+            while start < len(line) and line[start] == " ":
+                start += 1
+            while k < len(points) and points[k][0] < start:
+                k += 1
+        lines.append(line[start:])
+        out.extend(lines)
+    return "\n".join(out)
+
+
 def _wrap_to(text: str, ratio: float) -> str:
-    """``text`` wrapped onto about ``ratio`` times as many lines (words kept whole where there are
-    spaces; Chinese, which has none, breaks between characters)."""
+    """``text`` wrapped onto about ``ratio`` times as many lines (:func:`wrap_text`: words kept
+    whole where there are spaces, Chinese broken between characters, never inside a short
+    bracketed group nor between a number and its unit)."""
     lines = text.split("\n")
-    longest = max(lines, key=len)
-    width = max(4, int(len(longest) / ratio))
-    return "\n".join(textwrap.fill(line, width, break_long_words=" " not in line.strip(), break_on_hyphens=False)
-                     for line in lines)
+    longest = max((_text_width(x) for x in lines), default=0)
+    width = max(4, int(longest / ratio))
+    return wrap_text(text, width)
 
 
 def _pin_outside_legends(fig) -> None:

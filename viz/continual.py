@@ -23,7 +23,7 @@ from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import (MEMORY_PARTS, fit_texts, plot_majority, _legend_dedup, _name, _rotate, mean_ci, memory_legend,
+from ._common import (MEMORY_PARTS, fit_texts, keep_texts_inside, legend_below, plot_majority, _legend_dedup, _name, _rotate, mean_ci, memory_legend,
                       memory_note, n_text, plot_seed_bars, plot_training_memory, seed_note)
 from .geometry import figsize
 from .theme import current_lang, strong
@@ -426,7 +426,10 @@ def peft(runs: RunSet, memory=None, **probes) -> Figure:
                          title=seed_note(runs, "method") + ("\n" + note if note else ""))
         leg.set_gid("note")
     fig.suptitle(t("peft.title"))
-    return fit_texts(fig)
+    fit_texts(fig)
+    keep_texts_inside(ax["drop"])  # the values written on the bars
+    legend_below(ax["drop"])  # inside, it would cover the values written on the bars: the panel is too small
+    return fig
 
 
 # ------------------------------------------------------------------------------------ continual table

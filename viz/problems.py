@@ -15,7 +15,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator, PercentFormatter
 
 from ftcore.records.queries import COLLAPSE_FRAC, collapse_table, curve, global_grad_norm, run_failed
 from ftcore.records.record import RunRecord
@@ -200,6 +200,30 @@ def plot_training_loss(steps: pd.DataFrame, *, color=None, label: str | None = N
     return ax
 
 
+class _PositiveMaxNLocator(MaxNLocator):
+    """Evenly spaced plain ticks for a log axis that spans less than a decade (positive ones only)."""
+
+    def tick_values(self, vmin, vmax):
+        return np.asarray([v for v in super().tick_values(vmin, vmax) if v > 0])
+
+
+def _few_log_ticks(ax: Axes, span: float) -> None:
+    """At most a few labelled ticks on a log y axis whose data span a factor ``span``: under a
+    decade, 3 evenly spaced plain numbers (1, 1.5, 2); under two decades, 1-2-5 steps as plain
+    numbers; more than that, the decades (at most 4 labels). Minor ticks are never labelled."""
+    plain = FuncFormatter(lambda v, _: f"{v:.2g}")
+    if span < 10:
+        ax.yaxis.set_major_locator(_PositiveMaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10]))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_locator(NullLocator())
+    elif span < 100:
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if span < 30 else (1.0, 3.0)))
+        ax.yaxis.set_major_formatter(plain)
+    else:
+        ax.yaxis.set_major_locator(LogLocator(numticks=4))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_global_grad_norm(grad_norms: pd.DataFrame, *, color=None, label: str | None = None,
                           ax: Axes | None = None) -> Axes:
     """The global gradient norm per step (before clipping) from the per-group ``grad_norms`` table
@@ -210,12 +234,7 @@ def plot_global_grad_norm(grad_norms: pd.DataFrame, *, color=None, label: str | 
     ax.plot(g["step"], g["norm"], color=color or sns.color_palette()[4], lw=1.4, label=label)
     if len(g):
         ax.set_yscale("log")
-        span = g["norm"].max() / g["norm"].min()
-        if span < 100:  # one or two decades: plain numbers, on a few minor ticks (2, 3, 5 × or 2, 5 ×)
-            keep = (2, 3, 5) if span < 10 else (2, 5)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(
-                lambda v, _: f"{v:.2g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in keep else ""))
+        _few_log_ticks(ax, float(g["norm"].max() / g["norm"].min()))
     ax.set_xlabel(t("step"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(t("instability.grad_axis"))
@@ -274,13 +293,13 @@ def instability(runs: RunSet) -> Figure:
             axes[0, j].set_ylabel("")
             axes[1, j].set_ylabel("")
         stop = diverged_step(rec)
-        if stop is not None:
-            axes[0, j].legend(handles=[Line2D([], [], color="tab:red", lw=1.5,
-                                              label=t("instability.stopped", step=stop))],
-                              fontsize="small", loc="upper right")
+        if stop is not None:  # the red line is explained in the figure legend; here only its step
+            axes[1, j].annotate(t("instability.stopped_short", step=stop), (stop, 0), xycoords=("data", "axes fraction"),
+                                xytext=(-3, 3), textcoords="offset points", ha="right", va="bottom",
+                                color="tab:red", fontsize="small", gid="diverged_step")
     handles = [Line2D([], [], color=sns.color_palette()[0], lw=1.4, label=t("instability.step_loss")),
                Line2D([], [], color=sns.color_palette()[4], lw=1.4, label=t("instability.global_norm")),
-               Line2D([], [], color="tab:red", lw=1.5, label=t("diverged")),
+               Line2D([], [], color="tab:red", lw=1.5, label=t("instability.stopped_legend")),
                Line2D([], [], color="tab:red", marker="^", ls="none", label=t("instability.collapse",
                                                                            pct=round(100 * COLLAPSE_FRAC)))]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")

@@ -13,6 +13,7 @@ must-learn arms for the runs that are meant to fail. Torch-free: it reads record
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,11 +27,17 @@ ONE_CLASS_LIMIT = 0.85  # share of predictions in one class at which a run count
 
 @dataclass(frozen=True)
 class Check:
-    """One must-learn arm's verdict: ``what`` names the arm (labels), ``reason`` says why it failed."""
+    """One must-learn arm's verdict: ``what`` names the arm (labels), ``reason`` says why it failed
+    (English, for logs and the gallery). For a text in another language the same verdict is kept
+    as data: ``labels`` (the arm's grid labels), ``kind`` (``diverged``, ``no_accuracy``,
+    ``one_class``, ``below_majority``, ``sequence``) and ``data`` (the numbers the reason quotes)."""
 
     what: str
     passed: bool
     reason: str = ""
+    labels: dict | None = field(default=None, compare=False)
+    kind: str = field(default="", compare=False)
+    data: dict = field(default_factory=dict, compare=False)
 
 
 def learned(rec: RunRecord, *, split: str = "test", majority: float | None = None, what: str = "",
@@ -39,16 +46,19 @@ def learned(rec: RunRecord, *, split: str = "test", majority: float | None = Non
     ``ONE_CLASS_LIMIT`` of the predictions. ``majority`` overrides the recorded share."""
     what = what or rec.run_id
     if rec.status == "diverged":
-        return Check(what, False, "diverged")
+        return Check(what, False, "diverged", kind="diverged")
     acc = rec.metric("accuracy", split, task=task)
     share = rec.metric("max_class_frac", split, task=task)
     maj = majority if majority is not None else rec.metric("majority_frac", split, task=task)
     if math.isnan(acc):
-        return Check(what, False, f"no {split} accuracy recorded")
+        return Check(what, False, f"no {split} accuracy recorded", kind="no_accuracy", data={"split": split})
     if not math.isnan(share) and share >= ONE_CLASS_LIMIT:
-        return Check(what, False, f"{share:.0%} of {split} predictions in one class (limit {ONE_CLASS_LIMIT:.0%})")
+        return Check(what, False, f"{share:.0%} of {split} predictions in one class (limit {ONE_CLASS_LIMIT:.0%})",
+                     kind="one_class", data={"split": split, "share": share, "limit": ONE_CLASS_LIMIT})
     if not math.isnan(maj) and acc < maj + LEARN_MARGIN:
-        return Check(what, False, f"{split} accuracy {acc:.3f} < majority class {maj:.3f} + {LEARN_MARGIN}")
+        return Check(what, False, f"{split} accuracy {acc:.3f} < majority class {maj:.3f} + {LEARN_MARGIN}",
+                     kind="below_majority", data={"split": split, "accuracy": acc, "majority": maj,
+                                                  "margin": LEARN_MARGIN})
     return Check(what, True)
 
 
@@ -59,15 +69,16 @@ def learned_sequence(rec: RunRecord, *, what: str = "") -> Check:
     from .metrics import accuracy_matrix
     what = what or rec.run_id
     if rec.status == "diverged":
-        return Check(what, False, "diverged")
+        return Check(what, False, "diverged", kind="diverged")
     a = accuracy_matrix(rec)
-    bad = []
+    bad, tasks = [], []
     for i, task in enumerate(a.index):
         acc = float(a.iloc[i, i])
         maj = rec.metric("majority_frac", "test", task=task)
         if math.isnan(acc) or (not math.isnan(maj) and acc < maj + LEARN_MARGIN):
             bad.append(f"{task} {acc:.3f} right after training (majority {maj:.3f})")
-    return Check(what, not bad, "; ".join(bad))
+            tasks.append({"task": task, "accuracy": acc, "majority": maj})
+    return Check(what, not bad, "; ".join(bad), kind="sequence" if bad else "", data={"tasks": tasks})
 
 
 @dataclass
@@ -106,9 +117,10 @@ def check_runs(items: Iterable[tuple[dict[str, Any], RunRecord]], must_learn: Ca
         if must_learn(labels):
             what = ", ".join(f"{k}={v}" for k, v in labels.items())
             if "continual" in (rec.config or {}):
-                out.append(learned_sequence(rec, what=what))
+                check = learned_sequence(rec, what=what)
             else:
-                out.append(learned(rec, split=split, majority=majority, what=what))
+                check = learned(rec, split=split, majority=majority, what=what)
+            out.append(dataclasses.replace(check, labels=dict(labels)))
     return out
 
 
