@@ -44,6 +44,50 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
     return fig
 
 
+def findings(figure_id: str, lang: str = "zh", *, quick: bool = False):
+    """What the figure's records say, as Markdown for a notebook: the validity gate and each claim's
+    effect, interval and verdict, the same lines as the gallery and the figure's note (so a
+    notebook's text cannot drift from the measurements)."""
+    from IPython.display import Markdown
+
+    from ftcore.records.cache import MissingRecordError
+    from .registry import REGISTRY
+
+    try:
+        data = inputs(figure_id, quick=quick)
+    except MissingRecordError as err:
+        return Markdown(f"*{_text('missing_records', lang, figure=figure_id)}* ({str(err).split('. ')[0]})")
+    spec = REGISTRY[figure_id]
+    head = {"zh": "实测结论", "en": "What the runs measured"}[lang]
+    lines = [f"**{head}** (`{figure_id}`):", ""]
+    g = spec.gate(data)
+    if g is not None and not g.passed:
+        lines.append(f"- ⚠ {_text('gate_failed', lang)}: {g.reason(limit=3)}")
+    lines += [f"- {j.line(lang)}" for j in spec.verdicts(data)]
+    if not spec.claims:
+        lines.append("- " + {"zh": "这幅图不检验教材的论断，只展示测量本身。",
+                            "en": "This figure tests no claim of the chapter; it shows the measurement itself."}[lang])
+    return Markdown("\n".join(lines))
+
+
+def summary(lang: str = "zh", *, quick: bool = False):
+    """Every figure's findings (:func:`findings`) in one Markdown block: the section's measured results."""
+    from IPython.display import Markdown
+
+    from . import specs  # noqa: F401 (registers the figures)
+    from .registry import REGISTRY
+    parts = []
+    for fid, spec in REGISTRY.items():
+        if spec.claims:
+            parts.append(f"#### {spec.title[lang]}\n\n" + findings(fid, lang, quick=quick).data)
+    return Markdown("\n\n".join(parts))
+
+
+def _text(key: str, lang: str, **kw) -> str:
+    from viz import t
+    return t(key, lang=lang, **kw)
+
+
 def _missing(figure_id: str, err: Exception, lang: str):
     """A small figure that says which record is missing and how to make it (instead of a traceback)."""
     import matplotlib.pyplot as plt

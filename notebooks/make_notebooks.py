@@ -57,7 +57,7 @@ NOTEBOOKS = {
     code(SETUP), code(PARAMS, "parameters"),
     md("## 微调的流程\n图中的层数、参数量、数据集大小都读自真实的模型文件和运行记录。"), fig("concept"),
     md("""## 从头训练、预训练+微调、冻结+微调
-同一个网络结构，三种起点。训练集越小，预训练带来的优势越明显；请对照图中的实测数字，而不是记住某个“典型值”。"""),
+同一个网络结构，三种起点，训练集从 100 条到全部 8,530 条。图下方的“实测结论”由记录算出（配对种子的差值及其 95% 区间），说明这些数据对教材的说法给出什么判断。"""),
     fig("strategies"),
     md("## 每层不同的学习率\n学习率直接读自优化器的参数组：逐层衰减让底层学得更慢，判别式学习率每往下一层除以 2.6。"), fig("layer-lr"),
     code('''from ftcore.engine.optim import peak_lrs
@@ -75,7 +75,7 @@ run''', IGNORE),
 "02_参数冻结策略.ipynb": [
     md("""# 3.2.2 参数冻结策略
 
-冻结就是让一部分层的参数在训练中保持不变。冻结得越多，要算的梯度越少、越省时省内存，但模型适应新任务的余地也越小。"""),
+冻结就是让一部分层的参数在训练中保持不变：被冻结的层不需要梯度和优化器状态，反向传播也不必穿过冻结在底部的层。省下多少、准确率付出多少，下面的图按字节和实测准确率给出。"""),
     code(SETUP), code(PARAMS, "parameters"),
     md("## 冻结图：真实模型的层组\n颜色来自训练开始时各层组参数的 `requires_grad`。"), fig("freeze-map"),
     md("## 拖动滑块：冻结底部的 n 个层组\n滑块直接调用 `ftcore.engine.layers.freeze_to` 作用于真实模型，下方显示可训练参数量。"),
@@ -111,7 +111,7 @@ print(tok.tokenize("Fine-tuning a pretrained transformer is surprisingly effecti
 "04_学习率调度策略.ipynb": [
     md("""# 3.2.4 学习率调度策略
 
-学习率决定每一步走多远。预热让训练开始时步子小一些，衰减让训练后期收得住。下面的曲线都由 PyTorch / transformers 的真实调度器产生。"""),
+学习率决定每一步走多远。预热在训练开始时把步子放小，衰减在后期逐步减小学习率；它们在这个任务上实际带来了什么，见各图下方由记录算出的“实测结论”。下面的曲线都由 PyTorch / transformers 的真实调度器产生。"""),
     code(SETUP), code(PARAMS, "parameters"),
     md("## 调度器浏览器\n选择调度方式、预热方式与长度、衰减系数，曲线由训练时所用的同一段代码（`ftcore.engine.schedules`）即时算出。"),
     code('explorer = lab.widgets.schedule_explorer()\nexplorer', IGNORE),
@@ -141,6 +141,8 @@ finder''', IGNORE),
 
 教材的检查清单（是否过拟合、是否发散、是否停滞、梯度是否爆炸、是否遗忘）在这里由 `ftcore.records.doctor` 自动读取运行记录来回答。先诊断参考运行，再诊断你自己的运行。"""),
     code(SETUP), code(PARAMS, "parameters"),
+    md("## 本节的实测结论\n每一行都由参考运行的记录算出（配对种子的差值及其 95% 区间），与图集和各图下方的说明相同。"),
+    code('chapter.summary(lang=LANG)', IGNORE),
     code('''from ftcore.records.doctor import diagnose
 runs = chapter.inputs("instability")["runs"]
 for labels, rec in runs:
@@ -214,9 +216,25 @@ def _checked_outputs(path: Path) -> dict[str, tuple]:
             if c.cell_type == "code" and CHECK in c.metadata.get("tags", [])}
 
 
+def with_findings(cells: list) -> list:
+    """After each figure that tests claims of the chapter, a cell showing its verdicts, computed from
+    the records (``chapter.findings``): the notebooks' statements of results cannot drift from them."""
+    sys.path.insert(0, str(HERE.parent))
+    from chapter import specs  # noqa: F401 (registers the figures)
+    from chapter.registry import REGISTRY
+    out = []
+    for cell in cells:
+        out.append(cell)
+        src = cell.source if cell.cell_type == "code" else ""
+        if src.startswith("chapter.draw(") and REGISTRY[fid := src.split('"')[1]].claims:
+            out.append(code(f'chapter.findings("{fid}", lang=LANG)', IGNORE))
+    return out
+
+
 def build() -> list[Path]:
     paths = []
     for name, cells in NOTEBOOKS.items():
+        cells = with_findings(cells)
         kept = _checked_outputs(HERE / name)
         for n, cell in enumerate([c for c in cells if c.cell_type == "code"], 1):
             if CHECK in cell.metadata.get("tags", []) and cell.source in kept:

@@ -31,7 +31,7 @@ def test_notebooks_match_their_generator(tmp_path, monkeypatch):
     for name, cells in mod.NOTEBOOKS.items():
         committed = [c for c in _cells(NB_DIR / name)]
         assert [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in committed] == \
-               [c.source for c in cells], f"{name} is out of date: run python notebooks/make_notebooks.py --execute"
+               [c.source for c in mod.with_findings(cells)], f"{name} is out of date: run python notebooks/make_notebooks.py --execute"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -100,3 +100,34 @@ def test_training_waits_for_a_click():
             assert "train_live(" not in s and ".update()" not in s and "train_with_hf_trainer(" not in s \
                 and "lr_find(" not in s, \
                 f"{path.name}: {s}"
+
+
+VERDICT_WORDS = ("与教材一致", "与教材不同", "无法分辨", "agrees with the chapter", "differs from the chapter")
+
+
+def test_results_are_stated_by_the_records_not_by_the_text():
+    """Markdown never states a verdict; after every figure that tests a claim of the chapter comes
+    ``chapter.findings`` of the same figure (the gallery's lines, computed from the records), and the
+    section summary (06) shows them all."""
+    from chapter import specs  # noqa: F401
+    from chapter.registry import REGISTRY
+    for path in NOTEBOOKS:
+        cells = _cells(path)
+        for cell in cells:
+            if cell["cell_type"] == "markdown":
+                text = "".join(cell["source"])
+                assert not any(w in text for w in VERDICT_WORDS), (path.name, text[:80])
+        sources = ["".join(c["source"]) for c in cells]
+        for i, src in enumerate(sources):
+            if src.startswith("chapter.draw(") and REGISTRY[fid := src.split('"')[1]].claims:
+                assert sources[i + 1] == f'chapter.findings("{fid}", lang=LANG)', (path.name, fid)
+    summary = next(p for p in NOTEBOOKS if p.name.startswith("06"))
+    assert any("chapter.summary(" in "".join(c["source"]) for c in _cells(summary))
+
+
+def test_findings_are_the_gallery_lines():
+    import chapter
+    from chapter.registry import REGISTRY
+    md = chapter.findings("warmup", "en", quick=True).data
+    judged = REGISTRY["warmup"].verdicts(chapter.inputs("warmup", quick=True))
+    assert all(j.line("en") in md for j in judged) and len(judged) == 2
