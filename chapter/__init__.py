@@ -62,7 +62,8 @@ def findings(figure_id: str, lang: str = "zh", *, quick: bool = False):
     lines = [f"**{head}** (`{figure_id}`):", ""]
     g = spec.gate(data)
     if g is not None and not g.passed:
-        lines.append(f"- ⚠ {_text('gate_failed', lang)}: {g.reason(limit=3)}")
+        from .claims import gate_reason
+        lines.append(f"- ⚠ {_text('gate_failed', lang)}: {gate_reason(g, lang, limit=3)}")
     lines += [f"- {j.line(lang)}" for j in spec.verdicts(data)]
     if not spec.claims:
         lines.append("- " + {"zh": "这幅图不检验教材的论断，只展示测量本身。",

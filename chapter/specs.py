@@ -108,13 +108,14 @@ figure(FigureSpec(
     draw=viz.concept, must_learn={"runs": all_runs}))
 
 
-STRATEGY_SIZES = (100, 300, 1000, 3000, None)  # None: the whole training split (8,530 reviews)
+FULL_SPLIT = 8925  # reviews in the rt-sentiment training split
+STRATEGY_SIZES = (100, 300, 1000, 3000, None)  # None: the whole training split
 
 
 def _strategy_epochs(S, size: int | None) -> int:
     """Epochs at one training-set size: enough to see about 2,000 examples (the base run's 126 steps)
     and at least one pass, so a small set is not stopped before it has learned."""
-    n = size or 8530
+    n = size or FULL_SPLIT
     return max(1, math.ceil(2 * S.base.train_size / n))
 
 
@@ -130,7 +131,7 @@ def _strategies(S):
                  "random": ({"init": "random", "lr": RANDOM_LR}, S.seeds[:3] if size is None else S.seeds)}
         for name, (kw, seeds) in arms_.items():
             for s in seeds:
-                cells.append(({"strategy": name, "size": size or 8530, "seed": s},
+                cells.append(({"strategy": name, "size": size or FULL_SPLIT, "seed": s},
                               S.base.replace(train_size=size, seed=s, **{"epochs": epochs, **kw})))
     return {"runs": Grid(cells)}
 
@@ -153,11 +154,11 @@ def _strategies_measure(inputs):
 
 figure(FigureSpec(
     "strategies", "3.2.1", {"zh": "从头训练、预训练+微调、冻结+微调", "en": "From scratch, fine-tuning, frozen encoder"},
-    {"zh": f"同一结构，三种起点，训练集从 100 条到全部 8,530 条（对数横轴）。预训练+微调：学习率 {1e-4:g}，"
+    {"zh": f"同一结构，三种起点，训练集从 100 条到全部 8,925 条（对数横轴）。预训练+微调：学习率 {1e-4:g}，"
            "每个大小至少约 2,000 个样本次（小数据集多轮）；从头训练：学习率 3e-4（扫描所得），步数相同（全部数据时 3 个种子）；"
            f"冻结+头部：冻结编码器的均值池化特征上训练线性头部 {FROZEN['epochs']} 轮以上，学习率 {HEAD_LR:g}。"
            "误差线为 95% t 区间。右：实测训练时间与可训练参数量。",
-     "en": f"One architecture, three starting points, 100 to all 8,530 training reviews (log axis). Fine-tuning: "
+     "en": f"One architecture, three starting points, 100 to all 8,925 training reviews (log axis). Fine-tuning: "
            f"LR {1e-4:g}, at least about 2,000 examples seen at every size (more epochs for small sets); from "
            "scratch: LR 3e-4 (swept), the same steps (3 seeds on the whole split); frozen encoder: a linear head on the frozen "
            f"encoder's mean-pooled features, at least {FROZEN['epochs']} epochs at LR {HEAD_LR:g}. Error bars: "
@@ -171,15 +172,15 @@ figure(FigureSpec(
     draw=viz.strategies,
     # from scratch is expected to stay near the majority class on little data (that is the chapter's
     # point); it must learn on the whole split
-    must_learn={"runs": lambda lab: lab["strategy"] != "random" or lab["size"] == 8530},
+    must_learn={"runs": lambda lab: lab["strategy"] != "random" or lab["size"] == FULL_SPLIT},
     claims=[Claim({"zh": "100 条时，微调优于冻结+头部", "en": "At 100 examples fine-tuning beats the frozen encoder"},
                   {"strategy": "full"}, {"strategy": "frozen"}, where={"size": 100}),
             Claim({"zh": "全部数据时，微调优于冻结+头部", "en": "On the whole split fine-tuning beats the frozen encoder"},
-                  {"strategy": "full"}, {"strategy": "frozen"}, where={"size": 8530}),
+                  {"strategy": "full"}, {"strategy": "frozen"}, where={"size": FULL_SPLIT}),
             Claim({"zh": "100 条时，微调远优于从头训练", "en": "At 100 examples fine-tuning beats training from scratch"},
                   {"strategy": "full"}, {"strategy": "random"}, where={"size": 100}),
             Claim({"zh": "全部数据时，微调仍优于从头训练", "en": "On the whole split fine-tuning still beats training from scratch"},
-                  {"strategy": "full"}, {"strategy": "random"}, where={"size": 8530})]))
+                  {"strategy": "full"}, {"strategy": "random"}, where={"size": FULL_SPLIT})]))
 
 figure(FigureSpec(
     "layer-lr", "3.2.1", {"zh": "每层的学习率：统一、逐层衰减、判别式", "en": "Per-layer learning rates"},
