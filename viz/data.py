@@ -176,7 +176,8 @@ def plot_augmented_texts(augment: pd.DataFrame, *, ax=None, width: int = 58, fon
                 va="bottom" if noted else "center", fontsize=fontsize)
         if noted:
             ch = _changes(original, str(r["text"]), limit=int(width * 1.05) - 10)  # one line: "changed: " + …
-            note = t("augmentation.changes", changes=ch) if ch else t("augmentation.unchanged")
+            unchanged = "augmentation.unchanged.delete" if r["op"] == "delete" else "augmentation.unchanged"
+            note = t("augmentation.changes", changes=ch) if ch else t(unchanged)
             ax.text(0.0, i + 0.08, "\n".join(textwrap.wrap(note, int(width * 1.05))), ha="left", va="top",
                     fontsize=max(fontsize - 1, 7), color="#666666")
     ax.set_xlim(0, 1)
@@ -233,6 +234,7 @@ def augmentation(study) -> Figure:
                                                                for x in meta["left_out"])))
     if meta.get("test_accuracy") is not None and np.isfinite(meta["test_accuracy"]):
         notes.append(t("augmentation.model", acc=meta["test_accuracy"]))
+    notes.append(t("augmentation.caveats"))  # what EDA does to a sentence, so its artefacts are read as such
     fig.suptitle(t("augmentation.title"))
     if notes:
         fig.supxlabel(_sep().join(notes), fontsize="small", color="#444444")
