@@ -301,10 +301,13 @@ def unfreeze(runs: RunSet) -> Figure:
 
 # ------------------------------------------------------------------------------------ layer-drift
 def plot_layer_drift(drift: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Bars of ``relative_change`` (‖Δw‖/‖w‖) per layer group, depth order, log y."""
+    """Bars of ``relative_change`` (‖Δw‖/‖w‖) per pretrained layer group, depth order, log y. The
+    new head is left out (it had no pretrained weights: its change from a random start is not
+    drift), and so is a group that did not move at all (e.g. the pooler under mean pooling)."""
     ax = ax or plt.gca()
-    groups = _group_order(drift["group"])
-    d = drift.set_index("group").reindex(groups)
+    moved = drift[(drift["group"] != "head") & (drift["relative_change"].astype(float) > 0)]
+    groups = _group_order(moved["group"])
+    d = moved.set_index("group").reindex(groups)
     ax.bar(range(len(groups)), d["relative_change"], color="#4c72b0", alpha=0.85, zorder=2)
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
