@@ -125,3 +125,15 @@ def test_mean_sd_over_seeds():
     df = pd.DataFrame({"k": ["b", "b", "a"], "value": [1.0, 3.0, 5.0]})
     out = queries.mean_sd(df, "k")
     assert out.values.tolist() == [["b", 2.0, pytest.approx(math.sqrt(2)), 2], ["a", 5.0, 0.0, 1]]
+
+
+def test_suggestion_skips_the_noisy_start_of_a_flat_range_test():
+    """A long flat start whose first batches wiggle must not be called the steepest descent."""
+    from ftcore.records.queries import suggest_lr
+    lrs = np.logspace(-7, -1, 200)
+    rng = np.random.default_rng(0)
+    loss = 0.69 + 0.05 * rng.standard_normal(200) * (np.arange(200) < 5)  # noisy first batches, then flat
+    loss = loss - 0.15 / (1 + np.exp(-(np.log10(lrs) + 4) * 4))  # falls around 1e-4
+    loss[170:] += np.linspace(0, 2, 30)  # diverges at the end
+    steep, valley = suggest_lr(lrs, loss)
+    assert 1e-5 < steep < 1e-3 and steep > lrs[20]

@@ -146,16 +146,21 @@ def smooth_losses(losses, beta: float = SMOOTHING) -> list[float]:
 
 def suggest_lr(lrs, losses) -> tuple[float, float]:
     """(steepest-descent LR, LR at the smoothed minimum / 10), ignoring non-finite losses: the
-    steepest negative slope of the smoothed loss against log LR, searched up to the smoothed minimum."""
+    steepest negative slope of the smoothed loss against log LR, searched up to the smoothed minimum.
+
+    The first tenth of the points (at least 2) is skipped, as fastai's plot skips its start: there the
+    moving average still follows single noisy batches, and on a long flat start its first wiggle
+    would be "steepest" (a range test of the base run suggested its very first LR, 1e-7)."""
     pairs = [(lr, loss) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
     if len(pairs) < 3:
         raise ValueError("the range test stopped after fewer than 3 usable steps: lower start_lr")
     lr_arr = np.array([p[0] for p in pairs])
     sm = np.array(smooth_losses([p[1] for p in pairs]))
-    i_min = int(np.argmin(sm))
-    end = max(i_min, 2) + 1
-    slope = np.gradient(sm[:end], np.log(lr_arr[:end]))
-    return float(lr_arr[int(np.argmin(slope))]), float(lr_arr[i_min] / 10)
+    skip = min(max(2, len(pairs) // 10), len(pairs) - 3)
+    i_min = skip + int(np.argmin(sm[skip:]))
+    end = max(i_min, skip + 2) + 1
+    slope = np.gradient(sm[skip:end], np.log(lr_arr[skip:end]))
+    return float(lr_arr[skip + int(np.argmin(slope))]), float(lr_arr[i_min] / 10)
 
 
 def range_curve(record) -> pd.DataFrame:
