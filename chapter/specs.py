@@ -500,14 +500,16 @@ figure(FigureSpec(
 # ------------------------------------------------------------------------------------ 3.2.5
 figure(FigureSpec(
     "fitting", "3.2.5", {"zh": "正常拟合、过拟合与欠拟合：真实曲线", "en": "Good fit, overfitting, underfitting: real curves"},
-    {"zh": "训练与验证损失（各 250 条，每 10 步评估）；正常 = 基准设置训练 5 轮，直到验证损失走平；"
+    {"zh": "训练与验证损失（各 250 条，每 10 步评估）；正常 = 基准设置，最多 5 轮，验证损失连续 4 次评估不再下降即早停并恢复最佳权重"
+           "（不早停时，这个设置在第 2 轮后验证损失就开始回升）；"
            "过拟合 = 64 条样本训练 40 轮；欠拟合 = 学习率 2e-6 训练 2 轮；标出验证损失最低点（早停点）。",
-     "en": "Training and validation loss (250 examples each, every 10 steps); good = the base settings trained for "
-           "5 epochs, until validation loss flattens; overfitting = 64 examples for 40 epochs; underfitting = LR "
+     "en": "Training and validation loss (250 examples each, every 10 steps); good = the base settings for at most "
+           "5 epochs, stopped early after 4 evaluations without a lower validation loss, best weights restored "
+           "(without early stopping this setting's validation loss rises again after epoch 2); overfitting = 64 examples for 40 epochs; underfitting = LR "
            "2e-6 for 2 epochs; the lowest validation loss (the early-stopping point) is marked."},
     lambda S: {"runs": Grid([({"regime": name}, S.base.replace(
         eval_splits=("train", "validation"), eval_every=S.pick(10, 1), eval_size=S.pick(250, 32), **kw))
-        for name, kw in {"good": {"epochs": S.pick(5, 2)}, "overfit": {"train_size": S.pick(64, 16), "epochs": S.pick(40, 3)},
+        for name, kw in {"good": {"epochs": S.pick(5, 2), "early_stopping_patience": S.pick(4, 2)}, "overfit": {"train_size": S.pick(64, 16), "epochs": S.pick(40, 3)},
                          "underfit": {"lr": 2e-6}}.items()])},
     draw=viz.fitting, must_learn={"runs": arms("regime", "good")}))
 

@@ -66,7 +66,7 @@ def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: b
     if stop is not None:
         ax.axvline(stop, color="tab:red", lw=1.5, label=t("diverged"))
     ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))  # a narrow panel: few step labels
     ax.set_ylabel(t("loss"))
     if show_legend and short_legend:
         if len(fin):
@@ -195,7 +195,7 @@ def plot_training_loss(steps: pd.DataFrame, *, color=None, label: str | None = N
     if len(fin) and fin.max() / fin.min() > 30:
         ax.set_yscale("log")
     ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))  # a narrow panel: few step labels
     ax.set_ylabel(t("train_loss"))
     return ax
 
@@ -236,7 +236,7 @@ def plot_global_grad_norm(grad_norms: pd.DataFrame, *, color=None, label: str | 
         ax.set_yscale("log")
         _few_log_ticks(ax, float(g["norm"].max() / g["norm"].min()))
     ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))  # a narrow panel: few step labels
     ax.set_ylabel(t("instability.grad_axis"))
     return ax
 
@@ -249,7 +249,7 @@ def plot_eval_curve(evals: pd.DataFrame, *, metric: str = "accuracy", split: str
     c = curve(evals, metric, split)
     ax.plot(c["step"], c["value"], color=color or sns.color_palette()[1], marker="o", ms=3, lw=1.8, label=label)
     ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))  # a narrow panel: few step labels
     key = f"{'val' if split == 'validation' else split}_{metric}"  # val_accuracy, train_loss, ...
     ax.set_ylabel(t(key) if has(key) else metric)
     return ax
