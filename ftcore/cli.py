@@ -1,4 +1,4 @@
-"""Command line: ``ftcore run``, ``ftcore show``, ``ftcore doctor``, ``ftcore tasks``, ``ftcore lr-find``.
+"""Command line: ``ftcore run``, ``show``, ``doctor``, ``tasks``, ``lr-find``, ``lightning``, ``tensorboard``, ``predict``.
 
 Every RunConfig field is a flag (``--train-size 500 --freeze gradual --augment swap,delete``);
 ``--config FILE`` (JSON or YAML) supplies a base that flags override.
@@ -6,6 +6,10 @@ Every RunConfig field is a flag (``--train-size 500 --freeze gradual --augment s
     ftcore run --task rt-sentiment --train-size 2000        # train (or fetch from the run cache)
     ftcore show runs/cache/<run id>                        # summarise a stored record
     ftcore doctor runs/cache/<run id>                      # diagnose it (overfitting, divergence, ...)
+    ftcore run --task bbc-topic --save-model my-model       # train and keep the model (transformers folder)
+    ftcore predict my-model "some text" "another text"      # its labels and class probabilities
+    ftcore lightning --task bbc-topic                       # the same run under PyTorch Lightning
+    ftcore tensorboard runs/cache/<run id> --logdir tb      # then: tensorboard --logdir tb
 """
 from __future__ import annotations
 
@@ -129,6 +133,32 @@ def main(argv: list[str] | None = None) -> int:
                        help="run cache folder (default: runs/cache in this checkout, else ~/.cache/ftcore/runs;"
                        " $FTCORE_RUNS_DIR overrides); checked to be writable before training")
     p_run.add_argument("--force", action="store_true", help="retrain even if a valid record exists")
+    p_run.add_argument("--save-model", default=None, metavar="DIR",
+                       help="also save the trained model to DIR for transformers' from_pretrained (with its "
+                       "tokenizer, label names and run id); weights are not cached, so this always trains")
+    p_pl = sub.add_parser("lightning", help="train one config with PyTorch Lightning (same record)",
+                          description="Train one config with PyTorch Lightning over ftcore's model, data, "
+                          "optimizer and schedule; a Lightning callback writes the same RunRecord (its run "
+                          "id differs from `ftcore run`'s). Needs `pip install lightning`.")
+    _add_config_flags(p_pl)
+    p_pl.add_argument("--runs-dir", default=None, metavar="DIR", help="run cache folder (as for `ftcore run`)")
+    p_pl.add_argument("--force", action="store_true", help="retrain even if a valid record exists")
+    p_pl.add_argument("--save-model", default=None, metavar="DIR",
+                      help="also save the trained model to DIR (as `ftcore run --save-model`); always trains")
+    p_tb = sub.add_parser("tensorboard", help="write stored records as TensorBoard event files",
+                          description="Write each run record's scalars (training loss, every layer group's "
+                          "LR and gradient norm, every evaluation metric per split) and events to "
+                          "LOGDIR/<record folder name>; open with `tensorboard --logdir LOGDIR`. Needs "
+                          "`pip install tensorboard`.")
+    p_tb.add_argument("paths", nargs="+", metavar="RUN_DIR", help="run record folders")
+    p_tb.add_argument("--logdir", required=True, metavar="DIR", help="TensorBoard log folder to write to")
+    p_pred = sub.add_parser("predict", help="label texts with a model saved by --save-model",
+                            description="Print each text's predicted label, its probability and every "
+                            "class's probability (tab-separated), from a folder written by --save-model.")
+    p_pred.add_argument("model_dir", metavar="DIR", help="the saved model folder")
+    p_pred.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label")
+    p_pred.add_argument("--file", default=None, metavar="FILE", help="also label each non-empty line of FILE")
+    p_pred.add_argument("--json", action="store_true", help="one JSON object per line instead")
     p_show = sub.add_parser("show", help="summarise a stored record (run, landscape or study)")
     p_show.add_argument("path", help="the record's folder")
     p_doctor = sub.add_parser("doctor", help="diagnose a stored record (overfitting, divergence, ...)")
@@ -163,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import MissingAssetError, RecordError, TaskError
     from .analysis.lr_finder import RangeTestError
     from .engine.models import ModelLoadError
+    from .engine.export import ExportError
 
     def one_line(message, category, *_args, **_kw):  # a warning is one line too, not file:line + source
         print(f"ftcore: warning: {' '.join(str(message).split())}", file=sys.stderr)
@@ -170,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = one_line
         return _dispatch(args, (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError,
-                                RangeTestError))
+                                RangeTestError, ExportError))
 
 
 def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -> int:
@@ -193,7 +224,58 @@ def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -
             from .engine.runs import run
             cfg = config_from_args(args)
             print(f"config: {cfg!r}", file=sys.stderr)
-            print(summarize(run(cfg, runs_dir=args.runs_dir, force=args.force)))
+            if args.save_model:
+                from .engine.export import train_and_save
+                rec, path = train_and_save(cfg, args.save_model, runs_dir=args.runs_dir)
+                print(summarize(rec))
+                print(f"  model:    {path} (AutoModelForSequenceClassification.from_pretrained; "
+                      f"ftcore predict {path} \"text\")")
+            else:
+                print(summarize(run(cfg, runs_dir=args.runs_dir, force=args.force)))
+        elif args.command == "lightning":
+            try:
+                from .engine import lightning as ftl
+            except ImportError as exc:
+                raise ConfigError(str(exc)) from None
+            cfg = config_from_args(args)
+            print(f"config: {cfg!r}", file=sys.stderr)
+            if args.save_model:
+                from .engine.export import save_model
+                module = ftl.FtcoreLightningModule.from_config(cfg)
+                rec = ftl.train_lightning(cfg, module=module)
+                stored = ftl.stored_lightning_run(cfg, args.runs_dir)
+                if args.force or not stored.path.exists():
+                    rec.save(stored.path)
+                path = save_model(module.model, args.save_model, cfg=cfg, label_names=module.data.task.label_names,
+                                  tokenizer=module.data.tokenizer, run_id=rec.run_id, record=rec)
+                print(summarize(rec))
+                print(f"  model:    {path}")
+            else:
+                print(summarize(ftl.run_lightning(cfg, runs_dir=args.runs_dir, force=args.force)))
+        elif args.command == "tensorboard":
+            from .records.tensorboard import write_records
+            try:
+                written = write_records(args.paths, args.logdir)
+            except ImportError as exc:
+                raise ConfigError(str(exc)) from None
+            for p in written:
+                print(f"wrote {p}")
+            print(f"open with: tensorboard --logdir {args.logdir}   (then http://localhost:6006)")
+        elif args.command == "predict":
+            import json
+            from pathlib import Path
+
+            from .engine.export import format_predictions, predict
+            texts = list(args.texts)
+            if args.file:
+                if not Path(args.file).is_file():
+                    raise ExportError(f"--file {args.file} does not exist")
+                texts += [t.strip() for t in Path(args.file).read_text(encoding="utf-8").splitlines() if t.strip()]
+            if not texts:
+                raise ExportError("no texts to label: give TEXT arguments or --file FILE")
+            preds = predict(args.model_dir, texts)
+            print("\n".join(json.dumps(p, ensure_ascii=False) for p in preds) if args.json
+                  else format_predictions(preds))
         elif args.command == "lr-find":
             from .analysis.lr_finder import lr_find
             owned = [n for n in LR_FIND_OWNS if n in vars(args)]

@@ -203,6 +203,25 @@ run''', IGNORE),
 同样的数据和模型交给 `transformers.Trainer`：训练中每隔约四分之一的步数在验证集上评估一次，只打印几行日志（而不是每步一行），结束后在测试集上评估。`RecordingCallback` 把这次训练写成和上面一样的运行记录，于是运行医生（`ftcore.records.doctor.diagnose`）可以直接诊断它；没有评估的记录，医生会明说“没有可评判的评估”，而不是“未发现问题”。点击后，`hf.result` 就是这条记录。"""),
     code('''hf = lab.widgets.HFTrainerRun()
 hf''', IGNORE),
+    md("""## 在 TensorBoard 里看运行记录
+`ftcore tensorboard 记录目录... --logdir 目录` 把一条或多条已保存的运行记录写成 TensorBoard 事件文件：每步的训练损失、每个层组的学习率和梯度范数（裁剪前）、每个数据划分上的每个评估指标，以及事件（解冻、早停、发散……）的文字。然后在终端运行 `tensorboard --logdir 目录`，浏览器打开 http://localhost:6006。下面的单元把上面点击“训练”得到的记录（`run.result`）写进 `tb_logs/`；命令行对 `runs/cache/<运行 id>` 做同样的事。"""),
+    code('''from ftcore.records.tensorboard import write_record
+if run.result is not None:  # after clicking 训练 above
+    print(write_record(run.result, "tb_logs", "live-run"))
+print("ftcore tensorboard runs/cache/<run id> --logdir tb_logs")
+print("tensorboard --logdir tb_logs   # then open http://localhost:6006")''', IGNORE),
+    md("""## 用 PyTorch Lightning 训练同一个配置
+种子文档 002 用 PyTorch Lightning 训练 AG News 新闻分类器；本项目没有 AG News，用同为新闻主题分类的 `bbc-topic` 代替。`ftcore.engine.lightning` 的 `FtcoreLightningModule` 用的是同一个模型、数据、优化器参数组和学习率调度，`RecordingCallback`（一个 Lightning 回调）把训练写成同样的运行记录，图、运行医生和 TensorBoard 都能读。命令行：`ftcore lightning --task bbc-topic --train-size 1000 --epochs 2`（需要 `pip install lightning`）。"""),
+    code('''from ftcore.engine.lightning import train_lightning
+cfg = RunConfig(task="bbc-topic", train_size=1000, epochs=2)
+print(cfg)
+print("rec = train_lightning(cfg)   # or: ftcore lightning --task bbc-topic --train-size 1000 --epochs 2")''', IGNORE),
+    md("""## 保存模型，拿来预测
+运行记录不含权重。`ftcore run ... --save-model 目录` 训练后把模型存成普通的 transformers 文件夹（LoRA 会合并进权重；标签名、运行 id 写在 config 和 `ftcore.json` 里），`ftcore predict 目录 "文本" ...`（或 `--file 每行一条.txt`）打印每条文本的标签和各类概率。用 mean pooling 训练的模型另附一个小文件 `modeling_ftcore.py`，加载时要传 `trust_remote_code=True`。"""),
+    code('''print("ftcore run --task rt-sentiment --train-size 1000 --epochs 2 --save-model my-model")
+print('ftcore predict my-model "a moving, beautifully acted film" "dull and far too long"')
+print("from transformers import AutoModelForSequenceClassification, AutoTokenizer")
+print('model = AutoModelForSequenceClassification.from_pretrained("my-model")')''', IGNORE),
 ],
 }
 
