@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 import warnings
 
