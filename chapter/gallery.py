@@ -38,7 +38,7 @@ def _rel(path: str) -> str:
     return str(p.relative_to(ROOT)) if p.is_absolute() and p.is_relative_to(ROOT) else str(p)
 
 
-def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict) -> Path:
+def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict, pending: dict | None = None) -> Path:
     base = S.base
     lines = ["# 图集 · Figure gallery — 3.2 微调方法", "",
              "Every number in these figures comes from a recorded run of `ftcore` "
@@ -47,7 +47,14 @@ def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict) -> Pat
              f"Base run of most figures: `{base!r}`.", "",
              f"Built in {summary['total_s']:.0f} s ({summary['runs_trained']} runs trained, "
              f"collect {summary['collect_s']:.0f} s, render {summary['render_s']:.0f} s).", ""]
+    pending = pending or {}
+    if pending:
+        lines += [f"**{len(pending)} of {len(REGISTRY)} figures are pending**: their records are not all stored "
+                  "yet (a regeneration in progress); `make figures` trains what is missing and can resume.", ""]
     for fid, spec in REGISTRY.items():
+        if fid in pending:
+            lines += [f"## {spec.section} · {spec.title['zh']} / {spec.title['en']} (`{fid}`)", "",
+                      f"Pending: {pending[fid]}.", ""]
         if fid not in inputs_by_id:
             continue
         inputs = inputs_by_id[fid]

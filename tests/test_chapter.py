@@ -139,3 +139,19 @@ def test_report_gives_gate_must_learn_accuracy_and_verdicts(capsys):
     out = capsys.readouterr().out
     assert "### `concept`" in out and "Gate: " in out and "| runs | run=base |" in out
     assert "linear warmup ends above no warmup" in out  # the warmup claim's verdict line
+
+
+def test_partial_render_draws_what_is_stored_and_names_what_is_pending(tmp_path, capsys):
+    """While a regeneration runs: draw the complete figures, list the others, exit 4."""
+    import shutil
+    from chapter.build import main
+    from chapter.scale import QUICK
+    runs = tmp_path / "runs"
+    shutil.copytree(QUICK.runs_dir, runs)
+    for d in runs.glob("landscape-*"):
+        shutil.rmtree(d)
+    rc = main(["--quick", "--render-only", "--partial", "--only", "landscape", "layer-lr", "--runs-dir", str(runs),
+               "--out", str(tmp_path / "out"), "--langs", "en", "--draw-jobs", "1"])
+    assert rc == 4
+    assert (tmp_path / "out" / "en" / "layer-lr.png").exists() and not (tmp_path / "out" / "en" / "landscape.png").exists()
+    assert "pending: figure 'landscape' not drawn" in capsys.readouterr().err
