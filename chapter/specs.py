@@ -464,21 +464,22 @@ figure(FigureSpec(
 # Each as its authors define it, around the base LR 1e-4. Plateau: ReduceLROnPlateau on the validation
 # loss every 8 steps (16 evaluations), patience 2, factor 0.5. Cyclic (Smith 2017, triangular): between
 # 2.5e-5 and 1e-4, a half cycle of half an epoch (two cycles). One-cycle (Smith & Topin; fastai's
-# fit_one_cycle): peak 3e-4, above the base LR (the sweep's best full fine-tuning LR), 30% of the steps
-# rising from peak/25, then annealing to peak/25/1e4. Cosine with restarts: 3 cycles.
+# fit_one_cycle): peak 2e-4, twice the base LR, 30% of the steps rising from peak/25, then annealing
+# to peak/25/1e4 (with a 3e-4 peak, the sweep's best constant-after-warmup LR, 1 of 5 seeds collapsed
+# to the majority class; those records stay in runs/reference). Cosine with restarts: 3 cycles.
 ADAPTIVE = {"plateau": {"schedule": "plateau", "plateau_patience": 2, "plateau_factor": 0.5},
             "cyclic": {"schedule": "cyclic", "cycle_epochs": 0.5, "min_lr_ratio": 0.25},
-            "one_cycle": {"schedule": "one_cycle", "lr": 3e-4, "warmup_ratio": 0.3, "warmup": "cosine"},
+            "one_cycle": {"schedule": "one_cycle", "lr": 2e-4, "warmup_ratio": 0.3, "warmup": "cosine"},
             "cosine_restarts": {"schedule": "cosine_restarts"}}
 
 figure(FigureSpec(
     "adaptive", "3.2.4", {"zh": "自适应与周期调度", "en": "Adaptive and cyclic schedules"},
     {"zh": "ReduceLROnPlateau 由真实的验证损失驱动（每 8 步评估一次，耐心 2 次，标出降低点）；与循环"
-           "（2.5e-5 到 1e-4 的三角波，每半轮一个半周期）、单周期（峰值 3e-4，前 30% 上升，按 Smith 与 fastai 的定义）"
+           "（2.5e-5 到 1e-4 的三角波，每半轮一个半周期）、单周期（峰值 2e-4，即基准的 2 倍，前 30% 上升，按 Smith 与 fastai 的定义）"
            "和带重启余弦（3 个周期）的实测比较，5 个种子，95% t 区间。",
      "en": "ReduceLROnPlateau driven by the real validation loss (evaluated every 8 steps, patience 2; reductions "
            "marked); measured against cyclic (triangular between 2.5e-5 and 1e-4, half an epoch per half cycle), "
-           "one-cycle (peak 3e-4, rising for the first 30%, as Smith and fastai define it) and cosine with 3 "
+           "one-cycle (peak 2e-4, twice the base, rising for the first 30%, as Smith and fastai define it) and cosine with 3 "
            "restarts; 5 seeds, 95% t intervals."},
     lambda S: {"runs": seeds_grid(S, ADAPTIVE, "schedule", base=with_curves(S, every=8))},
     {"zh": "教材（模拟数据）称 OneCycle 效果最好。", "en": "The chapter (simulated) rates one-cycle the most effective."},
