@@ -60,8 +60,8 @@ figures: setup
 figures-force: setup  # retrain every run from scratch (~35 min on 2 CPU cores)
 	$(BIN)/python -m chapter --force --jobs $(JOBS)
 
-figures-render: setup  # redraw from the stored records only (never trains)
-	$(BIN)/python -m chapter --render-only
+figures-render: setup  # redraw from the stored records only (never trains); incomplete figures are listed as pending
+	$(BIN)/python -m chapter --render-only --partial
 
 figures-quick: setup  # every figure end to end at tiny size, one seed, fresh records (CI: part of `make test`)
 	rm -rf build/quick-runs
