@@ -28,7 +28,8 @@ SCHEDULES = ("constant", "linear", "cosine", "exponential", "polynomial", "step"
 WARMUPS = ("none", "linear", "cosine", "exponential", "sqrt")
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("fp32", "bf16")
-PEFT_METHODS = ("none", "lora", "prompt", "bitfit")
+PEFT_METHODS = ("none", "lora", "prompt", "bitfit", "adapter", "prefix", "lora_scratch")
+ADAPTER_PLACEMENTS = ("houlsby", "pfeiffer")  # ftcore.engine.adapters
 AUGMENT_OPS = ("synonym", "insert", "delete", "swap")
 EVAL_SPLITS = ("train", "validation", "test")
 EARLY_STOP_METRICS = ("loss", "accuracy")
@@ -38,7 +39,8 @@ POOLINGS = ("cls", "mean")  # ftcore.engine.pooling
 
 # Fields added after reference records were made, with the value that reproduces the behaviour from
 # before they existed: at that value they are left out of the run id, so older records keep their ids.
-ADDED_LATER: dict[str, Any] = {"pooling": "cls", "frozen_dropout": True, "unfreeze_groups": 1}
+ADDED_LATER: dict[str, Any] = {"pooling": "cls", "frozen_dropout": True, "unfreeze_groups": 1,
+                               "adapter_size": 64, "adapter_placement": "houlsby"}
 
 
 def _f(default: Any, doc: str, *, none: str | None = None, identity: bool = True) -> Any:
@@ -144,12 +146,21 @@ class RunConfig:
                               "down (ULMFiT unfreezes one per epoch; grouping keeps the epochs few)")
 
     # --- parameter-efficient fine-tuning (seed 003)
-    peft: str = _f("none", "parameter-efficient method: LoRA, prompt tuning, BitFit (biases only), or none")
+    peft: str = _f("none", "parameter-efficient method: LoRA (peft), prompt tuning, BitFit (biases only), "
+                   "bottleneck adapters (by hand), prefix tuning (peft; refused where the model cannot take "
+                   "the prefixes, as BERT-style encoders of transformers 5), LoRA written from scratch "
+                   "(ftcore.engine.lora, same method as lora), or none")
     lora_r: int = _f(8, "LoRA: rank of the low-rank update B·A")
     lora_alpha: float = _f(16.0, "LoRA: scaling; the update is multiplied by lora_alpha / lora_r")
     lora_dropout: float = _f(0.1, "LoRA: dropout probability on the update's input")
     lora_targets: tuple[str, ...] = _f(("query", "value"), "LoRA: names of the modules that get an update")
-    prompt_tokens: int = _f(20, "prompt tuning: trainable virtual tokens prepended to the input")
+    prompt_tokens: int = _f(20, "prompt tuning: trainable virtual tokens prepended to the input; prefix "
+                            "tuning: trainable key/value positions prepended in every layer's attention")
+    adapter_size: int = _f(64, "adapter: bottleneck width (units between the down- and up-projection of each "
+                           "adapter; about 2 x hidden x adapter_size parameters per adapter)")
+    adapter_placement: str = _f("houlsby", "adapter: 'houlsby' = after the attention and the FFN output of "
+                                "every layer, LayerNorms train too; 'pfeiffer' = after the FFN output only, "
+                                "only the adapters (and head) train")
 
     # --- regularization and data (3.2.3, 3.2.5)
     dropout: float | None = _f(None, "hidden and attention dropout probability", none="the model's own")
@@ -268,7 +279,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "init": ("pretrained", "random"), "optimizer": OPTIMIZERS, "lr_strategy": LR_STRATEGIES,
     "schedule": SCHEDULES, "warmup": WARMUPS, "freeze": FREEZE_STRATEGIES, "unfreeze_unit": UNFREEZE_UNITS,
     "peft": PEFT_METHODS, "early_stopping_metric": EARLY_STOP_METRICS, "precision": PRECISIONS,
-    "device": DEVICES, "pooling": POOLINGS,
+    "device": DEVICES, "pooling": POOLINGS, "adapter_placement": ADAPTER_PLACEMENTS,
 }
 ITEM_CHOICES: dict[str, tuple[str, ...]] = {"augment": AUGMENT_OPS, "eval_splits": EVAL_SPLITS}
 RANGES: dict[str, _Range] = {
@@ -303,6 +314,7 @@ RANGES: dict[str, _Range] = {
     "lora_alpha": _Range(0, lo_open=True),
     "lora_dropout": _Range(0, 1, hi_open=True),
     "prompt_tokens": _Range(1, 256, integer=True),
+    "adapter_size": _Range(1, 4096, integer=True),
     "dropout": _Range(0, 1, hi_open=True),
     "label_smoothing": _Range(0, 1, hi_open=True),
     "early_stopping_patience": _Range(1, integer=True),
@@ -399,8 +411,8 @@ def _validate(c: RunConfig) -> None:
         if any(x not in choices for x in getattr(c, name)):
             raise _bad(name, getattr(c, name), "a tuple of " + ", ".join(repr(o) for o in choices))
 
-    if c.peft == "lora" and not c.lora_targets:
-        raise _bad("lora_targets", c.lora_targets, 'module names (e.g. ("query", "value")) when peft="lora"')
+    if c.peft in ("lora", "lora_scratch") and not c.lora_targets:
+        raise _bad("lora_targets", c.lora_targets, f'module names (e.g. ("query", "value")) when peft={c.peft!r}')
     if c.peft != "none" and c.freeze != "none":
         raise _bad("freeze", c.freeze, f'"none" when peft={c.peft!r} (PEFT decides what trains)')
     if c.freeze == "list" and not c.frozen_groups:

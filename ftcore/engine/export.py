@@ -95,15 +95,35 @@ PROMPT_REFUSED = ("RunConfig.peft='prompt' cannot be saved as a plain transforme
                   "with --save-model (or save the PEFT model with peft's save_pretrained)")
 
 
+NOT_MERGEABLE = {
+    "prompt": PROMPT_REFUSED,
+    "prefix": ("RunConfig.peft='prefix' cannot be saved as a plain transformers model: prefix tuning's "
+               "key/value prefixes are extra attention inputs, not a change of weights; use lora, "
+               "lora_scratch, bitfit or none with --save-model"),
+    "adapter": ("RunConfig.peft='adapter' cannot be saved as a plain transformers model: bottleneck adapters "
+                "add nonlinear layers that cannot be merged into the weights; use lora, lora_scratch, bitfit "
+                "or none with --save-model"),
+}
+
+
 class ExportError(ConfigError):
     """The model cannot be saved as a plain transformers folder (e.g. prompt tuning)."""
 
 
 def _merged(model: torch.nn.Module) -> torch.nn.Module:
     """A CPU copy of ``model`` with PEFT adapters merged into the weights (the model is untouched)."""
+    from .adapters import has_adapters
+    from .lora import has_lora, merge_lora
+
+    if has_adapters(model):
+        raise ExportError(NOT_MERGEABLE["adapter"])
     model = copy.deepcopy(model).cpu().eval()
+    if has_lora(model):  # peft="lora_scratch": fold B A into the weights
+        model = merge_lora(model)
     if hasattr(model, "peft_config"):
         kinds = {str(getattr(c, "peft_type", "")) for c in model.peft_config.values()}
+        if any("PREFIX" in k for k in kinds):
+            raise ExportError(NOT_MERGEABLE["prefix"])
         if not hasattr(model, "merge_and_unload") or any("PROMPT" in k for k in kinds):
             raise ExportError(PROMPT_REFUSED)
         model = model.merge_and_unload()
@@ -170,8 +190,8 @@ def train_and_save(cfg: RunConfig, directory: str | os.PathLike, *, runs_dir=Non
     record of this config is stored there yet."""
     from .runs import build, cached, record_path, run_id, train
 
-    if cfg.peft == "prompt":  # refused before training, not after
-        raise ExportError(PROMPT_REFUSED)
+    if cfg.peft in NOT_MERGEABLE:  # refused before training, not after
+        raise ExportError(NOT_MERGEABLE[cfg.peft])
     trainer = build(cfg)
     rec = train(cfg, trainer=trainer)
     if cached(cfg, runs_dir) is None:
