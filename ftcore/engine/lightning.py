@@ -53,6 +53,7 @@ from .models import count_parameters, resolve_model
 from .optim import build_optimizer
 from .peft_methods import trainable_summary
 from .schedules import LRSchedule, num_warmup_steps, requested_warmup_steps
+from .trainer import metrics_from_confusion
 from ..records.cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
 from ..records.queries import final_metrics
 from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
@@ -67,13 +68,7 @@ def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_labels: 
     loss = F.cross_entropy(logits, labels, reduction="sum").item()
     pred = logits.argmax(-1)
     confusion = torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
-    n = int(confusion.sum())
-    tp = confusion.diag().double()
-    precision = tp / confusion.sum(0).clamp(min=1)
-    recall = tp / confusion.sum(1).clamp(min=1)
-    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    return {"loss": loss / n, "accuracy": float(tp.sum()) / n, "macro_f1": float(f1.mean()),
-            "max_class_frac": float(confusion.sum(0).max()) / n, "majority_frac": float(confusion.sum(1).max()) / n}
+    return metrics_from_confusion(confusion, loss)
 
 
 class FtcoreLightningModule(pl.LightningModule):

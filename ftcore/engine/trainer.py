@@ -277,6 +277,12 @@ def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torc
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         pred = logits.argmax(-1)
         confusion += torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
+    return metrics_from_confusion(confusion, loss_sum)
+
+
+def metrics_from_confusion(confusion: torch.Tensor, loss_sum: float) -> dict[str, float]:
+    """The evaluation metrics of a split from its confusion matrix (rows: true class, columns:
+    predicted) and summed cross-entropy: mean loss, accuracy, macro-F1, max_class_frac, majority_frac."""
     n = int(confusion.sum())
     tp = confusion.diag().double()
     precision = tp / confusion.sum(0).clamp(min=1)
