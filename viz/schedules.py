@@ -197,13 +197,15 @@ def plot_val_curves(evals: pd.DataFrame, *, hue: str, order=None, prefix: str | 
     return ax
 
 
-def steps_to_target(evals: pd.DataFrame, *, hue: str, fraction: float = TARGET_FRACTION) -> tuple[pd.DataFrame, float]:
-    """The target (``fraction`` × the best, over ``hue`` values, of the mean final validation
-    accuracy) and, per run (``hue``, seed), the first step whose validation accuracy reaches it
-    (NaN: never reached)."""
+def steps_to_target(evals: pd.DataFrame, *, hue: str, fraction: float = TARGET_FRACTION,
+                    target: float | None = None) -> tuple[pd.DataFrame, float]:
+    """The target (a given ``target``, else ``fraction`` × the best, over ``hue`` values, of the mean
+    final validation accuracy) and, per run (``hue``, seed), the first step whose validation accuracy
+    reaches it (NaN: never reached)."""
     ev = evals.sort_values("step", kind="stable")
-    final = ev.groupby([hue, "seed"], sort=False)["value"].last().reset_index()
-    target = fraction * float(final.groupby(hue, sort=False)["value"].mean().max())
+    if target is None:
+        final = ev.groupby([hue, "seed"], sort=False)["value"].last().reset_index()
+        target = fraction * float(final.groupby(hue, sort=False)["value"].mean().max())
     rows = []
     for (name, seed), g in ev.groupby([hue, "seed"], sort=False):
         hit = g.loc[g["value"] >= target - 1e-12, "step"]
@@ -343,9 +345,10 @@ def warmup(runs: RunSet) -> Figure:
     return fit_texts(fig)
 
 
-def decay(runs: RunSet) -> Figure:
+def decay(runs: RunSet, target: float | None = None) -> Figure:
     """``decay``: recorded decay curves, validation accuracy over steps, final test accuracy and
-    steps to reach a target validation accuracy (computed from the data) per schedule."""
+    steps to reach a target validation accuracy per schedule (``target``, e.g. the one a claim
+    tests; default: computed from the data, :data:`TARGET_FRACTION` of the best)."""
     order = runs.values("schedule")
     colors = _palette(order)
     seed, first = _first_seed(runs)
@@ -355,9 +358,12 @@ def decay(runs: RunSet) -> Figure:
     a.set_title(t("decay.curves", seed=seed), pad=LR_TITLE_PAD)
     a.legend(loc="upper right", ncols=2, fontsize="small", frameon=True, framealpha=0.85, edgecolor="none")
     ev = runs.evals("accuracy", "validation")
-    reached, target = steps_to_target(ev, hue="schedule")
+    given = target is not None
+    reached, target = steps_to_target(ev, hue="schedule", target=target)
+    label = (t("decay.target_given", target=target) if given
+             else t("decay.target", target=target, pct=100 * TARGET_FRACTION))
     plot_val_curves(ev, hue="schedule", order=order, prefix="decay", ax=b, colors=colors, target=target,
-                    legend=False, target_label=t("decay.target", target=target, pct=100 * TARGET_FRACTION),
+                    legend=False, target_label=label,
                     majority=majority_share(runs, "validation"))
     b.set_title(t("decay.val_title"))
     plot_final_points(runs.finals(), by="schedule", order=order, prefix="decay", ax=c, colors=colors,
