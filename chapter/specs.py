@@ -571,9 +571,11 @@ figure(FigureSpec(
             for k in ("combined", "dropout", "weight_decay", "early_stopping", "augmentation", "label_smoothing")]))
 
 CL_TASKS = ("rt-sentiment", "bbc-topic", "rt-subjectivity")
-# Every task with the base run's settings (1,000 examples, 2 epochs, LR 1e-4); LoRA per task at its
-# swept LR 3e-3; replay keeps 5% of each finished task. Three paired seeds per method.
-CL_METHODS = {"naive": {}, "ewc": {}, "replay": {"replay_memory": 0.05}, "lwf": {}, "lora": {"lora_lr": LORA_LR}}
+# Every task with the base run's settings (1,000 examples, 2 epochs, LR 1e-4); replay keeps 5% of each
+# finished task. LoRA per task at 1e-3: the sentiment sweep's 3e-3 left rt-subjectivity at chance in
+# seed 2 (that record is kept), 1e-3 learns every task (sentiment 0.778 at seed 0). Three paired seeds.
+CL_LORA_LR = 1e-3
+CL_METHODS = {"naive": {}, "ewc": {}, "replay": {"replay_memory": 0.05}, "lwf": {}, "lora": {"lora_lr": CL_LORA_LR}}
 CL_SEEDS = 3
 
 
@@ -608,10 +610,10 @@ FORGETTING_CLAIMS = [
 
 figure(FigureSpec(
     "forgetting", "3.2.5", {"zh": "灾难性遗忘：真实任务序列的准确率矩阵", "en": "Catastrophic forgetting: accuracy matrices"},
-    {"zh": "情感 → 新闻主题 → 主观性，每个任务一个分类头，每个任务 1,000 条训练 2 轮（学习率 1e-4；每任务 LoRA 为 3e-3）；"
+    {"zh": "情感 → 新闻主题 → 主观性，每个任务一个分类头，每个任务 1,000 条训练 2 轮（学习率 1e-4；每任务 LoRA 为 1e-3）；"
            "第 t 行 = 训练完任务 t 后在各任务测试集上的准确率（3 个种子的均值）。右：最终平均准确率与实测训练时间。",
      "en": "Sentiment → news topic → subjectivity, one head per task, 1,000 examples × 2 epochs per task (LR 1e-4; "
-           "LoRA per task 3e-3); row t = test accuracy on each task after training task t (mean of 3 seeds). "
+           "LoRA per task 1e-3); row t = test accuracy on each task after training task t (mean of 3 seeds). "
            "Right: final average accuracy vs measured training time."},
     _sequences,
     {"zh": "教材（模拟数据）画出 4 个任务上 naive 与 EWC 的虚构曲线。", "en": "The chapter draws invented naive vs EWC curves over 4 tasks."},
