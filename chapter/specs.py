@@ -766,3 +766,6 @@ figure(FigureSpec(
     {"zh": "教材给出一张虚构百分比的表（基础 / 回放 5% / EWC / 组合）。", "en": "The chapter gives a table of invented percentages (basic / replay 5% / EWC / combined)."},
     _table_measure,
     draw=viz.continual_table, must_learn={"runs": all_runs}, claims=FORGETTING_CLAIMS[:2]))
+
+# Seed 003's systems, one module each (they register their figures on import).
+from . import specs_pretraining, specs_quantization, specs_alignment  # noqa: E402,F401

@@ -16,5 +16,8 @@ from .data import *  # noqa: F401,F403  3.2.3
 from .schedules import *  # noqa: F401,F403  3.2.4
 from .problems import *  # noqa: F401,F403  3.2.5
 from .continual import *  # noqa: F401,F403  forgetting (3.2.5), continual learning (seed 001), PEFT (seed 003)
+from .pretraining import *  # noqa: F401,F403  pretraining, continual pretraining (seed 003)
+from .quantization import *  # noqa: F401,F403  quantization (seed 003)
+from .alignment import *  # noqa: F401,F403  instruction tuning, RLHF (seed 003)
 
 global_grad_norms = global_grad_norm  # the name viz used before the query moved to ftcore.records.queries
