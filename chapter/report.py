@@ -4,6 +4,7 @@ arm's test accuracy (mean with its 95% t interval over seeds) and each claim's v
     python -m chapter.report                 # every figure, from runs/reference (never trains)
     python -m chapter.report --only warmup   # some figures
     python -m chapter.report --quick         # the quick records (CI's)
+    python -m chapter.report --cost          # what each figure's training cost, from the records
 
 A figure whose records are not all stored yet is listed with the first missing one.
 """
@@ -64,10 +65,55 @@ def report(fid: str, col) -> list[str]:
     return lines + [""]
 
 
+def _wall_s(path) -> tuple[float, int] | None:
+    """(recorded wall seconds, threads) of a stored run, task sequence or landscape, or None."""
+    import json
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if "summary" in meta:
+        return float(meta["summary"].get("wall_s", math.nan)), int(meta.get("provenance", {}).get("threads", 0))
+    timings = meta.get("timings") or {}
+    return float(sum(v for v in timings.values() if isinstance(v, (int, float)))), int(meta.get("threads", 0))
+
+
+def cost_table(ids: list[str], S) -> list[str]:
+    """Per figure: its stored results and their recorded wall time, each result counted once (with
+    the first figure that needs it) so the column sums to the regeneration's training time. Cached
+    studies are computed in the drawing process and are not counted."""
+    from .parallel import jobs_of
+    seen: set = set()
+    rows, total, missing = [], 0.0, 0
+    for fid in ids:
+        own, n_own, n_all = 0.0, 0, 0
+        for job in jobs_of(REGISTRY[fid], S):
+            path = job.stored(S.runs_dir).path
+            n_all += 1
+            if path in seen:
+                continue
+            seen.add(path)
+            got = _wall_s(path)
+            if got is None:
+                missing += 1
+                continue
+            own += got[0]
+            n_own += 1
+        total += own
+        rows.append(f"| {fid} | {n_all} | {n_own} | {own / 60:.1f} |")
+    return ["| figure | results needed | new (not needed by a figure above) | their recorded training, min |",
+            "|---|---:|---:|---:|", *rows, f"| **all** | | {len(seen) - missing} | **{total / 60:.1f}** |", "",
+            f"{missing} result(s) not stored yet." if missing else "Every result is stored.",
+            "Minutes are each record's own wall time: workers in parallel overlap, a record keeps its thread count, "
+            "and a run trained while the machine was shared (or paused) records the slower time it took."]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m chapter.report", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the quick-mode records (tests/fixtures/quick-runs)")
     ap.add_argument("--only", nargs="+", metavar="ID", help="these figure ids only")
+    ap.add_argument("--cost", action="store_true",
+                    help="instead: each figure's results and their recorded training time (minutes)")
     args = ap.parse_args(argv)
     from . import specs  # noqa: F401 (registers the figures)
     from .build import Collector, _quiet_loading
@@ -77,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown figure id(s) {unknown}; known: {', '.join(REGISTRY)}")
     _quiet_loading()
+    if args.cost:
+        print("\n".join(cost_table(ids, SCALES["quick" if args.quick else "full"])))
+        return 0
     col = Collector(SCALES["quick" if args.quick else "full"], render_only=True)
     for fid in ids:
         print("\n".join(report(fid, col)), flush=True)

@@ -156,3 +156,14 @@ def test_partial_render_draws_what_is_stored_and_names_what_is_pending(tmp_path,
     assert rc == 4
     assert (tmp_path / "out" / "en" / "layer-lr.png").exists() and not (tmp_path / "out" / "en" / "landscape.png").exists()
     assert "pending: figure 'landscape' not drawn" in capsys.readouterr().err
+
+
+def test_report_cost_counts_each_result_once_and_sums(capsys):
+    from chapter.report import main
+    assert main(["--quick", "--cost", "--only", "concept", "warmup"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line.split("|") for line in out.splitlines() if line.startswith("| ")}
+    assert {"concept", "warmup", "**all**"} <= set(rows)
+    per_figure = float(rows["concept"][4]) + float(rows["warmup"][4])
+    assert abs(per_figure - float(rows["**all**"][4].strip(" *"))) < 0.11  # rounding of each row
+    assert int(rows["**all**"][3]) == int(rows["concept"][3]) + int(rows["warmup"][3])
