@@ -50,17 +50,18 @@ def apply_pooling(model: nn.Module, pooling: str) -> nn.Module:
     if pooling == "cls":
         return model
     base = _encoder_with_pooler(model)
-    pooler = MeanPooler()
-    base.pooler = pooler
-
-    def hand_over_mask(module, args, kwargs):
-        mask = kwargs.get("attention_mask")
-        if mask is None and len(args) > 1:
-            mask = args[1]
-        pooler.mask = mask
-
-    base.register_forward_pre_hook(hand_over_mask, with_kwargs=True)
+    base.pooler = MeanPooler()
+    base.register_forward_pre_hook(_hand_over_mask, with_kwargs=True)
     return model
+
+
+def _hand_over_mask(module, args, kwargs):
+    """Encoder pre-hook: the attention mask to the encoder's own pooler, looked up at call time (not
+    a closure over one pooler object, so a deep copy of the model hands it to the copy's pooler)."""
+    mask = kwargs.get("attention_mask")
+    if mask is None and len(args) > 1:
+        mask = args[1]
+    module.pooler.mask = mask
 
 
 __all__ = ["MeanPooler", "POOLINGS", "apply_pooling"]
