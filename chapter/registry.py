@@ -81,7 +81,6 @@ PLANNED: dict[str, str] = {
     "data-size-strategy": "issue 14 (seed 001's decision rule by data size)",
     "pretraining": "issue 15 (tokenizer + small RoBERTa pretrained here)",
     "continual-pretraining": "issue 15 (domain-adaptive MLM)",
-    "quantization": "issue 15 (post-training quantization vs QAT)",
     "instruction-tuning": "issue 16 (instruction tuning with a prompt mask)",
     "rlhf": "issue 16 (reward model, PPO/RLOO with a KL penalty)",
 }
