@@ -79,10 +79,6 @@ REGISTRY: dict[str, FigureSpec] = {}
 # registry checks this list, so a new row cannot be forgotten silently).
 PLANNED: dict[str, str] = {
     "data-size-strategy": "issue 14 (seed 001's decision rule by data size)",
-    "pretraining": "issue 15 (tokenizer + small RoBERTa pretrained here)",
-    "continual-pretraining": "issue 15 (domain-adaptive MLM)",
-    "instruction-tuning": "issue 16 (instruction tuning with a prompt mask)",
-    "rlhf": "issue 16 (reward model, PPO/RLOO with a KL penalty)",
 }
 
 

@@ -1,2 +1,257 @@
-"""Figures of seed 003's instruction tuning and RLHF (issue 16): ``instruction-tuning`` and ``rlhf``."""
+"""Figures of seed 003's instruction tuning and RLHF (issue 16): ``instruction-tuning`` and ``rlhf``.
+
+Both are drawn from cached studies (``ftcore.alignment``), not from fine-tuning runs of the
+encoder: the tiny GPT's pretraining (``tiny-gpt``), one study per instruction-tuning arm and seed,
+the reward model, one study per RLHF run. :class:`StudiesFigure` turns them into the RunSet that
+the validity gate and the claims read (one in-memory record per arm and seed, its ``evals`` the
+study's measurements), so the verdicts come from the same seed-paired differences as every figure.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import pandas as pd
+
+import viz
+from ftcore.alignment.causal_lm import GPTConfig, gpt_study, n_parameters
+from ftcore.alignment.instructions import TuneConfig, instruction_study
+from ftcore.alignment.reward import RewardConfig, reward_study
+from ftcore.alignment.rlhf import RLConfig, rlhf_study
+from ftcore.records.record import RunRecord
+from ftcore.records.runset import RunSet
+from .claims import Claim
+from .registry import FigureSpec, StudyNeed, figure
+
+KL_COEFS = (0.01, 0.2)  # β: small enough to let the policy drift (reward hacking can show), and large
+
+
+@dataclass
+class StudiesFigure(FigureSpec):
+    """A figure whose inputs are studies: ``combine(inputs)`` makes what ``draw``, the gate and the
+    claims read (a ``runs`` RunSet among them) before each of them runs."""
+
+    combine: Callable[[dict], dict] | None = field(default=None, kw_only=True)
+
+    def _inputs(self, inputs: dict) -> dict:
+        return self.combine(inputs) if self.combine is not None and "runs" not in inputs else inputs
+
+    def render(self, inputs: dict):
+        return super().render({k: v for k, v in self._inputs(inputs).items() if k != "runs"})
+
+    def verdicts(self, inputs: dict) -> list:
+        return super().verdicts(self._inputs(inputs))
+
+    def gate(self, inputs: dict, majority: float | None = None):
+        return super().gate(self._inputs(inputs), majority)
+
+
+def record(name: str, evals: list[dict], meta: dict | None = None) -> RunRecord:
+    """An in-memory record holding a study's final measurements (``evals`` rows: split, metric, value)."""
+    ev = pd.DataFrame([{"step": 0, "task": None, **e} for e in evals])
+    ev = ev.astype({"step": "int64", "task": "string", "split": "string", "metric": "string", "value": "float64"})
+    return RunRecord(name, {}, {}, "completed", dict(meta or {}), {"evals": ev})
+
+
+def _gpt(S) -> GPTConfig:
+    return S.pick(GPTConfig(), GPTConfig().quick())
+
+
+def _seeds(S) -> tuple[int, ...]:
+    return S.seeds[:3]  # three paired seeds at full scale (the intervals are t intervals over 3)
+
+
+def _gpt_need(S) -> StudyNeed:
+    g = _gpt(S)
+    return StudyNeed("tiny-gpt", asdict(g), gpt_study(g, S.runs_dir)[0].compute)
+
+
+# ------------------------------------------------------------------------------------ instruction tuning
+def _tune(S) -> TuneConfig:
+    return S.pick(TuneConfig(), TuneConfig().quick())
+
+
+def _it_needs(S) -> dict:
+    g, base = _gpt(S), _tune(S)
+    needs = {"gpt": _gpt_need(S),
+             "untuned": StudyNeed("instruction-tuning", {"gpt": asdict(g), "tune": asdict(base), "tuned": False},
+                                  lambda: instruction_study(g, None, S.runs_dir))}
+    for arm, mask in (("mask", True), ("nomask", False)):
+        for s in _seeds(S):
+            c = replace(base, mask_prompt=mask, seed=s)
+            needs[f"{arm}_{s}"] = StudyNeed("instruction-tuning", {"gpt": asdict(g), "tune": asdict(c), "tuned": True},
+                                            lambda c=c: instruction_study(g, c, S.runs_dir))
+    return needs
+
+
+IT_ARMS = ("untuned", "nomask", "mask")
+
+
+def _pooled(st) -> list[dict]:
+    ev = st.tables["evals"]
+    ev = ev[ev["task"] == "all"]
+    return [{"split": r.split, "metric": r.metric, "value": float(r.value)} for r in ev.itertuples()]
+
+
+def _it_combine(inputs: dict) -> dict:
+    """The RunSet (arm × seed; the un-tuned model, deterministic, stands beside every seed) and the
+    tidy frames the figure draws."""
+    arms = {k: v for k, v in inputs.items() if k.startswith(("mask_", "nomask_"))}
+    seeds = sorted({int(k.rsplit("_", 1)[1]) for k in arms})
+    items, rows, per_task = [], [], []
+    for arm in IT_ARMS:
+        for s in seeds:
+            st = inputs["untuned"] if arm == "untuned" else arms[f"{arm}_{s}"]
+            items.append(({"arm": arm, "seed": s}, record(f"{arm}-{s}", _pooled(st))))
+            ev = st.tables["evals"]
+            for r in ev.itertuples():
+                (rows if r.task == "all" else per_task).append(
+                    {"arm": arm, "seed": s, "task": r.task, "split": r.split, "metric": r.metric, "value": float(r.value)})
+    steps = pd.concat([st.tables["steps"].assign(arm=k.rsplit("_", 1)[0], seed=int(k.rsplit("_", 1)[1]))
+                       for k, st in arms.items()], ignore_index=True)
+    return {"runs": RunSet(items), "gpt": inputs["gpt"], "mask": inputs["untuned"].tables["mask"],
+            "accuracy": pd.DataFrame(rows), "per_task": pd.DataFrame(per_task), "steps": steps}
+
+
+def _it_measure(inputs: dict) -> dict:
+    c = _it_combine(inputs)
+    acc = c["accuracy"]
+    acc = acc[acc["metric"] == "accuracy"].groupby(["arm", "split"])["value"].mean()
+    g = inputs["gpt"].meta
+    n = n_parameters(g["config"], g["vocab_size"])
+
+    def f(arm, split):
+        return f"{acc.get((arm, split), float('nan')):.2f}"
+    zh = (f"微型 GPT（{n / 1e6:.1f}M 参数，{g['config']['steps']} 步，验证困惑度 {g['final_perplexity']:.0f}）。"
+          f"答案准确率 留出样本/留出措辞：未微调 {f('untuned', 'test')}/{f('untuned', 'phrasing')}，"
+          f"不掩码 {f('nomask', 'test')}/{f('nomask', 'phrasing')}，掩码 {f('mask', 'test')}/{f('mask', 'phrasing')}")
+    en = (f"Tiny GPT ({n / 1e6:.1f}M parameters, {g['config']['steps']} steps, held-out perplexity "
+          f"{g['final_perplexity']:.0f}). Answer accuracy, held-out examples/phrasings: un-tuned "
+          f"{f('untuned', 'test')}/{f('untuned', 'phrasing')}, no mask {f('nomask', 'test')}/{f('nomask', 'phrasing')}, "
+          f"mask {f('mask', 'test')}/{f('mask', 'phrasing')}")
+    return {"zh": zh, "en": en, "differs": None}
+
+
+figure(StudiesFigure(
+    "instruction-tuning", "seed 003",
+    {"zh": "指令微调：提示掩码与留出措辞", "en": "Instruction tuning: the prompt mask and held-out phrasings"},
+    {"zh": "在本地影评上从零预训练的微型 GPT-2（字节级 BPE 分词器，训练集文本，从不读测试文本），再用三个任务"
+           "（情感、主观性、BBC 主题）的指令格式样本微调（每任务 800 条，三种措辞训练、第四种留出）：掩码臂把提示词元的"
+           "标签设为 -100，只在答案上计损失；不掩码臂在全部词元上计损失；未微调臂是预训练模型本身。答案准确率：贪心生成的"
+           "答案词与正确答案相同的比例，在测试集文本上用训练措辞（留出样本）和留出措辞各测一次；3 个配对种子，95% t 区间。",
+     "en": "A tiny GPT-2 pretrained here from scratch on review text (byte-level BPE tokenizer, train-split texts, "
+           "never test text), then tuned on instruction-formatted examples of three tasks (sentiment, subjectivity, "
+           "BBC topic; 800 per task, three phrasings in training, a fourth held out). Mask arm: prompt tokens labelled "
+           "-100, loss on the answer only; no-mask arm: loss on every token; un-tuned arm: the pretrained model. "
+           "Answer accuracy: share of greedy answers equal to the gold answer word, on test texts under a training "
+           "phrasing (held-out examples) and under the held-out phrasing; 3 paired seeds, 95% t intervals."},
+    _it_needs,
+    claim={"zh": "指令微调让模型按指令作答，且能泛化到没见过的措辞；损失只算在答案上（提示掩码）是常规做法。",
+           "en": "Instruction tuning makes the model answer instructions, also phrasings it never saw; the loss is "
+                 "usually computed on the answer only (prompt masked)."},
+    measure=_it_measure, draw=viz.instruction_tuning, combine=_it_combine,
+    must_learn={"runs": lambda lab: lab["arm"] in ("mask", "nomask")},
+    claims=[Claim({"zh": "留出措辞上，掩码微调优于未微调", "en": "On held-out phrasings, tuning with the mask beats the un-tuned model"},
+                  {"arm": "mask"}, {"arm": "untuned"}, split="phrasing"),
+            Claim({"zh": "留出样本上，掩码优于不掩码", "en": "On held-out examples, the mask beats no mask"},
+                  {"arm": "mask"}, {"arm": "nomask"}, split="test"),
+            Claim({"zh": "留出措辞上，掩码优于不掩码", "en": "On held-out phrasings, the mask beats no mask"},
+                  {"arm": "mask"}, {"arm": "nomask"}, split="phrasing")]))
+
+
+# ------------------------------------------------------------------------------------ RLHF
+def _reward(S) -> RewardConfig:
+    return S.pick(RewardConfig(), RewardConfig().quick())
+
+
+def _rl(S) -> RLConfig:
+    return S.pick(RLConfig(), RLConfig().quick())
+
+
+def _rl_needs(S) -> dict:
+    g, rm = _gpt(S), _reward(S)
+    needs = {"gpt": _gpt_need(S), "reward": StudyNeed("reward-model", asdict(rm), reward_study(rm, S.runs_dir)[0].compute)}
+    for beta in KL_COEFS:
+        for s in _seeds(S):
+            c = replace(_rl(S), kl_coef=beta, seed=s)
+            needs[f"rl_{beta:g}_{s}"] = StudyNeed("rlhf", {"gpt": asdict(g), "reward": asdict(rm), "rl": asdict(c)},
+                                                 lambda c=c: rlhf_study(g, rm, c, S.runs_dir))
+    return needs
+
+
+def _rl_combine(inputs: dict) -> dict:
+    runs = {k: v for k, v in inputs.items() if k.startswith("rl_")}
+    rm = inputs["reward"]
+    items = [({"arm": "reward_model", "seed": 0}, record("reward-model", [
+        {"split": "test", "metric": "accuracy", "value": rm.meta["pairwise_accuracy"]},
+        {"split": "test", "metric": "majority_frac", "value": 0.5}]))]  # a pair is chosen or not: chance 0.5
+    steps, samples = [], []
+    big = max(KL_COEFS)
+    for k, st in runs.items():
+        _, beta, seed = k.split("_")
+        beta, seed = float(beta), int(seed)
+        m = st.meta
+        items.append(({"arm": f"beta_{beta:g}", "seed": seed}, record(k, [
+            {"split": "test", "metric": "reward", "value": m["reward_end"]},
+            {"split": "test", "metric": "kl", "value": m["kl_end"]},
+            {"split": "test", "metric": "length", "value": m["length_end"]},
+            {"split": "test", "metric": "repetition", "value": m["repetition_end"]}])))
+        if beta == big:  # the starting model, measured on the first steps of the same seed's run
+            items.append(({"arm": "start", "seed": seed}, record(f"start-{seed}", [
+                {"split": "test", "metric": "reward", "value": m["reward_start"]},
+                {"split": "test", "metric": "kl", "value": 0.0},
+                {"split": "test", "metric": "length", "value": m["length_start"]},
+                {"split": "test", "metric": "repetition", "value": m["repetition_start"]}])))
+        steps.append(st.tables["steps"].assign(beta=beta, seed=seed))
+        samples.append(st.tables["samples"].assign(beta=beta, seed=seed))
+    return {"runs": RunSet(items), "reward": rm, "steps": pd.concat(steps, ignore_index=True),
+            "samples": pd.concat(samples, ignore_index=True)}
+
+
+def _rl_measure(inputs: dict) -> dict:
+    c = _rl_combine(inputs)
+    end = c["steps"].groupby("beta").apply(lambda g: g[g["step"] > g["step"].max() - 10].mean(numeric_only=True),
+                                            include_groups=False)
+    parts_zh, parts_en = [], []
+    for beta, r in end.iterrows():
+        parts_zh.append(f"β={beta:g}：奖励 {r['reward']:.2f}，KL {r['kl']:.1f}，长度 {r['length']:.1f}，重复 {r['repetition']:.2f}")
+        parts_en.append(f"β={beta:g}: reward {r['reward']:.2f}, KL {r['kl']:.1f}, length {r['length']:.1f}, "
+                        f"repetition {r['repetition']:.2f}")
+    acc = c["reward"].meta["pairwise_accuracy"]
+    return {"zh": f"奖励模型留出成对准确率 {acc:.3f}；最后 10 步：" + "；".join(parts_zh),
+            "en": f"Reward model held-out pairwise accuracy {acc:.3f}; last 10 steps: " + "; ".join(parts_en),
+            "differs": None}
+
+
+_SMALL, _BIG = (f"beta_{b:g}" for b in KL_COEFS)
+
+figure(StudiesFigure(
+    "rlhf", "seed 003",
+    {"zh": "RLHF：奖励模型与 KL 惩罚", "en": "RLHF: a reward model and the KL penalty"},
+    {"zh": "奖励模型：默认编码器（all-MiniLM-L6-v2）加一个标量头，用 Bradley–Terry 损失在真实偏好对上训练：同一部电影的"
+           "好评（选中）对差评（拒绝），目标是“写一篇正面影评”；训练对取自训练集，留出对取自测试集。策略：本地预训练的微型 "
+           "GPT，从训练集影评的前两个词续写 24 个词元；用自己写的 RLOO（每个开头采样 4 次，留一平均作基线）优化"
+           "奖励 − β·KL（相对冻结的初始模型），两个 β 各 3 个种子（曲线为均值与 95% 区间）。没有用 trl 的 PPO："
+           "trl 不在本项目的依赖里，而 PPO 还要训练一个价值模型。",
+     "en": "Reward model: the default encoder (all-MiniLM-L6-v2) with a scalar head, trained with the Bradley–Terry "
+           "loss on real preference pairs: a fresh review of a film (chosen) over a rotten review of the same film "
+           "(rejected), for the goal \"write a positive review\"; training pairs from the train split, held-out pairs "
+           "from the test split. Policy: the tiny GPT pretrained here, continuing the first two words of training "
+           "reviews for 24 tokens, optimised with our own RLOO loop (4 samples per opening, leave-one-out baseline) "
+           "on reward − β·KL to the frozen starting model, two β with 3 seeds each (mean and 95% band). Not trl's "
+           "PPO: trl is not a dependency here, and PPO also trains a value model."},
+    _rl_needs,
+    claim={"zh": "RLHF 用奖励模型把策略推向人类偏好的输出；KL 惩罚让策略不离初始模型太远，β 太小时会出现奖励投机。",
+           "en": "RLHF pushes the policy towards outputs the reward model prefers; the KL penalty keeps it near the "
+                 "starting model, and with too small a β the policy games the reward."},
+    measure=_rl_measure, draw=viz.rlhf, combine=_rl_combine,
+    must_learn={"runs": lambda lab: lab["arm"] == "reward_model"},
+    claims=[Claim({"zh": f"β={KL_COEFS[1]:g} 的 RL 提高了奖励（对比初始模型）",
+                   "en": f"RL at β={KL_COEFS[1]:g} raises the reward over the starting model"},
+                  {"arm": _BIG}, {"arm": "start"}, metric="reward", digits=2),
+            Claim({"zh": f"β={KL_COEFS[0]:g} 的最终奖励高于 β={KL_COEFS[1]:g}",
+                   "en": f"β={KL_COEFS[0]:g} ends with a higher reward than β={KL_COEFS[1]:g}"},
+                  {"arm": _SMALL}, {"arm": _BIG}, metric="reward", digits=2),
+            Claim({"zh": f"β={KL_COEFS[0]:g} 离初始模型更远（KL 更大）",
+                   "en": f"β={KL_COEFS[0]:g} drifts further from the starting model (larger KL)"},
+                  {"arm": _SMALL}, {"arm": _BIG}, metric="kl", digits=1)]))
