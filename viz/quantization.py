@@ -30,6 +30,11 @@ def _arm(name: str) -> str:
     return _name("quantization.arm", name)
 
 
+def _short(name: str) -> str:
+    """An arm's tick label (two short lines); the full names are in the note and the caption."""
+    return _name("quantization.short", name)
+
+
 def _colors(order: Sequence[str]) -> dict:
     pal = sns.color_palette("colorblind")
     base = {"fp32": pal[7], "bf16": pal[0], "int8_ptq": pal[1], "int8_ptq_emb": pal[3], "int8_qat": pal[2]}
@@ -85,7 +90,7 @@ def plot_paired_accuracy(data: pd.DataFrame, *, order: Sequence[str] | None = No
         m, half, _ = mean_ci(data.loc[data["arm"] == arm, value].astype(float))
         ax.errorbar([x], [m], yerr=None if not np.isfinite(half) else [[half], [half]], fmt="o", ms=5,
                     color=colors[arm], ecolor="black", elinewidth=1.2, capsize=3, zorder=3)
-    ax.set_xticks(xs, [_arm(a) for a in order])
+    ax.set_xticks(xs, [_short(a) for a in order])
     ax.set_xlim(-0.5, len(order) - 0.5)
     ax.set_ylabel(t("test_accuracy"))
     return ax
@@ -100,7 +105,7 @@ def plot_size(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.bar(xs, summary["size_mb"], color=[colors[a] for a in order], width=0.7)
     for x, v in zip(xs, summary["size_mb"]):
         ax.text(x, v, f"{v:.0f}", ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(xs, [_arm(a) for a in order])
+    ax.set_xticks(xs, [_short(a) for a in order])
     ax.set_ylabel(t("quantization.size_label"))
     ax.margins(y=0.15)
     return ax
@@ -123,9 +128,12 @@ def plot_latency(latency: pd.DataFrame, *, order: Sequence[str] | None = None, a
         ax.bar(pos, med, w * 0.9, color=[colors[a] for a in order], hatch=None if k == 0 else "///",
                edgecolor="white", label=t("quantization.batch", b=b))
         ax.errorbar(pos, med, yerr=[med - q1, q3 - med], fmt="none", ecolor="black", elinewidth=1, capsize=2)
-    ax.set_xticks(xs, [_arm(a) for a in order])
+    ax.set_xticks(xs, [_short(a) for a in order])
     ax.set_ylabel(t("quantization.latency_label"))
-    ax.legend(fontsize="small", loc="upper right")
+    ax.set_ylim(0, float(latency.groupby(["arm", "batch_size"])["ms_per_example"].quantile(0.75).max()) * 1.45)
+    leg = ax.legend(fontsize="small", loc="upper right", ncols=len(sizes))
+    for h in leg.legend_handles:  # the batch sizes, not an arm's colour
+        h.set_facecolor("0.6")
     return ax
 
 
@@ -165,12 +173,10 @@ def quantization(**studies) -> Figure:
     ax["lat"].set_title(t("quantization.lat_title"), fontsize="medium")
     plot_qat_loss(steps, ax=ax["loss"])
     ax["loss"].set_title(t("quantization.loss_title"), fontsize="medium")
-    for name in ("acc", "size", "lat"):
-        _rotate(ax[name])
     meta = sts[0].meta
     cpu = meta.get("machine", {}).get("cpu", "?")
     share = float(np.median(lat["cpu_share"])) if "cpu_share" in lat else float("nan")
-    fig.supxlabel(t("seeds_n", n=n_text([len(sts)])) + "; " +
+    fig.supxlabel(t("quantization.arms_note") + "\n" + t("seeds_n", n=n_text([len(sts)])) + "; " +
                   t("quantization.machine", cpu=cpu, threads=meta.get("threads", "?"), share=f"{share:.0%}"),
                   fontsize="small")
     fig.suptitle(t("quantization.title"))
