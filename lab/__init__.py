@@ -26,5 +26,6 @@ _quiet_libraries()
 from .env import LIVE_LR, LORA_LR, QUICK, live_config, versions  # noqa: E402
 from .live import LiveCurves, train_live  # noqa: E402
 from . import hf_demo, objectives, widgets  # noqa: E402  (lab.widgets.schedule_explorer(), ...)
+from . import alignment  # noqa: E402  (notebook 13: lab.alignment.MaskToggle(), lab.alignment.KLKnob(), ...)
 
 __all__ = ["LiveCurves", "QUICK", "live_config", "train_live", "versions"]

@@ -223,6 +223,39 @@ print('ftcore predict my-model "a moving, beautifully acted film" "dull and far 
 print("from transformers import AutoModelForSequenceClassification, AutoTokenizer")
 print('model = AutoModelForSequenceClassification.from_pretrained("my-model")')''', IGNORE),
 ],
+"13_指令微调与RLHF.ipynb": [
+    md("""# 指令微调与 RLHF：在小尺度上真跑一遍
+
+种子文档 003 的最后几步——监督式指令微调、在偏好数据上训练奖励模型、带 KL 惩罚的强化学习——这里都在 2 核 CPU 上真实运行：
+模型是本地从零预训练的微型 GPT-2（几百万参数，只读过训练集里的影评和剧情简介），奖励模型是项目默认的编码器 all-MiniLM-L6-v2。
+先看参考图与记录里的表，再用两个旋钮自己跑：提示掩码开或关，KL 系数 β 大或小。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    md("""## 1. 微型 GPT：从零预训练
+分词器是在同一语料上训练的字节级 BPE；模型是 `GPT2LMHeadModel`。下面一行给出它的规模、语料、训练步数和时间，以及留出影评（验证集，从未参与训练）上的困惑度。"""),
+    code('print(lab.alignment.gpt_facts())', IGNORE),
+    md("在几个检查点上，从固定的开头采样续写（温度 0.8）：第 0 步是随机的字节拼接，训练后才像影评。"),
+    code('lab.alignment.pretraining_samples()', IGNORE),
+    md("""## 2. 指令微调与提示掩码
+每条样本是“指令 + 文本 + Answer: 答案”。提示掩码把提示部分的标签设为 -100，损失只算在答案的词元上；不掩码时，模型还要学着复述指令和影评，而答案只占几个词元。下表是第一条训练样本最后几个位置的标签（标签表示读完该位置左边的内容后要预测的词元，模型内部会错开一位）。"""),
+    code('lab.alignment.mask_table()', IGNORE),
+    fig("instruction-tuning"),
+    md("每个任务分别的答案准确率（三个种子的均值；未微调的模型几乎从不按“Answer: 词”的格式作答）："),
+    code('lab.alignment.accuracy_by_task()', IGNORE),
+    md("""### 自己试：提示掩码开或关
+勾选或取消“提示掩码”，点击“微调”：从同一个预训练模型出发，做一次较短的指令微调，再在留出样本和留出措辞上测答案准确率。表中的“答案损失”只统计答案词元，两种设置可以直接比较。"""),
+    code('toggle = lab.alignment.MaskToggle()\ntoggle', IGNORE),
+    md("""## 3. 奖励模型：同一部电影的好评胜过差评
+偏好对来自真实数据：同一部电影的一条好评（选中）和一条差评（拒绝），目标是“写一篇正面影评”。Bradley–Terry 损失让选中文本的分数高于被拒绝的。下表是留出影评里得分最高和最低的几条，以及它们真实的好评/差评标签。"""),
+    code('lab.alignment.reward_top_bottom()', IGNORE),
+    md("""## 4. RLHF：奖励与 KL 的拉锯
+策略（微型 GPT）从训练集影评的前两个词开始续写；奖励模型打分，减去 β 乘以相对初始模型的 KL。这里用自己写的 RLOO（同一开头采样 4 次，其余 3 次的平均奖励作基线），没有用 trl 的 PPO：trl 不在本项目的依赖里，PPO 还需要再训练一个价值模型。β 小时策略可以走得更远，奖励更高，但要留意它是不是在“投机”奖励模型（重复、退化的文本）。"""),
+    fig("rlhf"),
+    md("训练前后的样本（种子 0），以及奖励模型给它们的分数："),
+    code('lab.alignment.rlhf_samples()', IGNORE),
+    md("""### 自己试：KL 系数 β
+选择 β，点击“RL 训练”：从预训练的微型 GPT 出发跑一段 RLOO，控件画出奖励和 KL 随步数的变化，并列出训练前后的样本。把 β 设为 0 再试一次，看看奖励升高的同时文本变成了什么样子。"""),
+    code('knob = lab.alignment.KLKnob()\nknob', IGNORE),
+],
 }
 
 
