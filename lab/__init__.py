@@ -27,5 +27,6 @@ from .env import LIVE_LR, LORA_LR, QUICK, live_config, versions  # noqa: E402
 from .live import LiveCurves, train_live  # noqa: E402
 from . import hf_demo, objectives, widgets  # noqa: E402  (lab.widgets.schedule_explorer(), ...)
 from . import alignment  # noqa: E402  (notebook 13: lab.alignment.MaskToggle(), lab.alignment.KLKnob(), ...)
+from . import pretraining  # noqa: E402  (notebook 11: lab.pretraining.TokenizerExplorer(), lab.pretraining.FillMask(), ...)
 
 __all__ = ["LiveCurves", "QUICK", "live_config", "train_live", "versions"]

@@ -1,4 +1,132 @@
-"""Figures of seed 003's pretraining system (drawn from records)."""
+"""Figures of seed 003's pretraining system (drawn from records).
+
+``pretraining``: a small RoBERTa pretrained here with MLM (curves from the pretraining study), then
+fine-tuned against the same architecture from random init and against the default model.
+``continual_pretraining``: the default model continued with MLM on review text: held-out MLM
+accuracy, fine-tuning at small sizes with and without it, and the linear probe of general knowledge.
+Every number comes from a run record or a stored study; no torch here.
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ftcore.records.queries import majority_share
+from ftcore.records.runset import RunSet
+from ftcore.records.studies import Study
+from ._common import _name, _palette, fit_texts, mean_ci_table, plot_seed_bars
+from .basics import plot_accuracy_vs_size
+from .geometry import figsize
+from .text import t
+
+__all__ = ["continual_pretraining", "plot_mlm_curve", "plot_probe_cost", "plot_sweep", "pretraining"]
+
+ARMS = ("here", "scratch", "default")
+CONTINUAL = ("none", "low", "high")
+
+
+def plot_mlm_curve(steps: pd.DataFrame, evals: pd.DataFrame | None = None, *, metric: str = "accuracy",
+                   x: str = "step", smooth: int = 25, color=None, label: str | None = None,
+                   ax: Axes | None = None) -> Axes:
+    """An MLM curve: ``metric`` of the training batches per optimizer step (rolling mean over
+    ``smooth`` steps, as a line) and, if given, on held-out blocks (``evals``, as dots)."""
+    ax = ax or plt.gca()
+    if len(steps):
+        y = steps[metric].astype(float).rolling(smooth, min_periods=1).mean()
+        ax.plot(steps[x], y, color=color, lw=1.8, label=label or t("pretraining.train_batches"))
+    if evals is not None and len(evals):
+        ax.plot(evals["step"], evals[metric], ls="none", marker="o", ms=4, color=color, mec="black", mew=0.5,
+                label=t("pretraining.held_out") if label is None else None, zorder=3)
+    ax.set_xlabel(t("pretraining.step"))
+    ax.set_ylabel(t(f"pretraining.mlm_{metric}"))
+    return ax
+
+
+def plot_sweep(finals: pd.DataFrame, *, by: str = "arm", order: Sequence | None = None,
+               ax: Axes | None = None) -> Axes:
+    """Test accuracy against fine-tuning LR (log x), one line per arm (one seed each)."""
+    ax = ax or plt.gca()
+    order = list(order or pd.unique(finals[by]))
+    pal = _palette(order)
+    for name in order:
+        d = finals[finals[by] == name].sort_values("lr")
+        ax.plot(d["lr"].astype(float), d["value"], marker="o", color=pal[name], lw=1.6, label=_name("pretraining.arm", name))
+    ax.set_xscale("log")
+    ax.set_xlabel(t("pretraining.lr"))
+    ax.set_ylabel(t("test_accuracy"))
+    return ax
+
+
+def pretraining(mlm: Study, runs: RunSet, sweep: RunSet | None = None) -> Figure:
+    """Figure ``pretraining``: MLM accuracy and loss of the small RoBERTa (left), fine-tuned test
+    accuracy by training-set size for the three starting points (right), the LR sweep (bottom right)."""
+    f = runs.finals("accuracy", "test")
+    order = [a for a in ARMS if a in set(f["arm"])]
+    mosaic = [["acc", "size"], ["loss", "sweep"]] if sweep is not None else [["acc", "size"], ["loss", "size"]]
+    fig, ax = plt.subplot_mosaic(mosaic, figsize=figsize(9.9), layout="constrained", width_ratios=[1, 1.35])
+    c = _palette(order)["here"] if "here" in order else None
+    plot_mlm_curve(mlm["steps"], mlm["evals"], metric="accuracy", color=c, ax=ax["acc"])
+    ax["acc"].legend(fontsize="small", loc="lower right")
+    meta = mlm.meta
+    ax["acc"].set_title(t("pretraining.mlm_title", params=f"{meta.get('parameters', 0) / 1e6:.1f}",
+                          vocab=f"{meta.get('vocab_size', 0):,}"), fontsize="medium")
+    plot_mlm_curve(mlm["steps"], mlm["evals"], metric="loss", color=c, ax=ax["loss"])
+    ax["loss"].set_title(t("pretraining.loss_title", minutes=f"{meta.get('train_s', 0) / 60:.1f}",
+                           tokens=f"{meta.get('tokens_seen', 0) / 1e6:.1f}"), fontsize="medium")
+    plot_accuracy_vs_size(f, by="arm", order=order, label_prefix="pretraining.arm",
+                          majority=majority_share(runs, "test"), ax=ax["size"])
+    ax["size"].set_title(t("pretraining.size_title"), fontsize="medium")
+    if sweep is not None:
+        s = sweep.finals("accuracy", "test")
+        plot_sweep(s, order=[a for a in ARMS if a in set(s["arm"])], ax=ax["sweep"])
+        ax["sweep"].set_title(t("pretraining.sweep_title", n=f"{int(s['size'].iloc[0]):,}"), fontsize="medium")
+        ax["sweep"].legend(fontsize="small", loc="best")
+    fig.suptitle(t("pretraining.title"))
+    return fit_texts(fig)
+
+
+def plot_probe_cost(probe: pd.DataFrame, *, order: Sequence = CONTINUAL, ax: Axes | None = None) -> Axes:
+    """Linear-probe and kNN accuracy (bars: mean over probe subsets, 95% t interval) per encoder:
+    the original and each continued one."""
+    ax = ax or plt.gca()
+    order = [o for o in order if o in set(probe["continual"])]
+    long = probe.melt(id_vars=["continual", "probe_seed"], value_vars=["linear", "knn"], var_name="probe",
+                      value_name="value")
+    plot_seed_bars(long, x="continual", hue="probe", order=order, hue_order=["linear", "knn"],
+                   x_labels=[_name("continual-pretraining.short", o) for o in order],
+                   hue_labels=[t("continual-pretraining.linear"), t("continual-pretraining.knn")], ax=ax)
+    lo = float(np.nanmin(long["value"])) if len(long) else 0.0
+    ax.set_ylim(max(0.0, lo - 0.15), 1.0)
+    ax.set_ylabel(t("continual-pretraining.probe_axis"))
+    ax.legend(fontsize="small", loc="lower right")
+    return ax
+
+
+def continual_pretraining(runs: RunSet, probe: Study, mlm_low: Study, mlm_high: Study) -> Figure:
+    """Figure ``continual-pretraining``: held-out MLM accuracy while continuing (left), fine-tuned
+    test accuracy with and without it by size (middle), the probe of general knowledge (right)."""
+    fig, ax = plt.subplots(1, 3, figsize=figsize(9.9), layout="constrained", width_ratios=[1, 1.25, 1])
+    pal = _palette(list(CONTINUAL))
+    for which, st in (("low", mlm_low), ("high", mlm_high)):
+        ev = st["evals"]
+        ax[0].plot(ev["step"], ev["accuracy"], marker="o", ms=3.5, lw=1.8, color=pal[which],
+                   label=_name("continual-pretraining.mlm", which))
+    ax[0].set_xlabel(t("pretraining.step"))
+    ax[0].set_ylabel(t("continual-pretraining.mlm_axis"))
+    ax[0].set_title(t("continual-pretraining.mlm_title"), fontsize="medium")
+    ax[0].legend(fontsize="small", loc="lower right")
+    f = runs.finals("accuracy", "test")
+    order = [o for o in CONTINUAL if o in set(f["continual"])]
+    plot_accuracy_vs_size(f, by="continual", order=order, label_prefix="continual-pretraining.arm",
+                          majority=majority_share(runs, "test"), ax=ax[1])
+    ax[1].set_title(t("continual-pretraining.size_title"), fontsize="medium")
+    plot_probe_cost(probe["probe"], ax=ax[2])
+    ax[2].set_title(t("continual-pretraining.probe_title", task=_name("continual.task", probe.meta.get("probe_task", ""))),
+                    fontsize="medium")
+    fig.suptitle(t("continual-pretraining.title"))
+    return fit_texts(fig)

@@ -58,9 +58,15 @@ class MLMConfig:
     eval_blocks: int = 256
     precision: str = "bf16"  # "bf16": autocast (2.5× faster than fp32 on this CPU for the small RoBERTa); "fp32"
     seed: int = 0
+    # LR of a freshly initialised MLM head (continual pretraining): at the encoder's 1e-5 a random head
+    # would barely learn in 400 steps and send the encoder nothing but noise. None: ``lr`` for all.
+    head_lr: float | None = None
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        if d["head_lr"] is None:  # added later: recipes without it keep their fingerprint
+            del d["head_lr"]
+        return d
 
 
 # Named recipes: the names RunConfig.model uses ("pretrained-here:roberta-small").
@@ -72,13 +78,17 @@ RECIPES: dict[str, MLMConfig] = {
                                steps=60, batch_size=16, eval_every=20, eval_blocks=32),
     # continual pretraining of the default model on review text only (rt-sentiment train split)
     "minilm-reviews-1e-05": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=64,
-                                      batch_size=16, steps=400, lr=1e-5, eval_every=50, eval_blocks=128),
+                                      batch_size=16, steps=400, lr=1e-5, eval_every=50, eval_blocks=128,
+                                      head_lr=1e-3),
     "minilm-reviews-1e-04": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=64,
-                                      batch_size=16, steps=400, lr=1e-4, eval_every=50, eval_blocks=128),
+                                      batch_size=16, steps=400, lr=1e-4, eval_every=50, eval_blocks=128,
+                                      head_lr=1e-3),
     "minilm-reviews-quick-1e-05": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=32,
-                                            batch_size=8, steps=8, lr=1e-5, eval_every=4, eval_blocks=16),
+                                            batch_size=8, steps=8, lr=1e-5, eval_every=4, eval_blocks=16,
+                                            head_lr=1e-3),
     "minilm-reviews-quick-1e-04": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=32,
-                                            batch_size=8, steps=8, lr=1e-4, eval_every=4, eval_blocks=16),
+                                            batch_size=8, steps=8, lr=1e-4, eval_every=4, eval_blocks=16,
+                                            head_lr=1e-3),
 }
 
 
@@ -263,10 +273,17 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
 
         eval_batches = [collate(eval_blocks[i:i + cfg.batch_size]) for i in range(0, len(eval_blocks), cfg.batch_size)]
 
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
-        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "LayerNorm" in n]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        # param groups: weight decay on matrices only; a fresh MLM head (the transform and the output
+        # bias; the output weight is the word embeddings, tied) at ``head_lr`` when given
+        head_ids = {id(p) for p in _mlm_head(model).parameters()} - {id(model.get_input_embeddings().weight)}
+        groups = {}
+        for n, p in model.named_parameters():
+            in_head = cfg.head_lr is not None and id(p) in head_ids
+            decays = p.ndim >= 2 and "LayerNorm" not in n
+            groups.setdefault((in_head, decays), []).append(p)
+        opt = torch.optim.AdamW([{"params": ps, "weight_decay": cfg.weight_decay if decays else 0.0,
+                                  "lr": cfg.head_lr if in_head else cfg.lr}
+                                 for (in_head, decays), ps in sorted(groups.items())], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
         sched = get_linear_schedule_with_warmup(opt, math.ceil(cfg.warmup * cfg.steps), cfg.steps)
 
         @torch.no_grad()
@@ -295,7 +312,7 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
-            lr = sched.get_last_lr()[0]
+            lr = sched.get_last_lr()[0] if cfg.head_lr is None else min(sched.get_last_lr())  # the encoder's
             opt.step()
             sched.step()
             tokens += int(batch["attention_mask"].sum())
