@@ -134,7 +134,7 @@ def plot_reward_model(reward, *, ax: Axes | None = None) -> Axes:
     ev = reward.tables["evals"]
     ax.plot(ev["step"], ev["value"], "o-", color="C4", ms=3, lw=1.3)
     ax.axhline(0.5, color="0.35", ls=":", lw=1.2, gid="majority")
-    ax.set_ylim(0.4, 1.0)
+    ax.set_ylim(min(0.4, float(ev["value"].min()) - 0.05), 1.0)
     ax.set_xlabel(t("step"))
     ax.set_ylabel(t("rlhf.pair_acc"))
     return ax
