@@ -41,7 +41,7 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
     fig = spec.render(data)
     annotate(fig, spec, data, lang)  # the same verdict note as the gallery
     plt.close(fig)  # returned, not also pyplot-managed: a notebook shows it once
-    return fig
+    return viz.on_screen(fig)
 
 
 def findings(figure_id: str, lang: str = "zh", *, quick: bool = False):

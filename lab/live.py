@@ -117,7 +117,7 @@ class LiveCurves(Callback):
             from IPython.display import display
             with self.out:
                 self.out.clear_output(wait=True)
-                display(self.fig)
+                display(viz.on_screen(self.fig))
         return self.fig
 
 

@@ -90,7 +90,7 @@ class Control:
         plt.close(fig)
         with self.out:
             self.out.clear_output(wait=True)
-            display(fig)
+            display(viz.on_screen(fig))
 
     def _ipython_display_(self):
         display(self.widget)

@@ -68,3 +68,25 @@ def test_live_panels_are_axes_level():
     evals = pd.DataFrame({"step": [2, 1], "split": "validation", "metric": "accuracy", "value": [0.8, 0.6]})
     assert viz.plot_eval_curve(evals, ax=axes[3]) is axes[3]
     assert axes[3].get_lines()[0].get_ydata().tolist() == [0.6, 0.8] and axes[3].get_ylabel() == t("val_accuracy")
+
+
+def test_on_screen_the_smallest_text_is_projector_readable():
+    """A notebook at 100% zoom: the smallest text allowed in print (7 pt) is at least 12 px, and a
+    full-width figure fits a JupyterLab cell unscaled (≤ 800 px), so nothing shrinks it again."""
+    import matplotlib as mpl
+    import viz
+    from viz import geometry
+    import matplotlib.pyplot as plt
+    with viz.set_theme("zh"):
+        fig = viz.on_screen(plt.figure(figsize=geometry.figsize(5)))
+        assert 7 * fig.dpi / 72 >= 12
+        assert fig.get_figwidth() * fig.dpi <= 800
+        assert mpl.rcParams["savefig.dpi"] == 300  # the saved files keep print resolution
+        plt.close(fig)
+
+
+def test_chapter_draw_shows_figures_at_screen_size():
+    import chapter
+    import viz
+    fig = chapter.draw("layer-lr", lang="zh", quick=True)
+    assert fig.dpi == viz.SCREEN_DPI

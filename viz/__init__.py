@@ -9,7 +9,7 @@ from ftcore.records.queries import global_grad_norm, mean_sd, range_curve, smoot
 from ftcore.records.runset import RunSet
 from .text import t
 from ._common import MEMORY_PARTS, memory_legend, memory_note, plot_training_memory
-from .theme import current_lang, set_theme
+from .theme import SCREEN_DPI, current_lang, on_screen, set_theme
 from .basics import *  # noqa: F401,F403  3.2.1
 from .freezing import *  # noqa: F401,F403  3.2.2
 from .data import *  # noqa: F401,F403  3.2.3

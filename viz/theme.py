@@ -16,6 +16,11 @@ import matplotlib as mpl
 from matplotlib import font_manager
 
 LANGS = ("zh", "en")
+# On screen (a notebook at 100% zoom, a projector) a figure is shown at SCREEN_DPI pixels per inch
+# (``on_screen``): the smallest text, 7 pt, is then 12.6 px, and a full-width figure (15.4 cm) is
+# 790 px, narrower than a JupyterLab cell, so the browser never scales it down. Figures are laid out
+# at figure.dpi 100 (what the print checks measure) and saved at savefig.dpi (300).
+SCREEN_DPI = 130
 # Font sizes in points at print size (figures are drawn at the book's text width, see viz.geometry):
 # nothing below 7 pt, and "small" (0.833 × font.size) still 7.5 pt for notes written under a figure.
 FONT_PT = {"font.size": 9, "axes.labelsize": 8.5, "axes.titlesize": 9, "xtick.labelsize": 8,
@@ -95,6 +100,12 @@ class _Theme:
         """Nothing to show: a notebook cell ending in ``viz.set_theme(LANG)`` prints nothing, as before."""
 
 
+def on_screen(fig):
+    """``fig`` shown at :data:`SCREEN_DPI` (its layout, in points, unchanged): what a notebook displays."""
+    fig.set_dpi(SCREEN_DPI)
+    return fig
+
+
 def set_theme(lang: str = "zh", *, context: str = "paper", font_scale: float = 1.0) -> _Theme:
     """Style every later figure: seaborn's whitegrid on a white background (readable in dark
     JupyterLab themes too), the CJK font, and the label language ``"zh"`` (default) or ``"en"``.
@@ -126,4 +137,4 @@ def set_theme(lang: str = "zh", *, context: str = "paper", font_scale: float = 1
     return _Theme(lang, saved_lang, saved_rc)
 
 
-__all__ = ["FONT_PT", "FontMissingError", "LANGS", "check_lang", "cjk_font", "current_lang", "set_theme", "strong"]
+__all__ = ["FONT_PT", "SCREEN_DPI", "on_screen", "FontMissingError", "LANGS", "check_lang", "cjk_font", "current_lang", "set_theme", "strong"]
