@@ -26,6 +26,7 @@ _quiet_libraries()
 from .env import LIVE_LR, LORA_LR, QUICK, live_config, versions  # noqa: E402
 from .live import LiveCurves, train_live  # noqa: E402
 from . import hf_demo, objectives, widgets  # noqa: E402  (lab.widgets.schedule_explorer(), ...)
+from . import quantization  # noqa: E402  (notebook 12: lab.quantization.QuantizeLive(), ...)
 from . import alignment  # noqa: E402  (notebook 13: lab.alignment.MaskToggle(), lab.alignment.KLKnob(), ...)
 from . import pretraining  # noqa: E402  (notebook 11: lab.pretraining.TokenizerExplorer(), lab.pretraining.FillMask(), ...)
 

@@ -1,0 +1,140 @@
+"""What notebook 12 (量化) calls: which layers int8 quantization touches in the real model, the
+measured table from the stored studies, and a button that fine-tunes and quantizes a live run.
+
+Everything measured comes from :mod:`ftcore.analysis.quantization`; nothing here trains unless the
+reader clicks. Texts follow ``viz.set_theme(LANG)``."""
+from __future__ import annotations
+
+import html
+import re
+
+import ipywidgets as W
+import pandas as pd
+
+from viz.theme import current_lang
+
+from .env import QUICK, THREADS, live_config
+
+TEXT = {
+    "zh": {"button": "微调并量化", "running": "正在微调两次（原配方与量化感知），再逐条评估、计时……",
+           "waiting": "点击“微调并量化”开始（两次微调，正常模式约 2–4 分钟）",
+           "arm": "形态", "acc": "测试准确率", "ci": "95% 区间", "n": "种子数", "agree": "与 fp32 预测一致",
+           "size": "大小（MB）", "lat1": "批 1（毫秒/条）", "lat32": "批 32（毫秒/条）",
+           "done": "完成：{n} 条测试影评逐条评估；延迟为 {reps} 次重复的中位数（{threads} 个线程，本机 CPU）。",
+           "group": "层", "layers": "个数", "params": "参数量", "stored": "int8 时的存储",
+           "int8": "int8 权重", "fp32": "保持 fp32"},
+    "en": {"button": "Fine-tune and quantize", "running": "Fine-tuning twice (the recipe, then quantization-aware), "
+           "then evaluating review by review and timing…",
+           "waiting": "Click “Fine-tune and quantize” to start (two fine-tunings, about 2-4 minutes in normal mode)",
+           "arm": "form", "acc": "test accuracy", "ci": "95% interval", "n": "seeds", "agree": "agrees with fp32",
+           "size": "size (MB)", "lat1": "batch 1 (ms/review)", "lat32": "batch 32 (ms/review)",
+           "done": "Done: {n} test reviews evaluated one by one; latency is the median of {reps} repeats "
+                   "({threads} threads, this machine's CPU).",
+           "group": "layer", "layers": "count", "params": "parameters", "stored": "stored in int8 as",
+           "int8": "int8 weights", "fp32": "stays fp32"},
+}
+
+
+def _t(key: str, **kw) -> str:
+    return TEXT[current_lang()][key].format(**kw)
+
+
+def quantized_layers(model: str | None = None) -> pd.DataFrame:
+    """The default model (untrained head, mean pooling) by kind of layer: how many, their parameters,
+    and whether dynamic int8 quantization stores them in int8 or leaves them in fp32."""
+    import torch.nn as nn
+
+    from ftcore import RunConfig
+    from ftcore.engine.runs import init_model
+
+    cfg = RunConfig(pooling="mean", **({"model": model} if model else {}))
+    m = init_model(cfg, 2)
+    rows = {}
+    for name, mod in m.named_modules():
+        if type(mod) is nn.Linear:
+            kind, int8 = re.sub(r"^.*layer\.\d+\.", "", name), True  # per kind, over the 6 layers
+        elif isinstance(mod, nn.Embedding):
+            kind, int8 = name.rsplit(".", 1)[-1], False
+        elif isinstance(mod, nn.LayerNorm):
+            kind, int8 = "LayerNorm", False
+        else:
+            continue
+        r = rows.setdefault(kind, {_t("group"): kind, _t("layers"): 0, _t("params"): 0,
+                                   _t("stored"): _t("int8") if int8 else _t("fp32")})
+        r[_t("layers")] += 1
+        r[_t("params")] += sum(p.numel() for p in mod.parameters(recurse=False))
+    return pd.DataFrame(list(rows.values()))
+
+
+def _table(summary: pd.DataFrame) -> pd.DataFrame:
+    import viz
+    lang = current_lang()
+    return pd.DataFrame({
+        _t("arm"): [viz.t(f"quantization.arm.{a}", lang) for a in summary.index],
+        _t("acc"): summary["acc"].round(3),
+        _t("ci"): [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "—" for lo, hi in zip(summary["lo"], summary["hi"])],
+        _t("n"): summary["n"].astype(int),
+        _t("agree"): summary["agree"].map(lambda v: f"{v:.1%}"),
+        _t("size"): summary["size_mb"].round(1),
+        _t("lat1"): summary["lat1"].round(2),
+        _t("lat32"): summary["lat32"].round(2),
+    })
+
+
+def measured_table(*, quick: bool = False) -> pd.DataFrame:
+    """The figure's numbers as a table (from the stored studies, never trains): per form, test
+    accuracy mean with its 95% t interval over seeds, agreement with fp32, size, median latency."""
+    import chapter
+    from ftcore.records.cache import MissingRecordError
+    from viz.quantization import quantization_summary
+
+    try:
+        inputs = chapter.inputs("quantization", quick=quick)
+    except MissingRecordError as err:  # a clone whose records are not all there yet: say what to run
+        import viz
+        return pd.DataFrame({"": [viz.t("missing_records", current_lang(), figure="quantization"),
+                                  str(err).split(". ")[0]]})
+    return _table(quantization_summary([v for k, v in inputs.items() if k.startswith("study_")]))
+
+
+class QuantizeLive:
+    """A button: fine-tune the live regime (:func:`lab.live_config`) as it is and with
+    quantization-aware training, then measure fp32, bf16, int8 (post-training, with 8-bit
+    embeddings, QAT): the same study as the figure, on one seed. ``.result`` = (tables, meta)."""
+
+    def __init__(self, seed: int = 0):
+        self.seed, self.result = seed, None
+        self.button = W.Button(description=_t("button"), button_style="primary", icon="play",
+                               layout=W.Layout(width="auto", min_width="110px"))
+        self.button.on_click(lambda _: self.update())
+        self.status = W.HTML(_t("waiting"))
+        self.table = W.HTML()
+        self.widget = W.VBox([self.button, self.status, self.table])
+
+    def config(self):
+        return live_config(seed=self.seed, eval_splits=())
+
+    def update(self):
+        from ftcore.analysis.quantization import quantization_study
+        from viz.quantization import quantization_summary
+
+        from ftcore.records.studies import Study
+        self.button.disabled = True
+        self.status.value = _t("running")
+        try:
+            n, reps = (8, 2) if QUICK else (32, 5)
+            tables, meta = quantization_study(self.config(), n_latency=n, repeats=reps, threads=THREADS)
+            self.result = (tables, meta)
+            st = Study("quantization", {}, tables, meta)
+            self.table.value = _table(quantization_summary([st])).to_html(index=False, border=0)
+            self.status.value = html.escape(_t("done", n=meta["n_test"], reps=reps, threads=THREADS))
+        finally:
+            self.button.disabled = False
+        return self.result
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+
+__all__ = ["QuantizeLive", "measured_table", "quantized_layers"]
