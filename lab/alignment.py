@@ -60,7 +60,8 @@ def inputs(fid: str) -> dict:
     """A figure's combined inputs (studies and tidy frames) from the stored records."""
     import chapter
     from chapter.registry import REGISTRY
-    return REGISTRY[fid].combine(chapter.inputs(fid, quick=QUICK))
+    raw = chapter.inputs(fid, quick=QUICK)  # registers the figures first
+    return REGISTRY[fid].combine(raw)
 
 
 def gpt_facts() -> str:
