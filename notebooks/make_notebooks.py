@@ -223,6 +223,36 @@ print('ftcore predict my-model "a moving, beautifully acted film" "dull and far 
 print("from transformers import AutoModelForSequenceClassification, AutoTokenizer")
 print('model = AutoModelForSequenceClassification.from_pretrained("my-model")')''', IGNORE),
 ],
+"11_从头预训练.ipynb": [
+    md("""# 从头预训练：分词器、小 RoBERTa 与继续预训练
+
+前面的笔记本都从一个现成的预训练模型出发。它从哪里来？这里在 2 核 CPU 上把这件事缩小了真做一遍：
+先在离线语料（影评、剧情简介、BBC 新闻的**训练划分**，验证和测试文本一律剔除）上训练一个字节级 BPE 分词器，
+再用掩码语言模型（MLM）从随机权重预训练一个 4 层的小 RoBERTa，然后把它和“同结构随机初始化”“默认预训练模型”放在同一个情感任务上比较。
+最后看另一条路：不从头训练，而是让默认模型在影评文本上**继续预训练**（领域自适应），它对小数据微调有没有帮助、又让通用知识付出了多少代价。"""),
+    code(SETUP), code(PARAMS, "parameters"),
+    md("""## 1. 字节级 BPE 分词器
+字节级 BPE 从 256 个字节出发，反复合并语料中最常见的相邻符号对，直到词表达到指定大小；任何文本都能切分，不会出现 [UNK]。
+特殊符号沿用 RoBERTa 的约定：`<s>`=0、`<pad>`=1、`</s>`=2、`<unk>`=3、`<mask>`=4。词元前的 `Ġ` 表示它前面有一个空格。"""),
+    code('''from ftcore.pretraining.tokenizer import SPECIAL_TOKENS, pretraining_texts, train_bpe_tokenizer
+texts = pretraining_texts()
+tok = train_bpe_tokenizer(texts, vocab_size=8000)
+print(f"{len(texts):,} texts; vocabulary {len(tok):,};", {s: tok.convert_tokens_to_ids(s) for s in SPECIAL_TOKENS})
+print(tok.tokenize("An unexpectedly moving, beautifully acted film."))''', CHECK),
+    md("选择词表大小，点击按钮重新训练分词器：词表越小，一个词被切成的碎片越多，同样长度的输入装下的文字越少。"),
+    code('explorer = lab.pretraining.TokenizerExplorer()\nexplorer', IGNORE),
+    md("""## 2. 用 MLM 预训练一个小 RoBERTa，再微调
+每个训练序列是把文本首尾相接、用 `</s>` 隔开后切出的 64 个词元；`DataCollatorForLanguageModeling` 随机选中 15% 的词元让模型去猜。
+左图是掩码词元的准确率和损失（线：训练批次；点：留出文本），右图是三种起点在影评情感上微调后的测试准确率。下面一行是这次预训练的实测数字。"""),
+    code('print(lab.pretraining.facts())', IGNORE),
+    fig("pretraining"),
+    md("在句子里放一个 `<mask>`，点击按钮，看本地预训练的模型猜什么。只读过一百万词量级文本的小模型，多半只会猜高频词——这正说明了默认模型背后那数十亿词的预训练买到了什么。"),
+    code('fill = lab.pretraining.FillMask()\nfill', IGNORE),
+    md("""## 3. 继续预训练（领域自适应）
+默认模型 all-MiniLM-L6-v2 是句向量模型，检查点里没有 MLM 头：输出层与词嵌入绑定、偏置为零，中间的变换层随机初始化（用较大的学习率 1e-3 先把它学起来，编码器本身用 1e-5 或 1e-4）。
+在影评情感训练划分的文本（不用标签）上继续 400 步 MLM，再在 100 / 300 / 1,000 条影评上微调，与不继续预训练的模型配对比较；右图用 `forgetting-pretrained` 的同一个线性探针（新闻主题）衡量通用知识的损失。"""),
+    fig("continual-pretraining"),
+],
 "12_量化.ipynb": [
     md("""# 量化：把微调好的分类器变成 int8
 
