@@ -113,8 +113,8 @@ def mask_table(tokenizer, *, text_tokens: int = 12) -> pd.DataFrame:
     kw = dict(text_tokens=text_tokens)
     on = encode(tokenizer, spec["phrasings"][0], text, spec["answers"][label], mask_prompt=True, **kw)
     off = encode(tokenizer, spec["phrasings"][0], text, spec["answers"][label], mask_prompt=False, **kw)
-    toks = tokenizer.convert_ids_to_tokens(on["input_ids"])
-    return pd.DataFrame({"position": range(len(toks)), "token": [tokenizer.convert_tokens_to_string([t]) for t in toks],
+    toks = [tokenizer.decode([i], clean_up_tokenization_spaces=False) for i in on["input_ids"]]  # " ne", "\n"
+    return pd.DataFrame({"position": range(len(toks)), "token": toks,
                          "input_id": on["input_ids"], "label_masked": on["labels"], "label_unmasked": off["labels"],
                          "in_prompt": [i < on["prompt_len"] for i in range(len(toks))]})
 
