@@ -91,3 +91,25 @@ def test_a_deep_copy_of_a_mean_pooled_model_pools_with_its_own_mask(tiny):
         model(**q._batch([[101, 2000, 102]] * 3, 0))  # leaves a 3-row mask in the original
         one = twin(**q._batch([[101, 2000, 2001, 102]], 0)).logits
     assert one.shape == (1, 2)
+
+
+def test_the_figure_resolves_and_draws_from_the_quick_records():
+    import matplotlib.pyplot as plt
+
+    import chapter
+    import viz
+    from chapter import specs  # noqa: F401 (registers the figures)
+    from chapter.registry import PLANNED, REGISTRY
+    spec = REGISTRY["quantization"]
+    assert "quantization" not in PLANNED
+    inputs = chapter.inputs("quantization", quick=True)  # committed quick records, never trains
+    arms = inputs["gate_arms"]
+    assert set(arms.values("arm")) == set(q.ARMS) and arms.values("seed") == [0]
+    assert len(spec.gate(inputs).checks) == len(q.ARMS)  # every compared arm is gated
+    assert [j.claim.a["arm"] for j in spec.verdicts(inputs)] == ["fp32", "int8_qat", "fp32", "fp32"]
+    viz.set_theme("en")
+    fig = spec.render(inputs)
+    assert len(fig.axes) == 4
+    assert [tick.get_text() for tick in fig.axes[0].get_xticklabels()][2] == viz.t("quantization.short.int8_ptq")
+    assert len([ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "seeds"]) == 1  # one line per seed
+    plt.close(fig)
