@@ -86,7 +86,7 @@ CAPTION = {
           "观测器为无记忆的当前最小/最大值，学习率 1e-4，2 轮；训练后经同一 quantize_dynamic 调用转为 int8）。"
           "测试准确率为 500 条测试影评逐条输入（种子配对，95% t 区间）；大小为 torch.save(state_dict) 的字节数；"
           "延迟为 1 个线程、64 条测试影评、批大小 1 与 32 下每条的中位数（7 次交错重复 × 各种子，误差线为四分位距），"
-          "只对测量所用的这台 CPU 成立，测量时其他进程也在运行。",
+          "黑色菱形为计时线程自身的 CPU 时间（不受其他进程抢占影响）；只对测量所用的这台 CPU 成立，测量时其他进程也在运行。",
     "en": "The base classifier (all-MiniLM-L6-v2, 1,000 reviews × 2 epochs, LR 1e-4, mean pooling, bf16 autocast, "
           "48 tokens) in five forms, fine-tuned anew per seed: fp32; bf16 (every weight cast); int8 post-training "
           "dynamic quantization (torch.ao quantize_dynamic on all 37 nn.Linear layers, i.e. 6 layers × query/key/value/"
@@ -97,8 +97,9 @@ CAPTION = {
           "fake-quantized throughout training with memoryless min/max observers, LR 1e-4, 2 epochs, then converted by "
           "the same quantize_dynamic call). Test accuracy on 500 test reviews fed one at a time (seed-paired, 95% t "
           "intervals); size = bytes of torch.save(state_dict); latency = median per review on 1 thread over 64 test "
-          "reviews at batch 1 and 32 (7 interleaved repeats × seeds; bars show the interquartile range), valid for "
-          "the CPU it was measured on only, with other processes running.",
+          "reviews at batch 1 and 32 (7 interleaved repeats × seeds; bars show the interquartile range; black "
+          "diamonds: the timing thread's own CPU time, which other processes do not inflate), valid for the CPU it "
+          "was measured on only, with other processes running.",
 }
 
 figure(FigureSpec(

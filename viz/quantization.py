@@ -112,8 +112,9 @@ def plot_size(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def plot_latency(latency: pd.DataFrame, *, order: Sequence[str] | None = None, ax: Axes | None = None) -> Axes:
-    """Median ms per review for each arm, one bar per batch size (hatched: batch > 1), interquartile
-    range of all repeats as error bars."""
+    """Median wall-clock ms per review for each arm, one bar per batch size (hatched: batch > 1),
+    interquartile range of all repeats as error bars; a black diamond marks the median CPU time of
+    the timing thread itself (wall time × ``cpu_share``), which other processes do not inflate."""
     ax = ax or plt.gca()
     order = list(order or pd.unique(latency["arm"]))
     colors = _colors(order)
@@ -128,10 +129,19 @@ def plot_latency(latency: pd.DataFrame, *, order: Sequence[str] | None = None, a
         ax.bar(pos, med, w * 0.9, color=[colors[a] for a in order], hatch=None if k == 0 else "///",
                edgecolor="white", label=t("quantization.batch", b=b))
         ax.errorbar(pos, med, yerr=[med - q1, q3 - med], fmt="none", ecolor="black", elinewidth=1, capsize=2)
+        if "cpu_share" in latency:  # the thread's own CPU time: what the pass costs without other processes
+            sub = latency[latency["batch_size"] == b]
+            cpu = (sub["ms_per_example"] * sub["cpu_share"]).groupby(sub["arm"]).median().reindex(order)
+            ax.scatter(pos, cpu, marker="D", s=14, color="black", zorder=4, gid="cpu_time",
+                       label=t("quantization.cpu_time") if k == 0 else None)
     ax.set_xticks(xs, [_short(a) for a in order])
     ax.set_ylabel(t("quantization.latency_label"))
     ax.set_ylim(0, float(latency.groupby(["arm", "batch_size"])["ms_per_example"].quantile(0.75).max()) * 1.45)
-    leg = ax.legend(fontsize="small", loc="upper right", ncols=len(sizes))
+    handles, labels = ax.get_legend_handles_labels()
+    bars = [(h, lab) for h, lab in zip(handles, labels) if not lab.startswith("◆")]
+    leg = ax.legend(*zip(*bars), fontsize="small", loc="upper right", ncols=len(sizes),
+                    title=t("quantization.cpu_time") if len(bars) < len(handles) else None,
+                    title_fontsize="small")
     for h in leg.legend_handles:  # the batch sizes, not an arm's colour
         h.set_facecolor("0.6")
     return ax
