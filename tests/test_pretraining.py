@@ -35,3 +35,125 @@ def test_tokenizer_is_deterministic_and_plain_mode():
     assert b("good film")["input_ids"] == a("good film")["input_ids"][1:-1]
     with pytest.raises(ValueError, match="too small"):
         train_bpe_tokenizer(TEXTS, vocab_size=100)
+
+
+# ---------------------------------------------------------------------------------------- MLM
+TINY = dict(corpus=("rt-subjectivity",), vocab_size=400, hidden=32, layers=2, heads=2, intermediate=64,
+            block=32, batch_size=8, steps=30, lr=3e-3, eval_every=10, eval_blocks=16)
+
+
+def test_pack_blocks_wraps_and_drops_the_tail():
+    from ftcore.pretraining.mlm import pack_blocks
+
+    blocks = pack_blocks([[5, 6, 7], [8, 9]], block=5, bos=0, eos=2)
+    # the stream 5 6 7 </s> 8 9 </s> cut every 3 tokens, each piece wrapped; the last 1 token dropped
+    assert blocks == [[0, 5, 6, 7, 2], [0, 2, 8, 9, 2]]
+
+
+def test_mlm_steps_reduce_loss_on_a_tiny_model():
+    import torch
+    from transformers import DataCollatorForLanguageModeling
+
+    from ftcore.pretraining.mlm import MLMConfig, build_model, mlm_step_outputs, pack_blocks
+
+    torch.manual_seed(0)
+    tok = train_bpe_tokenizer(TEXTS, vocab_size=300)
+    cfg = MLMConfig(**{**TINY, "vocab_size": 300})
+    model = build_model(cfg, tok)
+    ids = [e.ids for e in tok.backend_tokenizer.encode_batch(TEXTS, add_special_tokens=False)]
+    blocks = pack_blocks(ids, cfg.block, tok.bos_token_id, tok.eos_token_id)
+    collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
+    batch = collator([{"input_ids": b} for b in blocks[:8]])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss, correct, n = mlm_step_outputs(model, batch)
+        assert 0 <= correct <= n and n == int((batch["labels"] != -100).sum())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    # the masked-only loss is the model's own MLM loss (dropout off for the comparison)
+    model.eval()
+    with torch.no_grad():
+        assert abs(float(mlm_step_outputs(model, batch)[0]) - float(model(**batch).loss)) < 1e-4
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path, monkeypatch):
+    from ftcore.pretraining.mlm import MLMConfig, extra_recipes
+
+    from ftcore.engine.models import load_tokenizer, resolve_model
+
+    monkeypatch.setenv("FTCORE_MODELS_DIR", str(tmp_path / "models"))
+    resolve_model.cache_clear()  # the models folder is part of a resolved name's path
+    load_tokenizer.cache_clear()
+    with extra_recipes(**{"test-tiny": MLMConfig(**TINY)}):
+        yield "test-tiny"
+
+
+def test_checkpoint_curves_study_and_engine_run(tiny_recipe, tmp_path, toy_task):
+    from ftcore import RunConfig, run
+    from ftcore.pretraining.mlm import checkpoint_dir, curves, ensure_checkpoint, model_name
+    from ftcore.records.cache import fetch_or_compute
+    from ftcore.records.studies import load_study, stored_study
+
+    path = ensure_checkpoint(tiny_recipe)
+    assert path == checkpoint_dir(tiny_recipe) and (path / "config.json").is_file()
+    tables, meta = curves(tiny_recipe)
+    steps, evals = tables["steps"], tables["evals"]
+    assert list(steps["step"]) == list(range(1, 31)) and list(evals["step"]) == [0, 10, 20, 30]
+    assert steps["loss"].tail(5).mean() < steps["loss"].head(5).mean()  # it learned something
+    assert meta["head_tied_to_embeddings"] and meta["corpus"]["texts"] > 1000 and meta["vocab_size"] <= 400
+    # the curves as a study: stored, then reloaded from disk unchanged
+    item = stored_study("mlm-pretraining", {"recipe": tiny_recipe}, lambda: curves(tiny_recipe), tmp_path / "runs")
+    st = fetch_or_compute(item)
+    again = load_study(st.path)
+    assert again.meta["final"] == meta["final"] and again["steps"]["loss"].tolist() == steps["loss"].tolist()
+    # the checkpoint fine-tunes through the ordinary engine, by name, from a record's point of view
+    cfg = RunConfig(model=model_name(tiny_recipe), task=toy_task, train_size=None, epochs=1, batch_size=16,
+                    lr=1e-3, eval_size=None, max_length=16, progress=False, threads=1, pooling="cls")
+    rec = run(cfg, runs_dir=tmp_path / "runs")
+    assert rec.status == "completed" and rec.config["model"] == "pretrained-here:test-tiny"
+    assert {"embeddings", "layer.0", "layer.1", "head"} <= set(rec.layer_state["group"])
+
+
+def test_pretrained_here_names_resolve_without_weights(tiny_recipe):
+    from ftcore.engine.models import resolve_model
+    from ftcore.pretraining.mlm import RECIPES, fingerprint, model_name
+
+    src = resolve_model(model_name(tiny_recipe))  # a record can name the model before it exists here
+    assert src.fingerprint == "here-" + fingerprint(RECIPES[tiny_recipe])
+    assert not (src.path and __import__("pathlib").Path(src.path, "pretraining.json").exists())
+    assert fingerprint(RECIPES["roberta-small"]) != fingerprint(RECIPES["roberta-quick"])
+
+
+# ---------------------------------------------------------------------------------------- figures
+def test_specs_resolve_in_quick_mode():
+    from chapter import specs  # noqa: F401
+    from chapter.registry import PLANNED, REGISTRY, Grid, StudyNeed
+    from chapter.scale import QUICK
+
+    for fid in ("pretraining", "continual-pretraining"):
+        assert fid in REGISTRY and fid not in PLANNED
+        needs = REGISTRY[fid].needs(QUICK)
+        grids = [v for v in needs.values() if isinstance(v, Grid)]
+        assert grids and all(c.model.startswith(("pretrained-here:", "all-MiniLM")) for g in grids for _, c in g.cells)
+        assert any(isinstance(v, StudyNeed) for v in needs.values())
+        assert REGISTRY[fid].must_learn and REGISTRY[fid].claims
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("fid", ["pretraining", "continual-pretraining"])
+def test_figures_draw_from_quick_records(fid, lang, figure_inputs):
+    import matplotlib.pyplot as plt
+
+    import viz
+    from chapter.registry import REGISTRY
+
+    with viz.set_theme(lang):
+        fig = REGISTRY[fid].draw(**figure_inputs(fid))
+    legends = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert len(fig.axes) >= 3 and legends and fig._suptitle.get_text()
+    plt.close(fig)

@@ -322,7 +322,7 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 evals.append(evaluate(step))
                 if log:
-                    log(f"step {step}/{cfg.steps} loss {float(loss):.3f} held-out acc {evals[-1]['accuracy']:.3f} "
+                    log(f"step {step}/{cfg.steps} loss {steps[-1]['loss']:.3f} held-out acc {evals[-1]['accuracy']:.3f} "
                         f"({time.perf_counter() - t_train:.0f} s)")
         train_s = time.perf_counter() - t_train
         model.save_pretrained(out)
