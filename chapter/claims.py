@@ -105,7 +105,8 @@ def gate(figure_id: str, must_learn: dict[str, Callable[[dict], bool]], inputs: 
 
 # Figures that name their arms with another figure's labels (the freezing figures share freeze-map's).
 _LABEL_ALIASES = {"freeze-effects": ("freeze-map",), "unfreeze": ("freeze-map",),
-                  "forgetting": ("continual.method",), "continual-table": ("continual.method",)}
+                  "forgetting": ("continual.method",), "continual-table": ("continual.method",),
+                  "data-size-strategy": ("strategies",)}
 
 
 def _arm_value(figure: str, key: str, value, lang: str) -> str:

@@ -78,7 +78,6 @@ REGISTRY: dict[str, FigureSpec] = {}
 # Rows of FIGURES.md that no spec draws yet, with the open issue that builds each (the test of the
 # registry checks this list, so a new row cannot be forgotten silently).
 PLANNED: dict[str, str] = {
-    "data-size-strategy": "issue 14 (seed 001's decision rule by data size)",
 }
 
 

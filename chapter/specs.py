@@ -183,6 +183,74 @@ figure(FigureSpec(
             Claim({"zh": "全部数据时，微调仍优于从头训练", "en": "On the whole split fine-tuning still beats training from scratch"},
                   {"strategy": "full"}, {"strategy": "random"}, where={"size": FULL_SPLIT})]))
 
+# Seed 001's rule of thumb by data size: freeze the encoder below ~1k examples, layer-wise LRs from
+# 1k to 10k, full fine-tuning above. The frozen and full arms are the `strategies` runs; the layer-wise
+# arm decays the LR by LLRD_DECAY per layer down from the top, at the top LR its sweep chose (base
+# regime, 2 seeds, validation accuracy). The whole split is 8,925 reviews: the ">10k" zone is unmeasured.
+DSS_SIZES = (300, 1000, 3000, None)
+LLRD_DECAY = 0.9
+LLRD_SWEEP = (1e-4, 2e-4, 4e-4)
+LLRD_LR = 2e-4
+
+
+def _llrd(lr: float) -> dict:
+    return {"lr_strategy": "layerwise", "layer_decay": LLRD_DECAY, "lr": lr}
+
+
+def _data_size_strategy(S):
+    sizes = set(S.pick([s or FULL_SPLIT for s in DSS_SIZES], [48]))
+    shared = [c for c in _strategies(S)["runs"].cells if c[0]["strategy"] in ("full", "frozen") and c[0]["size"] in sizes]
+    layerwise = [({"strategy": "layerwise", "size": lab["size"], "seed": lab["seed"]}, cfg.replace(**_llrd(LLRD_LR)))
+                 for lab, cfg in shared if lab["strategy"] == "full"]
+    # chosen on validation (500 reviews, evaluated after each epoch), never on the test split
+    sweep = [({"lr": lr, "seed": s, "train_size": S.base.train_size},
+              S.base.replace(seed=s, eval_splits=("validation",), eval_size=S.pick(500, 32), **_llrd(lr)))
+             for lr in LLRD_SWEEP for s in S.seeds[:2]]
+    return {"runs": Grid(shared + layerwise), "sweep": Grid(sweep)}
+
+
+def _dss_measure(inputs):
+    f = inputs["runs"].finals()
+    m = f.groupby(["size", "strategy"])["value"].mean().unstack()
+    best = {int(size): row.idxmax() for size, row in m.iterrows()}
+    zh = {"full": "全参数微调", "frozen": "冻结编码器", "layerwise": "逐层学习率"}
+    rule = {size: ("frozen" if size < 1000 else "layerwise") for size in best}  # below 10k: the rule never says full
+    agree = sum(best[k] == rule[k] for k in best)
+    return _text("各训练集大小上均值最高的策略：" + "，".join(f"{k:,} 条 {zh[v]}" for k, v in best.items())
+                 + f"；与经验规则一致的大小 {agree}/{len(best)}（是否可分辨见下方配对结论）。",
+                 "Best mean per size: " + ", ".join(f"{k:,}: {v}" for k, v in best.items())
+                 + f"; the rule's pick has the best mean at {agree}/{len(best)} sizes (see the paired verdicts "
+                 "for which differences are detectable).", agree < len(best))
+
+
+figure(FigureSpec(
+    "data-size-strategy", "seed 001", {"zh": "按数据量选策略：冻结、逐层学习率、全参数微调",
+                                       "en": "Choosing by data size: frozen, layer-wise LRs, full fine-tuning"},
+    {"zh": f"训练集 300 / 1,000 / 3,000 / 全部 8,925 条，每个大小 5 个配对种子，误差线为 95% t 区间。全参数微调与冻结编码器即"
+           f"「预训练策略」图的运行（学习率 1e-4；冻结 = 均值池化特征上的线性头部，学习率 {HEAD_LR:g}）；逐层学习率：顶层学习率 "
+           f"{LLRD_LR:g}（右图扫描所得，基准设置、2 个种子、验证准确率），向下每层乘 {LLRD_DECAY:g}，轮数与全参数微调相同。"
+           "中图：各策略减去全参数微调（同种子配对）。全部数据不足 1 万条，规则的「>1 万条全参数微调」一档无法测量。",
+     "en": f"300 / 1,000 / 3,000 / all 8,925 training reviews, 5 paired seeds per size, error bars 95% t intervals. "
+           f"Full fine-tuning and the frozen encoder are the `strategies` runs (LR 1e-4; frozen = a linear head on "
+           f"mean-pooled features at LR {HEAD_LR:g}); layer-wise LRs: top LR {LLRD_LR:g} (swept on the right: base "
+           f"regime, 2 seeds, validation accuracy), times {LLRD_DECAY:g} per layer down, the same epochs as full "
+           "fine-tuning. Middle: each strategy minus full fine-tuning, seed-paired. The whole split is under "
+           "10,000 reviews, so the rule's \">10k: full fine-tuning\" zone is not measured."},
+    _data_size_strategy,
+    {"zh": "种子 001 的经验规则：少于 1 千条冻结编码器，1 千到 1 万条用逐层学习率，多于 1 万条全参数微调。",
+     "en": "Seed 001's rule of thumb: under 1k examples freeze the encoder, 1k-10k use layer-wise LRs, over 10k "
+           "fine-tune everything."},
+    _dss_measure,
+    draw=viz.data_size_strategy, must_learn={"runs": all_runs},
+    claims=[Claim({"zh": "300 条时冻结编码器优于全参数微调", "en": "At 300 examples the frozen encoder beats full fine-tuning"},
+                  {"strategy": "frozen"}, {"strategy": "full"}, where={"size": 300}),
+            Claim({"zh": "300 条时冻结编码器优于逐层学习率", "en": "At 300 examples the frozen encoder beats layer-wise LRs"},
+                  {"strategy": "frozen"}, {"strategy": "layerwise"}, where={"size": 300}),
+            *[Claim({"zh": f"{n:,} 条时逐层学习率优于全参数微调", "en": f"At {n:,} examples layer-wise LRs beat full fine-tuning"},
+                    {"strategy": "layerwise"}, {"strategy": "full"}, where={"size": n}) for n in (1000, 3000, FULL_SPLIT)],
+            *[Claim({"zh": f"{n:,} 条时逐层学习率优于冻结编码器", "en": f"At {n:,} examples layer-wise LRs beat the frozen encoder"},
+                    {"strategy": "layerwise"}, {"strategy": "frozen"}, where={"size": n}) for n in (1000, 3000)]]))
+
 figure(FigureSpec(
     "layer-lr", "3.2.1", {"zh": "每层的学习率：统一、逐层衰减、判别式", "en": "Per-layer learning rates"},
     {"zh": "学习率直接读自优化器的真实参数组（第 1 步）。", "en": "Read from the optimizer's real parameter groups at step 1."},

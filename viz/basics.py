@@ -432,8 +432,74 @@ def landscape(land: dict) -> Figure:
     return fit_texts(fig)
 
 
+# --------------------------------------------------------------------------- data-size-strategy
+DSS_ORDER = ("frozen", "layerwise", "full")
+
+
+def plot_paired_gaps(finals: pd.DataFrame, reference: str, *, by: str = "strategy", x: str = "size",
+                     order: Sequence | None = None, label_prefix: str = "strategies", ax: Axes | None = None) -> Axes:
+    """Each arm minus ``reference`` at each ``x``: the mean of the seed-paired differences with its
+    95% t interval (:func:`ftcore.records.stats.paired_difference`), log x, a zero line."""
+    from ftcore.records.stats import paired_difference
+    ax = ax or plt.gca()
+    order = [o for o in _ordered(finals[by], order or DSS_ORDER) if o != reference]
+    pal = _palette([*order, reference])
+    dodge = 0.02
+    for i, name in enumerate(order):
+        shift = (i - (len(order) - 1) / 2) * dodge
+        rows = []
+        for size, g in finals.groupby(x):
+            a = g[g[by] == name].set_index("seed")["value"].astype(float).to_dict()
+            b = g[g[by] == reference].set_index("seed")["value"].astype(float).to_dict()
+            iv = paired_difference(a, b)
+            if iv.n:
+                rows.append((float(size), iv.estimate, iv.estimate - iv.low if np.isfinite(iv.low) else 0.0))
+        if rows:
+            xs, ys, hs = map(np.array, zip(*rows))
+            ax.errorbar(xs * 10 ** shift, ys, yerr=hs, color=pal[name], marker="o", ms=5, lw=1.8, capsize=4,
+                        label=t("dss.gap", arm=_short(label_prefix, name), ref=_short(label_prefix, reference)))
+    ax.axhline(0, color="0.3", lw=1)
+    ax.set_xscale("log")
+    sizes = sorted(finals[x].unique())
+    ax.set_xticks(sizes, [f"{int(v):,}" for v in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel(t("strategies.size"))
+    ax.set_ylabel(t("dss.gap_axis"))
+    ax.legend(loc="best")
+    return ax
+
+
+def data_size_strategy(runs: RunSet, sweep: RunSet) -> Figure:
+    """Figure ``data-size-strategy``: frozen encoder, layer-wise LRs and full fine-tuning at each
+    training-set size (left: test accuracy; middle: each minus full fine-tuning, seed-paired), and
+    the sweep that chose the layer-wise arm's top LR (right: validation accuracy per top LR)."""
+    f = runs.finals("accuracy", "test")
+    order = _ordered(f["strategy"], DSS_ORDER)
+    fig, ax = plt.subplot_mosaic([["acc", "gap"], ["acc", "sweep"]], figsize=figsize(10.5), layout="constrained",
+                                 width_ratios=[1.4, 1])
+    plot_accuracy_vs_size(f, order=order, majority=majority_share(runs, "test"), ax=ax["acc"])
+    ax["acc"].set_title(t("strategies.acc_title"))
+    plot_paired_gaps(f, "full", order=order, ax=ax["gap"])
+    ax["gap"].set_title(t("dss.gap_title"))
+    v = sweep.finals("accuracy", "validation")
+    means = v.groupby("lr")["value"].mean()
+    ax["sweep"].plot(v["lr"], v["value"], "o", color="0.55", ms=4, label=t("strategies.seed_dots"))
+    ax["sweep"].plot(means.index, means.values, "-", color=_palette(order)["layerwise"], lw=2)
+    best = float(means.idxmax())
+    ax["sweep"].axvline(best, color="0.3", ls="--", lw=1)
+    ax["sweep"].set_xscale("log")
+    ax["sweep"].set_xticks(list(means.index), [f"{x:.0e}".replace("e-0", "e-") for x in means.index])
+    ax["sweep"].minorticks_off()
+    ax["sweep"].set_xlabel(t("dss.top_lr"))
+    ax["sweep"].set_ylabel(t("dss.val_acc"))
+    ax["sweep"].set_title(t("dss.sweep_title", n=f"{int(v['train_size'].iloc[0]):,}"))
+    ax["gap"].set_xlabel("")
+    fig.suptitle(t("dss.title"))
+    return fit_texts(fig)
+
+
 __all__ = [
-    "concept", "strategies", "layer_lr", "schedules_basic", "landscape",
+    "concept", "strategies", "data_size_strategy", "plot_paired_gaps", "layer_lr", "schedules_basic", "landscape",
     "plot_concept_diagram", "plot_accuracy_vs_size", "plot_metric_by_strategy", "plot_trainable_params",
     "plot_layer_lrs", "plot_head_lr_schedules", "plot_loss_surface", "plot_loss_line",
 ]
