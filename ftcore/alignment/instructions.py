@@ -22,7 +22,6 @@ allowed answer instead (it scores the un-tuned model fairly, which never says "A
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 

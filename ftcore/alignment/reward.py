@@ -129,8 +129,8 @@ def train_reward_model(cfg: RewardConfig, out_dir: str | Path | None = None) -> 
             torch.nn.utils.clip_grad_norm_(rm.model.parameters(), 1.0)
             opt.step()
             sched.step()
-            steps.append({"step": step, "loss": loss.item(), "margin": float((rc - rr).mean()),
-                          "train_pair_acc": float((rc > rr).float().mean()), "lr": sched.get_last_lr()[0],
+            steps.append({"step": step, "loss": loss.item(), "margin": (rc - rr).mean().item(),
+                          "train_pair_acc": (rc > rr).float().mean().item(), "lr": sched.get_last_lr()[0],
                           "wall_s": time.perf_counter() - t0})
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 evals.append({"step": step, "split": "test", "metric": "pairwise_accuracy",
