@@ -102,6 +102,7 @@ def plot_probe_cost(probe: pd.DataFrame, *, order: Sequence = CONTINUAL, ax: Axe
                    hue_labels=[t("continual-pretraining.linear"), t("continual-pretraining.knn")], ax=ax)
     lo = float(np.nanmin(long["value"])) if len(long) else 0.0
     ax.set_ylim(max(0.0, lo - 0.15), 1.0)
+    ax.set_xlabel(t("continual-pretraining.probe_x"))
     ax.set_ylabel(t("continual-pretraining.probe_axis"))
     ax.legend(fontsize="small", loc="lower right")
     return ax
@@ -119,7 +120,7 @@ def continual_pretraining(runs: RunSet, probe: Study, mlm_low: Study, mlm_high: 
     ax[0].set_xlabel(t("pretraining.step"))
     ax[0].set_ylabel(t("continual-pretraining.mlm_axis"))
     ax[0].set_title(t("continual-pretraining.mlm_title"), fontsize="medium")
-    ax[0].legend(fontsize="small", loc="lower right")
+    ax[0].legend(fontsize="small", loc="best")
     f = runs.finals("accuracy", "test")
     order = [o for o in CONTINUAL if o in set(f["continual"])]
     plot_accuracy_vs_size(f, by="continual", order=order, label_prefix="continual-pretraining.arm",
