@@ -254,4 +254,7 @@ figure(StudiesFigure(
                   {"arm": _SMALL}, {"arm": _BIG}, metric="reward", digits=2),
             Claim({"zh": f"β={KL_COEFS[0]:g} 离初始模型更远（KL 更大）",
                    "en": f"β={KL_COEFS[0]:g} drifts further from the starting model (larger KL)"},
-                  {"arm": _SMALL}, {"arm": _BIG}, metric="kl", digits=1)]))
+                  {"arm": _SMALL}, {"arm": _BIG}, metric="kl", digits=1),
+            Claim({"zh": f"β={KL_COEFS[0]:g} 的样本重复更多（奖励投机的迹象）",
+                   "en": f"β={KL_COEFS[0]:g} repeats itself more (a sign of reward hacking)"},
+                  {"arm": _SMALL}, {"arm": _BIG}, metric="repetition", digits=2)]))

@@ -156,7 +156,7 @@ def rlhf(reward, steps: pd.DataFrame, samples: pd.DataFrame | None = None) -> Fi
     for name, value in (("reward", "reward"), ("kl", "kl"), ("len", "length"), ("rep", "repetition")):
         plot_band(steps, value, ax=ax[name], labels=labels)
         ax[name].set_title(t(f"rlhf.{name}_title"), fontsize="medium")
-    ax["reward"].legend(fontsize="small", loc="upper left")
+    ax["reward"].legend(fontsize="small", loc="lower right")
     n = steps.groupby("beta")["seed"].nunique()
     fig.supxlabel(t("rlhf.note", n=n_text(n)), fontsize="small")
     fig.suptitle(t("rlhf.title"))
