@@ -79,7 +79,7 @@ def test_naive_sequence_matrix_has_one_row_per_finished_task(seq, tmp_path):
     pd.testing.assert_frame_equal(accuracy_matrix(again), m)
 
 
-@pytest.mark.parametrize("method", ["ewc", "replay", "lwf", "lora"])
+@pytest.mark.parametrize("method", ["ewc", "replay", "lwf", "lora", "replay_ewc", "joint"])
 def test_methods_run_and_report_cost(seq, method, tmp_path):
     rec = run_sequence(seq.__class__(**{**seq.__dict__, "method": method, "fisher_examples": 32}),
                        runs_dir=tmp_path)
@@ -87,8 +87,28 @@ def test_methods_run_and_report_cost(seq, method, tmp_path):
     assert rec.summary["train_s"] > 0 and rec.summary["method_extra_s"] >= 0
     if method == "ewc":
         assert rec.summary["method_extra_s"] > 0  # the Fisher costs time
-    if method == "replay":
+    if method in ("replay", "replay_ewc"):
         assert rec.summary["replay_memory_examples"] > 0
+    if method == "replay_ewc":  # both halves at work: the Fisher's time and the penalty it adds
+        assert rec.summary["method_extra_s"] > 0
+        assert any(t["mean_penalty"] for t in rec.summary["per_task"][1:])
+    if method == "joint":  # every earlier task's whole training set stays in memory
+        steps = [t["steps"] for t in rec.summary["per_task"]]
+        assert steps[2] > steps[1] > steps[0]  # each task trains mixed with all before it
+
+
+def test_joint_batches_mix_all_tasks_in_proportion(seq):
+    from ftcore.analysis.continual import Joint
+    data = prepare_data(seq.task_config(seq.tasks[2]))
+    joint = Joint(seq)
+    n_new = len(data.train["label"])
+    joint.memory = {"input_ids": [[101, 7, 102]] * (2 * n_new), "label": [0] * (2 * n_new), "task": [0] * (2 * n_new)}
+    fraction = joint.replay_fraction(2, n_new)
+    assert fraction == pytest.approx(2 / 3)
+    assert joint.trains_head(2, 0) and joint.trains_head(2, 2) and not joint.trains_head(1, 2)
+    batches = list(replay_loader(data, joint.memory, head=2, batch_size=16, fraction=fraction, seed=0))
+    old = sum((b["task"] == 0).sum().item() for b in batches)
+    assert abs(old - 2 * n_new) <= 0.15 * 2 * n_new  # the whole memory about once per epoch (batches round)
 
 
 def test_lora_per_task_keeps_the_encoder_and_earlier_tasks_exactly(seq, tmp_path):

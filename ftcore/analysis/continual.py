@@ -18,6 +18,11 @@ lwf            Learning without Forgetting (Li & Hoiem 2016): keep the old heads
                data close to what the model before this task produced (distillation, temperature T)
 l2sp           L2 toward the pretrained weights (Li et al. 2018): penalty α/2 ‖θ − θ₀‖²
 lora           parameter isolation: a frozen encoder with one LoRA adapter (and head) per task
+replay_ewc     replay and EWC together (the combination seed 001 recommends): the memory feeds the
+               batches and the Fisher penalties hold the encoder
+joint          multi-task training, the upper bound: each task is trained mixed with all earlier
+               tasks' training data in proportion (the whole memory once per epoch), so after the
+               last task the model has seen every task together; it costs about (T+1)/2 times naive
 =============  =====================================================================================
 
 Heads are per task because with a single shared head EWC does no better than naive training
@@ -50,7 +55,7 @@ from ..records.record import SCHEMA_VERSION, RecordError, RunRecord
 from ..engine.tasks import load_task, stratified_subsample
 from ..engine.trainer import Trainer
 
-METHODS = ("naive", "ewc", "replay", "lwf", "l2sp", "lora")
+METHODS = ("naive", "ewc", "replay", "lwf", "l2sp", "lora", "replay_ewc", "joint")
 PAD_LOGIT = -1e4  # logits of classes a task does not have (a batch may mix tasks of 2 and 5 classes)
 
 
@@ -323,10 +328,20 @@ class ForgettingMonitor(Callback):
 class TaskTrainer(Trainer):
     """The ordinary loop on one task of a sequence: routes replayed examples to their own heads."""
 
-    def __init__(self, *args, head: int, memory: dict | None, replay_fraction: float, **kw):
-        super().__init__(*args, **kw)
+    def __init__(self, *args, head: int, memory: dict | None, replay_fraction: float,
+                 epochs_over_mix: bool = False, **kw):
+        """``epochs_over_mix``: an epoch is one pass over the mixed batches (new and memory
+        examples, as joint training counts it), not the new task's share of the steps (replay's
+        default: the same optimizer steps as naive)."""
         self.current_head, self.memory, self.replay_fraction = head, memory, replay_fraction
+        self.epochs_over_mix = epochs_over_mix
+        super().__init__(*args, **kw)
         self.cross_task = False
+
+    def batches_per_epoch(self) -> int:
+        if self.epochs_over_mix and self.memory:
+            return replay_batches(len(self.data.train["label"]), self.cfg.batch_size, self.replay_fraction)
+        return super().batches_per_epoch()
 
     def compute_loss(self, batch):
         heads = heads_of(self.model)
@@ -347,6 +362,16 @@ class TaskTrainer(Trainer):
                              self.replay_fraction, epoch_seed)
 
 
+def _k_old(batch_size: int, fraction: float) -> int:
+    """Memory examples in each replay batch (at least one, and at least one new example)."""
+    return min(batch_size - 1, max(1, round(fraction * batch_size)))
+
+
+def replay_batches(n_new: int, batch_size: int, fraction: float) -> int:
+    """Batches of :func:`replay_loader` in one pass over the new task's ``n_new`` examples."""
+    return math.ceil(n_new / (batch_size - _k_old(batch_size, fraction)))
+
+
 def replay_loader(data: TaskData, memory: dict, head: int, batch_size: int, fraction: float, seed: int):
     """Batches of ``batch_size`` with exactly ``round(fraction × batch_size)`` examples from memory.
 
@@ -355,7 +380,7 @@ def replay_loader(data: TaskData, memory: dict, head: int, batch_size: int, frac
     from ..engine.data import _Examples
 
     rng = np.random.default_rng(seed)
-    k_old = max(1, round(fraction * batch_size))
+    k_old = _k_old(batch_size, fraction)
     k_new = batch_size - k_old
     n_new, n_mem = len(data.train["label"]), len(memory["label"])
     new_order = rng.permutation(n_new)
@@ -435,6 +460,16 @@ class Naive:
     def after_task(self, i: int, trainer: Trainer) -> None:
         pass
 
+    def replay_fraction(self, i: int, n_new: int) -> float:
+        """Share of task ``i``'s batches drawn from memory (``n_new`` = its training examples)."""
+        return self.ccfg.replay_fraction
+
+    def trains_head(self, i: int, head: int) -> bool:
+        """Whether ``head`` trains during task ``i`` (the task's own head only: old heads stay fixed)."""
+        return head == i
+
+    epochs_over_mix = False  # replay keeps naive's optimizer steps; joint training counts mixed epochs
+
     @contextlib.contextmanager
     def timed(self):
         t0 = time.perf_counter()
@@ -450,7 +485,7 @@ class EWC(Naive):
 
     def __init__(self, ccfg: ContinualConfig):
         super().__init__(ccfg)
-        self.terms: list[QuadraticPenalty] = []
+        self.terms: list[QuadraticPenalty] = []  # one per finished task
 
     def callbacks(self, i: int) -> list[Callback]:
         return list(self.terms)
@@ -518,8 +553,35 @@ class LoRA(Naive):
         super().select(i)
 
 
+class ReplayEWC(EWC):
+    """Replay and EWC at once: after each task its Fisher penalty is added and a share of its
+    examples joins the memory (``replay_memory``, ``ewc_lambda`` as for each alone)."""
+
+    def after_task(self, i: int, trainer: Trainer) -> None:
+        super().after_task(i, trainer)
+        Replay.after_task(self, i, trainer)
+
+
+class Joint(Naive):
+    """Multi-task training: every finished task's whole training set stays in memory, and each
+    later task is trained mixed with it in proportion (memory / (memory + new) of every batch), so
+    an epoch sees every example of every task so far once."""
+
+    def after_task(self, i: int, trainer: Trainer) -> None:
+        self.memory = _extend_memory(self.memory, trainer.data, i, 1.0, trainer.cfg.seed)
+
+    def replay_fraction(self, i: int, n_new: int) -> float:
+        n_old = len(self.memory["label"]) if self.memory else 0
+        return n_old / (n_old + n_new)
+
+    def trains_head(self, i: int, head: int) -> bool:
+        return head <= i  # every task seen so far learns, its head included
+
+    epochs_over_mix = True
+
+
 STRATEGIES: dict[str, type[Naive]] = {"naive": Naive, "ewc": EWC, "replay": Replay, "lwf": LwF,
-                                      "l2sp": L2SP, "lora": LoRA}
+                                      "l2sp": L2SP, "lora": LoRA, "replay_ewc": ReplayEWC, "joint": Joint}
 
 
 def _extend_memory(memory: dict | None, data: TaskData, head: int, share: float, seed: int) -> dict:
@@ -576,11 +638,13 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
         cbs += method.callbacks(i)  # (LwF's teacher is copied before the heads' flags change)
         method.select(i)
         for h, head in enumerate(heads.heads):  # the shared part trains; other tasks' heads stay
-            head.requires_grad_(h == i)
+            head.requires_grad_(method.trains_head(i, h))
         evaluated = range(n) if ccfg.eval_unseen else range(i + 1)
         cbs.append(CrossTaskEvaluation([(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in evaluated], method.select))
         trainer = build(cfg, cbs, model=model, data=datas[task], seed=cfg.seed + i, trainer_cls=TaskTrainer,
-                        head=i, memory=method.memory, replay_fraction=ccfg.replay_fraction)
+                        head=i, memory=method.memory,
+                        replay_fraction=method.replay_fraction(i, len(datas[task].train["label"])),
+                        epochs_over_mix=method.epochs_over_mix)
         recorder.offset_step, recorder.offset_time = step_offset, time_offset
         trainer.log_event("task_start", task)
         trainer.fit()

@@ -59,8 +59,7 @@ class Trainer:
         self.device = torch.device(device)
         self.groups = layer_groups(model)
         self.optimizer = build_optimizer(self.groups, cfg)
-        n_batches = math.ceil(len(data.train["label"]) / cfg.batch_size)
-        self.steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch() / cfg.grad_accum)
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.schedule = LRSchedule(self.optimizer, cfg, self.total_steps, self.steps_per_epoch)
         self.callbacks: list[Callback] = []
@@ -121,6 +120,10 @@ class Trainer:
         return time.perf_counter() - self.t0
 
     # ------------------------------------------------------------------ the loop
+    def batches_per_epoch(self) -> int:
+        """Batches in one pass over the training data (what ``epochs`` counts)."""
+        return math.ceil(len(self.data.train["label"]) / self.cfg.batch_size)
+
     def fit(self) -> "Trainer":
         self.model.to(self.device)
         self.t0 = time.perf_counter()
