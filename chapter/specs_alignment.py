@@ -116,19 +116,25 @@ def _it_combine(inputs: dict) -> dict:
 def _it_measure(inputs: dict) -> dict:
     c = _it_combine(inputs)
     acc = c["accuracy"]
+    choice = acc[acc["metric"] == "choice_accuracy"].groupby(["arm", "split"])["value"].mean()
     acc = acc[acc["metric"] == "accuracy"].groupby(["arm", "split"])["value"].mean()
     g = inputs["gpt"].meta
     n = n_parameters(g["config"], g["vocab_size"])
 
-    def f(arm, split):
-        return f"{acc.get((arm, split), float('nan')):.2f}"
+    def f(arm, split, table=acc):
+        return f"{table.get((arm, split), float('nan')):.2f}"
+
+    def c(arm):
+        return f"{f(arm, 'test', choice)}/{f(arm, 'phrasing', choice)}"
     zh = (f"微型 GPT（{n / 1e6:.1f}M 参数，{g['config']['steps']} 步，验证困惑度 {g['final_perplexity']:.0f}）。"
           f"答案准确率 留出样本/留出措辞：未微调 {f('untuned', 'test')}/{f('untuned', 'phrasing')}，"
-          f"不掩码 {f('nomask', 'test')}/{f('nomask', 'phrasing')}，掩码 {f('mask', 'test')}/{f('mask', 'phrasing')}")
+          f"不掩码 {f('nomask', 'test')}/{f('nomask', 'phrasing')}，掩码 {f('mask', 'test')}/{f('mask', 'phrasing')}；"
+          f"在允许的答案中按似然选择：未微调 {c('untuned')}，不掩码 {c('nomask')}，掩码 {c('mask')}")
     en = (f"Tiny GPT ({n / 1e6:.1f}M parameters, {g['config']['steps']} steps, held-out perplexity "
           f"{g['final_perplexity']:.0f}). Answer accuracy, held-out examples/phrasings: un-tuned "
           f"{f('untuned', 'test')}/{f('untuned', 'phrasing')}, no mask {f('nomask', 'test')}/{f('nomask', 'phrasing')}, "
-          f"mask {f('mask', 'test')}/{f('mask', 'phrasing')}")
+          f"mask {f('mask', 'test')}/{f('mask', 'phrasing')}; choosing among the allowed answers by likelihood: "
+          f"un-tuned {c('untuned')}, no mask {c('nomask')}, mask {c('mask')}")
     return {"zh": zh, "en": en, "differs": None}
 
 
