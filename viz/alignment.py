@@ -82,7 +82,7 @@ def plot_answer_accuracy(accuracy: pd.DataFrame, *, metric: str = "accuracy", ax
     plot_majority(ax, float(maj.mean()) if len(maj) else None)
     ax.set_ylim(0, 1)
     ax.set_ylabel(t("instruction-tuning.acc_axis"))
-    ax.legend(fontsize="small", loc="upper left", ncols=2)
+    ax.legend(fontsize="small", loc="upper left")
     return ax
 
 
@@ -90,8 +90,8 @@ def instruction_tuning(gpt, mask: pd.DataFrame, accuracy: pd.DataFrame, per_task
                        steps: pd.DataFrame | None = None) -> Figure:
     """Figure ``instruction-tuning``: (a) the tiny GPT's pretraining, (b) what the prompt mask does
     to the labels, (c) answer accuracy of the un-tuned, no-mask and mask arms."""
-    fig, ax = plt.subplot_mosaic([["mask", "mask"], ["pre", "acc"]], figsize=figsize(9.9), layout="constrained",
-                                 height_ratios=[1, 2.3], width_ratios=[1, 1.3])
+    fig, ax = plt.subplot_mosaic([["mask", "mask", "mask"], ["pre", "acc", "choice"]], figsize=figsize(9.9),
+                                 layout="constrained", height_ratios=[1, 2.3])
     plot_mask(mask, ax=ax["mask"])
     ax["mask"].set_title(t("instruction-tuning.mask_title"), fontsize="medium")
     m = gpt.meta
@@ -102,6 +102,10 @@ def instruction_tuning(gpt, mask: pd.DataFrame, accuracy: pd.DataFrame, per_task
                         fontsize="medium")
     plot_answer_accuracy(accuracy, ax=ax["acc"])
     ax["acc"].set_title(t("instruction-tuning.acc_title"), fontsize="medium")
+    plot_answer_accuracy(accuracy, metric="choice_accuracy", ax=ax["choice"])
+    ax["choice"].set_title(t("instruction-tuning.choice_title"), fontsize="medium")
+    ax["choice"].set_ylabel("")
+    ax["choice"].get_legend().remove()
     n = accuracy[accuracy["arm"] != "untuned"].groupby("arm")["seed"].nunique()
     fig.supxlabel(t("seeds_n", n=n_text(n)) + _sep() + t("problems.dots"), fontsize="small")
     fig.suptitle(t("instruction-tuning.title"))
