@@ -157,3 +157,16 @@ def test_figures_draw_from_quick_records(fid, lang, figure_inputs):
     legends = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
     assert len(fig.axes) >= 3 and legends and fig._suptitle.get_text()
     plt.close(fig)
+
+
+def test_lab_widgets_tokenize_and_fill_mask(tiny_recipe):
+    import lab.pretraining as lp
+
+    ex = lp.TokenizerExplorer("a moving film")
+    ex.vocab.value = 500
+    table = ex.run()
+    assert table.shape[0] >= 4 and "<s>" in set(table.iloc[:, 0])
+    guesses = lp.fill_mask("a very <mask> film", top_k=3, name=tiny_recipe)
+    assert len(guesses) == 3 and guesses.iloc[:, 2].is_monotonic_decreasing
+    with pytest.raises(ValueError, match="mask"):
+        lp.fill_mask("no mask here", name=tiny_recipe)
