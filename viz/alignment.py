@@ -107,7 +107,12 @@ def instruction_tuning(gpt, mask: pd.DataFrame, accuracy: pd.DataFrame, per_task
     ax["choice"].set_ylabel("")
     ax["choice"].get_legend().remove()
     n = accuracy[accuracy["arm"] != "untuned"].groupby("arm")["seed"].nunique()
-    fig.supxlabel(t("seeds_n", n=n_text(n)) + _sep() + t("problems.dots"), fontsize="small")
+    # the arms' legend under the figure, headed by the note (inside, it would cover the bars)
+    handles, labels = ax["acc"].get_legend_handles_labels()
+    ax["acc"].get_legend().remove()
+    leg = fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small",
+                     title=t("seeds_n", n=n_text(n)) + _sep() + t("problems.dots"), title_fontsize="small")
+    leg.set_gid("note")
     fig.suptitle(t("instruction-tuning.title"))
     fit_texts(fig)
     return fig
