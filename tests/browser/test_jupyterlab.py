@@ -83,6 +83,7 @@ CASES = [  # notebook, which slider, keys to press on it, button to click after 
     ("02_参数冻结策略.ipynb", 0, "ArrowRight", None),
     ("04_学习率调度策略.ipynb", 0, "ArrowRight", None),
     ("03_任务特定的数据准备.ipynb", 0, "ArrowRight", "训练"),  # the widgets speak the notebook's language
+    ("13_指令微调与RLHF.ipynb", 0, "ArrowRight", "RL 训练"),  # the KL coefficient β, then one short RLOO run
 ]
 
 
