@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from ftcore.records.queries import majority_share
 from ftcore.records.runset import RunSet
 from ftcore.records.studies import Study
-from ._common import _name, _palette, fit_texts, mean_ci_table, plot_seed_bars
+from ._common import _name, _palette, fit_texts, legend_below, n_text, plot_seed_bars
 from .basics import plot_accuracy_vs_size
 from .geometry import figsize
 from .text import t
@@ -62,32 +62,38 @@ def plot_sweep(finals: pd.DataFrame, *, by: str = "arm", order: Sequence | None 
     return ax
 
 
-def pretraining(mlm: Study, runs: RunSet, sweep: RunSet | None = None) -> Figure:
+def pretraining(mlm: Study, runs: RunSet, sweep: RunSet | None = None, *, show_sweep: bool = False) -> Figure:
     """Figure ``pretraining``: MLM accuracy and loss of the small RoBERTa (left), fine-tuned test
-    accuracy by training-set size for the three starting points (right), the LR sweep (bottom right)."""
+    accuracy by training-set size for the three starting points (right); with ``show_sweep`` the LR
+    sweep takes the bottom right (the book's figure states it in the caption instead)."""
     f = runs.finals("accuracy", "test")
     order = [a for a in ARMS if a in set(f["arm"])]
-    mosaic = [["acc", "size"], ["loss", "sweep"]] if sweep is not None else [["acc", "size"], ["loss", "size"]]
+    show_sweep = show_sweep and sweep is not None
+    mosaic = [["acc", "size"], ["loss", "sweep"]] if show_sweep else [["acc", "size"], ["loss", "size"]]
     fig, ax = plt.subplot_mosaic(mosaic, figsize=figsize(9.9), layout="constrained", width_ratios=[1, 1.35])
     c = _palette(order)["here"] if "here" in order else None
     plot_mlm_curve(mlm["steps"], mlm["evals"], metric="accuracy", color=c, ax=ax["acc"])
-    ax["acc"].legend(fontsize="small", loc="lower right")
     meta = mlm.meta
     ax["acc"].set_title(t("pretraining.mlm_title", params=f"{meta.get('parameters', 0) / 1e6:.1f}",
                           vocab=f"{meta.get('vocab_size', 0):,}"), fontsize="medium")
     plot_mlm_curve(mlm["steps"], mlm["evals"], metric="loss", color=c, ax=ax["loss"])
+    ax["loss"].legend(fontsize="small", loc="upper right")  # the loss panel has room at the top right
     ax["loss"].set_title(t("pretraining.loss_title", minutes=f"{meta.get('train_s', 0) / 60:.1f}",
                            tokens=f"{meta.get('tokens_seen', 0) / 1e6:.1f}"), fontsize="medium")
     plot_accuracy_vs_size(f, by="arm", order=order, label_prefix="pretraining.arm",
                           majority=majority_share(runs, "test"), ax=ax["size"])
-    ax["size"].set_title(t("pretraining.size_title"), fontsize="medium")
-    if sweep is not None:
+    ax["size"].set_title(t("pretraining.size_title") + f" ({t('n_seeds', n=n_text(f.groupby('arm')['seed'].nunique()))})",
+                         fontsize="medium")
+    if show_sweep:
         s = sweep.finals("accuracy", "test")
         plot_sweep(s, order=[a for a in ARMS if a in set(s["arm"])], ax=ax["sweep"])
         ax["sweep"].set_title(t("pretraining.sweep_title", n=f"{int(s['size'].iloc[0]):,}"), fontsize="medium")
         ax["sweep"].legend(fontsize="small", loc="best")
     fig.suptitle(t("pretraining.title"))
-    return fit_texts(fig)
+    fig = fit_texts(fig)
+    if not show_sweep:
+        legend_below(ax["size"])  # the three arms' lines fill the panel: their legend goes under it
+    return fig
 
 
 def plot_probe_cost(probe: pd.DataFrame, *, order: Sequence = CONTINUAL, ax: Axes | None = None) -> Axes:
@@ -101,17 +107,19 @@ def plot_probe_cost(probe: pd.DataFrame, *, order: Sequence = CONTINUAL, ax: Axe
                    x_labels=[_name("continual-pretraining.short", o) for o in order],
                    hue_labels=[t("continual-pretraining.linear"), t("continual-pretraining.knn")], ax=ax)
     lo = float(np.nanmin(long["value"])) if len(long) else 0.0
-    ax.set_ylim(max(0.0, lo - 0.15), 1.0)
+    ax.set_ylim(max(0.0, lo - 0.35), 1.0)  # room under the bars for the legend
     ax.set_xlabel(t("continual-pretraining.probe_x"))
     ax.set_ylabel(t("continual-pretraining.probe_axis"))
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="lower center", ncols=2)
     return ax
 
 
 def continual_pretraining(runs: RunSet, probe: Study, mlm_low: Study, mlm_high: Study) -> Figure:
     """Figure ``continual-pretraining``: held-out MLM accuracy while continuing (left), fine-tuned
     test accuracy with and without it by size (middle), the probe of general knowledge (right)."""
-    fig, ax = plt.subplots(1, 3, figsize=figsize(9.9), layout="constrained", width_ratios=[1, 1.25, 1])
+    fig, axd = plt.subplot_mosaic([["mlm", "size"], ["probe", "size"]], figsize=figsize(9.9), layout="constrained",
+                                  width_ratios=[1, 1.35])
+    ax = [axd["mlm"], axd["size"], axd["probe"]]
     pal = _palette(list(CONTINUAL))
     for which, st in (("low", mlm_low), ("high", mlm_high)):
         ev = st["evals"]
@@ -125,9 +133,12 @@ def continual_pretraining(runs: RunSet, probe: Study, mlm_low: Study, mlm_high: 
     order = [o for o in CONTINUAL if o in set(f["continual"])]
     plot_accuracy_vs_size(f, by="continual", order=order, label_prefix="continual-pretraining.arm",
                           majority=majority_share(runs, "test"), ax=ax[1])
-    ax[1].set_title(t("continual-pretraining.size_title"), fontsize="medium")
+    ax[1].set_title(t("continual-pretraining.size_title")
+                    + f" ({t('n_seeds', n=n_text(f.groupby('continual')['seed'].nunique()))})", fontsize="medium")
     plot_probe_cost(probe["probe"], ax=ax[2])
     ax[2].set_title(t("continual-pretraining.probe_title", task=_name("continual.task", probe.meta.get("probe_task", ""))),
                     fontsize="medium")
     fig.suptitle(t("continual-pretraining.title"))
-    return fit_texts(fig)
+    fig = fit_texts(fig)
+    legend_below(ax[1])
+    return fig
