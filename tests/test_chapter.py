@@ -65,7 +65,9 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
                     ids.setdefault(run_id(cfg), set()).add(spec.id)
     shared = [v for v in ids.values() if len(v) > 1]
     assert shared, "figures should share runs (e.g. the base run)"
-    assert 200 < len(ids) < 400  # 5 paired seeds per arm, and the full grid stays affordable
+    # 5 paired seeds per arm; a guard against a grid exploding by accident (the cost itself:
+    # python -m chapter.report --cost)
+    assert 200 < len(ids) < 500
 
 
 def test_quick_scale_is_small():
