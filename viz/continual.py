@@ -43,10 +43,11 @@ def _task_short(name: str) -> str:
 
 def _method(method: str, rec: RunRecord | None = None) -> str:
     """A continual-learning method's label (replay with its memory share, read from the config)."""
-    if method == "replay":
+    from .text import STRINGS
+    if "{pct}" in STRINGS[current_lang()].get(f"continual.method.{method}", ""):  # replay variants: their memory share
         mem = (rec.config.get("continual", {}) if rec is not None else {}).get("replay_memory")
         pct = f"{100 * float(mem):g}" if mem is not None else "?"
-        return t("continual.method.replay", pct=pct)
+        return t(f"continual.method.{method}", pct=pct)
     return _name("continual.method", method)
 
 
