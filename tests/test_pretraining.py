@@ -170,3 +170,13 @@ def test_lab_widgets_tokenize_and_fill_mask(tiny_recipe):
     assert len(guesses) == 3 and guesses.iloc[:, 2].is_monotonic_decreasing
     with pytest.raises(ValueError, match="mask"):
         lp.fill_mask("no mask here", name=tiny_recipe)
+
+
+def test_packing_drops_a_checkpoints_own_padding():
+    from ftcore.engine.models import load_tokenizer
+    from ftcore.pretraining.mlm import _blocks
+
+    tok = load_tokenizer("all-MiniLM-L6-v2")  # its tokenizer.json pads every text to 128 tokens
+    blocks = _blocks(tok, ["a good film", "dull and far too long", "fine"], 8)
+    assert blocks and all(len(b) == 8 for b in blocks)
+    assert tok.pad_token_id not in {i for b in blocks for i in b}

@@ -106,8 +106,13 @@ def fingerprint(cfg: MLMConfig) -> str:
     from ftcore.records.cache import key_id
 
     start = None if cfg.init == SCRATCH else resolve_model(cfg.init).fingerprint
-    return key_id({"recipe": cfg.to_dict(), "data": [load_task(t).fingerprint for t in cfg.corpus],
-                   "start": start, "schema": MLM_SCHEMA})
+    key = {"recipe": cfg.to_dict(), "data": [load_task(t).fingerprint for t in cfg.corpus],
+           "start": start, "schema": MLM_SCHEMA}
+    if cfg.init != SCRATCH:
+        # v1 packed the starting tokenizer's own padding (the default model pads every text to 128
+        # [PAD]) into the blocks; v2 packs the real tokens only (tokenizers trained here never pad)
+        key["packing"] = 2
+    return key_id(key)
 
 
 def models_dir() -> Path:
@@ -177,8 +182,18 @@ def _held_out_texts(corpus) -> list[str]:
     return [x for t in corpus for x in load_task(t).splits["validation"]["text"]]
 
 
+def _plain_backend(tokenizer):
+    """The tokenizer's fast backend without padding or truncation (a checkpoint's tokenizer.json
+    may pad every text to a fixed length, which must not reach the packed stream)."""
+    import copy
+    bt = copy.deepcopy(tokenizer.backend_tokenizer)
+    bt.no_padding()
+    bt.no_truncation()
+    return bt
+
+
 def _blocks(tokenizer, texts, block):
-    enc = tokenizer.backend_tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    enc = _plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
     return pack_blocks([e.ids for e in enc], block, tokenizer.cls_token_id, tokenizer.sep_token_id)
 
 

@@ -84,6 +84,7 @@ def corpus_stats(texts: Sequence[str], tokenizer=None) -> dict:
     """Size of a corpus: texts, characters, whitespace words and (with a tokenizer) tokens."""
     out = {"texts": len(texts), "chars": sum(map(len, texts)), "words": sum(len(x.split()) for x in texts)}
     if tokenizer is not None:
-        enc = tokenizer.backend_tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        from .mlm import _plain_backend
+        enc = _plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
         out["tokens"] = sum(len(e.ids) for e in enc)
     return out
