@@ -64,6 +64,16 @@ def summarize(rec) -> str:
         if f"{split}_accuracy" in s:
             lines.append(f"  {split:<11}accuracy {s[f'{split}_accuracy']:.4f}   loss {s[f'{split}_loss']:.4f}   "
                          f"macro-F1 {s[f'{split}_macro_f1']:.4f}")
+    from .records.queries import confusion_matrix, per_class_table
+    names = s.get("label_names")
+    per_class = per_class_table(rec.evals, "test", names)
+    if len(per_class):
+        lines.append("  test per class:  precision  recall     F1  support")
+        lines += [f"    {str(r['class'])[:14]:<14} {r['precision']:>8.3f} {r['recall']:>7.3f} {r['f1']:>6.3f} {r['support']:>8d}"
+                  for _, r in per_class.iterrows()]
+        cm = confusion_matrix(rec.evals, "test", names)
+        lines.append("  confusion (rows: true, columns: predicted):")
+        lines += ["    " + line for line in cm.to_string().splitlines()]
     if "wall_s" in s:
         lines.append(f"  time:     {s['wall_s']:.1f} s ({s.get('train_s', 0):.1f} s training, "
                      f"{s.get('eval_s', 0):.1f} s evaluating) on {rec.provenance.get('threads')} threads, "

@@ -76,6 +76,18 @@ def doctor_html(rec) -> str:
     return f"<b>{tr('doctor')}</b><pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
 
 
+def per_class_html(rec) -> str:
+    """The record's per-class test metrics and confusion matrix as HTML ("" for older records)."""
+    from ftcore.records.queries import confusion_matrix, per_class_table
+    names = rec.summary.get("label_names")
+    table = per_class_table(rec.evals, "test", names)
+    if not len(table):
+        return ""
+    cm = confusion_matrix(rec.evals, "test", names)
+    return (f"<b>{tr('per_class')}</b>" + table.round(3).to_html(index=False, border=0)
+            + f"<b>{tr('confusion')}</b>" + cm.to_html(border=0))
+
+
 class Control:
     """Base: a widget tree, an output area and a figure redrawn into it."""
 
@@ -251,9 +263,11 @@ class LiveRun(Control):
 
     def after(self, rec) -> str:
         """HTML shown in the widget after the summary (subclasses: a table, the doctor, ...)."""
+        out = per_class_html(rec)
         if self.show_record:
-            return f"<b>{tr('record_tail')}</b>" + rec.evals.tail(8).to_html(index=False, border=0)
-        return ""
+            scalar = rec.evals[~rec.evals["metric"].str.contains("/")]  # the per-class rows are above
+            out += f"<b>{tr('record_tail')}</b>" + scalar.tail(8).to_html(index=False, border=0)
+        return out
 
 
 LiveRunControl = LiveRun  # the name earlier notebooks used

@@ -357,6 +357,27 @@ def stability_fixes(runs: RunSet) -> Figure:
     return fit_texts(fig)
 
 
-__all__ = ["fitting", "instability", "plot_eval_curve", "plot_fit_curves", "plot_fixes_failure_rate",
+def plot_confusion_matrix(record: RunRecord, *, split: str = "test", normalize: bool = True,
+                          ax: Axes | None = None) -> Axes:
+    """The record's last confusion matrix on ``split`` (rows: true class, columns: predicted), as a
+    heatmap of row shares (``normalize``: each true class sums to 1, i.e. recall on the diagonal)
+    annotated with the counts. Records made before per-class metrics were recorded say so."""
+    from ftcore.records.queries import confusion_matrix
+    ax = ax or plt.gca()
+    cm = confusion_matrix(record.evals, split, record.summary.get("label_names"))
+    if cm.empty:
+        ax.text(0.5, 0.5, t("confusion.none"), ha="center", va="center", transform=ax.transAxes, wrap=True)
+        ax.set_axis_off()
+        return ax
+    shares = cm.div(cm.sum(axis=1).clip(lower=1), axis=0) if normalize else cm
+    sns.heatmap(shares, annot=cm.to_numpy(), fmt="d", cmap="Blues", vmin=0, vmax=1 if normalize else None,
+                cbar_kws={"label": t("confusion.share") if normalize else t("confusion.count")}, ax=ax)
+    ax.set_xlabel(t("confusion.predicted"))
+    ax.set_ylabel(t("confusion.true"))
+    ax.set_title(t("confusion.title"))
+    return ax
+
+
+__all__ = ["fitting", "instability", "plot_confusion_matrix", "plot_eval_curve", "plot_fit_curves", "plot_fixes_failure_rate",
            "plot_generalization_gap", "plot_global_grad_norm", "plot_instability_grad_norm", "plot_instability_loss",
            "plot_train_val_accuracy", "plot_training_loss", "regularization", "stability_fixes"]

@@ -61,14 +61,16 @@ from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_
 TRAINER_NAME = "lightning.pytorch.Trainer via ftcore.engine.lightning"
 
 
-def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_labels: int) -> dict[str, float]:
-    """Loss, accuracy, macro-F1, max_class_frac and majority_frac of a split (as ftcore's evaluate)."""
+def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_labels: int, *,
+                        per_class: bool = False) -> dict[str, float]:
+    """Loss, accuracy, macro-F1, max_class_frac and majority_frac of a split (as ftcore's evaluate;
+    ``per_class`` also each class's metrics and the confusion matrix, as ftcore does on test)."""
     k = num_labels
     logits = logits.float()[:, :k]
     loss = F.cross_entropy(logits, labels, reduction="sum").item()
     pred = logits.argmax(-1)
     confusion = torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
-    return metrics_from_confusion(confusion, loss)
+    return metrics_from_confusion(confusion, loss, per_class=per_class)
 
 
 class FtcoreLightningModule(pl.LightningModule):
@@ -191,7 +193,8 @@ class FtcoreLightningModule(pl.LightningModule):
         for split, parts in self._outputs.items():
             logits = torch.cat([p[0] for p in parts])
             labels = torch.cat([p[1] for p in parts])
-            self.last_eval[split] = metrics_from_logits(logits, labels, self.data.num_labels)
+            self.last_eval[split] = metrics_from_logits(logits, labels, self.data.num_labels,
+                                                        per_class=split == "test")
             for m, v in self.last_eval[split].items():
                 self.log(f"{split}_{m}", v, add_dataloader_idx=False)
         self._outputs = {}
@@ -394,7 +397,8 @@ def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, trainer, prov: 
         **m.summary,
     }
     final = final_metrics(tables["evals"])
-    summary.update({f"{split}_{k}": v for split, metrics in final.items() for k, v in metrics.items()})
+    summary.update({f"{split}_{k}": v for split, metrics in final.items() for k, v in metrics.items()
+                    if "/" not in k})  # per-class rows stay in the evals table, as in ftcore's records
     return RunRecord(lightning_run_id(cfg), cfg.to_dict(), prov, status, summary, tables)
 
 

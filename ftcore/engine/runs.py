@@ -148,7 +148,8 @@ def to_record(trainer: Trainer, rid: str, prov: dict, *, events: list[tuple] | N
         **trainer.summary,
     }
     final = final_metrics(tables["evals"])
-    summary.update({f"{split}_{m}": v for split, metrics in final.items() for m, v in metrics.items()})
+    summary.update({f"{split}_{m}": v for split, metrics in final.items() for m, v in metrics.items()
+                    if "/" not in m})  # per-class rows stay in the evals table
     return RunRecord(rid, cfg.to_dict(), prov, status, summary, tables)
 
 

@@ -206,7 +206,9 @@ class Trainer:
     def evaluate(self, split: str, data: TaskData | None = None) -> dict[str, float]:
         """Loss, accuracy, macro-F1 and the share of the most predicted class on a split."""
         t = time.perf_counter()
-        out = evaluate(self.model, data or self.data, split, device=self.device, autocast=self.autocast)
+        # the test split also gets per-class precision/recall/F1 and the confusion matrix
+        out = evaluate(self.model, data or self.data, split, device=self.device, autocast=self.autocast,
+                       per_class=split == "test")
         self.eval_s += time.perf_counter() - t
         return out
 
@@ -265,10 +267,11 @@ def example_losses(model: torch.nn.Module, data: TaskData, *, device: torch.devi
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torch.device | str = "cpu",
-             autocast=None) -> dict[str, float]:
+             autocast=None, per_class: bool = False) -> dict[str, float]:
     """Loss, accuracy, macro-F1, the share of the most predicted class (``max_class_frac``: near 1 =
     collapsed to one class) and the share of the most frequent true class (``majority_frac``: the
-    accuracy of always answering the majority class, the floor every accuracy is read against)."""
+    accuracy of always answering the majority class, the floor every accuracy is read against);
+    with ``per_class`` also each class's metrics and the confusion matrix (:func:`metrics_from_confusion`)."""
     model.eval()
     k = data.num_labels
     loss_sum, confusion = 0.0, torch.zeros(k, k, dtype=torch.long)
@@ -280,16 +283,29 @@ def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torc
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         pred = logits.argmax(-1)
         confusion += torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
-    return metrics_from_confusion(confusion, loss_sum)
+    return metrics_from_confusion(confusion, loss_sum, per_class=per_class)
 
 
-def metrics_from_confusion(confusion: torch.Tensor, loss_sum: float) -> dict[str, float]:
+def metrics_from_confusion(confusion: torch.Tensor, loss_sum: float, *, per_class: bool = False) -> dict[str, float]:
     """The evaluation metrics of a split from its confusion matrix (rows: true class, columns:
-    predicted) and summed cross-entropy: mean loss, accuracy, macro-F1, max_class_frac, majority_frac."""
+    predicted) and summed cross-entropy: mean loss, accuracy, macro-F1, max_class_frac, majority_frac.
+
+    ``per_class`` adds, for each class index ``c``, ``precision/c``, ``recall/c``, ``f1/c`` and
+    ``support/c`` (true examples), and for each cell ``confusion/i/j`` (examples of true class i
+    predicted as j, a count): the rows ``ftcore.records.queries.per_class_table`` and
+    ``confusion_matrix`` read back."""
     n = int(confusion.sum())
     tp = confusion.diag().double()
     precision = tp / confusion.sum(0).clamp(min=1)
     recall = tp / confusion.sum(1).clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    return {"loss": loss_sum / n, "accuracy": float(tp.sum()) / n, "macro_f1": float(f1.mean()),
-            "max_class_frac": float(confusion.sum(0).max()) / n, "majority_frac": float(confusion.sum(1).max()) / n}
+    out = {"loss": loss_sum / n, "accuracy": float(tp.sum()) / n, "macro_f1": float(f1.mean()),
+           "max_class_frac": float(confusion.sum(0).max()) / n, "majority_frac": float(confusion.sum(1).max()) / n}
+    if per_class:
+        k = confusion.shape[0]
+        support = confusion.sum(1)
+        for c in range(k):
+            out.update({f"precision/{c}": float(precision[c]), f"recall/{c}": float(recall[c]),
+                        f"f1/{c}": float(f1[c]), f"support/{c}": float(support[c])})
+        out.update({f"confusion/{i}/{j}": float(confusion[i, j]) for i in range(k) for j in range(k)})
+    return out

@@ -66,6 +66,39 @@ def final_metrics(evals) -> dict[str, dict[str, float]]:
     return out
 
 
+def per_class_table(evals, split: str = "test", label_names=None) -> pd.DataFrame:
+    """One row per class of the last evaluation on ``split``: ``class`` (its name when
+    ``label_names`` is given), ``precision``, ``recall``, ``f1``, ``support`` (true examples).
+    Empty for records made before per-class metrics were recorded."""
+    last = final_metrics(evals).get(split, {})
+    rows: dict[int, dict] = {}
+    for key, value in last.items():
+        name, _, c = key.partition("/")
+        if name in ("precision", "recall", "f1", "support") and c.isdigit():
+            rows.setdefault(int(c), {})[name] = value
+    out = pd.DataFrame([{"class": label_names[c] if label_names else c, **rows[c]} for c in sorted(rows)],
+                       columns=["class", "precision", "recall", "f1", "support"])
+    return out.astype({"support": int}) if len(out) else out
+
+
+def confusion_matrix(evals, split: str = "test", label_names=None) -> pd.DataFrame:
+    """The last evaluation's confusion matrix on ``split`` (rows: true class, columns: predicted;
+    counts), named by ``label_names`` when given; empty for records without per-class metrics."""
+    last = final_metrics(evals).get(split, {})
+    cells = {}
+    for key, value in last.items():
+        parts = key.split("/")
+        if parts[0] == "confusion" and len(parts) == 3:
+            cells[(int(parts[1]), int(parts[2]))] = int(value)
+    if not cells:
+        return pd.DataFrame()
+    k = max(max(i, j) for i, j in cells) + 1
+    names = list(label_names) if label_names else list(range(k))
+    m = pd.DataFrame([[cells.get((i, j), 0) for j in range(k)] for i in range(k)],
+                     index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
+    return m
+
+
 def curve(evals, metric: str = "accuracy", split: str = "validation", task: str | None = None, *,
           keep: str = "last") -> pd.DataFrame:
     """``metric`` on ``split`` per evaluation step, ascending: a ``step, value`` frame. A step
@@ -192,5 +225,5 @@ def majority_share(runs, split: str = "test", task: str | None = None) -> float 
 
 
 __all__ = ["majority_share", "COLLAPSE_FRAC", "COLLAPSE_MAX_ACCURACY", "COLLAPSE_MAX_MACRO_F1", "SMOOTHING", "collapse_table",
-           "curve", "final_metric", "final_metrics", "global_grad_norm", "is_collapsed", "mean_sd",
+           "confusion_matrix", "curve", "final_metric", "final_metrics", "per_class_table", "global_grad_norm", "is_collapsed", "mean_sd",
            "range_curve", "run_failed", "smooth_losses", "suggest_lr"]
