@@ -15,7 +15,10 @@ def _runs_line(S: Scale, spec, inputs: dict) -> str:
             recs = value.records
             if not recs:
                 continue
-            prov = recs[0].provenance
+            prov = getattr(recs[0], "provenance", None)
+            if prov is None:  # results read from studies (e.g. one arm of a study per seed), listed above or below
+                parts.append(f"{len(recs)} results ({name}) derived from studies")
+                continue
             seeds = sorted({r.config.get("seed") for r in recs if "seed" in r.config} |
                            {r.config.get("continual", {}).get("base", {}).get("seed") for r in recs
                             if "continual" in r.config} - {None})

@@ -169,3 +169,14 @@ def test_report_cost_counts_each_result_once_and_sums(capsys):
     per_figure = float(rows["concept"][4]) + float(rows["warmup"][4])
     assert abs(per_figure - float(rows["**all**"][4].strip(" *"))) < 0.11  # rounding of each row
     assert int(rows["**all**"][3]) == int(rows["concept"][3]) + int(rows["warmup"][3])
+
+
+def test_gallery_lists_results_derived_from_studies():
+    """A RunSet of study-derived results (no provenance, e.g. quantization's arms) is named, not read as runs."""
+    from types import SimpleNamespace
+
+    from chapter.gallery import _runs_line
+    from ftcore.records.runset import RunSet
+    arm = SimpleNamespace(run_id="study-x/int8", config={}, summary={}, status="completed")
+    line = _runs_line(FULL, None, {"gate_arms": RunSet([({"arm": "int8", "seed": 0}, arm)])})
+    assert line == "1 results (gate_arms) derived from studies"
