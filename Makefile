@@ -57,7 +57,7 @@ lab: setup  # JupyterLab on the chapter notebooks
 figures: setup
 	$(BIN)/python -m chapter --jobs $(JOBS)
 
-figures-force: setup  # retrain every run from scratch (~35 min on 2 CPU cores)
+figures-force: setup  # retrain every run from scratch (hours: see python -m chapter.report --cost)
 	$(BIN)/python -m chapter --force --jobs $(JOBS)
 
 figures-render: setup  # redraw from the stored records only (never trains); incomplete figures are listed as pending
