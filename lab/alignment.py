@@ -15,6 +15,7 @@ import pandas as pd
 from viz.theme import current_lang
 
 from .env import QUICK
+from .widgets import Control
 
 TEXT = {
     "zh": {"mask": "提示掩码", "train": "微调", "rl": "RL 训练", "beta": "KL 系数 β",
@@ -157,7 +158,7 @@ class MaskToggle:
         display(self.widget)
 
 
-class KLKnob:
+class KLKnob(Control):
     """The KL coefficient β, a button that runs RLOO from the pretrained tiny GPT against the reward
     model, then shows reward/KL/length at the end and samples before and after."""
 
@@ -174,10 +175,7 @@ class KLKnob:
         self.msg = W.HTML(_t("wait_rl"))
         self.table = W.HTML("")
         self.samples = W.HTML("")
-        self.out = W.Output()
-        self.fig = None
-        self.history: list[dict] = []
-        self.result = None
+        super().__init__()  # the output area, figure, result and history of every control
         self.button.on_click(lambda _: self.run())
         self.widget = W.VBox([W.HBox([self.beta, self.button]), self.msg, self.out, self.table, self.samples])
 
@@ -209,7 +207,6 @@ class KLKnob:
     def show_curves(self, steps: pd.DataFrame):
         """Reward and KL per step of this run (10-step rolling mean), drawn into the widget."""
         import matplotlib.pyplot as plt
-        from IPython.display import display
 
         import viz
         from viz.alignment import plot_band
@@ -219,15 +216,7 @@ class KLKnob:
             plot_band(steps, value, ax=ax, labels={steps["beta"].iloc[0]: f"β = {steps['beta'].iloc[0]:g}"})
             ax.set_title(viz.t(f"rlhf.{value}_title"), fontsize="medium")
         axes[0].legend(fontsize="small")
-        self.fig = fig
-        plt.close(fig)
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(viz.on_screen(fig))
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+        self.show_fig(fig)
 
 
 __all__ = ["KLKnob", "MaskToggle", "accuracy_by_task", "gpt_facts", "inputs", "mask_table", "pretraining_samples",
