@@ -62,6 +62,11 @@ class FigureSpec:
         gate's only, e.g. the run a study was computed from)."""
         return self.draw(**{k: v for k, v in inputs.items() if not k.startswith("gate_")})
 
+    def judged_inputs(self, inputs: dict) -> dict:
+        """The inputs as the gate, the claims and ``chapter.report`` read them (a subclass may derive
+        some, e.g. a RunSet from studies)."""
+        return inputs
+
     def verdicts(self, inputs: dict) -> list:
         """Each claim judged from the figure's inputs (seed-paired effect, interval, verdict)."""
         from .claims import judge

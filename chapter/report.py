@@ -35,6 +35,7 @@ def _accuracy(rec) -> float:
 def must_learn_table(spec, inputs: dict) -> list[str]:
     """Rows ``| input | arm | accuracy mean [95% t] (n) |`` for the arms the figure must see learn."""
     rows = []
+    inputs = spec.judged_inputs(inputs)
     for name, predicate in (spec.must_learn or {}).items():
         arms: dict[str, list[float]] = {}
         for labels, rec in inputs[name]:

@@ -33,17 +33,17 @@ class StudiesFigure(FigureSpec):
 
     combine: Callable[[dict], dict] | None = field(default=None, kw_only=True)
 
-    def _inputs(self, inputs: dict) -> dict:
+    def judged_inputs(self, inputs: dict) -> dict:
         return self.combine(inputs) if self.combine is not None and "runs" not in inputs else inputs
 
     def render(self, inputs: dict):
-        return super().render({k: v for k, v in self._inputs(inputs).items() if k != "runs"})
+        return super().render({k: v for k, v in self.judged_inputs(inputs).items() if k != "runs"})
 
     def verdicts(self, inputs: dict) -> list:
-        return super().verdicts(self._inputs(inputs))
+        return super().verdicts(self.judged_inputs(inputs))
 
     def gate(self, inputs: dict, majority: float | None = None):
-        return super().gate(self._inputs(inputs), majority)
+        return super().gate(self.judged_inputs(inputs), majority)
 
 
 def record(name: str, evals: list[dict], meta: dict | None = None) -> RunRecord:

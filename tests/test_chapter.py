@@ -180,3 +180,10 @@ def test_gallery_lists_results_derived_from_studies():
     arm = SimpleNamespace(run_id="study-x/int8", config={}, summary={}, status="completed")
     line = _runs_line(FULL, None, {"gate_arms": RunSet([({"arm": "int8", "seed": 0}, arm)])})
     assert line == "1 results (gate_arms) derived from studies"
+
+
+def test_report_reads_figures_whose_runs_are_derived_from_studies(capsys):
+    from chapter.report import main
+    assert main(["--quick", "--only", "rlhf"]) == 0
+    out = capsys.readouterr().out
+    assert "### `rlhf`" in out and "Gate: " in out and "| runs | arm=" in out
