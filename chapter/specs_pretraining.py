@@ -12,7 +12,7 @@ import viz
 from ftcore.pretraining.mlm import RECIPES, fingerprint, model_name
 from .claims import Claim
 from .registry import FigureSpec, Grid, StudyNeed, figure
-from .specs import PROBE_TASK, _strategy_epochs, _text
+from .specs import PROBE_TASK, _strategy_epochs, _text, all_runs
 
 # ------------------------------------------------------------------------------------ pretraining
 # The small RoBERTa (4 layers × 256, BPE vocabulary 8,000 trained here) fine-tunes with RoBERTa's own
@@ -219,7 +219,7 @@ figure(FigureSpec(
            "and that a small LR such as 1e-5 avoids drifting from general knowledge."},
     _continual_measure,
     draw=viz.continual_pretraining,
-    must_learn={"runs": lambda lab: True},
+    must_learn={"runs": all_runs},
     claims=[Claim({"zh": f"{n:,} 条时，继续预训练后微调优于直接微调",
                    "en": f"At {n:,} examples continual pretraining then fine-tuning beats fine-tuning alone"},
                   {"continual": DAPT_FOR_FINETUNING}, {"continual": "none"}, where={"size": n})

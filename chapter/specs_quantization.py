@@ -18,6 +18,7 @@ from ftcore.records.runset import RunSet
 
 from .claims import Claim
 from .registry import FigureSpec, StudyNeed, Value, figure
+from .specs import all_runs
 
 N_LATENCY, REPEATS, THREADS = 64, 7, 1  # 64 test reviews timed, 7 interleaved repeats, 1 thread
 PREFIX = "study_"  # inputs named study_<seed>
@@ -111,7 +112,7 @@ figure(FigureSpec(
     _measure,
     draw=viz.quantization,
     # every compared arm (each seed's five) must have learned the task
-    must_learn={"gate_arms": lambda labels: True},
+    must_learn={"gate_arms": all_runs},
     claims=[Claim({"zh": "fp32 优于训练后 int8", "en": "fp32 beats post-training int8"},
                   {"arm": "fp32"}, {"arm": "int8_ptq"}, input="gate_arms"),
             Claim({"zh": "量化感知微调的 int8 优于训练后 int8", "en": "Quantization-aware int8 beats post-training int8"},
