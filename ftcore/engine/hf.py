@@ -1,11 +1,30 @@
-"""A ``transformers`` ``TrainerCallback`` that writes ftcore's RunRecord from a ``Trainer`` run.
+"""Hugging Face ``Trainer`` runs written down as ftcore's RunRecord.
 
-A user of Hugging Face ``Trainer`` gets the same tables (and so the same figures) as an ftcore
-run::
+Two ways in. A user of ``Trainer`` with a model and data of their own adds the callback and gets
+the same tables (and so the same figures and ``ftcore doctor``) as an ftcore run::
 
     rec_cb = RecordingCallback(task="my-task")
     Trainer(model=model, args=TrainingArguments(..., logging_steps=1), callbacks=[rec_cb], ...).train()
     rec_cb.record.save("runs/my-run")
+
+Or :func:`train_hf` trains a ``RunConfig`` with the whole recipe seeds 001 and 003 use (the same
+data, model, pooling and param groups as ftcore's run, so the two loops can be compared)::
+
+    from ftcore import RunConfig
+    from ftcore.engine.hf import train_hf, run_hf
+    cfg = RunConfig(lr_strategy="layerwise", label_smoothing=0.1, early_stopping_patience=2,
+                    early_stopping_metric="accuracy", eval_every=16)
+    rec = train_hf(cfg)      # Trainer trains, evaluates, stops early, keeps the best weights
+    rec = run_hf(cfg)        # the same through the run cache (its id differs from ftcore's run)
+
+What :func:`train_hf` hands to ``Trainer``: ``eval_strategy`` ("steps" every ``eval_every`` updates,
+else "epoch"), ``compute_metrics`` with accuracy, macro-F1 and per-class precision/recall/F1 (test:
+the confusion matrix too), ``EarlyStoppingCallback`` with ``load_best_model_at_end`` (checkpoints in
+a temporary folder) when ``early_stopping_patience`` is set, ``label_smoothing_factor``, and ftcore's
+optimizer with its layer-wise param groups (``optimizers=(optimizer, None)``: Trainer builds the
+warmup + decay schedule over those groups, so each keeps its own peak LR). The Trainer draws its own
+data order and evaluates with its own loss (label-smoothed when ``label_smoothing`` > 0, where
+ftcore's evaluation loss is plain cross-entropy).
 
 Two differences from ftcore's own loop, both documented in the record's ``provenance``:
 ``Trainer`` clips gradients *before* callbacks see them, so per-group gradient norms are taken
@@ -21,12 +40,20 @@ import math
 import time
 import warnings
 
+import numpy as np
 import torch
 from transformers import TrainerCallback
 
 from . import provenance
+from .config import ConfigError, RunConfig
 from .layers import layer_groups
-from ..records.record import RunRecord, table_from_rows
+from ..records.cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
+from ..records.queries import final_metrics
+from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
+
+TRAINER_NAME = "transformers.Trainer via ftcore.engine.hf.train_hf"
+# ftcore schedule -> Trainer's lr_scheduler_type (the others have no Trainer equivalent)
+HF_SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
 
 class RecordingCallback(TrainerCallback):
@@ -91,7 +118,7 @@ class RecordingCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         for key, value in (metrics or {}).items():
-            if key.startswith("eval_") and isinstance(value, (int, float)):
+            if key.startswith("eval_") and isinstance(value, (int, float)) and _is_metric(key[5:]):
                 self.rows["evals"].append((state.global_step, self.task, "validation", key[5:], float(value)))
 
     # -- the end
@@ -113,3 +140,165 @@ class RecordingCallback(TrainerCallback):
         summary = {"status": "completed", "steps": state.global_step, "wall_s": time.perf_counter() - self.t0,
                    "epochs": state.epoch}
         self.record = RunRecord(rid, config, prov, "completed", summary, tables)
+
+
+# ------------------------------------------------------------------ a RunConfig trained by Trainer
+def _unsupported(cfg: RunConfig) -> list[str]:
+    bad = [(cfg.schedule not in HF_SCHEDULES, f"schedule={cfg.schedule!r} (Trainer: {', '.join(HF_SCHEDULES)})"),
+           (cfg.warmup not in ("linear", "none"), f"warmup={cfg.warmup!r} (Trainer warms up linearly)"),
+           (cfg.freeze == "gradual", "freeze='gradual'"), (cfg.optimizer != "adamw", f"optimizer={cfg.optimizer!r}"),
+           (cfg.score_train, "score_train=True"), (cfg.min_lr_ratio != 0, "min_lr_ratio")]
+    return [name for flag, name in bad if flag]
+
+
+def hf_run_id(cfg: RunConfig) -> str:
+    """Like :func:`ftcore.engine.runs.run_id`, marked as a Trainer run (never the same record)."""
+    from .models import resolve_model
+    from .tasks import load_task
+    return key_id({"trainer": "hf", "config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
+                   "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
+
+
+def _compute_metrics(k: int, per_class: bool):
+    from .trainer import metrics_from_logits
+
+    def compute_metrics(p) -> dict[str, float]:
+        m = metrics_from_logits(torch.as_tensor(np.asarray(p.predictions)), torch.as_tensor(np.asarray(p.label_ids)),
+                                k, per_class=per_class)
+        m.pop("loss")  # Trainer reports its own eval loss (with label smoothing when it trains with it)
+        return m
+    return compute_metrics
+
+
+def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
+    """Train ``cfg`` with ``transformers.Trainer`` now (no cache) and return its RunRecord (not saved).
+
+    Validation every ``eval_every`` updates (else each epoch), early stopping on
+    ``early_stopping_metric`` with the best weights loaded at the end when
+    ``early_stopping_patience`` is set, then the test split (``test_at_end``) with per-class
+    metrics. ``callbacks``: more ``TrainerCallback`` objects of your own (e.g. progress in a widget)."""
+    import tempfile
+
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.utils import logging as hf_logging
+
+    from .data import prepare_data
+    from .models import count_parameters, resolve_model
+    from .optim import build_optimizer
+    from .peft_methods import trainable_summary
+    from .preflight import check
+    from .runs import init_model, seed_everything, setup
+
+    if bad := _unsupported(cfg):
+        raise ConfigError(f"RunConfig {', '.join(bad)} is not supported by the HF Trainer path "
+                          "(ftcore.engine.hf); use `ftcore run` for it")
+    check(cfg)
+    device = setup(cfg)
+    data = prepare_data(cfg)
+    k = data.num_labels
+    model = init_model(cfg, k)
+    seed_everything(cfg.seed)
+    rows = lambda part: [{"input_ids": i, "labels": y} for i, y in zip(part["input_ids"], part["label"])]  # noqa: E731
+    train_rows = rows(data.train)
+    val = rows(data.evals["validation"]) if "validation" in data.evals else None
+    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / cfg.batch_size) / cfg.grad_accum)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    from .schedules import num_warmup_steps
+    warmup = num_warmup_steps(cfg, total)
+    by_steps = cfg.eval_every is not None
+    early = cfg.early_stopping_patience is not None and val is not None
+    optimizer = build_optimizer(layer_groups(model), cfg)  # ftcore's param groups: layer-wise LRs, no decay on norms
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(
+            output_dir=tmp, per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=64,
+            gradient_accumulation_steps=cfg.grad_accum, max_steps=total, learning_rate=cfg.lr,
+            weight_decay=cfg.weight_decay, warmup_steps=warmup, lr_scheduler_type=HF_SCHEDULES[cfg.schedule],
+            max_grad_norm=cfg.clip_grad_norm or 0.0, label_smoothing_factor=cfg.label_smoothing,
+            eval_strategy=("steps" if by_steps else "epoch") if val else "no", eval_steps=cfg.eval_every,
+            save_strategy=("steps" if by_steps else "epoch") if early else "no", save_steps=cfg.eval_every,
+            save_total_limit=1 if early else None, load_best_model_at_end=early,
+            metric_for_best_model=("loss" if cfg.early_stopping_metric == "loss" else "accuracy") if early else None,
+            greater_is_better=(cfg.early_stopping_metric != "loss") if early else None,
+            train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+            logging_steps=1, report_to=[], use_cpu=device.type == "cpu", seed=cfg.seed,
+            bf16=cfg.precision == "bf16", disable_tqdm=True, save_only_model=True)
+        rec_cb = RecordingCallback(task=cfg.task, record_grad_norms=cfg.record_grad_norms)
+        extra = [EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience)] if early else []
+        trainer = Trainer(model=model, args=args, train_dataset=train_rows, eval_dataset=val,
+                          data_collator=data.collator, compute_metrics=_compute_metrics(k, per_class=False),
+                          optimizers=(optimizer, None), callbacks=[rec_cb, *extra, *(callbacks or [])])
+        for noisy in (PrinterCallback, ProgressCallback):  # a printed line per step otherwise
+            trainer.remove_callback(noisy)
+        t0 = time.perf_counter()
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a "Writing model shards" bar at every checkpoint otherwise
+        try:
+            out = trainer.train()
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        train_s = time.perf_counter() - t0
+        rec = rec_cb.record
+        evals = [tuple(r) for r in rec.evals.itertuples(index=False)]
+        events = [(0, kind, detail) for kind, detail in data.notes]
+        step = trainer.state.global_step
+        summary = {"status": "completed"}
+        if early and trainer.state.best_global_step and trainer.state.best_global_step != step:
+            summary["restored_step"] = trainer.state.best_global_step
+            events.append((step, "restored_best", f"weights of step {trainer.state.best_global_step} "
+                                                  "(load_best_model_at_end)"))
+        if early and step < total:
+            summary["status"] = "early_stopped"
+            events.append((step, "early_stop", f"EarlyStoppingCallback: no better validation "
+                                               f"{cfg.early_stopping_metric} for {cfg.early_stopping_patience} evaluations"))
+        if cfg.test_at_end and "test" in data.evals:
+            trainer.compute_metrics = _compute_metrics(k, per_class=True)
+            pred = trainer.predict(rows(data.evals["test"]), metric_key_prefix="test")
+            evals += [(step, cfg.task, "test", name[5:], float(v)) for name, v in pred.metrics.items()
+                      if name.startswith("test_") and isinstance(v, (int, float)) and _is_metric(name[5:])]
+    wall = time.perf_counter() - t0
+    tables = dict(rec.tables)
+    tables["evals"] = table_from_rows("evals", evals)
+    tables["events"] = table_from_rows("events", sorted(events, key=lambda e: e[0]))
+    src = resolve_model(cfg.model)
+    prov = provenance.collect(device, model_fingerprint=src.fingerprint, data_fingerprint=data.task.fingerprint,
+                              task_source=data.task.source, model_path=src.path)
+    prov["trainer"] = TRAINER_NAME
+    prov["grad_norms"] = rec.provenance["grad_norms"]
+    summary.update({
+        "trainer": "hf", "steps": step, "total_steps_planned": total, "steps_per_epoch": steps_per_epoch,
+        "warmup_steps": warmup, "epochs": round(step / steps_per_epoch, 4),
+        "examples_seen": step * cfg.batch_size * cfg.grad_accum, "train_examples": len(train_rows),
+        "eval_examples": {s: len(v["label"]) for s, v in data.evals.items()}, "num_labels": k,
+        "label_names": list(data.task.label_names), "total_params": count_parameters(model),
+        "trainable_params_at_end": count_parameters(model, trainable_only=True),
+        "trainable_pct_at_end": trainable_summary(model)["trainable_pct"],
+        "wall_s": wall, "train_s": train_s, "train_loss": float(out.training_loss)})
+    final = final_metrics(tables["evals"])
+    summary.update({f"{split}_{m}": v for split, metrics in final.items() for m, v in metrics.items() if "/" not in m})
+    model.eval()
+    return RunRecord(hf_run_id(cfg), cfg.to_dict(), prov, summary["status"], summary, tables)
+
+
+def _is_metric(name: str) -> bool:
+    """Metric names of an evaluation (Trainer's runtime/samples-per-second rows are not metrics)."""
+    return not name.endswith(("runtime", "per_second"))
+
+
+def stored_hf_run(cfg: RunConfig, runs_dir=None) -> Stored:
+    rid = hf_run_id(cfg)
+
+    def check_rec(rec: RunRecord) -> None:
+        if rec.run_id != rid or rec.provenance.get("trainer") != TRAINER_NAME:
+            raise RecordError(f"it holds run {rec.run_id}, not the HF Trainer run {rid}")
+    return Stored("hf trainer run", runs_dir_or_default(runs_dir) / rid, RunRecord.load,
+                  lambda: train_hf(cfg), check_rec, describe=f"hf trainer {cfg!r}")
+
+
+def run_hf(cfg: RunConfig, *, runs_dir=None, force: bool = False) -> RunRecord:
+    """The HF Trainer run of ``cfg`` through the run cache (trained and saved if not stored)."""
+    return fetch_or_compute(stored_hf_run(cfg, runs_dir), force=force)
+
+
+__all__ = ["HF_SCHEDULES", "RecordingCallback", "hf_run_id", "run_hf", "stored_hf_run", "train_hf"]

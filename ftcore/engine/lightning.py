@@ -53,24 +53,12 @@ from .models import count_parameters, resolve_model
 from .optim import build_optimizer
 from .peft_methods import trainable_summary
 from .schedules import LRSchedule, num_warmup_steps, requested_warmup_steps
-from .trainer import metrics_from_confusion
+from .trainer import metrics_from_logits
 from ..records.cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
 from ..records.queries import final_metrics
 from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
 
 TRAINER_NAME = "lightning.pytorch.Trainer via ftcore.engine.lightning"
-
-
-def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_labels: int, *,
-                        per_class: bool = False) -> dict[str, float]:
-    """Loss, accuracy, macro-F1, max_class_frac and majority_frac of a split (as ftcore's evaluate;
-    ``per_class`` also each class's metrics and the confusion matrix, as ftcore does on test)."""
-    k = num_labels
-    logits = logits.float()[:, :k]
-    loss = F.cross_entropy(logits, labels, reduction="sum").item()
-    pred = logits.argmax(-1)
-    confusion = torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
-    return metrics_from_confusion(confusion, loss, per_class=per_class)
 
 
 class FtcoreLightningModule(pl.LightningModule):

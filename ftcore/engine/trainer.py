@@ -309,3 +309,15 @@ def metrics_from_confusion(confusion: torch.Tensor, loss_sum: float, *, per_clas
                         f"f1/{c}": float(f1[c]), f"support/{c}": float(support[c])})
         out.update({f"confusion/{i}/{j}": float(confusion[i, j]) for i in range(k) for j in range(k)})
     return out
+
+
+def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor, num_labels: int, *,
+                        per_class: bool = False) -> dict[str, float]:
+    """Loss, accuracy, macro-F1, max_class_frac and majority_frac of a split (as ftcore's evaluate;
+    ``per_class`` also each class's metrics and the confusion matrix, as ftcore does on test)."""
+    k = num_labels
+    logits = logits.float()[:, :k]
+    loss = F.cross_entropy(logits, labels, reduction="sum").item()
+    pred = logits.argmax(-1)
+    confusion = torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
+    return metrics_from_confusion(confusion, loss, per_class=per_class)
