@@ -72,7 +72,9 @@ class Collector:
 
         from ftcore.records.runset import RunSet
         cells = tqdm(g.cells, desc=f"  {self.current}", unit="run", leave=False, disable=len(g.cells) < 2)
-        return RunSet((labels, self.fetch(stored_run(cfg, self.S.runs_dir))) for labels, cfg in cells)
+        from .parallel import stored_engine_run
+        return RunSet((labels, self.fetch(stored_engine_run(g.engine(labels), cfg, self.S.runs_dir)))
+                      for labels, cfg in cells)
 
     def sequences(self, s: Sequences):
         from ftcore.analysis.continual import stored_sequence

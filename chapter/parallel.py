@@ -37,6 +37,20 @@ from ftcore.records.record import RecordError
 from .registry import REGISTRY, Grid, LandscapeNeed, Sequences
 
 BACKENDS = ("joblib", "ray")
+RUN_KIND = {"ftcore": "run", "hf": "hf run", "lightning": "lightning run"}  # engine -> job kind
+RUN_KINDS = {kind: engine for engine, kind in RUN_KIND.items()}
+
+
+def stored_engine_run(engine: str, cfg, runs_dir) -> Stored:
+    """The cache entry of ``cfg`` trained by ``engine`` (see :data:`chapter.registry.ENGINES`)."""
+    if engine == "hf":
+        from ftcore.engine.hf import stored_hf_run
+        return stored_hf_run(cfg, runs_dir)
+    if engine == "lightning":
+        from ftcore.engine.lightning import stored_lightning_run
+        return stored_lightning_run(cfg, runs_dir)
+    from ftcore.engine.runs import stored_run
+    return stored_run(cfg, runs_dir)
 
 
 @dataclass(frozen=True)
@@ -44,13 +58,12 @@ class Job:
     """One missing stored result: its kind and what computes it (a RunConfig, a ContinualConfig, or
     a (RunConfig, LandscapeConfig) pair). Picklable: it crosses to the worker."""
 
-    kind: str  # "run" | "task sequence" | "landscape"
+    kind: str  # "run" | "hf run" | "lightning run" | "task sequence" | "landscape"
     spec: Any
 
     def stored(self, runs_dir) -> Stored:
-        if self.kind == "run":
-            from ftcore.engine.runs import stored_run
-            return stored_run(self.spec, runs_dir)
+        if self.kind in RUN_KINDS:
+            return stored_engine_run(RUN_KINDS[self.kind], self.spec, runs_dir)
         if self.kind == "task sequence":
             from ftcore.analysis.continual import stored_sequence
             return stored_sequence(self.spec, runs_dir)
@@ -61,7 +74,7 @@ class Job:
 
     def with_threads(self, threads: int) -> "Job":
         """The same job on ``threads`` CPU threads (not part of any result's identity)."""
-        if self.kind == "run":
+        if self.kind in RUN_KINDS:
             return Job(self.kind, self.spec.replace(threads=threads))
         if self.kind == "task sequence":
             return Job(self.kind, dataclasses.replace(self.spec, base=self.spec.base.replace(threads=threads)))
@@ -74,7 +87,7 @@ def jobs_of(spec, S) -> list[Job]:
     out = []
     for need in spec.needs(S).values():
         if isinstance(need, Grid):
-            out += [Job("run", cfg) for _, cfg in need.cells]
+            out += [Job(RUN_KIND[need.engine(labels)], cfg) for labels, cfg in need.cells]
         elif isinstance(need, Sequences):
             out += [Job("task sequence", ccfg) for _, ccfg in need.cells]
         elif isinstance(need, LandscapeNeed):

@@ -10,10 +10,21 @@ from typing import Any
 from ftcore import RunConfig
 
 
+# A run's training loop: ftcore's own, HF Trainer (ftcore.engine.hf) or Lightning (ftcore.engine.lightning).
+ENGINES = ("ftcore", "hf", "lightning")
+
+
 @dataclass
 class Grid:
-    """Runs: ``(labels, RunConfig)`` cells; arrives in the figure as a ``viz.RunSet``."""
+    """Runs: ``(labels, RunConfig)`` cells; arrives in the figure as a ``viz.RunSet``.
+
+    ``engine_label``: the label naming each cell's training loop (one of :data:`ENGINES`); without
+    it every cell is an ftcore run."""
     cells: list[tuple[dict[str, Any], RunConfig]]
+    engine_label: str | None = None
+
+    def engine(self, labels: dict[str, Any]) -> str:
+        return labels[self.engine_label] if self.engine_label else "ftcore"
 
 
 @dataclass
@@ -83,6 +94,10 @@ REGISTRY: dict[str, FigureSpec] = {}
 # Rows of FIGURES.md that no spec draws yet, with the open issue that builds each (the test of the
 # registry checks this list, so a new row cannot be forgotten silently).
 PLANNED: dict[str, str] = {
+}
+# Figures beyond FIGURES.md's list, with why: the seeds' working systems shown from records.
+EXTRA: dict[str, str] = {
+    "engines": "issue 14: one config trained by ftcore's loop, HF Trainer and Lightning (seeds 001-003)",
 }
 
 

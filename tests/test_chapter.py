@@ -25,9 +25,10 @@ def figure_ids_in_figures_md() -> list[str]:
 
 @pytest.mark.skipif(not FIGURES_MD.exists(), reason="shared/FIGURES.md is not beside this checkout")
 def test_every_row_of_figures_md_is_registered():
-    from chapter.registry import PLANNED
+    from chapter.registry import EXTRA, PLANNED
     in_md = set(figure_ids_in_figures_md())
-    assert set(REGISTRY) <= in_md, "a registered figure is not in FIGURES.md"
+    assert set(REGISTRY) - set(EXTRA) <= in_md, "a registered figure is neither in FIGURES.md nor declared EXTRA"
+    assert set(EXTRA) <= set(REGISTRY) and not set(EXTRA) & in_md
     assert in_md - set(REGISTRY) == set(PLANNED), "FIGURES.md rows neither registered nor planned"
     assert not set(PLANNED) & set(REGISTRY)
 
@@ -187,3 +188,16 @@ def test_report_reads_figures_whose_runs_are_derived_from_studies(capsys):
     assert main(["--quick", "--only", "rlhf"]) == 0
     out = capsys.readouterr().out
     assert "### `rlhf`" in out and "Gate: " in out and "| runs | arm=" in out
+
+
+def test_a_grid_names_each_cells_training_loop():
+    """The engines figure's cells are trained by the loop their ``engine`` label names, through the
+    same cache and workers as ftcore runs (their ids differ, so no record is shared by mistake)."""
+    from chapter.parallel import jobs_of
+    from chapter.scale import QUICK
+    jobs = jobs_of(REGISTRY["engines"], QUICK)
+    assert {j.kind for j in jobs} == {"run", "hf run", "lightning run"}
+    paths = {j.stored(QUICK.runs_dir).path for j in jobs}
+    assert len(paths) == len(jobs)  # the same config under three loops: three records
+    hf = next(j for j in jobs if j.kind == "hf run")
+    assert hf.with_threads(1).spec.threads == 1 and hf.stored(QUICK.runs_dir).kind == "hf trainer run"

@@ -23,7 +23,7 @@ from viz.text import t  # noqa: E402
 FIGURES = ["concept", "strategies", "layer-lr", "schedules-basic", "landscape", "freeze-map", "freeze-effects",
            "unfreeze", "layer-drift", "task-formats", "augmentation", "data-quality", "warmup", "decay", "adaptive",
            "lr-finder", "fitting", "regularization", "forgetting", "forgetting-pretrained", "instability",
-           "stability-fixes", "peft", "continual-table", "data-size-strategy", "pretraining", "continual-pretraining", "quantization", "instruction-tuning", "rlhf"]
+           "stability-fixes", "peft", "continual-table", "data-size-strategy", "pretraining", "continual-pretraining", "quantization", "instruction-tuning", "rlhf", "engines"]
 # Figures whose print layout still has overlapping texts or is too wide in a language: none left.
 NOT_YET: set[tuple[str, str]] = set()
 # ASCII identifiers a Chinese reader should never see: snake_case names, dotted config paths, hex run ids

@@ -19,5 +19,6 @@ from .continual import *  # noqa: F401,F403  forgetting (3.2.5), continual learn
 from .pretraining import *  # noqa: F401,F403  pretraining, continual pretraining (seed 003)
 from .quantization import *  # noqa: F401,F403  quantization (seed 003)
 from .alignment import *  # noqa: F401,F403  instruction tuning, RLHF (seed 003)
+from .engines import *  # noqa: F401,F403  training loops: ftcore, HF Trainer, Lightning (seeds 001-003)
 
 global_grad_norms = global_grad_norm  # the name viz used before the query moved to ftcore.records.queries

@@ -150,7 +150,8 @@ class FtcoreLightningModule(pl.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.groups, self.cfg)
+        # Lightning's bf16-mixed plugin refuses to clip the gradients of a fused optimizer
+        optimizer = build_optimizer(self.groups, self.cfg, fused=self.cfg.precision != "bf16")
         self.schedule = LRSchedule(optimizer, self.cfg, self.total_steps, self.steps_per_epoch)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": self.schedule.torch, "interval": "step", "frequency": 1}}
