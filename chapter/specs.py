@@ -655,10 +655,9 @@ CL_METHODS = {"naive": ("naive", {}), "ewc": ("ewc", {}), "replay": ("replay", {
               "lwf": ("lwf", {}), "lora": ("lora", {"lora_lr": CL_LORA_LR}),
               "replay_ewc": ("replay_ewc", {"replay_memory": 0.05}), "joint": ("joint", {}),
               "ewc_1000": ("ewc", {"ewc_lambda": 1000.0}), "replay_3": ("replay", {"replay_memory": 0.03})}
-# The rows each figure shows. replay_ewc, joint, ewc_1000 and replay_3 are defined above and being
-# trained (issue 14 part 4; finished sequences are cached in runs/reference): once all 3 seeds of each
-# are stored, add replay_ewc and joint here and all four to TABLE_METHODS (their claims are ready below).
-FORGETTING_METHODS = ("naive", "ewc", "replay", "lwf", "lora")
+# The rows each figure shows: the forgetting figure the five families plus replay + EWC and the joint
+# upper bound; the table every variant, so seed 001's λ = 1,000 and replay 3% sit beside the measured ones.
+FORGETTING_METHODS = ("naive", "ewc", "replay", "lwf", "lora", "replay_ewc", "joint")
 TABLE_METHODS = tuple(CL_METHODS)
 CL_SEEDS = 3
 
@@ -696,7 +695,6 @@ FORGETTING_CLAIMS = [
           {"method": k}, {"method": "naive"}, expected=-1, metric=mean_forgetting)
     for k, name in {"ewc": ("EWC", "EWC"), "replay": ("回放", "Replay"), "lwf": ("LwF", "LwF"),
                     "lora": ("每任务 LoRA", "LoRA per task")}.items()]
-# ready for the new rows (see FORGETTING_METHODS): the forgetting figure adds this and JOINT_CLAIM
 REPLAY_EWC_CLAIM = Claim({"zh": "回放+EWC 的平均遗忘少于 naive", "en": "Replay + EWC forgets less than naive (mean forgetting)"},
                          {"method": "replay_ewc"}, {"method": "naive"}, expected=-1, metric=mean_forgetting)
 
@@ -720,15 +718,21 @@ TABLE_CLAIMS = [
 figure(FigureSpec(
     "forgetting", "3.2.5", {"zh": "灾难性遗忘：真实任务序列的准确率矩阵", "en": "Catastrophic forgetting: accuracy matrices"},
     {"zh": "情感 → 新闻主题 → 主观性，每个任务一个分类头，每个任务 1,000 条训练 2 轮（学习率 1e-4；每任务 LoRA 为 1e-3）；"
-           "回放保留每个已学任务 5% 的样本，占之后每个批次的 25%；EWC λ = 1e6。"
+           "回放保留每个已学任务 5% 的样本，占之后每个批次的 25%；EWC λ = 1e6；回放+EWC 两者同时使用；"
+           "多任务联合训练在训练第 t 个任务时混入之前各任务的全部训练数据（各自的分类头），"
+           "学完最后一个任务时模型已同时见过所有任务，是顺序方法的上界（代价约为 naive 的 2 倍）。"
            "第 t 行 = 训练完任务 t 后在各任务测试集上的准确率（3 个种子的均值）。右：最终平均准确率与实测训练时间。",
      "en": "Sentiment → news topic → subjectivity, one head per task, 1,000 examples × 2 epochs per task (LR 1e-4; "
-           "LoRA per task 1e-3); replay keeps 5% of each finished task as 25% of every later batch; EWC λ = 1e6. Row t = test accuracy on each "
-           "task after training task t (mean of 3 seeds). Right: final average accuracy vs measured training time."},
+           "LoRA per task 1e-3); replay keeps 5% of each finished task as 25% of every later batch; EWC λ = 1e6; replay + EWC "
+           "uses both; joint multi-task training trains task t mixed with all earlier tasks' whole training data (a head "
+           "each), so after the last task the model has seen every task together: the upper bound of the sequential "
+           "methods (about twice naive's cost). Row t = test "
+           "accuracy on each task after training task t (mean of 3 seeds). Right: final average accuracy vs measured "
+           "training time."},
     functools.partial(_sequences, labels=FORGETTING_METHODS),
     {"zh": "教材（模拟数据）画出 4 个任务上 naive 与 EWC 的虚构曲线。", "en": "The chapter draws invented naive vs EWC curves over 4 tasks."},
     _forgetting_measure,
-    draw=viz.forgetting, must_learn={"runs": all_runs}, claims=FORGETTING_CLAIMS))
+    draw=viz.forgetting, must_learn={"runs": all_runs}, claims=FORGETTING_CLAIMS + [REPLAY_EWC_CLAIM, JOINT_CLAIM]))
 
 PROBE_TASK = "bbc-topic"
 # Three LRs of full fine-tuning that all learn (the sweep's 3e-5, the base 1e-4, 3e-4), LoRA at its
@@ -868,15 +872,16 @@ def _table_measure(inputs):
 
 figure(FigureSpec(
     "continual-table", "seed 001", {"zh": "持续学习方法对照表", "en": "Continual-learning methods, measured"},
-    {"zh": "学完第二个任务后：旧任务准确率、新任务准确率、相对 naive 的训练时间（3 个种子）。EWC λ = 1e6（实测所需：此编码器的 Fisher 很小）。"
-           "回放+EWC 组合、多任务联合训练（上界）、种子 001 的 λ = 1,000 与回放 3% 这几行的序列正在训练，尚未列入。",
+    {"zh": "学完第二个任务后：旧任务准确率、新任务准确率、相对 naive 的训练时间（3 个种子）。EWC λ = 1e6（实测所需：此编码器的 Fisher 很小），"
+           "旁边是种子 001 建议的 λ = 1,000；回放保留 5%，旁边是 3%；回放 5% + EWC 为组合；"
+           "多任务联合训练（所有任务同时训练）是上界。",
      "en": "After the second task: old-task accuracy, new-task accuracy, training time relative to naive (3 seeds). EWC "
-           "λ = 1e6 (what this encoder's tiny Fisher needs). The replay + EWC, joint multi-task (upper bound), seed 001's "
-           "λ = 1,000 and replay 3% rows are being trained and not listed yet."},
+           "λ = 1e6 (what this encoder's tiny Fisher needs) beside seed 001's λ = 1,000; replay keeps 5%, beside 3%; "
+           "replay 5% + EWC combines them; joint multi-task training (all tasks at once) is the upper bound."},
     functools.partial(_sequences, labels=TABLE_METHODS),
     {"zh": "教材给出一张虚构百分比的表（基础 / 回放 5% / EWC / 组合）。", "en": "The chapter gives a table of invented percentages (basic / replay 5% / EWC / combined)."},
     _table_measure,
-    draw=viz.continual_table, must_learn={"runs": all_runs}, claims=FORGETTING_CLAIMS[:2]))
+    draw=viz.continual_table, must_learn={"runs": all_runs}, claims=FORGETTING_CLAIMS[:2] + TABLE_CLAIMS))
 
 # Seed 003's systems, one module each (they register their figures on import).
 from . import specs_pretraining, specs_quantization, specs_alignment, specs_engines  # noqa: E402,F401

@@ -67,10 +67,11 @@ def sequence_cost(rec: RunRecord, n_tasks: int | None = None) -> float:
 
 # ------------------------------------------------------------------------------------ forgetting
 def plot_accuracy_matrix(matrix: pd.DataFrame, *, ax: Axes | None = None, vmin: float = 0.0, vmax: float = 1.0,
-                         cmap: str = "viridis", numbered: bool = False) -> Axes:
+                         cmap: str = "viridis", numbered: bool = False, percent: bool = False) -> Axes:
     """Heatmap of an accuracy matrix (rows: after training task i; columns: evaluated on task j),
     NaN cells blank, each value written in its cell. Ticks name the tasks (short names), or with
-    ``numbered=True`` number them 1 … T (a key elsewhere names them: small panels side by side)."""
+    ``numbered=True`` number them 1 … T (a key elsewhere names them: small panels side by side);
+    ``percent=True`` writes each value as a whole percentage (narrow panels)."""
     ax = ax or plt.gca()
     a = matrix.to_numpy(dtype=float)
     cm = plt.get_cmap(cmap).with_extremes(bad="white")
@@ -80,7 +81,8 @@ def plot_accuracy_matrix(matrix: pd.DataFrame, *, ax: Axes | None = None, vmin: 
             if np.isfinite(a[i, j]):
                 r, g, b, _ = cm((a[i, j] - vmin) / (vmax - vmin))
                 dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                ax.text(j, i, f"{a[i, j]:.2f}", ha="center", va="center", fontsize="small",
+                ax.text(j, i, f"{100 * a[i, j]:.0f}" if percent else f"{a[i, j]:.2f}", ha="center", va="center",
+                        fontsize="small",
                         color="white" if dark else "black")
     if numbered:
         ax.set_xticks(range(a.shape[1]), [str(j + 1) for j in range(a.shape[1])])
@@ -192,8 +194,14 @@ def forgetting_summary(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def _forgetting_mosaic(n: int) -> list[list[str]]:
-    """Matrices ``m0`` … first, then the forgetting panel ``forg``, then the cost panel ``cost``
-    filling the rest of the last row (a row of its own if none is left), four columns."""
+    """Matrices ``m0`` … first, then the forgetting panel ``forg``, then the cost panel ``cost``.
+
+    Up to five methods: four columns, the panels after the matrices, ``cost`` filling the rest of
+    the last row (a row of its own if none is left). More: every matrix in one row, and ``forg`` and
+    ``cost`` sharing the row below (the matrices then carry short titles, the legend the full names)."""
+    if n > 5:
+        k = round(0.4 * n)
+        return [[f"m{j}" for j in range(n)], ["forg"] * k + ["cost"] * (n - k)]
     ncols = 4 if n + 3 > 5 else n + 3
     cells = [f"m{k}" for k in range(n)] + ["forg"]
     rows = [cells[i:i + ncols] for i in range(0, len(cells), ncols)]
@@ -214,20 +222,26 @@ def forgetting(runs: RunSet) -> Figure:
     seqs = forgetting_frame(runs)
     data = forgetting_summary(seqs)
     mosaic = _forgetting_mosaic(len(data))
-    fig, ax = plt.subplot_mosaic(mosaic, figsize=figsize(9.9), layout="constrained")
+    one_row = len(mosaic[0]) == len(data) and len(data) > 5
+    fig, ax = plt.subplot_mosaic(mosaic, figsize=figsize(11.0 if one_row else 9.9), layout="constrained",
+                                 height_ratios=[1, 1.6] if one_row else None)
     where = {name: (i, j) for i, row in enumerate(mosaic) for j, name in enumerate(row)}
     for k, (_, r) in enumerate(data.iterrows()):
         a = ax[f"m{k}"]
-        plot_accuracy_matrix(r["matrix"], ax=a, numbered=True)
-        title = r["label"]
+        plot_accuracy_matrix(r["matrix"], ax=a, numbered=True, percent=one_row)
+        title = _method_short(r["method"]) if one_row else r["label"]
         if r["diverged"]:
             title += f" ({t('diverged')} {r['diverged']}/{r['n']})"
         a.set_title(title, fontsize="medium")
         i, j = where[f"m{k}"]
         if j:  # the rows are the same tasks in every matrix: named in the first column only
             a.set_ylabel("")
+            if one_row:
+                a.tick_params(labelleft=False)
+        elif one_row:
+            a.set_xlabel(t("forgetting.cols") + " (%)")
         below = mosaic[i + 1][j] if i + 1 < len(mosaic) else None
-        if below is not None and below.startswith("m"):  # a matrix below names the columns
+        if (below is not None and below.startswith("m")) or (one_row and j):  # named once per row
             a.set_xlabel("")
     plot_mean_forgetting(data, ax=ax["forg"], seeds=seqs)
     ax["forg"].set_title(t("forgetting.forg_title"), fontsize="medium")
@@ -496,7 +510,7 @@ def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
              for _, r in data.iterrows()]
     ax.axis("off")
     tab = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="center",
-                   colWidths=[0.22, 0.26, 0.18, 0.14, 0.2])
+                   colWidths=[0.28, 0.23, 0.19, 0.12, 0.18])
     tab.auto_set_font_size(False)
     tab.set_fontsize(7.5)
     for (i, j), cell in tab.get_celld().items():
