@@ -482,24 +482,37 @@ class LRFinder(Control):
 # ------------------------------------------------------------------------------ seed 004 (notebook 10)
 class HFTrainerRun(Control):
     """The Hugging Face Trainer demo on a button: a progress bar, a few log lines, validation
-    evaluations during training, the test accuracy with its verdict, and the run doctor."""
+    evaluations during training, the test accuracy with its verdict, per-class precision/recall/F1
+    and the run doctor. The "full recipe" box adds what seeds 001 and 003 hand to Trainer:
+    layer-wise LRs, label smoothing, early stopping with the best weights loaded at the end."""
+
+    # the engines figure's recipe (chapter.specs_engines.RECIPE), on the live run's settings
+    RECIPE = dict(lr_strategy="layerwise", layer_decay=0.9, lr=2e-4, label_smoothing=0.1,
+                  early_stopping_patience=2, early_stopping_metric="accuracy")
 
     def __init__(self, config=None):
         super().__init__()
         self._config = config
         self.button = _button(tr("hf_train"))
         self.button.on_click(lambda _: self.update())
+        self.recipe = W.Checkbox(value=False, description=tr("hf_recipe"), indent=False,
+                                 layout=W.Layout(width="auto"))
         self.bar = W.IntProgress(value=0, min=0, max=1, bar_style="info", layout=W.Layout(width="320px"))
         self.log = W.Output()
         self.summary = W.HTML()
+        self.classes = W.HTML()
         self.extra = W.HTML()
         self.table = W.HTML()
-        self.widget = W.VBox([self.button, self.bar, self.log, self.summary, self.extra, self.table])
+        self.widget = W.VBox([W.HBox([self.button, self.recipe]), self.bar, self.log, self.summary, self.classes,
+                              self.extra, self.table])
 
     def config(self) -> RunConfig:
-        return (self._config or live_config)()
+        cfg = (self._config or live_config)()
+        return cfg.replace(**self.RECIPE) if self.recipe.value else cfg
 
     def update(self):
+        from ftcore.records.queries import per_class_table
+
         from .hf_demo import train_with_hf_trainer
         self.button.disabled = True
         try:
@@ -509,10 +522,15 @@ class HFTrainerRun(Control):
             self.result = rec
             ok, sentence = verdict(rec)
             self.bar.bar_style = "success" if ok else "danger"
-            self.summary.value = tr("result", setting="HF Trainer", acc=rec.metric("accuracy"),
+            setting = "HF Trainer" + (tr("hf_recipe_short") if self.recipe.value else "")
+            stopped = (tr("hf_stopped", step=rec.summary["restored_step"]) if "restored_step" in rec.summary else "")
+            self.summary.value = tr("result", setting=setting, acc=rec.metric("accuracy"),
                                     maj=rec.metric("majority_frac"), steps=rec.summary["steps"],
-                                    secs=rec.summary["wall_s"]) + "<br>" + sentence
-            self.history.append({tr("col_setting"): "HF Trainer", tr("col_acc"): rec.metric("accuracy"),
+                                    secs=rec.summary["wall_s"]) + stopped + "<br>" + sentence
+            per_class = per_class_table(rec.evals, "test", rec.summary.get("label_names"))
+            self.classes.value = (f"<b>{tr('per_class')}</b>" + per_class.to_html(index=False, float_format="%.3f")
+                                  if len(per_class) else "")
+            self.history.append({tr("col_setting"): setting, tr("col_acc"): rec.metric("accuracy"),
                                  tr("col_verdict"): tr("ok") if ok else tr("bad"),
                                  tr("col_secs"): f"{rec.summary['wall_s']:.0f}"})
             self.table.value = history_html(self.history)

@@ -158,7 +158,9 @@ mine''', IGNORE),
 "07_持续学习与遗忘.ipynb": [
     md("""# 持续学习与灾难性遗忘
 
-一个编码器依次学习三个任务（影评情感 → 新闻主题 → 主观/客观），每个任务一个分类头。学新任务时，旧任务会被忘掉多少？EWC、经验回放、知识蒸馏（LwF）和每任务一套 LoRA 各能保住多少？"""),
+一个编码器依次学习三个任务（影评情感 → 新闻主题 → 主观/客观），每个任务一个分类头。学新任务时，旧任务会被忘掉多少？EWC、经验回放、知识蒸馏（LwF）、每任务一套 LoRA 以及回放+EWC 的组合各能保住多少？多任务联合训练（学每个新任务时混入之前所有任务的数据）是它们的上界。
+
+对照表里还有种子 001 的两个设置：EWC 的 λ = 1,000 与回放 3%。λ 该取多大取决于 Fisher 信息的量级，这里默认用为这个编码器实测所需的 1e6；表里把种子 001 的 λ = 1,000 放在旁边，图下的结论给出两者与直接微调相比的差别。"""),
     code(SETUP), code(PARAMS, "parameters"),
     fig("forgetting"), fig("continual-table"), fig("forgetting-pretrained"),
     md("## 自己试：EWC 的 λ 与回放比例\n选择方法、调节 λ 或回放比例，点击按钮训练一个两任务序列（影评情感 → 新闻主题，每个任务 800 条、两轮）。两个任务都要先学会，遗忘才有意义：控件会检查这一点，并把每次的设置和遗忘量列在表里。"),
@@ -204,7 +206,9 @@ print(views["span_corruption"].to_string())''', CHECK),
     code('''run = lab.widgets.LiveRun(title="实时监控")
 run''', IGNORE),
     md("""## Hugging Face Trainer + RecordingCallback
-同样的数据和模型交给 `transformers.Trainer`：训练中每隔约四分之一的步数在验证集上评估一次，只打印几行日志（而不是每步一行），结束后在测试集上评估。`RecordingCallback` 把这次训练写成和上面一样的运行记录，于是运行医生（`ftcore.records.doctor.diagnose`）可以直接诊断它；没有评估的记录，医生会明说“没有可评判的评估”，而不是“未发现问题”。点击后，`hf.result` 就是这条记录。"""),
+同样的数据和模型交给 `transformers.Trainer`（`ftcore.engine.hf.train_hf`）：训练中每 25 步在验证集上评估一次，`compute_metrics` 算准确率、macro-F1 和每一类的精确率/召回率/F1，只打印几行日志（而不是每步一行），结束后在测试集上评估。`RecordingCallback` 把这次训练写成和上面一样的运行记录，于是运行医生（`ftcore.records.doctor.diagnose`）可以直接诊断它；没有评估的记录，医生会明说“没有可评判的评估”，而不是“未发现问题”。
+
+勾选“完整配方”，就是种子文档里交给 `Trainer` 的那一套：分层学习率的参数组（顶层 2e-4，向下每层 ×0.9，通过 `optimizers=(优化器, None)` 交给 Trainer，调度器由 Trainer 按组建立）、`label_smoothing_factor=0.1`、`EarlyStoppingCallback`（验证准确率连续 2 次不升就停）加 `load_best_model_at_end`（训练结束时载回最佳检查点）。点击后，`hf.result` 就是这条记录；两次结果会并排留在表里。"""),
     code('''hf = lab.widgets.HFTrainerRun()
 hf''', IGNORE),
     md("""## 在 TensorBoard 里看运行记录
@@ -220,6 +224,9 @@ print("tensorboard --logdir tb_logs   # then open http://localhost:6006")''', IG
 cfg = RunConfig(task="bbc-topic", train_size=1000, epochs=2)
 print(cfg)
 print("rec = train_lightning(cfg)   # or: ftcore lightning --task bbc-topic --train-size 1000 --epochs 2")''', IGNORE),
+    md("""## 三种训练循环，结果一样吗？
+同一个配置分别交给本项目的循环、HF `Trainer` 和 Lightning，各训练 3 个配对种子（同一训练子集与初始化，数据顺序各自抽取）：影评情感和新闻主题（`bbc-topic`）用基准设置，第三列是上面的完整配方。三种循环应当在种子噪声之内一致；图后的结论给出配对差值和 95% 区间（区间跨过 0，就说明这些种子分不出两者的差别）。下面的图直接从已保存的运行记录画出。"""),
+    fig("engines"),
     md("""## 保存模型，拿来预测
 运行记录不含权重。`ftcore run ... --save-model 目录` 训练后把模型存成普通的 transformers 文件夹（LoRA 会合并进权重；标签名、运行 id 写在 config 和 `ftcore.json` 里），`ftcore predict 目录 "文本" ...`（或 `--file 每行一条.txt`）打印每条文本的标签和各类概率。用 mean pooling 训练的模型另附一个小文件 `modeling_ftcore.py`，加载时要传 `trust_remote_code=True`。"""),
     code('''print("ftcore run --task rt-sentiment --train-size 1000 --epochs 2 --save-model my-model")

@@ -204,3 +204,14 @@ def test_lr_finder_runs_on_its_button_and_plots(tmp_path, monkeypatch):
     assert f.result is None and f.fig is None  # nothing runs before the click
     res = f.update()
     assert len(res.lrs) >= 1 and f.fig is not None and "1/10" in f.summary.value
+
+
+def test_hf_trainer_widget_full_recipe_shows_per_class_metrics():
+    from lab.widgets import HFTrainerRun
+    w = HFTrainerRun()
+    w.recipe.value = True
+    cfg = w.config()
+    assert cfg.lr_strategy == "layerwise" and cfg.label_smoothing == 0.1 and cfg.early_stopping_patience == 2
+    rec = w.update()
+    assert rec.config["label_smoothing"] == 0.1  # what trained is what is recorded
+    assert "完整配方" in w.table.value and "精确率" in w.classes.value and "<table" in w.classes.value
