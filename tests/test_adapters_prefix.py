@@ -1,9 +1,10 @@
 """Issue 14 part 6: bottleneck adapters, prefix tuning and ftcore's own LoRA, on the tiny model.
 
-Adapters start at the pretrained function and learn the toy task; prefix tuning is refused with its
-reason where peft cannot hand the prefixes to a transformers 5 BERT encoder; ftcore.engine.lora
-matches peft's LoRA in trainable parameters and outputs."""
+Adapters start at the pretrained function and learn the toy task; ftcore's prefix tuning puts its
+key/value prefixes in every layer's attention (eager and sdpa) with the mask widened to match;
+ftcore.engine.lora matches peft's LoRA in trainable parameters and outputs."""
 import copy
+import math
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from ftcore.engine.layers import layer_groups
 from ftcore.engine.lora import LoRALinear, apply_lora, merge_lora
 from ftcore.engine.models import load_model
 from ftcore.engine.peft_methods import trainable_summary
+from ftcore.engine.prefix import add_prefixes
 
 X = {"input_ids": torch.tensor([[101, 2204, 2143, 1996, 102], [101, 2919, 2143, 102, 0]]),
      "attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])}
@@ -94,18 +96,113 @@ def test_new_fields_leave_old_run_ids_alone():
 
 
 # ------------------------------------------------------------------------------------ prefix tuning
-def test_prefix_tuning_is_refused_with_its_reason_on_bert(tiny):
-    """peft's prefix tuning passes past_key_values; transformers 5 BERT encoders take `cache` and use it
-    only as decoders, so the prefixes could not reach the attention: a ConfigError says so."""
-    with pytest.raises(ConfigError, match="past_key_values"):
-        build(tiny.replace(peft="prefix", prompt_tokens=4))
-    # What prefix tuning would train: prompt_tokens x (layers x 2 (key, value) x hidden), plus the head.
-    from peft import PrefixTuningConfig, TaskType, get_peft_model
-    model = get_peft_model(load_model("tiny-bert", 2, seed=0),
-                           PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=4))
-    assert _trainable(model) == 4 * 2 * 2 * 32 + (32 * 2 + 2)
-    with pytest.raises(ValueError, match="past key values"):  # peft's own check, at the first forward
-        model(**X)
+def _prefixed(impl="sdpa", tokens=4):
+    plain = load_model("tiny-bert", 2, seed=0)
+    plain.set_attn_implementation(impl)
+    model = copy.deepcopy(plain)
+    add_prefixes(model, tokens)
+    return plain, model
+
+
+def _hidden(model, **inputs):
+    with torch.no_grad():
+        return model.eval()(**(inputs or X), output_hidden_states=True).hidden_states[-1]
+
+
+@pytest.mark.parametrize("impl", ["eager", "sdpa"])
+def test_prefixes_reach_every_layers_attention(impl, monkeypatch):
+    plain, model = _prefixed(impl)
+    assert not torch.allclose(_hidden(model), _hidden(plain), atol=1e-3)  # prefixes change attention
+    # every layer's prefix rows of the MLP's output layer get a gradient: each layer attends to its own
+    model.train(False)
+    model(**X).logits.sum().backward()
+    enc, d = model.prefix_encoder, 32
+    for i in range(2):
+        rows = enc.mlp[2].weight.grad[2 * d * i: 2 * d * (i + 1)]
+        assert torch.count_nonzero(rows[:d]) > 0 and torch.count_nonzero(rows[d:]) > 0, i  # key and value
+    # changing one layer's prefixes (only the top one) changes the output
+    top = copy.deepcopy(model)
+    with torch.no_grad():
+        top.prefix_encoder.mlp[2].bias[2 * d:] += 1.0
+    assert not torch.allclose(_hidden(top), _hidden(model), atol=1e-3)
+    # with the prefix columns of the mask closed, the prefixed model computes the plain model's function
+    from ftcore.engine import prefix
+
+    def closed(mask, tokens):  # the prefix columns masked out: False (sdpa) or the dtype's minimum (eager)
+        shut = False if mask.dtype == torch.bool else torch.finfo(mask.dtype).min
+        return torch.cat([torch.full((*mask.shape[:-1], tokens), shut, dtype=mask.dtype), mask], dim=-1)
+    monkeypatch.setattr(prefix, "extend_mask", closed)
+    assert torch.allclose(_hidden(model), _hidden(plain), atol=1e-6)  # (X is padded: the mask is not None)
+
+
+def test_every_layer_attends_to_the_prefixes():
+    plain, model = _prefixed("eager", tokens=4)
+    with torch.no_grad():
+        att = model.eval()(**X, output_attentions=True).attentions
+    assert len(att) == 2
+    for a in att:  # [batch, heads, queries, 4 prefixes + 5 tokens]: the queries are the tokens' own
+        assert a.shape == (2, 2, 5, 4 + 5)
+        assert torch.allclose(a.sum(-1), torch.ones(2, 2, 5))
+        assert (a[..., :4].sum(-1) > 0.01).all()  # every token puts weight on the prefixes
+        assert torch.all(a[1, :, :, -1] == 0)  # the pad token stays masked
+
+
+@pytest.mark.parametrize("impl", ["eager", "sdpa"])
+def test_prefix_padding_and_implementations_agree(impl):
+    _, model = _prefixed(impl)
+    _, other = _prefixed("sdpa" if impl == "eager" else "eager")
+    with torch.no_grad():
+        padded = model.eval()(**X).logits
+        alone = model(input_ids=X["input_ids"][1:, :4]).logits  # no mask at all (None)
+        ones = model(input_ids=X["input_ids"][:1], attention_mask=X["attention_mask"][:1]).logits
+        assert torch.allclose(padded[1], alone[0], atol=1e-6)  # the mask's prefix columns line up
+        assert torch.allclose(padded[0], ones[0], atol=1e-6)
+        assert torch.allclose(padded, other.eval()(**X).logits, atol=1e-5)  # eager = sdpa
+
+
+def test_prefix_trainable_parameters_are_the_prefix_encoder_and_head(tiny):
+    from ftcore.engine.prefix import PREFIX_HIDDEN, PrefixEncoder
+
+    trainer = build(tiny.replace(peft="prefix", prompt_tokens=4))
+    model, P, d, L, h = trainer.model, 4, 32, 2, PREFIX_HIDDEN
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert all(n.startswith(("prefix_encoder.", "classifier.")) for n in names), names
+    reparam = P * d + (d * h + h) + (h * 2 * L * d + 2 * L * d)  # P', Linear(d, h), Linear(h, 2Ld)
+    assert _trainable(model) == reparam + (d * 2 + 2)
+    assert model.prefix_encoder().shape == (L, 2, P, d)  # what is kept after training: 2·L·P·d numbers
+    # the formula at all-MiniLM-L6-v2's shape (6 layers, 384 wide, 12 heads), 20 prefix positions
+    mini = PrefixEncoder(20, 384, 6)
+    assert sum(p.numel() for p in mini.parameters()) == 20 * 384 + 384 * h + h + h * 4608 + 4608 == 1_290_496
+    assert mini().numel() == 92_160
+
+
+def test_prefix_run_trains_only_the_prefixes_and_head(tiny):
+    cfg = tiny.replace(peft="prefix", prompt_tokens=4)
+    base = {n: p.detach().clone() for n, p in build(cfg).model.named_parameters()}
+    trainer = build(cfg)
+    rec = train(cfg, trainer=trainer)
+    assert rec.status == "completed" and len(rec.steps) > 0
+    assert rec.steps["loss"].map(math.isfinite).all() and math.isfinite(rec.metric("loss", "test"))
+    moved = {n for n, p in trainer.model.named_parameters() if not torch.equal(p.detach().cpu(), base[n])}
+    assert moved and all(n.startswith(("prefix_encoder.", "classifier.")) for n in moved), moved
+    assert any(n.startswith("prefix_encoder.") for n in moved)
+
+
+def test_prefix_refusals(tmp_path, tiny):
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    from ftcore.engine.export import ExportError, save_model, train_and_save
+    from ftcore.engine.peft_methods import apply_peft
+
+    other = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=2,
+                                                                 hidden_dim=64))
+    with pytest.raises(ConfigError, match="BERT-style self-attention.*'prompt', 'adapter' or 'lora'"):
+        apply_peft(other, tiny.replace(peft="prefix"))
+    with pytest.raises(ExportError, match="prefix"):
+        train_and_save(tiny.replace(peft="prefix"), tmp_path / "m")
+    with pytest.raises(ExportError, match="key/value prefixes"):  # a model built by hand is refused too
+        save_model(build(tiny.replace(peft="prefix", prompt_tokens=4)).model, tmp_path / "m2",
+                   cfg=tiny, label_names=["neg", "pos"])
 
 
 # ------------------------------------------------------------------------------ ftcore's own LoRA

@@ -147,8 +147,8 @@ class RunConfig:
 
     # --- parameter-efficient fine-tuning (seed 003)
     peft: str = _f("none", "parameter-efficient method: LoRA (peft), prompt tuning, BitFit (biases only), "
-                   "bottleneck adapters (by hand), prefix tuning (peft; refused where the model cannot take "
-                   "the prefixes, as BERT-style encoders of transformers 5), LoRA written from scratch "
+                   "bottleneck adapters (by hand), prefix tuning (by hand, ftcore.engine.prefix: key/value "
+                   "positions in every layer's attention), LoRA written from scratch "
                    "(ftcore.engine.lora, same method as lora), or none")
     lora_r: int = _f(8, "LoRA: rank of the low-rank update B·A")
     lora_alpha: float = _f(16.0, "LoRA: scaling; the update is multiplied by lora_alpha / lora_r")

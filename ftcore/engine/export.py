@@ -114,9 +114,12 @@ def _merged(model: torch.nn.Module) -> torch.nn.Module:
     """A CPU copy of ``model`` with PEFT adapters merged into the weights (the model is untouched)."""
     from .adapters import has_adapters
     from .lora import has_lora, merge_lora
+    from .prefix import has_prefixes
 
     if has_adapters(model):
         raise ExportError(NOT_MERGEABLE["adapter"])
+    if has_prefixes(model):
+        raise ExportError(NOT_MERGEABLE["prefix"])
     model = copy.deepcopy(model).cpu().eval()
     if has_lora(model):  # peft="lora_scratch": fold B A into the weights
         model = merge_lora(model)
