@@ -29,7 +29,6 @@ import time
 import warnings
 from pathlib import Path
 
-from ftcore.engine.runs import stored_run
 from ftcore.records.cache import MissingRecordError, Stored, fetch_or_compute  # noqa: F401 (MissingRecordError: re-exported)
 from ftcore.records.record import RecordError
 

@@ -2,8 +2,9 @@
 (``ftcore.engine.hf``) and PyTorch Lightning (``ftcore.engine.lightning``), each written down as
 the same RunRecord, so they can be drawn side by side.
 
-``engines`` draws, per setup (a column), the test accuracy of each loop (bars: mean with its 95% t
-interval; dots: seeds) over the majority-class line, and the training time per run below it.
+``engines`` draws, per setup (a panel), the test accuracy of each loop (bars: mean with its 95% t
+interval; dots: seeds) over the majority-class line. Speed is not drawn: the records' wall times
+were measured on machines shared to different degrees (the controlled comparison is ``make bench``).
 """
 from __future__ import annotations
 
@@ -25,29 +26,23 @@ def engines(runs: RunSet) -> Figure:
     f = runs.finals("accuracy", "test")
     setups = _ordered(f["setup"], SETUP_ORDER)
     pal = _palette(ENGINE_ORDER)
-    fig, axes = plt.subplots(2, len(setups), figsize=figsize(9.0), layout="constrained", squeeze=False,
-                             height_ratios=[1.5, 1])
+    fig, axes = plt.subplots(1, len(setups), figsize=figsize(6.5), layout="constrained", squeeze=False)
     for j, setup in enumerate(setups):
         sub = f[f["setup"] == setup]
         order = _ordered(sub["engine"], ENGINE_ORDER)
         names = [t(f"engines.engine.{e}") for e in order]
-        colors = [pal[e] for e in order]
-        acc, time = axes[0, j], axes[1, j]
-        for ax, value in ((acc, "value"), (time, "train_s")):
-            for k, e in enumerate(order):
-                plot_seed_bars(sub[sub["engine"] == e], x="engine", value=value, order=order, palette=[colors[k]],
-                               x_labels=names, ax=ax)
+        acc = axes[0, j]
+        for k, e in enumerate(order):
+            plot_seed_bars(sub[sub["engine"] == e], x="engine", value="value", order=order, palette=[pal[e]],
+                           x_labels=names, ax=acc)
         sel = runs.select(setup=setup)
         if plot_majority(acc, majority_share(sel, "test")) is not None and j == 0:
             acc.legend(loc="lower left")
         lo = min(sub["value"].min(), majority_share(sel, "test") or 1.0)
         acc.set_ylim(max(0.0, lo - 0.08), min(1.0, sub["value"].max() + 0.04))
         acc.set_title(t(f"engines.setup.{setup}"))
-        acc.tick_params(labelbottom=False)
-        time.set_ylim(bottom=0)
         if j == 0:
             acc.set_ylabel(t("test_accuracy"))
-            time.set_ylabel(t("wall_s"))
     n = n_text(runs.n_seeds(setup=s, engine=e) for s in setups for e in ENGINE_ORDER if runs.n_seeds(setup=s, engine=e))
     fig.suptitle(t("engines.title") + "\n" + t("seeds_n", n=n))
     return fit_texts(fig)
