@@ -407,29 +407,31 @@ def peft(runs: RunSet, memory=None, **probes) -> Figure:
     order = runs.values("method")
     f = runs.finals("accuracy", "test")
     labels = [_name("peft.method", m) for m in order]
+    # the narrow panels name the methods briefly (LoRA's rank as a number); the share panel in full
+    short = [_name("peft.method_short", m) if has(f"peft.method_short.{m}") else lab for m, lab in zip(order, labels)]
     # the share panel is wide enough for its values written above the bars; the probe drop (two runs) is narrow
     bottom_row = ["time", "mem", "drop"] if memory is not None else ["time", "time", "drop"]
     fig, ax = plt.subplot_mosaic([["pct", "pct", "acc"], bottom_row], figsize=figsize(9.9),
                                  layout="constrained")
     plot_trainable_share(f, order=order, ax=ax["pct"])
     ax["pct"].set_title(t("peft.pct_title"), fontsize="medium")
-    plot_seed_bars(f, x="method", value="value", order=order, x_labels=labels, palette=[sns.color_palette()[3]],
+    plot_seed_bars(f, x="method", value="value", order=order, x_labels=short, palette=[sns.color_palette()[3]],
                    ax=ax["acc"])
     plot_majority(ax["acc"], majority_share(runs, "test"))
     ax["acc"].set_ylabel(t("test_accuracy"))
     ax["acc"].set_title(t("peft.acc_title"), fontsize="medium")
-    plot_seed_bars(f, x="method", value="train_s", order=order, x_labels=labels, palette=[sns.color_palette()[1]],
+    plot_seed_bars(f, x="method", value="train_s", order=order, x_labels=short, palette=[sns.color_palette()[1]],
                    ax=ax["time"])
     ax["time"].set_ylabel(t("wall_s"))
     ax["time"].set_title(t("peft.time_title"), fontsize="medium")
     if memory is not None:
-        plot_training_memory(memory.tables["memory"], order=order, labels=labels, ax=ax["mem"], legend=False)
+        plot_training_memory(memory.tables["memory"], order=order, labels=short, ax=ax["mem"], legend=False)
         ax["mem"].set_title(t("peft.mem_title"), fontsize="medium")
     plot_probe_drop(probe_frame(probes), ax=ax["drop"])
     ax["drop"].set_title(t("peft.drop_title"), fontsize="medium")
     for name in ("pct", "acc", "time", "mem"):
         if name in ax:
-            _rotate(ax[name])
+            _rotate(ax[name], 45 if name != "pct" else 30)
     _legend_dedup(ax["acc"], fontsize="small", loc="lower right")  # diverged runs, if any
     if memory is None:
         fig.supxlabel(seed_note(runs, "method"), fontsize="small")
