@@ -96,6 +96,7 @@ def _missing(figure_id: str, err: Exception, lang: str):
     from viz.geometry import figsize
 
     fig = plt.figure(figsize=figsize(3.0))
+    fig.add_axes((0, 0, 1, 1)).axis("off")  # IPython renders no image for a figure without axes
     fig.text(0.02, 0.9, t("missing_records", lang=lang, figure=figure_id), fontsize=9, va="top", wrap=True)
     fig.text(0.02, 0.45, str(err).split(". ")[0] + ".", fontsize=7.5, va="top", color="#a33", wrap=True)
     plt.close(fig)

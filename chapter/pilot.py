@@ -55,6 +55,7 @@ SWEEPS: dict[str, tuple[dict, tuple[float, ...]]] = {
     "prompt": (dict(peft="prompt"), (3e-3, 1e-2, 3e-2)),
     "adapter": (dict(peft="adapter"), (3e-4, 1e-3, 3e-3)),  # Houlsby placement, bottleneck 64
     "prefix": (dict(peft="prefix"), (1e-3, 3e-3, 1e-2)),  # 20 key/value prefixes per layer, MLP-reparameterized
+    "prefix_6ep": (dict(peft="prefix", epochs=6), (3e-4, 1e-3)),  # 1e-3 × 2 epochs collapsed in 1 of 5 seeds
     # the two that were still learning at 126 steps, given more epochs
     "prompt_6ep": (dict(peft="prompt", epochs=6), (1e-2, 3e-2)),
     "random_init_10ep": (dict(init="random", epochs=10), (3e-4, 1e-3)),

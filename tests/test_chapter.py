@@ -135,6 +135,7 @@ def test_draw_with_missing_records_says_what_to_run_instead_of_a_traceback(tmp_p
     fig = chapter.draw("warmup", lang="zh", quick=True)
     texts = " ".join(a.get_text() for a in fig.texts)
     assert "make figures" in texts and "warmup" in texts and "runs/reference" in texts
+    assert fig.axes  # IPython shows no image for a figure without axes: the reader would see nothing
 
 
 def test_report_gives_gate_must_learn_accuracy_and_verdicts(capsys):
