@@ -84,6 +84,7 @@ def per_class_html(rec) -> str:
     if not len(table):
         return ""
     cm = confusion_matrix(rec.evals, "test", names)
+    table = table.rename(columns={c: tr(f"pc_{c}") for c in table.columns})
     return (f"<b>{tr('per_class')}</b>" + table.round(3).to_html(index=False, border=0)
             + f"<b>{tr('confusion')}</b>" + cm.to_html(border=0))
 
@@ -511,8 +512,6 @@ class HFTrainerRun(Control):
         return cfg.replace(**self.RECIPE) if self.recipe.value else cfg
 
     def update(self):
-        from ftcore.records.queries import per_class_table
-
         from .hf_demo import train_with_hf_trainer
         self.button.disabled = True
         try:
@@ -527,9 +526,7 @@ class HFTrainerRun(Control):
             self.summary.value = tr("result", setting=setting, acc=rec.metric("accuracy"),
                                     maj=rec.metric("majority_frac"), steps=rec.summary["steps"],
                                     secs=rec.summary["wall_s"]) + stopped + "<br>" + sentence
-            per_class = per_class_table(rec.evals, "test", rec.summary.get("label_names"))
-            self.classes.value = (f"<b>{tr('per_class')}</b>" + per_class.to_html(index=False, float_format="%.3f")
-                                  if len(per_class) else "")
+            self.classes.value = per_class_html(rec)
             self.history.append({tr("col_setting"): setting, tr("col_acc"): rec.metric("accuracy"),
                                  tr("col_verdict"): tr("ok") if ok else tr("bad"),
                                  tr("col_secs"): f"{rec.summary['wall_s']:.0f}"})
