@@ -1,4 +1,4 @@
-"""Command line: ``ftcore run``, ``show``, ``doctor``, ``tasks``, ``lr-find``, ``lightning``, ``tensorboard``, ``predict``.
+"""Command line: ``ftcore run``, ``show``, ``doctor``, ``tasks``, ``lr-find``, ``lightning``, ``trainer``, ``tensorboard``, ``predict``.
 
 Every RunConfig field is a flag (``--train-size 500 --freeze gradual --augment swap,delete``);
 ``--config FILE`` (JSON or YAML) supplies a base that flags override.
@@ -9,6 +9,8 @@ Every RunConfig field is a flag (``--train-size 500 --freeze gradual --augment s
     ftcore run --task bbc-topic --save-model my-model       # train and keep the model (transformers folder)
     ftcore predict my-model "some text" "another text"      # its labels and class probabilities
     ftcore lightning --task bbc-topic                       # the same run under PyTorch Lightning
+    ftcore trainer --lr-strategy layerwise --label-smoothing 0.1 --early-stopping-patience 2 \
+        --early-stopping-metric accuracy --eval-every 16        # the same run under HF Trainer, full recipe
     ftcore tensorboard runs/cache/<run id> --logdir tb      # then: tensorboard --logdir tb
 """
 from __future__ import annotations
@@ -155,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     p_pl.add_argument("--force", action="store_true", help="retrain even if a valid record exists")
     p_pl.add_argument("--save-model", default=None, metavar="DIR",
                       help="also save the trained model to DIR (as `ftcore run --save-model`); always trains")
+    p_hf = sub.add_parser("trainer", help="train one config with Hugging Face Trainer (same record)",
+                          description="Train one config with transformers.Trainer over ftcore's model, data and "
+                          "optimizer param groups (ftcore.engine.hf.train_hf): evaluation every --eval-every "
+                          "updates (else per epoch), per-class metrics, early stopping with the best weights "
+                          "loaded at the end (--early-stopping-patience), label smoothing. Its run id differs "
+                          "from `ftcore run`'s.")
+    _add_config_flags(p_hf)
+    p_hf.add_argument("--runs-dir", default=None, metavar="DIR", help="run cache folder (as for `ftcore run`)")
+    p_hf.add_argument("--force", action="store_true", help="retrain even if a valid record exists")
     p_tb = sub.add_parser("tensorboard", help="write stored records as TensorBoard event files",
                           description="Write each run record's scalars (training loss, every layer group's "
                           "LR and gradient norm, every evaluation metric per split) and events to "
@@ -262,6 +273,11 @@ def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -
                 print(f"  model:    {path}")
             else:
                 print(summarize(ftl.run_lightning(cfg, runs_dir=args.runs_dir, force=args.force)))
+        elif args.command == "trainer":
+            from .engine.hf import run_hf
+            cfg = config_from_args(args)
+            print(f"config: {cfg!r}", file=sys.stderr)
+            print(summarize(run_hf(cfg, runs_dir=args.runs_dir, force=args.force)))
         elif args.command == "tensorboard":
             from .records.tensorboard import write_records
             try:

@@ -201,4 +201,4 @@ def test_a_grid_names_each_cells_training_loop():
     paths = {j.stored(QUICK.runs_dir).path for j in jobs}
     assert len(paths) == len(jobs)  # the same config under three loops: three records
     hf = next(j for j in jobs if j.kind == "hf run")
-    assert hf.with_threads(1).spec.threads == 1 and hf.stored(QUICK.runs_dir).kind == "hf trainer run"
+    assert hf.with_threads(1).spec.threads == 1 and hf.stored(QUICK.runs_dir).kind == "hf run"

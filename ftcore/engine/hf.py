@@ -24,7 +24,10 @@ a temporary folder) when ``early_stopping_patience`` is set, ``label_smoothing_f
 optimizer with its layer-wise param groups (``optimizers=(optimizer, None)``: Trainer builds the
 warmup + decay schedule over those groups, so each keeps its own peak LR). The Trainer draws its own
 data order and evaluates with its own loss (label-smoothed when ``label_smoothing`` > 0, where
-ftcore's evaluation loss is plain cross-entropy).
+ftcore's evaluation loss is plain cross-entropy), and it does not stop a diverging run
+(``divergence_factor`` is ftcore's rule). What it cannot do as the config says (other schedules and
+warmups, gradual unfreezing, SGD, frozen layers without dropout, ...) is refused with a ConfigError
+before anything is loaded.
 
 Two differences from ftcore's own loop, both documented in the record's ``provenance``:
 ``Trainer`` clips gradients *before* callbacks see them, so per-group gradient norms are taken
@@ -47,9 +50,9 @@ from transformers import TrainerCallback
 from . import provenance
 from .config import ConfigError, RunConfig
 from .layers import layer_groups
-from ..records.cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
+from ..records.cache import Stored, fetch_or_compute
 from ..records.queries import final_metrics
-from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
+from ..records.record import RunRecord, table_from_rows
 
 TRAINER_NAME = "transformers.Trainer via ftcore.engine.hf.train_hf"
 # ftcore schedule -> Trainer's lr_scheduler_type (the others have no Trainer equivalent)
@@ -147,16 +150,16 @@ def _unsupported(cfg: RunConfig) -> list[str]:
     bad = [(cfg.schedule not in HF_SCHEDULES, f"schedule={cfg.schedule!r} (Trainer: {', '.join(HF_SCHEDULES)})"),
            (cfg.warmup not in ("linear", "none"), f"warmup={cfg.warmup!r} (Trainer warms up linearly)"),
            (cfg.freeze == "gradual", "freeze='gradual'"), (cfg.optimizer != "adamw", f"optimizer={cfg.optimizer!r}"),
-           (cfg.score_train, "score_train=True"), (cfg.min_lr_ratio != 0, "min_lr_ratio")]
+           (cfg.score_train, "score_train=True"), (cfg.min_lr_ratio != 0, "min_lr_ratio"),
+           (cfg.eval_at_start, "eval_at_start=True"),
+           (not cfg.frozen_dropout, "frozen_dropout=False (Trainer keeps dropout on in frozen layers)")]
     return [name for flag, name in bad if flag]
 
 
 def hf_run_id(cfg: RunConfig) -> str:
     """Like :func:`ftcore.engine.runs.run_id`, marked as a Trainer run (never the same record)."""
-    from .models import resolve_model
-    from .tasks import load_task
-    return key_id({"trainer": "hf", "config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
-                   "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
+    from .runs import loop_run_id
+    return loop_run_id("hf", cfg)
 
 
 def _compute_metrics(k: int, per_class: bool):
@@ -189,6 +192,7 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     from .peft_methods import trainable_summary
     from .preflight import check
     from .runs import init_model, seed_everything, setup
+    from .schedules import num_warmup_steps
 
     if bad := _unsupported(cfg):
         raise ConfigError(f"RunConfig {', '.join(bad)} is not supported by the HF Trainer path "
@@ -204,7 +208,6 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     val = rows(data.evals["validation"]) if "validation" in data.evals else None
     steps_per_epoch = math.ceil(math.ceil(len(train_rows) / cfg.batch_size) / cfg.grad_accum)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    from .schedules import num_warmup_steps
     warmup = num_warmup_steps(cfg, total)
     by_steps = cfg.eval_every is not None
     early = cfg.early_stopping_patience is not None and val is not None
@@ -287,13 +290,8 @@ def _is_metric(name: str) -> bool:
 
 
 def stored_hf_run(cfg: RunConfig, runs_dir=None) -> Stored:
-    rid = hf_run_id(cfg)
-
-    def check_rec(rec: RunRecord) -> None:
-        if rec.run_id != rid or rec.provenance.get("trainer") != TRAINER_NAME:
-            raise RecordError(f"it holds run {rec.run_id}, not the HF Trainer run {rid}")
-    return Stored("hf trainer run", runs_dir_or_default(runs_dir) / rid, RunRecord.load,
-                  lambda: train_hf(cfg), check_rec, describe=f"hf trainer {cfg!r}")
+    from .runs import stored_loop_run
+    return stored_loop_run("hf", TRAINER_NAME, cfg, train_hf, runs_dir)
 
 
 def run_hf(cfg: RunConfig, *, runs_dir=None, force: bool = False) -> RunRecord:

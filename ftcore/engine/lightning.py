@@ -54,9 +54,9 @@ from .optim import build_optimizer
 from .peft_methods import trainable_summary
 from .schedules import LRSchedule, num_warmup_steps, requested_warmup_steps
 from .trainer import metrics_from_logits
-from ..records.cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
+from ..records.cache import Stored, fetch_or_compute
 from ..records.queries import final_metrics
-from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
+from ..records.record import RunRecord, table_from_rows
 
 TRAINER_NAME = "lightning.pytorch.Trainer via ftcore.engine.lightning"
 
@@ -310,10 +310,8 @@ def lightning_trainer(cfg: RunConfig, callbacks: list, *, device: torch.device, 
 
 def lightning_run_id(cfg: RunConfig) -> str:
     """Like :func:`ftcore.engine.runs.run_id`, marked as a Lightning run (never the same record)."""
-    from .tasks import load_task
-    return key_id({"trainer": "lightning", "config": cfg.identity_dict(),
-                   "model": resolve_model(cfg.model).fingerprint, "data": load_task(cfg.task).fingerprint,
-                   "schema": SCHEMA_VERSION})
+    from .runs import loop_run_id
+    return loop_run_id("lightning", cfg)
 
 
 def train_lightning(cfg: RunConfig, *, module: FtcoreLightningModule | None = None,
@@ -392,13 +390,8 @@ def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, trainer, prov: 
 
 
 def stored_lightning_run(cfg: RunConfig, runs_dir=None) -> Stored:
-    rid = lightning_run_id(cfg)
-
-    def check(rec: RunRecord) -> None:
-        if rec.run_id != rid or rec.provenance.get("trainer") != TRAINER_NAME:
-            raise RecordError(f"it holds run {rec.run_id}, not the Lightning run {rid}")
-    return Stored("lightning run", runs_dir_or_default(runs_dir) / rid, RunRecord.load,
-                  lambda: train_lightning(cfg), check, describe=f"lightning {cfg!r}")
+    from .runs import stored_loop_run
+    return stored_loop_run("lightning", TRAINER_NAME, cfg, train_lightning, runs_dir)
 
 
 def run_lightning(cfg: RunConfig, *, runs_dir=None, force: bool = False) -> RunRecord:

@@ -171,6 +171,25 @@ def stored_run(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Sto
                   describe=repr(cfg))
 
 
+def loop_run_id(loop: str, cfg: RunConfig) -> str:
+    """The id of ``cfg`` trained by another training loop (``"hf"``, ``"lightning"``): like
+    :func:`run_id`, marked with the loop, so it never shares a record with ftcore's run."""
+    return key_id({"trainer": loop, "config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
+                   "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
+
+
+def stored_loop_run(loop: str, trainer_name: str, cfg: RunConfig, train_fn, runs_dir=None) -> Stored:
+    """The cache entry of ``cfg`` trained by another loop: ``train_fn(cfg)`` makes the record, whose
+    provenance names ``trainer_name``."""
+    rid = loop_run_id(loop, cfg)
+
+    def check(rec: RunRecord) -> None:
+        if rec.run_id != rid or rec.provenance.get("trainer") != trainer_name:
+            raise RecordError(f"it holds run {rec.run_id}, not the {loop} run {rid}")
+    return Stored(f"{loop} run", runs_dir_or_default(runs_dir) / rid, RunRecord.load, lambda: train_fn(cfg), check,
+                  describe=f"{loop} {cfg!r}")
+
+
 def cached(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> RunRecord | None:
     """The stored record of ``cfg`` if a valid one exists; warns and returns None for a bad one."""
     return fetch(stored_run(cfg, runs_dir))
@@ -187,5 +206,5 @@ def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: boo
     return fetch_or_compute(stored_run(cfg, runs_dir), force=force, render_only=render_only)
 
 
-__all__ = ["DEFAULT_RUNS_DIR", "build", "cached", "init_model", "record_path",
+__all__ = ["DEFAULT_RUNS_DIR", "build", "cached", "init_model", "loop_run_id", "record_path", "stored_loop_run",
            "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_run", "to_record", "train"]
