@@ -169,15 +169,19 @@ mine''', IGNORE),
 "08_参数高效微调.ipynb": [
     md("""# 参数高效微调（PEFT）
 
-LoRA 只训练低秩的增量矩阵，提示微调只训练若干个“虚拟词元”，BitFit 只训练偏置。它们可训练的参数少得多——代价和收益都在下图里实测。"""),
+LoRA 只训练低秩的增量矩阵，提示微调只训练若干个“虚拟词元”，BitFit 只训练偏置，瓶颈适配器在每层插入一个“降维—非线性—升维”的小网络，前缀微调在每层注意力的键和值前面加上可训练的前缀。它们可训练的参数少得多——代价和收益都在下图里实测。
+
+适配器和前缀微调是本项目自己写的（`ftcore/engine/adapters.py`、`ftcore/engine/prefix.py`，都很短，值得读）：`adapters` 库只支持 transformers 4.x，而 peft 的前缀微调在 transformers 5 的 BERT 类编码器上无法把前缀送进注意力。LoRA 也有一份手写版（`ftcore/engine/lora.py`，`peft="lora_scratch"`），测试保证它与 peft 的输出和参数量一致。"""),
     code(SETUP), code(PARAMS, "parameters"),
     fig("peft"),
     code('''from ftcore.engine.models import load_model
 from ftcore.engine.peft_methods import apply_peft, trainable_summary
-for r in (2, 8, 32):
-    m = apply_peft(load_model(RunConfig().model, 2, seed=0), RunConfig(peft="lora", lora_r=r))
+for name, kw in [("LoRA r=2", dict(peft="lora", lora_r=2)), ("LoRA r=8", dict(peft="lora", lora_r=8)),
+                 ("LoRA r=32", dict(peft="lora", lora_r=32)), ("adapter", dict(peft="adapter")),
+                 ("prefix", dict(peft="prefix"))]:
+    m = apply_peft(load_model(RunConfig().model, 2, seed=0), RunConfig(**kw))
     s = trainable_summary(m)
-    print(f"LoRA r={r:2d}: {s['trainable_params']:,} trainable of {s['total_params']:,} ({s['trainable_pct']:.2f}%)")''', CHECK),
+    print(f"{name:9s}: {s['trainable_params']:,} trainable of {s['total_params']:,} ({s['trainable_pct']:.2f}%)")''', CHECK),
     md("## 选择 LoRA 的秩，训练一次\nLoRA 的增量矩阵从零开始，需要比全参数微调大的学习率：这里用实测扫出的 3e-3（1e-3 偏低，3e-4 会停在多数类）。"),
     code('lora = lab.widgets.LoraRank()\nlora', IGNORE),
 ],
