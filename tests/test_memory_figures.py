@@ -191,7 +191,7 @@ def test_peft_draws_the_memory_study(lang):
         s = _stacks(ax)
         want = memory.tables["memory"].set_index("arm").loc[list(PEFT), list(PARTS)].sum(axis=1) / MIB
         np.testing.assert_allclose(s[PARTS[-1]][:, 1] + s[PARTS[-1]][:, 2], want.to_numpy())
-        assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"peft.method.{m}") for m in PEFT]
+        assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"peft.method_short.{m}") for m in PEFT]
         assert not any(ax.get_ylabel() == t("peak_mb") for ax in fig.axes)
         # the panel is small: its legend goes under the figure, headed by the batch the bytes were counted on
         (legend,) = fig.legends

@@ -230,9 +230,15 @@ def test_forgetting(figure_inputs, lang_theme, lang):
             mean = np.nanmean(np.stack([accuracy_matrix(r).to_numpy(float) for r in runs.select(method=m).records]), 0)
         assert len(ax.texts) == int(np.isfinite(mean).sum())  # NaN cells stay blank
         # the same tasks in every matrix, numbered (the key under the figure names them)
-        assert ax.get_xlabel() in (t("forgetting.cols", lang), "") and ax.get_ylabel() in (t("forgetting.rows", lang), "")
+        cols = (t("forgetting.cols", lang), t("forgetting.cols", lang) + " (%)", "")  # more than 5 methods: in %
+        assert ax.get_xlabel() in cols and ax.get_ylabel() in (t("forgetting.rows", lang), "")
         assert [tk.label1.get_text() for tk in ax.xaxis.get_major_ticks()] == [str(j + 1) for j in range(mean.shape[1])]
-    assert heat[0].get_ylabel() == t("forgetting.rows", lang) and heat[-1].get_xlabel() == t("forgetting.cols", lang)
+    assert heat[0].get_ylabel() == t("forgetting.rows", lang)
+    if len(methods) > 5:  # one row of matrices, values as whole percentages, the columns named once
+        assert heat[0].get_xlabel() == t("forgetting.cols", lang) + " (%)" and heat[-1].get_xlabel() == ""
+        assert all(tx.get_text().isdigit() for tx in heat[0].texts)
+    else:
+        assert heat[-1].get_xlabel() == t("forgetting.cols", lang)
     forg, cost = [ax for ax in fig.axes if not ax.images]
     assert unwrapped(forg.get_title()) == unwrapped(t("forgetting.forg_title", lang))
     assert unwrapped(cost.get_title()) == unwrapped(t("forgetting.cost_title", lang))
@@ -308,7 +314,7 @@ def test_peft(figure_inputs, lang_theme, lang):
         assert ax.get_ylabel() == t(ylabel, lang)
         assert len(bars(ax)) == 1 and len(bars(ax)[0]) == len(methods)
         assert len(points(ax, "seeds")) == int(np.isfinite(f[col].astype(float)).sum())
-    assert [x.get_text() for x in acc.get_xticklabels()] == [t(f"peft.method.{m}", lang) for m in methods]
+    assert [x.get_text() for x in acc.get_xticklabels()] == [t(f"peft.method_short.{m}", lang) for m in methods]
     cont = bars(drop)
     assert len(cont) == 2 and all(len(c) == 2 for c in cont) and drop.get_legend() is not None
     frame = continual.probe_frame(probes)
