@@ -39,6 +39,7 @@ ZH = {
     "trainable": "可训练", "frozen": "冻结",
     "schedule": "调度", "warmup": "预热", "warmup_ratio": "预热比例", "gamma": "衰减系数 γ",
     "method": "方法", "method.naive": "直接顺序训练", "method.ewc": "EWC", "method.replay": "经验回放",
+    "method.replay_ewc": "回放+EWC", "method.joint": "多任务联合（上界）",
     "ewc_lambda": "EWC λ", "replay": "回放比例",
     "train_sequence": "训练两任务序列",
     "sequence_result": ("{method}：任务 1（影评情感）刚学完时 {a11:.3f}，学完任务 2（新闻主题）后 {a12:.3f}，"
@@ -94,6 +95,7 @@ EN = {
     "trainable": "trainable", "frozen": "frozen",
     "schedule": "schedule", "warmup": "warmup", "warmup_ratio": "warmup share", "gamma": "decay γ",
     "method": "method", "method.naive": "naive (in sequence)", "method.ewc": "EWC", "method.replay": "replay",
+    "method.replay_ewc": "replay + EWC", "method.joint": "joint multi-task (upper bound)",
     "ewc_lambda": "EWC λ", "replay": "replay share",
     "train_sequence": "Train the two-task sequence",
     "sequence_result": ("{method}: task 1 (review sentiment) {a11:.3f} right after training, {a12:.3f} after task 2 "

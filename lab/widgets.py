@@ -362,12 +362,13 @@ class DoctorRun(LiveRun):
 
 # ------------------------------------------------------------------------------ continual learning
 class ForgettingControl(Control):
-    """EWC λ or replay fraction → a live two-task sequence (review sentiment, then news topic; each
-    task on the live regime, so both learn and forgetting can show) and its accuracy matrix."""
+    """Method, EWC λ or replay fraction → a live two-task sequence (review sentiment, then news topic;
+    each task on the live regime, so both learn and forgetting can show) and its accuracy matrix.
+    Replay + EWC uses both knobs; joint multi-task training (the upper bound) neither."""
 
     def __init__(self):
         super().__init__()
-        self.method = W.ToggleButtons(options=[(tr(f"method.{m}"), m) for m in ("naive", "ewc", "replay")],
+        self.method = W.ToggleButtons(options=[(tr(f"method.{m}"), m) for m in ("naive", "ewc", "replay", "replay_ewc", "joint")],
                                       value="ewc", description=tr("method"), style=_style())
         self.lam = W.FloatLogSlider(value=1e6, base=10, min=2, max=8, step=0.5, description=tr("ewc_lambda"),
                                     continuous_update=False, style=_style())
@@ -391,9 +392,9 @@ class ForgettingControl(Control):
 
     def describe(self) -> str:
         m = self.method.value
-        knob = f", λ = {self.lam.value:.0e}" if m == "ewc" else (f", {tr('replay')} = {self.frac.value:.0%}"
-                                                                 if m == "replay" else "")
-        return tr(f"method.{m}") + knob
+        knobs = ([f"λ = {self.lam.value:.0e}"] if m in ("ewc", "replay_ewc") else []) + \
+            ([f"{tr('replay')} = {self.frac.value:.0%}"] if m in ("replay", "replay_ewc") else [])
+        return ", ".join([tr(f"method.{m}"), *knobs])
 
     def sequence_verdict(self, rec) -> tuple[bool, str]:
         from ftcore.records.metrics import accuracy_matrix

@@ -215,3 +215,15 @@ def test_hf_trainer_widget_full_recipe_shows_per_class_metrics():
     rec = w.update()
     assert rec.config["label_smoothing"] == 0.1  # what trained is what is recorded
     assert "完整配方" in w.table.value and "精确率" in w.classes.value and "<table" in w.classes.value
+
+
+def test_forgetting_control_offers_the_combination_and_the_upper_bound():
+    from lab.widgets import ForgettingControl
+    ctl = ForgettingControl()
+    assert {"replay_ewc", "joint"} <= {v for _, v in ctl.method.options}
+    ctl.method.value, ctl.lam.value, ctl.frac.value = "replay_ewc", 1e4, 0.25
+    assert ctl.config().method == "replay_ewc" and ctl.describe() == "回放+EWC, λ = 1e+04, 回放比例 = 25%"
+    ctl.method.value = "joint"
+    assert ctl.describe() == "多任务联合（上界）"
+    m = ctl.update()
+    assert m.shape == (2, 2) and "多任务联合" in ctl.table.value
