@@ -202,3 +202,21 @@ def test_a_grid_names_each_cells_training_loop():
     assert len(paths) == len(jobs)  # the same config under three loops: three records
     hf = next(j for j in jobs if j.kind == "hf run")
     assert hf.with_threads(1).spec.threads == 1 and hf.stored(QUICK.runs_dir).kind == "hf run"
+
+
+def test_retime_stores_a_retrained_run_only_when_its_metrics_are_identical(tiny, tmp_path, monkeypatch):
+    """``python -m chapter.retime`` re-measures a run's time; a run whose metrics would change is kept."""
+    from chapter import retime as rt
+    from ftcore import run
+    from ftcore.engine.runs import cached
+    rec = run(tiny.replace(max_steps=3, progress=False), runs_dir=tmp_path)
+    old = dict(rec.summary, train_s=1e6)  # as if trained on a crowded machine
+    slow = type(rec)(rec.run_id, rec.config, rec.provenance, rec.status, old, rec.tables)
+    ok, line = rt.retime(slow, runs_dir=str(tmp_path))
+    assert ok and "train_s 1000000 ->" in line
+    again = cached(tiny.replace(max_steps=3, progress=False), runs_dir=tmp_path)
+    assert again.summary["train_s"] < 1e6 and again.summary["test_accuracy"] == rec.summary["test_accuracy"]
+    changed = type(rec)(rec.run_id, rec.config, rec.provenance, rec.status,
+                        dict(rec.summary, test_accuracy=rec.summary["test_accuracy"] + 0.5), rec.tables)
+    ok, line = rt.retime(changed, runs_dir=str(tmp_path))
+    assert not ok and "metrics differ" in line
