@@ -42,7 +42,7 @@ RUN_KINDS = {kind: engine for engine, kind in RUN_KIND.items()}
 
 
 def stored_engine_run(engine: str, cfg, runs_dir) -> Stored:
-    """The cache entry of ``cfg`` trained by ``engine`` (see :data:`chapter.registry.ENGINES`)."""
+    """The cache entry of ``cfg`` trained by ``engine`` (a key of :data:`RUN_KIND`)."""
     if engine == "hf":
         from ftcore.engine.hf import stored_hf_run
         return stored_hf_run(cfg, runs_dir)

@@ -10,16 +10,13 @@ from typing import Any
 from ftcore import RunConfig
 
 
-# A run's training loop: ftcore's own, HF Trainer (ftcore.engine.hf) or Lightning (ftcore.engine.lightning).
-ENGINES = ("ftcore", "hf", "lightning")
-
-
 @dataclass
 class Grid:
     """Runs: ``(labels, RunConfig)`` cells; arrives in the figure as a ``viz.RunSet``.
 
-    ``engine_label``: the label naming each cell's training loop (one of :data:`ENGINES`); without
-    it every cell is an ftcore run."""
+    ``engine_label``: the label naming each cell's training loop: "ftcore", "hf" (HF Trainer,
+    ``ftcore.engine.hf``) or "lightning" (``ftcore.engine.lightning``); without it every cell is an
+    ftcore run."""
     cells: list[tuple[dict[str, Any], RunConfig]]
     engine_label: str | None = None
 

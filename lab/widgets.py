@@ -488,10 +488,6 @@ class HFTrainerRun(Control):
     and the run doctor. The "full recipe" box adds what seeds 001 and 003 hand to Trainer:
     layer-wise LRs, label smoothing, early stopping with the best weights loaded at the end."""
 
-    # the engines figure's recipe (chapter.specs_engines.RECIPE), on the live run's settings
-    RECIPE = dict(lr_strategy="layerwise", layer_decay=0.9, lr=2e-4, label_smoothing=0.1,
-                  early_stopping_patience=2, early_stopping_metric="accuracy")
-
     def __init__(self, config=None):
         super().__init__()
         self._config = config
@@ -510,7 +506,10 @@ class HFTrainerRun(Control):
 
     def config(self) -> RunConfig:
         cfg = (self._config or live_config)()
-        return cfg.replace(**self.RECIPE) if self.recipe.value else cfg
+        if not self.recipe.value:
+            return cfg
+        from chapter.specs_engines import RECIPE  # the engines figure's recipe, on the live run's settings
+        return cfg.replace(**RECIPE)
 
     def update(self):
         from .hf_demo import train_with_hf_trainer

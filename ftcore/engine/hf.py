@@ -51,7 +51,6 @@ from . import provenance
 from .config import ConfigError, RunConfig
 from .layers import layer_groups
 from ..records.cache import Stored, fetch_or_compute
-from ..records.queries import final_metrics
 from ..records.record import RunRecord, table_from_rows
 
 TRAINER_NAME = "transformers.Trainer via ftcore.engine.hf.train_hf"
@@ -187,11 +186,10 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     from transformers.utils import logging as hf_logging
 
     from .data import prepare_data
-    from .models import count_parameters, resolve_model
+    from .models import resolve_model
     from .optim import build_optimizer
-    from .peft_methods import trainable_summary
     from .preflight import check
-    from .runs import init_model, seed_everything, setup
+    from .runs import final_summary_metrics, init_model, model_data_summary, seed_everything, setup
     from .schedules import num_warmup_steps
 
     if bad := _unsupported(cfg):
@@ -272,14 +270,9 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     summary.update({
         "trainer": "hf", "steps": step, "total_steps_planned": total, "steps_per_epoch": steps_per_epoch,
         "warmup_steps": warmup, "epochs": round(step / steps_per_epoch, 4),
-        "examples_seen": step * cfg.batch_size * cfg.grad_accum, "train_examples": len(train_rows),
-        "eval_examples": {s: len(v["label"]) for s, v in data.evals.items()}, "num_labels": k,
-        "label_names": list(data.task.label_names), "total_params": count_parameters(model),
-        "trainable_params_at_end": count_parameters(model, trainable_only=True),
-        "trainable_pct_at_end": trainable_summary(model)["trainable_pct"],
+        "examples_seen": step * cfg.batch_size * cfg.grad_accum, **model_data_summary(model, data),
         "wall_s": wall, "train_s": train_s, "train_loss": float(out.training_loss)})
-    final = final_metrics(tables["evals"])
-    summary.update({f"{split}_{m}": v for split, metrics in final.items() for m, v in metrics.items() if "/" not in m})
+    summary.update(final_summary_metrics(tables["evals"]))
     model.eval()
     return RunRecord(hf_run_id(cfg), cfg.to_dict(), prov, summary["status"], summary, tables)
 

@@ -49,13 +49,12 @@ from .config import ConfigError, RunConfig
 from .data import TaskData, eval_loader, prepare_data, train_loader
 from .features import frozen_eval
 from .layers import layer_groups
-from .models import count_parameters, resolve_model
+from .models import resolve_model
 from .optim import build_optimizer
-from .peft_methods import trainable_summary
+from .runs import final_summary_metrics, model_data_summary
 from .schedules import LRSchedule, num_warmup_steps, requested_warmup_steps
 from .trainer import metrics_from_logits
 from ..records.cache import Stored, fetch_or_compute
-from ..records.queries import final_metrics
 from ..records.record import RunRecord, table_from_rows
 
 TRAINER_NAME = "lightning.pytorch.Trainer via ftcore.engine.lightning"
@@ -371,21 +370,13 @@ def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, trainer, prov: 
         "warmup_steps": m.schedule.warmup_steps,
         "epochs": round(m.examples_seen / len(m.data.train["label"]), 4),
         "examples_seen": m.examples_seen,
-        "train_examples": len(m.data.train["label"]),
-        "eval_examples": {s: len(v["label"]) for s, v in m.data.evals.items()},
-        "num_labels": m.data.num_labels,
-        "label_names": list(m.data.task.label_names),
-        "total_params": count_parameters(m.model),
-        "trainable_params_at_end": count_parameters(m.model, trainable_only=True),
-        "trainable_pct_at_end": trainable_summary(m.model)["trainable_pct"],
+        **model_data_summary(m.model, m.data),
         "wall_s": wall,
         "eval_s": m.eval_s,
         "train_s": wall - m.eval_s,
         **m.summary,
     }
-    final = final_metrics(tables["evals"])
-    summary.update({f"{split}_{k}": v for split, metrics in final.items() for k, v in metrics.items()
-                    if "/" not in k})  # per-class rows stay in the evals table, as in ftcore's records
+    summary.update(final_summary_metrics(tables["evals"]))
     return RunRecord(lightning_run_id(cfg), cfg.to_dict(), prov, status, summary, tables)
 
 

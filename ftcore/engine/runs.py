@@ -135,22 +135,32 @@ def to_record(trainer: Trainer, rid: str, prov: dict, *, events: list[tuple] | N
         "warmup_steps": trainer.schedule.warmup_steps,
         "epochs": round(trainer.epoch, 4),
         "examples_seen": trainer.examples_seen,
-        "train_examples": len(trainer.data.train["label"]),
-        "eval_examples": {s: len(v["label"]) for s, v in trainer.data.evals.items()},
-        "num_labels": trainer.data.num_labels,
-        "label_names": list(trainer.data.task.label_names),
-        "total_params": count_parameters(trainer.model),
-        "trainable_params_at_end": count_parameters(trainer.model, trainable_only=True),
-        "trainable_pct_at_end": trainable_summary(trainer.model)["trainable_pct"],
+        **model_data_summary(trainer.model, trainer.data),
         "wall_s": trainer.elapsed,
         "eval_s": trainer.eval_s,
         "train_s": trainer.elapsed - trainer.eval_s,
         **trainer.summary,
     }
-    final = final_metrics(tables["evals"])
-    summary.update({f"{split}_{m}": v for split, metrics in final.items() for m, v in metrics.items()
-                    if "/" not in m})  # per-class rows stay in the evals table
+    summary.update(final_summary_metrics(tables["evals"]))
     return RunRecord(rid, cfg.to_dict(), prov, status, summary, tables)
+
+
+def model_data_summary(model: torch.nn.Module, data: TaskData) -> dict:
+    """The summary entries every training loop's record has about its data and model: example
+    counts, labels, parameter counts (total, trainable at the end and their share)."""
+    return {"train_examples": len(data.train["label"]),
+            "eval_examples": {s: len(v["label"]) for s, v in data.evals.items()},
+            "num_labels": data.num_labels, "label_names": list(data.task.label_names),
+            "total_params": count_parameters(model),
+            "trainable_params_at_end": count_parameters(model, trainable_only=True),
+            "trainable_pct_at_end": trainable_summary(model)["trainable_pct"]}
+
+
+def final_summary_metrics(evals) -> dict:
+    """Each split's last metrics as summary entries ``<split>_<metric>`` (per-class rows stay in
+    the evals table)."""
+    return {f"{split}_{m}": v for split, metrics in final_metrics(evals).items() for m, v in metrics.items()
+            if "/" not in m}
 
 
 def record_path(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Path:
@@ -206,5 +216,6 @@ def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: boo
     return fetch_or_compute(stored_run(cfg, runs_dir), force=force, render_only=render_only)
 
 
-__all__ = ["DEFAULT_RUNS_DIR", "build", "cached", "init_model", "loop_run_id", "record_path", "stored_loop_run",
+__all__ = ["DEFAULT_RUNS_DIR", "build", "cached", "final_summary_metrics", "init_model", "loop_run_id",
+           "model_data_summary", "record_path", "stored_loop_run",
            "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_run", "to_record", "train"]
