@@ -70,8 +70,8 @@ figures-quick: setup  # every figure end to end at tiny size, one seed, fresh re
 demo: setup
 	$(BIN)/ftcore run --task rt-sentiment --train-size 2000 --threads $(THREADS)
 
-bench: setup  # ftcore vs HF Trainer, pairs fp32 bf16 compile head_only bottom4 (PAIRS=a,b for a subset)
-	$(BIN)/python bench/bench_engine.py --threads $(THREADS) $(if $(PAIRS),--pairs $(PAIRS))
+bench: setup  # ftcore vs HF Trainer, pairs fp32 bf16 compile head_only bottom4 (PAIRS=a,b for a subset; QUICK=1: smoke test, minutes)
+	$(BIN)/python bench/bench_engine.py --threads $(THREADS) $(if $(PAIRS),--pairs $(PAIRS)) $(if $(QUICK),--quick)
 
 bench-notebooks: setup  # each notebook's Run All and every live run's click, full size (ONLY="01 07" for a subset; tens of minutes)
 	$(BIN)/python bench/notebook_times.py --threads $(THREADS) $(if $(ONLY),--only $(ONLY))

@@ -71,7 +71,7 @@ import torch
 # from a checkout without PYTHONPATH or an install.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ftcore.engine import features
+from ftcore.engine import features, precision
 from ftcore.engine.callbacks import DivergenceDetector, MemoryMonitor, Recorder
 from ftcore.engine.config import RunConfig
 from ftcore.engine.data import prepare_data
@@ -135,12 +135,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="smoke test: every pair at tiny size, 1 repeat (about 2 minutes)")
-    p.add_argument("--pairs", default=",".join(PAIRS),
-                   help=f"comma-separated subset of {','.join(PAIRS)} (default: all)")
+    p.add_argument("--pairs", default=None,
+                   help=f"comma-separated subset of {','.join(PAIRS)} (default: all; without bf16 on a "
+                        "CPU that has no native bf16, where it would take most of the time and measure "
+                        "only the slow fallback)")
     p.add_argument("--threads", type=int, default=2, help="torch threads, same for every run (2)")
     p.add_argument("--repeats", type=int, default=None, help="interleaved repeats of each side (3)")
     p.add_argument("--out", default="bench/results.json", help="JSON results file")
     args = p.parse_args(argv)
+    if args.pairs is None:
+        args.pairs = ",".join(default_pairs())
     args.pairs = [s.strip() for s in args.pairs.split(",") if s.strip()]
     unknown = [s for s in args.pairs if s not in PAIRS]
     if unknown or not args.pairs:
@@ -152,13 +156,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def default_pairs(native: bool | None = None) -> list[str]:
+    """Every pair, less ``bf16`` where the CPU has no native bf16 (there fp32 is the headline)."""
+    native = precision.native_bf16("cpu") if native is None else native
+    return [n for n in PAIRS if native or n != "bf16"]
+
+
 def pair_config(pair: Pair, args) -> RunConfig:
     """The ftcore config both sides of ``pair`` follow. LR warmup steps are fixed explicitly
     (ftcore's default 6% of the run) so the HF scheduler gets exactly the same number."""
     train_size, warmup, steps = pair.sizes(args.quick)
     total = warmup + steps
+    # fp32 unless the pair is about bf16: never "auto", which would make "fp32" mean bf16 on some CPUs
     base = RunConfig(train_size=train_size, max_steps=total, eval_splits=(), test_at_end=False,
-                     progress=False, threads=args.threads, device="cpu", **pair.cfg)
+                     progress=False, threads=args.threads, device="cpu", **{"precision": "fp32", **pair.cfg})
     return base.replace(warmup_steps=num_warmup_steps(base, total))
 
 
@@ -507,9 +518,13 @@ def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float) ->
 def measure_peaks(args, tokens_per_batch: int, hidden: int, ffn: int) -> dict:
     seconds = 0.5 if args.quick else 2.0
     torch.set_num_threads(args.threads)
+    # Without native bf16 one 2048^3 bf16 product takes ~20 s (about 1 GFLOP/s): a smaller one
+    # measures the same slow fallback in well under a second.
+    bf16_n = PEAK_N if precision.native_bf16("cpu") else 512
     return {
         "fp32_mm_gflops": matmul_gflops(PEAK_N, PEAK_N, PEAK_N, torch.float32, seconds),
-        "bf16_mm_gflops": matmul_gflops(PEAK_N, PEAK_N, PEAK_N, torch.bfloat16, seconds),
+        "bf16_mm_gflops": matmul_gflops(bf16_n, bf16_n, bf16_n, torch.bfloat16, seconds),
+        "bf16_n": bf16_n,
         # The model's largest GEMM at a typical batch (tokens x hidden @ hidden x FFN): what the
         # step's own matmuls can reach at best; smaller than the 2048 cube, so usually slower.
         "fp32_ffn_shape_gflops": matmul_gflops(tokens_per_batch, hidden, ffn, torch.float32, seconds),
@@ -642,11 +657,20 @@ def verdict(ok: bool) -> str:
 def print_table(s: dict, results: dict, info: dict, args) -> None:
     pk = s["peak_gflops"]
     busy = max(r["other_cpu_pct"] for res in results.values() for rs in res.values() for r in rs)
+    auto = info["auto_precision"]
     lines = [
         "",
         f"ftcore engine benchmark  {info['date']}",
         f"{info['cpu_model']} ({info['cpu_count']} CPUs), {args.threads} torch threads, torch "
         f"{info['versions']['torch']}, transformers {info['versions']['transformers']}",
+        f"CPU SIMD flags: {' '.join(info['cpu_simd']) or '(none read)'}; native bf16: "
+        f"{'yes' if info['native_bf16'] else 'no'}",
+        f"matmul peaks: fp32 {pk['fp32_mm_gflops']:.1f} GFLOP/s, bf16 {pk['bf16_mm_gflops']:.1f} GFLOP/s "
+        f"(bf16 = {pk['bf16_mm_gflops'] / pk['fp32_mm_gflops']:.2f}x fp32); precision='auto' picks "
+        f"{auto['precision']} here ({auto['reason']})",
+        *([] if info["native_bf16"] else ["no native bf16: the fp32 pair is the headline ratio"
+                                          + ("" if "bf16" not in s["pairs"] else
+                                             "; the bf16 pair below measures the slow fallback")]),
         f"{args.repeats} interleaved repeat(s); ratio = ftcore steps/s / Trainer steps/s, median of the "
         "per-repeat ratios",
         *(["--quick: a smoke test of the benchmark itself; its numbers mean little"] if args.quick else []),
@@ -740,7 +764,10 @@ def machine_info(args) -> dict:
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu_model": cpu,
         "cpu_count": os.cpu_count(),
-        "cpu_simd": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
+        "cpu_simd": [f for f in precision.CPU_FLAGS if f in flags],
+        "native_bf16": precision.native_bf16("cpu"),
+        "auto_precision": precision.auto_choice("cpu").summary(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),  # set to simulate a CPU without bf16
         "torch_threads": args.threads,
         "torch_interop_threads": torch.get_num_interop_threads(),
         "platform": platform.platform(),
@@ -782,6 +809,10 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     info = machine_info(args)
     log(f"pairs {', '.join(args.pairs)}; {args.repeats} repeat(s); threads {args.threads}")
+    log(f"CPU SIMD: {' '.join(info['cpu_simd']) or '(none read)'}; precision='auto' picks "
+        f"{info['auto_precision']['precision']} ({info['auto_precision']['reason']})")
+    if "bf16" in args.pairs and not info["native_bf16"]:
+        log("no native bf16 on this CPU: the bf16 pair measures the slow fallback and takes long")
     for name in args.pairs:
         cfg = pair_config(PAIRS[name], args)
         log(f"{name}: {cfg!r}")

@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny random BERT and a small, clearly learnable task (seconds per run)."""
 from __future__ import annotations
 
+import os
 import random
 
 import pandas as pd
@@ -12,6 +13,11 @@ from ftcore import RunConfig
 POS = "good great excellent wonderful superb delightful brilliant moving charming fine".split()
 NEG = "bad awful terrible boring dull weak poor clumsy tedious bland".split()
 FILLER = "the film story cast plot movie acting script director scene".split()
+
+
+# Subprocesses (the CLI, notebook kernels) start with torch's default of one thread per core: under
+# `pytest -n 2` that would be 2 workers x 2 threads on 2 cores. One thread each, unless set already.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +45,7 @@ def toy_task(tmp_path_factory) -> str:
 def tiny(toy_task) -> RunConfig:
     """Tiny model on the toy task: 2 epochs of ~13 steps each."""
     return RunConfig(model="tiny-bert", task=toy_task, train_size=None, epochs=2, batch_size=16,
-                     lr=3e-3, eval_size=None, max_length=16, progress=False, threads=1)
+                     lr=3e-3, eval_size=None, max_length=16, progress=False, threads=1, precision="fp32")
 
 
 # ---- figures: the inputs of every figure, read from the committed quick-mode records (no training)

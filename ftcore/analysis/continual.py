@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -607,8 +608,10 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
     the method's callbacks; one Recorder follows the whole sequence (steps and time continue), and
     :func:`ftcore.engine.runs.to_record` assembles the record of the last trainer with the events
     and the summary of all tasks."""
+    from ..engine.precision import resolve
     from ..engine.runs import build, setup, to_record
 
+    ccfg = dataclasses.replace(ccfg, base=resolve(ccfg.base))  # the record names the precision used
     _check_tasks(ccfg)
     base, n = ccfg.base, len(ccfg.tasks)
     device = setup(base)

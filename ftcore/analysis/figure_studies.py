@@ -146,9 +146,10 @@ def memory(configs: dict[str, RunConfig]) -> tuple[dict, dict]:
             rows.append({"arm": str(arm), **{k: int(m[k]) for k in (*MEMORY_PARTS, "trainable_params")}})
     finally:
         torch.set_num_threads(threads)
+    from ..engine.precision import resolved_precision
     cfg0 = next(iter(configs.values()))
     meta = {"batch_examples": int(first["batch_examples"]), "batch_tokens": int(first["batch_tokens"]),
-            "max_length": int(cfg0.max_length), "precision": str(cfg0.precision)}
+            "max_length": int(cfg0.max_length), "precision": resolved_precision(cfg0)}
     return {"memory": pd.DataFrame(rows)}, meta
 
 

@@ -303,7 +303,7 @@ def quantization_study(cfg, *, n_latency: int = 64, repeats: int = 7, threads: i
         "qconfig": {"weight": "int8, per-tensor symmetric, memoryless min/max",
                     "activation": "uint8 7-bit (reduce_range), per-tensor affine, per call (dynamic)",
                     "qat_module": "torch.ao.nn.qat.dynamic.Linear + input fake quantization",
-                    "qat_recipe": {"lr": cfg.lr, "epochs": cfg.epochs, "precision": cfg.precision,
+                    "qat_recipe": {"lr": cfg.lr, "epochs": cfg.epochs, "precision": trainer.cfg.precision,
                                    "schedule": cfg.schedule, "warmup": cfg.warmup}},
         "recipe_test": {k: float(v) for k, v in recipe_test.items()},
         "fit_s": fit_s, "n_test": len(ids), "n_latency": n_latency, "repeats": repeats,

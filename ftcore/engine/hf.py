@@ -195,6 +195,9 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     if bad := _unsupported(cfg):
         raise ConfigError(f"RunConfig {', '.join(bad)} is not supported by the HF Trainer path "
                           "(ftcore.engine.hf); use `ftcore run` for it")
+    from .precision import resolve, warn_if_slow
+    cfg = resolve(cfg)  # auto -> what is fast here; the record holds the precision used
+    warn_if_slow(cfg)
     check(cfg)
     device = setup(cfg)
     data = prepare_data(cfg)

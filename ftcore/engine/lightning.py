@@ -93,8 +93,11 @@ class FtcoreLightningModule(pl.LightningModule):
         if bad:
             raise ConfigError(f"RunConfig {', '.join(bad)} is not supported by the Lightning path "
                               "(ftcore.engine.lightning); use `ftcore run` for it")
+        from .precision import resolve, warn_if_slow
         from .preflight import check
         from .runs import init_model, seed_everything, setup
+        cfg = resolve(cfg)  # auto -> what is fast here; the record holds the precision used
+        warn_if_slow(cfg)
         check(cfg)
         setup(cfg)
         data = prepare_data(cfg)
@@ -323,6 +326,7 @@ def train_lightning(cfg: RunConfig, *, module: FtcoreLightningModule | None = No
     from .runs import resolve_device
 
     module = module or FtcoreLightningModule.from_config(cfg)
+    cfg = module.cfg  # precision resolved
     device = resolve_device(cfg.device)
     recorder = RecordingCallback(cfg.record_grad_norms)
     best = BestWeights(cfg.early_stopping_patience, cfg.early_stopping_metric)

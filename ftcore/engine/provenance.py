@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from . import precision
+
 LIBRARIES = ("torch", "transformers", "datasets", "numpy", "pandas", "pyarrow", "peft", "accelerate")
 
 
@@ -56,6 +58,8 @@ def collect(device: torch.device, *, model_fingerprint: str, data_fingerprint: s
         "threads": torch.get_num_threads(),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "cpu_flags": precision.cpu_flags(),  # what decides fp32 vs bf16 speed here
+        "native_bf16": precision.native_bf16(device),
         "platform": platform.platform(),
         "model_fingerprint": model_fingerprint,
         "model_path": model_path,

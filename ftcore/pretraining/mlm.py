@@ -56,7 +56,9 @@ class MLMConfig:
     mlm_probability: float = 0.15  # BERT's share of tokens chosen (80% <mask>, 10% random, 10% kept)
     eval_every: int = 100
     eval_blocks: int = 256
-    precision: str = "bf16"  # "bf16": autocast (2.5× faster than fp32 on this CPU for the small RoBERTa); "fp32"
+    # "fp32", or "bf16" autocast: 2.5x faster than fp32 on a CPU with native bf16 (avx512_bf16), 20-150x
+    # slower on one without (ftcore.engine.precision). A recipe pins one: its checkpoint is shared by name.
+    precision: str = "fp32"
     seed: int = 0
     # LR of a freshly initialised MLM head (continual pretraining): at the encoder's 1e-5 a random head
     # would barely learn in 400 steps and send the encoder nothing but noise. None: ``lr`` for all.
@@ -72,17 +74,18 @@ class MLMConfig:
 # Named recipes: the names RunConfig.model uses ("pretrained-here:roberta-small").
 RECIPES: dict[str, MLMConfig] = {
     # the full-scale small RoBERTa: about 5.3M parameters; about 10 min on one CPU thread
-    "roberta-small": MLMConfig(steps=1800),
+    # bf16: the recorded checkpoint's recipe (fp32 at the protocol regeneration, issue 24)
+    "roberta-small": MLMConfig(steps=1800, precision="bf16"),
     # quick mode / tests: 2 layers × 64, a 1,000-token vocabulary, 60 steps (seconds)
     "roberta-quick": MLMConfig(vocab_size=1000, hidden=64, layers=2, heads=2, intermediate=256,
                                steps=60, batch_size=16, eval_every=20, eval_blocks=32),
     # continual pretraining of the default model on review text only (rt-sentiment train split)
     "minilm-reviews-1e-05": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=64,
                                       batch_size=16, steps=400, lr=1e-5, eval_every=50, eval_blocks=128,
-                                      head_lr=1e-3),
+                                      head_lr=1e-3, precision="bf16"),
     "minilm-reviews-1e-04": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=64,
                                       batch_size=16, steps=400, lr=1e-4, eval_every=50, eval_blocks=128,
-                                      head_lr=1e-3),
+                                      head_lr=1e-3, precision="bf16"),
     "minilm-reviews-quick-1e-05": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=32,
                                             batch_size=8, steps=8, lr=1e-5, eval_every=4, eval_blocks=16,
                                             head_lr=1e-3),
@@ -256,6 +259,12 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
     result must not depend on the machine's thread count)."""
     import torch
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
+
+    from ftcore.engine.precision import warn_bf16_slow
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ValueError(f"MLMConfig.precision={cfg.precision!r} is not allowed: expected fp32 or bf16")
+    if cfg.precision == "bf16":
+        warn_bf16_slow("cpu")
 
     from ftcore.engine.models import count_parameters, resolve_model
 
