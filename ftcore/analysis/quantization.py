@@ -233,7 +233,7 @@ def _steps(trainer) -> pd.DataFrame:
 
 
 def quantization_study(cfg, *, n_latency: int = 64, repeats: int = 7, threads: int = 1,
-                       batch_sizes=BATCH_SIZES) -> tuple[dict, dict]:
+                       batch_sizes=BATCH_SIZES, arms=ARMS) -> tuple[dict, dict]:
     """Fine-tune ``cfg`` twice, as it is (→ fp32, bf16, int8 post-training) and with quantization-aware
     training (→ int8 QAT), on ``threads`` threads; then measure each arm.
 
@@ -242,7 +242,11 @@ def quantization_study(cfg, *, n_latency: int = 64, repeats: int = 7, threads: i
     (:func:`measure_latency` on the first ``n_latency`` test reviews), ``predictions`` (per test
     review and arm), ``train_loss`` (per step, fp32 recipe and QAT). Meta: the machine, threads,
     what was quantized, the fp32 model's test accuracy under the recipe's own evaluation (batches of
-    64, autocast as trained) and timings."""
+    64, autocast as trained) and timings. ``arms``: a subset of :data:`ARMS` to measure (fp32 always;
+    a live demo on a CPU without native bf16 leaves out ``bf16``, whose fallback takes minutes)."""
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or "fp32" not in arms:
+        raise ValueError(f"arms={tuple(arms)!r}: expected fp32 and any of {', '.join(ARMS[1:])}")
     from ftcore.engine.data import prepare_data
     from ftcore.engine.runs import build, init_model, run_id
 
@@ -265,9 +269,10 @@ def quantization_study(cfg, *, n_latency: int = 64, repeats: int = 7, threads: i
     steps = pd.concat([_steps(trainer).assign(training="fp32"), _steps(qtrainer).assign(training="qat")])
 
     quantized = linear_layers(fp32)
-    models = {"fp32": fp32, "bf16": copy.deepcopy(fp32).to(torch.bfloat16).eval(),
-              "int8_ptq": quantize_int8(fp32),
-              "int8_ptq_emb": quantize_int8(fp32, embeddings=True), "int8_qat": convert_qat(qtrainer.model)}
+    forms = {"fp32": lambda: fp32, "bf16": lambda: copy.deepcopy(fp32).to(torch.bfloat16).eval(),
+             "int8_ptq": lambda: quantize_int8(fp32), "int8_ptq_emb": lambda: quantize_int8(fp32, embeddings=True),
+             "int8_qat": lambda: convert_qat(qtrainer.model)}
+    models = {a: forms[a]() for a in ARMS if a in arms}
     test = data.evals["test"]
     token_types = "token_type_ids" in tok.model_input_names
     ids, labels = [list(x) for x in test["input_ids"]], [int(y) for y in test["label"]]
