@@ -92,25 +92,23 @@ def show(path: str) -> str:
     import json
     from pathlib import Path
 
-    from .records.record import RecordError, RunRecord
+    from .records.record import RecordError, RunRecord, folder_kind
 
     if not Path(path).exists():
         raise RecordError(f"{path} does not exist (give a record folder, e.g. runs/cache/<run id>)")
-    meta_file = Path(path) / "meta.json"
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = None  # RunRecord.load says what is wrong with the folder
-    if isinstance(meta, dict) and "landscape" in meta:
+    kind = folder_kind(path)
+    if kind == "landscape":
         from .analysis.landscape import Landscape
         return "saved loss landscape (ftcore.analysis.landscape)\n" + repr(Landscape.load(path))
-    if isinstance(meta, dict) and "params" in meta and "summary" not in meta:
+    if kind == "study":
         from .records.studies import load_study
-        return f"saved study {meta.get('name')!r} (ftcore.records.studies)\n" + repr(load_study(path))
-    if isinstance(meta, dict) and "summary" not in meta and "status" not in meta:
+        study = load_study(path)
+        return f"saved study {study.name!r} (ftcore.records.studies)\n" + repr(study)
+    if kind == "other":
+        keys = sorted(json.loads((Path(path) / "meta.json").read_text(encoding="utf-8")))
         raise RecordError(f"{path} is not a run record, landscape or study ftcore can show "
-                          f"(its meta.json has {sorted(meta)})")
-    return summarize(RunRecord.load(path))
+                          f"(its meta.json has {keys})")
+    return summarize(RunRecord.load(path))  # None: RunRecord.load says what is wrong with the folder
 
 
 # What `ftcore lr-find` sets itself (its range test), and the flag to use instead.
@@ -221,8 +219,23 @@ def main(argv: list[str] | None = None) -> int:
 
     with warnings.catch_warnings():
         warnings.showwarning = one_line
-        return _dispatch(args, (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError,
-                                RangeTestError, ExportError))
+        try:
+            return _dispatch(args, (ConfigError, TaskError, MissingAssetError, RecordError, ModelLoadError,
+                                    RangeTestError, ExportError))
+        except KeyboardInterrupt as exc:  # Ctrl-C: one line, not the traceback of wherever it landed
+            print(f"ftcore: {interrupted(exc, args)}", file=sys.stderr)
+            return 130  # 128 + SIGINT, as a shell reports it
+
+
+def interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> str:
+    """The line for a Ctrl-C: where training stopped (``ftcore.engine.runs.RunInterrupted`` knows
+    its step). Records are only ever saved whole, after training, so an interrupted run left
+    nothing behind; TensorBoard files are written as they go."""
+    step = getattr(exc, "step", None)
+    where = "interrupted" if step is None else f"interrupted at step {step}"
+    if args.command == "tensorboard":
+        return f"{where}; {args.logdir} may be incomplete; rerun to write it again"
+    return f"{where}; nothing was stored; rerun to start again"
 
 
 def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -> int:
@@ -234,13 +247,9 @@ def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -
         elif args.command == "show":
             print(show(args.path))
         elif args.command == "doctor":
-            from pathlib import Path
-
             from .records.doctor import diagnose
-            from .records.record import RecordError, RunRecord
-            if not Path(args.path).exists():
-                raise RecordError(f"{args.path} does not exist (give a run record folder, e.g. runs/cache/<run id>)")
-            print(diagnose(RunRecord.load(args.path)).to_text(args.lang))
+            from .records.record import load_run_record
+            print(diagnose(load_run_record(args.path, "doctor")).to_text(args.lang))
         elif args.command == "run":
             from .engine.runs import run
             cfg = config_from_args(args)
@@ -289,16 +298,12 @@ def _dispatch(args: argparse.Namespace, expected: tuple[type[Exception], ...]) -
             print(f"open with: tensorboard --logdir {args.logdir}   (then http://localhost:6006)")
         elif args.command == "predict":
             import json
-            from pathlib import Path
 
-            from .engine.export import format_predictions, predict
-            texts = list(args.texts)
-            if args.file:
-                if not Path(args.file).is_file():
-                    raise ExportError(f"--file {args.file} does not exist")
-                texts += [t.strip() for t in Path(args.file).read_text(encoding="utf-8").splitlines() if t.strip()]
+            from .engine.export import ExportError, check_saved, format_predictions, predict, read_texts
+            check_saved(args.model_dir)  # no config or weights: one line before the texts are read
+            texts = list(args.texts) + (read_texts(args.file) if args.file else [])
             if not texts:
-                raise ExportError("no texts to label: give TEXT arguments or --file FILE")
+                raise ExportError("no texts to label: give TEXT arguments or --file FILE (one text per line)")
             preds = predict(args.model_dir, texts)
             print("\n".join(json.dumps(p, ensure_ascii=False) for p in preds) if args.json
                   else format_predictions(preds))

@@ -81,7 +81,7 @@ def prepare_data(cfg: RunConfig) -> TaskData:
     check_sizes(cfg, task)
     tok = load_tokenizer(cfg.model)
     full = _tokenized(cfg.task, cfg.model, "train", cfg.max_length)
-    notes = size_notes(cfg, task)
+    notes = list(task.notes) + size_notes(cfg, task)  # rows dropped from a user's file, a clamped size
     idx = stratified_subsample(full["label"], cfg.train_size, cfg.seed)
     train = {k: [full[k][i] for i in idx] for k in ("input_ids", "label", "text")}
     train["index"] = idx.tolist()

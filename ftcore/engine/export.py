@@ -205,21 +205,80 @@ def train_and_save(cfg: RunConfig, directory: str | os.PathLike, *, runs_dir=Non
 
 
 # ---------------------------------------------------------------------------- using a saved model
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")  # what from_pretrained can read
+_SAVE_AGAIN = "save it again with `ftcore run ... --save-model DIR`"
+
+
+def check_saved(directory: str | os.PathLike) -> Path:
+    """Refuse, in one line, a folder ``from_pretrained`` would fail on with a long traceback: a
+    missing folder, a file, no or unreadable config.json, no weights."""
+    path = Path(directory)
+    if not path.exists():
+        raise ExportError(f"{path} is not a saved model folder (it does not exist); give a folder written "
+                          "by `ftcore run ... --save-model DIR`")
+    if not path.is_dir():
+        raise ExportError(f"{path} is not a saved model folder (it is a file); give a folder written by "
+                          "`ftcore run ... --save-model DIR`")
+    if not (path / "config.json").is_file():
+        raise ExportError(f"{path} is not a saved model folder (no config.json); write one with "
+                          "`ftcore run ... --save-model DIR`")
+    for name in ("config.json", INFO_FILE):
+        try:
+            if (path / name).is_file():
+                json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ExportError(f"{path / name} cannot be read ({type(exc).__name__}): {_SAVE_AGAIN}") from None
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise ExportError(f"{path} has no model weights (none of {', '.join(WEIGHT_FILES[::2])}): "
+                          f"the save did not finish; {_SAVE_AGAIN}")
+    return path
+
+
 def load_saved(directory: str | os.PathLike):
     """``(model, tokenizer, info)`` of a folder written by :func:`save_model` (or any sequence
     classifier folder: info is then ``{}``)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    path = Path(directory)
-    if not (path / "config.json").is_file():
-        raise ExportError(f"{path} is not a saved model folder (no config.json); write one with "
-                          "`ftcore run ... --save-model DIR`")
+    path = check_saved(directory)
     info_file = path / INFO_FILE
     info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
     remote = bool(info.get("trust_remote_code")) or (path / REMOTE_CODE_FILE).is_file()
-    model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=remote).eval()
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=remote).eval()
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
+    except Exception as exc:  # noqa: BLE001 - damaged files (OSError, SafetensorError...): one line, not 30
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ExportError(f"the model in {path} cannot be loaded ({type(exc).__name__}: {first}): "
+                          f"{_SAVE_AGAIN}") from None
     return model, tokenizer, info
+
+
+def read_texts(file: str | os.PathLike) -> list[str]:
+    """The non-empty lines of a UTF-8 text file (``ftcore predict --file``), stripped; one-line
+    ExportErrors for a missing file, a folder, a binary or non-UTF-8 file, or no text at all."""
+    p, fix = Path(file), "give a UTF-8 text file with one text per line"
+    if not p.exists():
+        raise ExportError(f"--file {p} does not exist; {fix}")
+    if p.is_dir():
+        raise ExportError(f"--file {p} is a folder; {fix}")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"--file {p} cannot be read ({exc.strerror or exc}); {fix}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ExportError(f"--file {p} is UTF-16 text; re-save it as UTF-8 with one text per line")
+    if b"\x00" in data:
+        raise ExportError(f"--file {p} is a binary file (it contains NUL bytes), not text; {fix}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ExportError(f"--file {p} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                          "re-save it as UTF-8 with one text per line") from None
+    lines = [t.strip() for t in text.splitlines() if t.strip()]
+    if not lines:
+        raise ExportError(f"--file {p} has no text (it is empty or blank); {fix}")
+    return lines
 
 
 @torch.no_grad()
@@ -249,4 +308,5 @@ def format_predictions(preds: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ExportError", "format_predictions", "load_saved", "predict", "save_model", "train_and_save"]
+__all__ = ["ExportError", "check_saved", "format_predictions", "load_saved", "predict", "read_texts",
+           "save_model", "train_and_save"]

@@ -99,16 +99,29 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None, *, model: tor
     return trainer
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with the step it stopped at (``ftcore run`` prints it). Still a
+    KeyboardInterrupt, so code that catches those is unchanged."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"interrupted at step {step} of {total}")
+        self.step, self.total = step, total
+
+
 def train(cfg: RunConfig, *, trainer: Trainer | None = None) -> RunRecord:
     """Train ``cfg`` now (no cache) and return its record (not saved).
 
-    ``trainer``: one from :func:`build` (e.g. with callbacks of your own appended), not yet fit."""
+    ``trainer``: one from :func:`build` (e.g. with callbacks of your own appended), not yet fit.
+    Ctrl-C raises :class:`RunInterrupted` (a KeyboardInterrupt) naming the step."""
     trainer = trainer or build(cfg)
     src = resolve_model(cfg.model)
     prov = provenance.collect(trainer.device, model_fingerprint=src.fingerprint,
                               data_fingerprint=trainer.data.task.fingerprint,
                               task_source=trainer.data.task.source, model_path=src.path)
-    trainer.fit()
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        raise RunInterrupted(trainer.step, trainer.total_steps) from None
     return to_record(trainer, run_id(cfg), prov)
 
 
@@ -167,9 +180,25 @@ def record_path(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Pa
     return runs_dir_or_default(runs_dir) / run_id(cfg)
 
 
+def lacking(rec: RunRecord, cfg: RunConfig) -> str | None:
+    """What ``cfg`` asks its record to hold that the stored ``rec`` lacks, or None.
+
+    ``record_grad_norms`` changes what is recorded, not the numbers, so it is not part of the run
+    id: a record made with it off has no gradient-norm rows and cannot answer a request with it on
+    (it is recomputed; the new record holds strictly more, so it replaces the old one). A request
+    with it off is answered by either record."""
+    if cfg.record_grad_norms and len(rec.steps) and not len(rec.grad_norms):
+        return ("it has no gradient-norm rows (recorded with record_grad_norms=False) and "
+                "record_grad_norms=True asks for them")
+    if cfg.score_train and not len(rec.examples):
+        return "it has no per-example losses and score_train=True asks for them"
+    return None
+
+
 def stored_run(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Stored:
     """The run of ``cfg`` as the cache sees it: its record folder, how to check a stored record is
-    this run's (same id, same identity config), and how to train it."""
+    this run's (same id, same identity config, holding all the request asks for), and how to
+    train it."""
     rid = run_id(cfg)
 
     def check(rec: RunRecord) -> None:
@@ -177,6 +206,8 @@ def stored_run(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Sto
             raise RecordError(f"it holds run {rec.run_id}, not {rid}")
         if RunConfig.from_dict(rec.config).identity_dict() != cfg.identity_dict():
             raise RecordError("it was recorded with a different config")
+        if missing := lacking(rec, cfg):
+            raise RecordError(missing)
     return Stored("run", runs_dir_or_default(runs_dir) / rid, RunRecord.load, lambda: train(cfg), check,
                   describe=repr(cfg))
 
@@ -196,6 +227,8 @@ def stored_loop_run(loop: str, trainer_name: str, cfg: RunConfig, train_fn, runs
     def check(rec: RunRecord) -> None:
         if rec.run_id != rid or rec.provenance.get("trainer") != trainer_name:
             raise RecordError(f"it holds run {rec.run_id}, not the {loop} run {rid}")
+        if missing := lacking(rec, cfg):
+            raise RecordError(missing)
     return Stored(f"{loop} run", runs_dir_or_default(runs_dir) / rid, RunRecord.load, lambda: train_fn(cfg), check,
                   describe=f"{loop} {cfg!r}")
 
@@ -216,6 +249,6 @@ def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: boo
     return fetch_or_compute(stored_run(cfg, runs_dir), force=force, render_only=render_only)
 
 
-__all__ = ["DEFAULT_RUNS_DIR", "build", "cached", "final_summary_metrics", "init_model", "loop_run_id",
-           "model_data_summary", "record_path", "stored_loop_run",
+__all__ = ["DEFAULT_RUNS_DIR", "RunInterrupted", "build", "cached", "final_summary_metrics", "init_model",
+           "lacking", "loop_run_id", "model_data_summary", "record_path", "stored_loop_run",
            "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_run", "to_record", "train"]

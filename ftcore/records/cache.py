@@ -77,9 +77,11 @@ def runs_dir_or_default(runs_dir: str | os.PathLike | None) -> Path:
     return Path(runs_dir) if runs_dir else DEFAULT_RUNS_DIR
 
 
-def check_writable(folder: str | os.PathLike) -> Path:
+def check_writable(folder: str | os.PathLike, *, what: str = "runs folder",
+                   fix: str = "pass a writable folder (--runs-dir, or FTCORE_RUNS_DIR)") -> Path:
     """Create ``folder`` if needed and check a file can be written in it, so that a result is never
-    computed only to fail at saving. Raises a one-line RecordError otherwise."""
+    computed only to fail at saving. Raises a one-line RecordError (``what`` names the folder,
+    ``fix`` says what to do) otherwise."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -88,9 +90,10 @@ def check_writable(folder: str | os.PathLike) -> Path:
     except OSError as exc:
         why = exc.strerror or str(exc)
         if isinstance(exc, (FileExistsError, NotADirectoryError)) or exc.errno in (errno.EEXIST, errno.ENOTDIR):
-            why = "a file is in the way (a runs folder must be a folder)"
-        raise RecordError(f"runs folder {folder} cannot be written: {why}; pass a writable folder "
-                          "(--runs-dir, or FTCORE_RUNS_DIR)") from None
+            why = f"a file is in the way (a {what} must be a folder)"
+        elif not folder.is_dir():  # e.g. under /proc, where mkdir says "No such file or directory"
+            why = f"it cannot be created ({why})"
+        raise RecordError(f"{what} {folder} cannot be written: {why}; {fix}") from None
     return folder
 
 

@@ -21,6 +21,10 @@ early_stop             info      an ``early_stop`` event (what happened, and whe
 unfreeze_incomplete    warning   an ``unfreeze_incomplete`` event: gradual unfreezing left groups frozen
 restored_best          info      a ``restored_best`` event (early stopping's best weights)
 lr_reduced             info      ``lr_reduced`` events (reduce-on-plateau schedule)
+rows_dropped, ...      info      what the run changed from what was asked: rows dropped from a user's
+                                 task file, labels trimmed, a clamped train_size or warmup (events)
+record_incomplete      info      the record lacks what a check or figure reads: gradient norms
+                                 (record_grad_norms=False), max_class_frac, per-class test rows
 =====================  ========  =================================================================
 
 Every threshold is a field of :class:`Thresholds` (documented with its unit) and can be changed
@@ -202,7 +206,34 @@ _TEXT: dict[str, tuple[str, str]] = {
         "learning rate reduced at step {step} (validation loss plateaued): {detail}",
         "第 {step} 步验证损失进入平台期，学习率已下调：{detail}",
     ),
+    "adjusted": (
+        "the run's data or schedule differs from what was asked: {detail}",
+        "本次运行的数据或学习率计划与请求不同：{detail}",
+    ),
+    "no_grad_norms": (
+        "the record has no gradient-norm rows (made with record_grad_norms=False), so exploding gradients "
+        "were not checked and gradient-norm figures cannot use it; rerun with --record-grad-norms true "
+        "to check them",
+        "记录中没有梯度范数（训练时 record_grad_norms=False），因此未检查梯度爆炸，梯度范数相关的图也无法使用它；"
+        "如需检查，请以 --record-grad-norms true 重新运行",
+    ),
+    "no_max_class_frac": (
+        "the record's evaluations have no max_class_frac (made by an older ftcore), so a collapse to one "
+        "class was not checked; rerun with --force to check it",
+        "记录的评估中没有 max_class_frac（由旧版 ftcore 生成），因此未检查预测是否塌缩到单一类别；"
+        "如需检查，请加 --force 重新运行",
+    ),
+    "no_per_class": (
+        "the record's test evaluation has no per-class rows (made by an older ftcore), so the per-class "
+        "table and confusion matrix (ftcore show, the lab) are not available; rerun with --force to get them",
+        "记录的测试评估中没有逐类别指标（由旧版 ftcore 生成），因此无法给出逐类别表和混淆矩阵"
+        "（ftcore show、lab）；如需要，请加 --force 重新运行",
+    ),
 }
+
+# Events that say the run differs from what was asked (written where the data, the split or the
+# schedule could not be used as given): each is reported as an info finding of its own kind.
+ADJUSTMENT_EVENTS = ("rows_dropped", "labels_trimmed", "train_size_clamped", "warmup_clamped")
 
 
 # ------------------------------------------------------------------------------- data classes
@@ -701,8 +732,31 @@ def detect_events(ctx: _Context) -> None:
                 {"event": "unfreeze_incomplete", "detail": str(e["detail"])}, detail=str(e["detail"]))
 
 
+def detect_adjustments(ctx: _Context) -> None:
+    """Info: rows dropped from a user's task file, trimmed labels, a clamped train_size or warmup."""
+    for kind in ADJUSTMENT_EVENTS:
+        for _, e in ctx.events(kind).iterrows():
+            ctx.add(kind, "info", int(e["step"]), {"event": kind, "detail": str(e["detail"])},
+                    text_id="adjusted", detail=str(e["detail"]))
+
+
+def detect_incomplete(ctx: _Context) -> None:
+    """Info: the record lacks what a check or a figure reads, so "no problems found" does not cover it."""
+    rec = ctx.record
+    if len(rec.steps) and not len(rec.grad_norms):
+        ctx.add("record_incomplete", "info", None, {"missing": "grad_norms"}, text_id="no_grad_norms")
+    judged = rec.evals[rec.evals["split"].isin(("validation", "test"))]
+    if len(judged) and not (judged["metric"] == "max_class_frac").any():
+        ctx.add("record_incomplete", "info", None, {"missing": "max_class_frac"}, text_id="no_max_class_frac")
+    test = rec.evals[rec.evals["split"] == "test"]
+    # every training loop now writes per-class rows on test for a single task (a sequence never does)
+    if len(test) and not ctx.multi_task and not test["metric"].str.contains("/", regex=False).any():
+        ctx.add("record_incomplete", "info", None, {"missing": "per_class"}, text_id="no_per_class")
+
+
 DETECTORS = (detect_divergence, detect_overfitting, detect_generalization_gap, detect_stagnation,
-             detect_exploding_gradients, detect_collapse, detect_forgetting, detect_events)
+             detect_exploding_gradients, detect_collapse, detect_forgetting, detect_events, detect_adjustments,
+             detect_incomplete)
 
 
 def diagnose(record, **thresholds: Any) -> Diagnosis:

@@ -348,3 +348,36 @@ def _sha256(path: Path) -> str:
 
 def load_record(path: str | os.PathLike) -> RunRecord:
     return RunRecord.load(path)
+
+
+FOLDER_KINDS = {"run": "run record", "landscape": "saved loss landscape", "study": "saved study"}
+
+
+def folder_kind(path: str | os.PathLike) -> str | None:
+    """What ftcore stored in folder ``path``, read from its meta.json: ``"run"`` (a run record,
+    also a task sequence's), ``"landscape"``, ``"study"``, ``"other"`` (a JSON object that is none
+    of them) or None (no readable meta.json). Each kind has its own schema version, so asking a
+    study to load as a run record would only report a version mismatch."""
+    try:
+        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    if "landscape" in meta:
+        return "landscape"
+    if "params" in meta and "summary" not in meta:
+        return "study"
+    return "run" if "summary" in meta or "status" in meta else "other"
+
+
+def load_run_record(path: str | os.PathLike, command: str) -> RunRecord:
+    """``RunRecord.load(path)`` for ``ftcore <command>``, refusing in one line a path that does not
+    exist or holds a landscape or a study (named as such, with ``ftcore show`` as what to use)."""
+    if not Path(path).exists():
+        raise RecordError(f"{path} does not exist (give a run record folder, e.g. runs/cache/<run id>)")
+    kind = folder_kind(path)
+    if kind in ("landscape", "study"):
+        raise RecordError(f"{path} is a {FOLDER_KINDS[kind]}, not a run record: `ftcore {command}` reads run "
+                          f"records only; use `ftcore show {path}` to summarise it")
+    return RunRecord.load(path)

@@ -26,7 +26,7 @@ import json
 import os
 from pathlib import Path
 
-from .record import RecordError, RunRecord
+from .record import RunRecord, load_run_record
 
 INSTALL_HINT = "TensorBoard is not installed: pip install tensorboard (or pip install -e '.[lab]')"
 
@@ -89,13 +89,14 @@ def write_record(rec: RunRecord, logdir: str | os.PathLike, name: str | None = N
 
 
 def write_records(paths, logdir: str | os.PathLike) -> list[Path]:
-    """Load each record folder in ``paths`` (``RunRecord.load``) and write it under ``logdir``."""
-    out = []
-    for p in paths:
-        if not Path(p).exists():
-            raise RecordError(f"{p} does not exist (give a run record folder, e.g. runs/cache/<run id>)")
-        out.append(write_record(RunRecord.load(p), logdir))
-    return out
+    """Load each record folder in ``paths`` and write it under ``logdir``. Every record is loaded
+    and ``logdir`` checked writable first, so a bad path or log folder writes nothing."""
+    from .cache import check_writable
+
+    records = [load_run_record(p, "tensorboard") for p in paths]
+    check_writable(logdir, what="TensorBoard log folder", fix="give --logdir a folder you can write to")
+    _writer_class()  # not installed: say so before anything is written
+    return [write_record(rec, logdir) for rec in records]
 
 
 __all__ = ["INSTALL_HINT", "write_record", "write_records"]
