@@ -68,7 +68,7 @@ class RunConfig:
     model: str = _f("all-MiniLM-L6-v2", "model to fine-tune: the default's alias, a hub id (needs "
                     "internet), a local folder with config.json and weights, or 'tiny-bert' (2 random "
                     "layers, for tests)")
-    task: str = _f("rt-sentiment", "built-in task (see `ftcore tasks`), a local CSV/JSON/JSONL/Parquet file "
+    task: str = _f("rt-sentiment", "built-in task (see `ftcore tasks`), a local CSV/TSV/JSON/JSONL/Parquet file "
                    "with text and label columns, or a hub dataset id (needs internet)")
     train_size: int | None = _f(2000, "training examples, a stratified sample of the train split; a split "
                                 "with fewer examples is used whole (the record notes it: event "

@@ -195,8 +195,8 @@ def _store(path: Path, key: str, choice: Choice) -> None:
 
 
 def _device_of(cfg: RunConfig) -> torch.device:
-    cuda = torch.cuda.is_available()
-    return torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda) else "cpu")
+    # device="cuda" without a GPU resolves as the CPU here: the preflight check refuses it in one line
+    return torch.device("cuda" if cfg.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
 
 
 def resolved_precision(cfg: RunConfig) -> str:

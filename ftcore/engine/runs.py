@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import provenance
+from . import precision, provenance
 from .callbacks import Callback, Recorder, default_callbacks
 from .config import RunConfig
 from .data import TaskData, prepare_data
@@ -85,6 +85,7 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None, *, model: tor
     they are), the ``seed`` drawn from during training (default ``cfg.seed``), a Trainer subclass
     and its extra arguments."""
     own_pieces = model is None and data is None  # a task sequence's shared model is never bypassed
+    requested, cfg = cfg.precision, precision.resolve(cfg)  # the arithmetic used is the one recorded
     if data is None:
         from .preflight import check
         check(cfg)  # device, model, reinit_top, sizes: one clear line before anything is loaded
@@ -94,6 +95,9 @@ def build(cfg: RunConfig, callbacks: list[Callback] | None = None, *, model: tor
     seed_everything(cfg.seed if seed is None else seed)  # dropout masks and anything else drawn during training
     cbs = default_callbacks(cfg) if callbacks is None else callbacks
     trainer = trainer_cls(cfg, model, data, cbs, device, **trainer_kw)
+    if requested == "auto":
+        trainer.log_event("precision_auto", f"auto -> {cfg.precision}: {precision.auto_choice(device).reason}")
+    precision.warn_if_slow(cfg)
     if own_pieces and (prefix := frozen_prefix(cfg, trainer.model)) is not None:
         attach(trainer, prefix, resolve_model(cfg.model).fingerprint)  # the frozen-feature cache
     return trainer
