@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 # Lazy attributes (PEP 562): ``import ftcore.records.record`` or ``ftcore.records.metrics`` must not import torch,
 # so that viz can read records without it.
 _EXPORTS = {
-    "MissingAssetError": "engine.assets", "ConfigError": "engine.config", "RunConfig": "engine.config", "load_config": "engine.config",
+    "MissingAssetError": "engine.assets", "ConfigError": "config", "RunConfig": "config", "load_config": "config",
     "freeze": "engine.layers", "freeze_to": "engine.layers", "layer_groups": "engine.layers", "unfreeze": "engine.layers",
     "RecordError": "records.record", "RunRecord": "records.record", "load_record": "records.record",
     "build": "engine.runs", "run": "engine.runs", "run_id": "engine.runs", "train": "engine.runs",

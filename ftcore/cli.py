@@ -19,7 +19,7 @@ import argparse
 import dataclasses
 import sys
 
-from .engine.config import ConfigError, RunConfig, coerce, describe, load_config
+from .config import ConfigError, RunConfig, coerce, describe, load_config
 
 _METAVARS = {"int": "INT", "float": "NUM", "bool": "BOOL", "str": "NAME", "tuple": "A,B"}
 
@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_config_flags(p: argparse.ArgumentParser, *, hide: tuple[str, ...] = ()) -> None:
     """One flag per RunConfig field; its help (meaning, unit, allowed values, default) is generated
-    from the field's documentation and validation rules in ``ftcore.engine.config``. Flags in
+    from the field's documentation and validation rules in ``ftcore.config``. Flags in
     ``hide`` are accepted (so that using one can be answered with a clear line) but not listed."""
     p.add_argument("--config", metavar="FILE", help="a .json or .yaml file of RunConfig fields (name: value) "
                    "used as the base; flags given here override it")
@@ -79,7 +79,7 @@ def summarize(rec) -> str:
     if "wall_s" in s:
         lines.append(f"  time:     {s['wall_s']:.1f} s ({s.get('train_s', 0):.1f} s training, "
                      f"{s.get('eval_s', 0):.1f} s evaluating) on {rec.provenance.get('threads')} threads, "
-                     f"{rec.provenance.get('device')}")
+                     f"{rec.provenance.get('device')}, {rec.config.get('precision', 'fp32')}")
     if s.get("peak_rss_mb"):
         lines.append(f"  memory:   peak {s['peak_rss_mb']:.0f} MiB resident")
     for _, ev in rec.events.iterrows():

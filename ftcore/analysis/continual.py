@@ -47,7 +47,7 @@ from torch import nn
 
 from ..engine import provenance
 from ..engine.callbacks import Callback, DivergenceDetector, ProgressBar, Recorder
-from ..engine.config import ConfigError, RunConfig
+from ..config import ConfigError, RunConfig
 from ..engine.data import TaskData, prepare_data
 from ..records.metrics import accuracy_matrix, forgetting_metrics, sequence_metrics  # noqa: F401 (re-exported)
 from ..engine.models import load_model, resolve_model

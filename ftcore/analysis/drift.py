@@ -28,7 +28,7 @@ import time
 import torch
 from torch import nn
 
-from ..engine.config import RunConfig
+from ..config import RunConfig
 from ..engine.layers import layer_groups
 from ..records.queries import final_metrics as final_evals  # split -> metric -> last value
 

@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import runs
-from ..engine.config import RunConfig
+from ..config import RunConfig
 from ..engine.data import EVAL_SUBSET_SEED, TaskData, _tokenized, eval_loader
 from ..records.cache import Stored, fetch, fetch_or_compute, key_id, runs_dir_or_default
 from ..records.record import RecordError, load_folder, save_folder

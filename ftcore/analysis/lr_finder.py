@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.config import MAX_DIVERGENCE_FACTOR, ConfigError, RunConfig
+from ..config import MAX_DIVERGENCE_FACTOR, ConfigError, RunConfig
 from ..records.queries import SMOOTHING  # noqa: F401  (the smoothing the suggestion uses)
 from ..records.queries import smooth_losses as smooth
 from ..records.queries import suggest_lr as suggest

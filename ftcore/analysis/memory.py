@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from ..engine.config import RunConfig
+from ..config import RunConfig
 
 
 def training_memory(cfg: RunConfig) -> dict[str, int]:

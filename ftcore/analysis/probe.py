@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.assets import wordnet_available, wordnet_nouns
-from ..engine.config import RunConfig
+from ..config import RunConfig
 
 PROBE_STEPS = 100  # LBFGS iterations of the linear probe
 PROBE_WEIGHT_DECAY = 1e-2  # L2 coefficient on the mean cross-entropy (features standardized)

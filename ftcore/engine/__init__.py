@@ -1,6 +1,8 @@
 """The engine: config → data → model (layer groups, freezing, PEFT) → trainer + callbacks → RunRecord.
 
-Read it in that order: ``config``, ``tasks``/``data``, ``models``/``layers``, ``optim``/``schedules``,
+The config itself is :mod:`ftcore.config` (torch-free, with the registries of schedules, PEFT methods
+and training loops; ``engine.config`` re-exports it). Read the engine in the order of a run:
+``tasks``/``data``, ``models``/``layers``, ``optim``/``schedules``,
 ``trainer`` (the loop), ``callbacks`` (recording, evaluation, early stopping, unfreezing, divergence),
 ``runs`` (``build``/``train``/``run``: one call from a config to a saved record).
 """

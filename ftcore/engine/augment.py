@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .assets import WORDNET_DIR, asset_path
-from .config import AUGMENT_OPS  # one vocabulary for config validation and augmentation
+from ..config import AUGMENT_OPS  # one vocabulary for config validation and augmentation
 
 # Embedding neighbours: at most this many per word, and only those at least this similar. 0.55 keeps
 # near-synonyms of content words (big -> huge, large; funny -> hilarious, amusing) and drops most

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .config import RunConfig
+from ..config import RunConfig
 from .tasks import Task, load_task, stratified_subsample
 
 EVAL_BATCH_SIZE = 64  # examples; no gradients, so larger batches fit
@@ -115,7 +115,7 @@ def prepare_data(cfg: RunConfig) -> TaskData:
 
 def check_sizes(cfg: RunConfig, task: Task) -> None:
     """Refuse a training sample too small to hold every class (before anything is loaded)."""
-    from .config import ConfigError
+    from ..config import ConfigError
 
     if cfg.train_size is not None and cfg.train_size < task.num_labels:
         raise ConfigError(f"RunConfig.train_size={cfg.train_size} is not allowed: expected at least one "

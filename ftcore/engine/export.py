@@ -37,7 +37,8 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, RunConfig
+from ..config import ConfigError, RunConfig
+from ..config.peft_kinds import PEFT_METHODS
 
 INFO_FILE = "ftcore.json"
 REMOTE_CODE_FILE = "modeling_ftcore.py"
@@ -90,20 +91,14 @@ class FtcoreMeanPooledForSequenceClassification({base_cls}):
 '''
 
 
-PROMPT_REFUSED = ("RunConfig.peft='prompt' cannot be saved as a plain transformers model: prompt tuning's "
-                  "virtual tokens are an extra input, not a change of weights; use lora, bitfit or none "
-                  "with --save-model (or save the PEFT model with peft's save_pretrained)")
-
-
-NOT_MERGEABLE = {
-    "prompt": PROMPT_REFUSED,
-    "prefix": ("RunConfig.peft='prefix' cannot be saved as a plain transformers model: prefix tuning's "
-               "key/value prefixes are extra attention inputs, not a change of weights; use lora, "
-               "lora_scratch, bitfit or none with --save-model"),
-    "adapter": ("RunConfig.peft='adapter' cannot be saved as a plain transformers model: bottleneck adapters "
-                "add nonlinear layers that cannot be merged into the weights; use lora, lora_scratch, bitfit "
-                "or none with --save-model"),
-}
+def not_mergeable(peft: str) -> str | None:
+    """Why a model trained with ``peft`` cannot be saved as plain transformers weights (None: it can)."""
+    why = PEFT_METHODS[peft].unmergeable
+    if why is None:
+        return None
+    savable = [n for n, m in PEFT_METHODS.items() if m.unmergeable is None and n != "none"]
+    return (f"RunConfig.peft={peft!r} cannot be saved as a plain transformers model: {why}; use "
+            f"{', '.join(savable)} or none with --save-model")
 
 
 class ExportError(ConfigError):
@@ -117,18 +112,18 @@ def _merged(model: torch.nn.Module) -> torch.nn.Module:
     from .prefix import has_prefixes
 
     if has_adapters(model):
-        raise ExportError(NOT_MERGEABLE["adapter"])
+        raise ExportError(not_mergeable("adapter"))
     if has_prefixes(model):
-        raise ExportError(NOT_MERGEABLE["prefix"])
+        raise ExportError(not_mergeable("prefix"))
     model = copy.deepcopy(model).cpu().eval()
     if has_lora(model):  # peft="lora_scratch": fold B A into the weights
         model = merge_lora(model)
     if hasattr(model, "peft_config"):
         kinds = {str(getattr(c, "peft_type", "")) for c in model.peft_config.values()}
         if any("PREFIX" in k for k in kinds):
-            raise ExportError(NOT_MERGEABLE["prefix"])
+            raise ExportError(not_mergeable("prefix"))
         if not hasattr(model, "merge_and_unload") or any("PROMPT" in k for k in kinds):
-            raise ExportError(PROMPT_REFUSED)
+            raise ExportError(not_mergeable("prompt"))
         model = model.merge_and_unload()
     return model
 
@@ -193,8 +188,8 @@ def train_and_save(cfg: RunConfig, directory: str | os.PathLike, *, runs_dir=Non
     record of this config is stored there yet."""
     from .runs import build, cached, record_path, run_id, train
 
-    if cfg.peft in NOT_MERGEABLE:  # refused before training, not after
-        raise ExportError(NOT_MERGEABLE[cfg.peft])
+    if refused := not_mergeable(cfg.peft):  # refused before training, not after
+        raise ExportError(refused)
     trainer = build(cfg)
     rec = train(cfg, trainer=trainer)
     if cached(cfg, runs_dir) is None:
@@ -308,5 +303,5 @@ def format_predictions(preds: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ExportError", "check_saved", "format_predictions", "load_saved", "predict", "read_texts",
-           "save_model", "train_and_save"]
+__all__ = ["ExportError", "check_saved", "format_predictions", "load_saved", "not_mergeable", "predict",
+           "read_texts", "save_model", "train_and_save"]

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import _find_blocks, layer_groups
+from ..config.peft_kinds import PEFT_METHODS
+from .layers import _find_blocks, frozen_eval, layer_groups  # noqa: F401 (frozen_eval: its old home)
 
 CACHE_MB = float(os.environ.get("FTCORE_FEATURE_CACHE_MB", 2048))
 # A switch for comparing against the uncached path (tests, benchmark); FTCORE_FEATURE_CACHE=0 turns
@@ -60,7 +61,8 @@ class FrozenPrefix:
 
 def frozen_prefix(cfg, model: nn.Module) -> FrozenPrefix | None:
     """The cacheable frozen bottom of ``model`` under ``cfg``, or None when the cache does not apply."""
-    if not ENABLED or cfg.frozen_dropout or cfg.peft != "none" or cfg.freeze in ("none", "gradual", "middle"):
+    if not ENABLED or cfg.frozen_dropout or PEFT_METHODS[cfg.peft].changes_model \
+            or cfg.freeze in ("none", "gradual", "middle"):
         return None
     if cfg.init != "pretrained" or not hasattr(getattr(model, "base_model", model), "embeddings"):
         return None
@@ -217,15 +219,5 @@ def attach(trainer, prefix: FrozenPrefix, model_fp: str):
     return trainer
 
 
-def frozen_eval(model: nn.Module) -> None:
-    """Put every module whose parameters are all frozen in eval mode (its dropout off). Call after
-    ``model.train()`` in ``frozen_dropout=False`` runs: frozen layers act as a fixed feature extractor."""
-    for m in model.modules():  # parents before children: a frozen parent's eval() covers its subtree
-        if m.training:  # (checking each module again cost 1.9 ms a step, the time of a head-only step)
-            params = list(m.parameters())
-            if params and not any(p.requires_grad for p in params):
-                m.eval()
-
-
 __all__ = ["Bypass", "FeatureCollator", "FrozenPrefix", "attach", "cached_features", "clear_memo",
-           "compute_features", "frozen_eval", "frozen_prefix", "memo_bytes"]
+           "compute_features", "frozen_prefix", "memo_bytes"]

@@ -48,14 +48,14 @@ import torch
 from transformers import TrainerCallback
 
 from . import provenance
-from .config import ConfigError, RunConfig
+from ..config import SCHEDULES, TRAINING_LOOPS, ConfigError, RunConfig, refusal
 from .layers import layer_groups
 from ..records.cache import Stored, fetch_or_compute
 from ..records.record import RunRecord, table_from_rows
 
-TRAINER_NAME = "transformers.Trainer via ftcore.engine.hf.train_hf"
+TRAINER_NAME = TRAINING_LOOPS["hf"].trainer
 # ftcore schedule -> Trainer's lr_scheduler_type (the others have no Trainer equivalent)
-HF_SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+HF_SCHEDULES = {name: kind.hf for name, kind in SCHEDULES.items() if kind.hf}
 
 
 class RecordingCallback(TrainerCallback):
@@ -145,16 +145,6 @@ class RecordingCallback(TrainerCallback):
 
 
 # ------------------------------------------------------------------ a RunConfig trained by Trainer
-def _unsupported(cfg: RunConfig) -> list[str]:
-    bad = [(cfg.schedule not in HF_SCHEDULES, f"schedule={cfg.schedule!r} (Trainer: {', '.join(HF_SCHEDULES)})"),
-           (cfg.warmup not in ("linear", "none"), f"warmup={cfg.warmup!r} (Trainer warms up linearly)"),
-           (cfg.freeze == "gradual", "freeze='gradual'"), (cfg.optimizer != "adamw", f"optimizer={cfg.optimizer!r}"),
-           (cfg.score_train, "score_train=True"), (cfg.min_lr_ratio != 0, "min_lr_ratio"),
-           (cfg.eval_at_start, "eval_at_start=True"),
-           (not cfg.frozen_dropout, "frozen_dropout=False (Trainer keeps dropout on in frozen layers)")]
-    return [name for flag, name in bad if flag]
-
-
 def hf_run_id(cfg: RunConfig) -> str:
     """Like :func:`ftcore.engine.runs.run_id`, marked as a Trainer run (never the same record)."""
     from .runs import loop_run_id
@@ -192,9 +182,8 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     from .runs import final_summary_metrics, init_model, model_data_summary, seed_everything, setup
     from .schedules import num_warmup_steps
 
-    if bad := _unsupported(cfg):
-        raise ConfigError(f"RunConfig {', '.join(bad)} is not supported by the HF Trainer path "
-                          "(ftcore.engine.hf); use `ftcore run` for it")
+    if refused := refusal("hf", cfg):
+        raise ConfigError(refused)
     from .precision import resolve, warn_if_slow
     cfg = resolve(cfg)  # auto -> what is fast here; the record holds the precision used
     warn_if_slow(cfg)

@@ -45,10 +45,9 @@ except ImportError as _exc:  # pragma: no cover - the message is the point
                       "(or pip install -e '.[lab]')") from _exc
 
 from . import provenance
-from .config import ConfigError, RunConfig
+from ..config import TRAINING_LOOPS, ConfigError, RunConfig, refusal
 from .data import TaskData, eval_loader, prepare_data, train_loader
-from .features import frozen_eval
-from .layers import layer_groups
+from .layers import frozen_eval, layer_groups
 from .models import resolve_model
 from .optim import build_optimizer
 from .runs import final_summary_metrics, model_data_summary
@@ -57,7 +56,7 @@ from .trainer import metrics_from_logits
 from ..records.cache import Stored, fetch_or_compute
 from ..records.record import RunRecord, table_from_rows
 
-TRAINER_NAME = "lightning.pytorch.Trainer via ftcore.engine.lightning"
+TRAINER_NAME = TRAINING_LOOPS["lightning"].trainer
 
 
 class FtcoreLightningModule(pl.LightningModule):
@@ -87,12 +86,8 @@ class FtcoreLightningModule(pl.LightningModule):
     @classmethod
     def from_config(cls, cfg: RunConfig) -> "FtcoreLightningModule":
         """The module of ``cfg``: ftcore's data and model (freezing, PEFT, pooling applied)."""
-        unsupported = [(cfg.freeze == "gradual", "freeze='gradual'"), (cfg.schedule == "plateau", "schedule='plateau'"),
-                       (cfg.score_train, "score_train=True")]
-        bad = [name for flag, name in unsupported if flag]
-        if bad:
-            raise ConfigError(f"RunConfig {', '.join(bad)} is not supported by the Lightning path "
-                              "(ftcore.engine.lightning); use `ftcore run` for it")
+        if refused := refusal("lightning", cfg):
+            raise ConfigError(refused)
         from .precision import resolve, warn_if_slow
         from .preflight import check
         from .runs import init_model, seed_everything, setup

@@ -177,7 +177,7 @@ def reinit_top_layers(model: nn.Module, k: int, *, seed: int) -> list[str]:
 
     blocks = [g for g in layer_groups(model) if g.kind == "block"]
     if k > len(blocks):
-        from .config import ConfigError
+        from ..config import ConfigError
         raise ConfigError(f"RunConfig.reinit_top={k} is not allowed: expected at most {len(blocks)} "
                           f"(the model's encoder layers)")
     torch.manual_seed(seed + 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import RunConfig
+from ..config import RunConfig
 from .layers import LayerGroup, depth_from_top
 
 NO_DECAY_SUFFIX = ":no_decay"

@@ -18,59 +18,87 @@ bottleneck adapters, prefix tuning and a LoRA written for reading by hand.
   :mod:`ftcore.engine.lora`, short enough to read; tested to match peft's outputs and parameter count.
 
 In every method the new classification head trains too (it starts random, so it must).
+Each method's entry in :data:`ftcore.config.peft_kinds.PEFT_METHODS` names the function below that
+applies it, with the method's flags (it uses ``lora_targets``; it can be saved as plain weights).
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
+
 from torch import nn
 
-from .config import RunConfig
+from ..config import ConfigError, RunConfig
+from ..config.peft_kinds import PEFT_METHODS
 
 
 def apply_peft(model: nn.Module, cfg: RunConfig, *, adapter_name: str = "default") -> nn.Module:
-    """Wrap or freeze ``model`` as ``cfg.peft`` says; returns the model to train."""
-    if cfg.peft == "none":
-        return model
-    if cfg.peft == "bitfit":
-        head = _head_params(model)
-        for name, p in model.named_parameters():
-            p.requires_grad_(name.endswith(".bias") or id(p) in head)
-        return model
-    if cfg.peft in ("adapter", "prefix", "lora_scratch"):
-        return _apply_by_hand(model, cfg)
-    from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
+    """Wrap or freeze ``model`` as ``cfg.peft`` says; returns the model to train.
 
-    if cfg.peft == "lora":
-        pcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                          lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets))
-    else:
-        pcfg = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=cfg.prompt_tokens)
+    The method's entry in ``PEFT_METHODS`` names the function below that applies it."""
+    method = PEFT_METHODS[cfg.peft]
+    if method.apply is None:
+        return model
+    module, _, name = method.apply.partition(":")
+    apply = getattr(importlib.import_module(module), name)
     try:
-        return get_peft_model(model, pcfg, adapter_name=adapter_name)
+        return apply(model, cfg, adapter_name)
     except ValueError as exc:  # e.g. a target module that the model does not have
-        from .config import ConfigError
         raise ConfigError(f"RunConfig.peft={cfg.peft!r} could not be applied: {exc}") from None
 
 
-def _apply_by_hand(model: nn.Module, cfg: RunConfig) -> nn.Module:
-    """``adapter``, ``prefix`` and ``lora_scratch``: ftcore's own modules; the new head trains too."""
-    from .config import ConfigError
+def bitfit(model: nn.Module, cfg: RunConfig, adapter_name: str) -> nn.Module:
+    """Only the biases (and the new head) train."""
+    head = _head_params(model)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.endswith(".bias") or id(p) in head)
+    return model
 
+
+def lora_by_peft(model: nn.Module, cfg: RunConfig, adapter_name: str) -> nn.Module:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    pcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                      lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets))
+    return get_peft_model(model, pcfg, adapter_name=adapter_name)
+
+
+def prompt_by_peft(model: nn.Module, cfg: RunConfig, adapter_name: str) -> nn.Module:
+    from peft import PromptTuningConfig, TaskType, get_peft_model
+
+    pcfg = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=cfg.prompt_tokens)
+    return get_peft_model(model, pcfg, adapter_name=adapter_name)
+
+
+# ftcore's own modules (adapters, prefixes, LoRA by hand) leave the new head as it was: it trains too.
+def adapters_by_hand(model: nn.Module, cfg: RunConfig, adapter_name: str) -> nn.Module:
+    from .adapters import add_adapters
+    with _head_trains(model):
+        add_adapters(model, cfg.adapter_size, cfg.adapter_placement)
+    return model
+
+
+def prefixes_by_hand(model: nn.Module, cfg: RunConfig, adapter_name: str) -> nn.Module:
+    from .prefix import add_prefixes
+    with _head_trains(model):
+        add_prefixes(model, cfg.prompt_tokens)
+    return model
+
+
+def lora_by_hand(model: nn.Module, cfg: RunConfig, adapter_name: str) -> nn.Module:
+    from .lora import apply_lora
+    with _head_trains(model):
+        apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
+    return model
+
+
+@contextlib.contextmanager
+def _head_trains(model: nn.Module):
+    """The head's parameters train after the block (the by-hand methods freeze the whole model)."""
     head = [p for p in model.parameters() if id(p) in _head_params(model)]
-    try:
-        if cfg.peft == "adapter":
-            from .adapters import add_adapters
-            add_adapters(model, cfg.adapter_size, cfg.adapter_placement)
-        elif cfg.peft == "prefix":
-            from .prefix import add_prefixes
-            add_prefixes(model, cfg.prompt_tokens)
-        else:
-            from .lora import apply_lora
-            apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
-    except ValueError as exc:
-        raise ConfigError(f"RunConfig.peft={cfg.peft!r} could not be applied: {exc}") from None
+    yield
     for p in head:
         p.requires_grad_(True)
-    return model
 
 
 def _head_params(model: nn.Module) -> set[int]:
@@ -88,6 +116,4 @@ def trainable_summary(model: nn.Module) -> dict[str, float]:
 def adapters_disabled(model: nn.Module):
     """Context in which a PEFT model computes as its base model (LoRA updates and prompts off);
     a no-op for other models. Evaluating inside it measures what the frozen base still knows."""
-    import contextlib
-
     return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import POOLINGS
+from ..config import POOLINGS
 
 
 class MeanPooler(nn.Module):

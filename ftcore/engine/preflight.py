@@ -7,7 +7,7 @@ one line naming the field before a model is loaded or a step is trained.
 """
 from __future__ import annotations
 
-from .config import ConfigError, RunConfig
+from ..config import ConfigError, RunConfig
 
 
 def check(cfg: RunConfig) -> None:

@@ -17,7 +17,7 @@ import torch
 
 from . import precision, provenance
 from .callbacks import Callback, Recorder, default_callbacks
-from .config import RunConfig
+from ..config import TRAINING_LOOPS, RunConfig
 from .data import TaskData, prepare_data
 from .features import attach, frozen_prefix
 from .layers import apply_freeze, frozen_groups_for, layer_groups
@@ -47,7 +47,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from .config import ConfigError
+        from ..config import ConfigError
         raise ConfigError("RunConfig.device='cuda' is not allowed here: no CUDA device is available "
                           "(use auto or cpu)")
     return torch.device(name)
@@ -70,7 +70,7 @@ def init_model(cfg: RunConfig, num_labels: int) -> torch.nn.Module:
         frozen = frozen_groups_for(cfg.freeze, groups, freeze_layers=cfg.freeze_layers,
                                    explicit=cfg.frozen_groups)
     except ValueError as exc:
-        from .config import ConfigError
+        from ..config import ConfigError
         raise ConfigError(str(exc)) from None
     apply_freeze(model, frozen)
     return apply_peft(model, cfg)
@@ -237,6 +237,15 @@ def stored_loop_run(loop: str, trainer_name: str, cfg: RunConfig, train_fn, runs
                   describe=f"{loop} {cfg!r}")
 
 
+def stored_for(loop: str, cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Stored:
+    """The cache entry of ``cfg`` trained by ``loop`` (a name in ``TRAINING_LOOPS``: "ftcore", "hf",
+    "lightning"), from the function the loop's entry names."""
+    import importlib
+
+    module, _, name = TRAINING_LOOPS[loop].stored.partition(":")
+    return getattr(importlib.import_module(module), name)(cfg, runs_dir)
+
+
 def cached(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> RunRecord | None:
     """The stored record of ``cfg`` if a valid one exists; warns and returns None for a bad one."""
     return fetch(stored_run(cfg, runs_dir))
@@ -255,4 +264,5 @@ def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: boo
 
 __all__ = ["DEFAULT_RUNS_DIR", "RunInterrupted", "build", "cached", "final_summary_metrics", "init_model",
            "lacking", "loop_run_id", "model_data_summary", "record_path", "stored_loop_run",
-           "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_run", "to_record", "train"]
+           "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_for", "stored_run", "to_record",
+           "train"]

@@ -2,8 +2,9 @@
 
 Every schedule is a multiplier of each param group's peak LR, ``k`` counting optimizer updates
 from 0 (update ``k+1`` uses ``multiplier(k)``). Warmup lasts ``W`` updates; decay then runs over
-the remaining ``T - W``. The shapes are one-liners you can plot without training, and they are
-driven through PyTorch's own schedulers:
+the remaining ``T - W``. The shapes are one-liners you can plot without training, kept with each
+schedule's flags in :mod:`ftcore.config.schedule_kinds` (``SCHEDULES``, ``WARMUPS``), and they are
+driven through the PyTorch scheduler the entry names:
 
 * warmup × {constant, linear, cosine, exponential, polynomial, step, cosine_restarts}: ``LambdaLR``
   (linear, cosine, polynomial and restarts equal ``transformers``' schedulers after warmup; the
@@ -21,53 +22,31 @@ from typing import Callable
 import torch
 from torch.optim import lr_scheduler
 
+from ..config import RunConfig
+from ..config.schedule_kinds import EXP_WARMUP_RATE, SCHEDULES, WARMUPS  # noqa: F401 (EXP_WARMUP_RATE re-exported)
+
 ONE_CYCLE_MIN_STEPS = 4
-
-from .config import RunConfig
-
-EXP_WARMUP_RATE = 5.0  # exponential warmup 1 - e^(-5p), rescaled to reach exactly 1 at p = 1
 
 
 def warmup_factor(kind: str, p: float) -> float:
     """Fraction of the peak LR at warmup progress ``p`` in (0, 1]."""
-    if kind == "linear":
-        return p
-    if kind == "cosine":
-        return 0.5 * (1.0 - math.cos(math.pi * p))
-    if kind == "exponential":
-        return (1.0 - math.exp(-EXP_WARMUP_RATE * p)) / (1.0 - math.exp(-EXP_WARMUP_RATE))
-    if kind == "sqrt":
-        return math.sqrt(p)
-    if kind == "none":
-        return 1.0
-    raise ValueError(f"unknown warmup kind {kind!r}")
+    if kind not in WARMUPS:
+        raise ValueError(f"unknown warmup kind {kind!r}")
+    return WARMUPS[kind].factor(p)
 
 
 def decay_factor(cfg: RunConfig, q: float, k_after: int, steps_per_epoch: int) -> float:
     """Fraction of the peak LR after warmup; ``q`` in [0, 1) is decay progress, ``k_after`` the
     number of updates since warmup ended."""
-    floor = cfg.min_lr_ratio
-    kind = cfg.schedule
-    if kind in ("constant", "plateau"):
-        return 1.0
-    if kind == "linear":
-        return floor + (1.0 - floor) * (1.0 - q)
-    if kind == "cosine":
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * q))
-    if kind == "polynomial":
-        return floor + (1.0 - floor) * (1.0 - q) ** cfg.poly_power
-    if kind == "cosine_restarts":
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * ((cfg.restarts * q) % 1.0)))
-    if kind == "exponential":  # gamma per epoch, applied smoothly per update
-        return cfg.gamma ** (k_after / steps_per_epoch)
-    if kind == "step":  # multiply by gamma every `step_every` epochs
-        return cfg.gamma ** math.floor(k_after / (cfg.step_every * steps_per_epoch))
-    raise ValueError(f"schedule {kind!r} is not a warmup-and-decay shape")
+    decay = SCHEDULES[cfg.schedule].decay
+    if decay is None:
+        raise ValueError(f"schedule {cfg.schedule!r} is not a warmup-and-decay shape")
+    return decay(cfg, q, k_after, steps_per_epoch)
 
 
 def requested_warmup_steps(cfg: RunConfig, total_steps: int) -> int:
     """Warmup length the config asks for (before it is fitted into the run)."""
-    if cfg.warmup == "none" or cfg.schedule in ("cyclic", "range_test"):
+    if cfg.warmup == "none" or not SCHEDULES[cfg.schedule].warms_up:
         return 0
     return cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * total_steps)
 
@@ -120,7 +99,7 @@ def adjustments(trainer) -> list[tuple[str, str]]:
 def multiplier(cfg: RunConfig, total_steps: int, steps_per_epoch: int) -> Callable[[int], float]:
     """The schedule as a pure function ``k -> factor`` (for the LambdaLR-driven kinds)."""
     W = num_warmup_steps(cfg, total_steps)
-    if cfg.schedule == "range_test":
+    if SCHEDULES[cfg.schedule].sweep:
         ratio = cfg.range_start_lr / cfg.lr
         return lambda k: ratio ** (1.0 - k / max(1, total_steps - 1))
 
@@ -144,12 +123,13 @@ class LRSchedule:
         self.warmup_steps = num_warmup_steps(cfg, total_steps)
         self.k = 0
         peaks = [g["lr"] for g in optimizer.param_groups]
+        kind = SCHEDULES[cfg.schedule]
         self.plateau = None
-        if cfg.schedule == "cyclic":
+        if kind.torch == "CyclicLR":
             half = max(1, round(cfg.cycle_epochs * self.steps_per_epoch))
             self.torch = lr_scheduler.CyclicLR(optimizer, base_lr=[p * cfg.min_lr_ratio for p in peaks],
                                                max_lr=peaks, step_size_up=half, cycle_momentum=False)
-        elif cfg.schedule == "one_cycle":
+        elif kind.torch == "OneCycleLR":
             # OneCycleLR divides by the length of each phase: both need >= 2 steps (short runs too).
             cycle = max(total_steps, ONE_CYCLE_MIN_STEPS)
             pct = min(max(self.warmup_steps, 2) / cycle, 0.5)
@@ -159,7 +139,7 @@ class LRSchedule:
         else:
             self.torch = lr_scheduler.LambdaLR(
                 optimizer, multiplier(cfg, total_steps, self.steps_per_epoch))
-            if cfg.schedule == "plateau":
+            if kind.on_validation:
                 self.plateau = lr_scheduler.ReduceLROnPlateau(
                     optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
 

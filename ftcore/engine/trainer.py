@@ -29,10 +29,9 @@ import torch.nn.functional as F
 
 from torch.utils.data import DataLoader
 
-from .config import RunConfig
+from ..config import RunConfig
 from .data import EVAL_BATCH_SIZE, TaskData, eval_loader, train_loader
-from .features import frozen_eval
-from .layers import layer_groups
+from .layers import frozen_eval, layer_groups
 from .optim import build_optimizer
 from .schedules import LRSchedule, adjustments
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..config import RunConfig
 from .queries import final_metrics
 
 SCHEMA_VERSION = 2  # 2: the examples table
@@ -102,8 +103,7 @@ class RunRecord:
         return final_metric(self.evals, metric, split, task)
 
     @property
-    def run_config(self):
-        from ..engine.config import RunConfig
+    def run_config(self) -> RunConfig:
         return RunConfig.from_dict(self.config)
 
     def __repr__(self) -> str:
