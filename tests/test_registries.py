@@ -129,3 +129,33 @@ def test_config_and_records_import_without_torch():
             "from ftcore.records.record import RunRecord; from ftcore.config import RunConfig; "
             "assert RunRecord.run_config.fget is not None and RunConfig(precision='fp32').identity_dict()")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pretraining_registers_its_model_resolver():
+    """The engine does not import pretraining: ``pretrained-here:`` names reach the resolver that
+    ftcore.pretraining.mlm registers, in a fresh process too (without torch)."""
+    code = ("import sys; from ftcore.engine.model_sources import resolve_model; "
+            "src = resolve_model('pretrained-here:roberta-quick'); "
+            "assert src.fingerprint.startswith('here-') and src.path.endswith(src.fingerprint[5:]), src; "
+            "assert 'ftcore.pretraining.mlm' in sys.modules and 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from ftcore.engine import model_sources
+    from ftcore.pretraining import mlm
+    assert model_sources._RESOLVERS["pretrained-here:"] is mlm.resolve
+
+
+def test_mlm_recipes_share_their_base_and_keep_their_fingerprints():
+    from ftcore.pretraining.mlm import RECIPES, REVIEWS, REVIEWS_QUICK
+    assert RECIPES["minilm-reviews-1e-04"].to_dict() == {**REVIEWS.to_dict(), "lr": 1e-4}
+    assert RECIPES["minilm-reviews-quick-1e-05"].to_dict() == {**REVIEWS_QUICK.to_dict(), "lr": 1e-5}
+    # the dicts that name the committed checkpoints
+    assert RECIPES["minilm-reviews-1e-05"].to_dict() == {
+        "init": "all-MiniLM-L6-v2", "corpus": ["rt-sentiment"], "vocab_size": 8000, "hidden": 256, "layers": 4,
+        "heads": 4, "intermediate": 1024, "block": 64, "batch_size": 16, "steps": 400, "lr": 1e-05,
+        "warmup": 0.06, "weight_decay": 0.01, "mlm_probability": 0.15, "eval_every": 50, "eval_blocks": 128,
+        "precision": "bf16", "seed": 0, "head_lr": 0.001}
+    assert RECIPES["minilm-reviews-quick-1e-04"].to_dict() == {
+        "init": "all-MiniLM-L6-v2", "corpus": ["rt-sentiment"], "vocab_size": 8000, "hidden": 256, "layers": 4,
+        "heads": 4, "intermediate": 1024, "block": 32, "batch_size": 8, "steps": 8, "lr": 1e-04,
+        "warmup": 0.06, "weight_decay": 0.01, "mlm_probability": 0.15, "eval_every": 4, "eval_blocks": 16,
+        "precision": "fp32", "seed": 0, "head_lr": 0.001}

@@ -186,7 +186,7 @@ def train_and_save(cfg: RunConfig, directory: str | os.PathLike, *, runs_dir=Non
     """Train ``cfg`` now (weights are not cached, so this always trains), save the model to
     ``directory`` and return ``(record, path)``. The record also goes to the run cache if no valid
     record of this config is stored there yet."""
-    from .runs import build, cached, record_path, run_id, train
+    from .runs import build, cached, record_path, train
 
     if refused := not_mergeable(cfg.peft):  # refused before training, not after
         raise ExportError(refused)

@@ -3,7 +3,7 @@ trained here, or the default model continued on review text (domain-adaptive pre
 
 A pretraining recipe is an :class:`MLMConfig`; named recipes live in :data:`RECIPES`. A recipe's
 checkpoint is a model the engine can fine-tune by name, ``RunConfig(model="pretrained-here:<recipe>")``
-(:func:`ftcore.engine.models.resolve_model` hands such names to :func:`resolve`). Its fingerprint is
+(this module registers :func:`resolve` for the prefix with :mod:`ftcore.engine.model_sources`). Its fingerprint is
 the recipe plus its data and starting model, not the weights' bytes: pretraining is deterministic
 (one thread, fixed seeds), so a record can name the model before the weights exist on this machine,
 and the weights are trained the first time a run needs them (:func:`ensure_checkpoint`, under a
@@ -24,12 +24,13 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .tokenizer import CORPUS_TASKS, corpus_stats, pretraining_texts, train_bpe_tokenizer
+from ..engine.model_sources import ModelLoadError, ModelSource, register_model_resolver, resolve_model
+from .tokenizer import CORPUS_TASKS, corpus_stats, plain_backend, pretraining_texts, train_bpe_tokenizer
 
 PREFIX = "pretrained-here:"
 MLM_SCHEMA = 1
@@ -71,7 +72,16 @@ class MLMConfig:
         return d
 
 
-# Named recipes: the names RunConfig.model uses ("pretrained-here:roberta-small").
+# Continual pretraining of the default model on review text only (rt-sentiment train split): one base,
+# two learning rates. A fresh MLM head learns at head_lr (see MLMConfig.head_lr).
+REVIEWS = MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=64, batch_size=16, steps=400,
+                    eval_every=50, eval_blocks=128, head_lr=1e-3, precision="bf16")
+REVIEWS_QUICK = dataclasses.replace(REVIEWS, block=32, batch_size=8, steps=8, eval_every=4, eval_blocks=16,
+                                    precision="fp32")  # quick mode / tests: seconds
+REVIEW_LRS = (1e-5, 1e-4)
+
+# Named recipes: the names RunConfig.model uses ("pretrained-here:roberta-small"). A recipe's to_dict()
+# names its checkpoint (fingerprint): a change to any value here is a new checkpoint.
 RECIPES: dict[str, MLMConfig] = {
     # the full-scale small RoBERTa: about 5.3M parameters; about 10 min on one CPU thread
     # bf16: the recorded checkpoint's recipe (fp32 at the protocol regeneration, issue 24)
@@ -79,19 +89,8 @@ RECIPES: dict[str, MLMConfig] = {
     # quick mode / tests: 2 layers × 64, a 1,000-token vocabulary, 60 steps (seconds)
     "roberta-quick": MLMConfig(vocab_size=1000, hidden=64, layers=2, heads=2, intermediate=256,
                                steps=60, batch_size=16, eval_every=20, eval_blocks=32),
-    # continual pretraining of the default model on review text only (rt-sentiment train split)
-    "minilm-reviews-1e-05": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=64,
-                                      batch_size=16, steps=400, lr=1e-5, eval_every=50, eval_blocks=128,
-                                      head_lr=1e-3, precision="bf16"),
-    "minilm-reviews-1e-04": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=64,
-                                      batch_size=16, steps=400, lr=1e-4, eval_every=50, eval_blocks=128,
-                                      head_lr=1e-3, precision="bf16"),
-    "minilm-reviews-quick-1e-05": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=32,
-                                            batch_size=8, steps=8, lr=1e-5, eval_every=4, eval_blocks=16,
-                                            head_lr=1e-3),
-    "minilm-reviews-quick-1e-04": MLMConfig(init="all-MiniLM-L6-v2", corpus=("rt-sentiment",), block=32,
-                                            batch_size=8, steps=8, lr=1e-4, eval_every=4, eval_blocks=16,
-                                            head_lr=1e-3),
+    **{f"minilm-reviews-{lr:.0e}": dataclasses.replace(REVIEWS, lr=lr) for lr in REVIEW_LRS},
+    **{f"minilm-reviews-quick-{lr:.0e}": dataclasses.replace(REVIEWS_QUICK, lr=lr) for lr in REVIEW_LRS},
 }
 
 
@@ -104,7 +103,6 @@ def model_name(recipe: str) -> str:
 
 def fingerprint(cfg: MLMConfig) -> str:
     """Identity of a recipe's checkpoint: the recipe, its corpus, its starting model, the code schema."""
-    from ftcore.engine.models import resolve_model
     from ftcore.engine.tasks import load_task
     from ftcore.records.cache import key_id
 
@@ -132,14 +130,15 @@ def checkpoint_dir(recipe: str) -> Path:
 
 def resolve(name: str):
     """``pretrained-here:<recipe>`` → the engine's ModelSource (the folder may not exist yet)."""
-    from ftcore.engine.models import ModelLoadError, ModelSource
-
     recipe = name[len(PREFIX):]
     if recipe not in RECIPES:
         raise ModelLoadError(f"model {name!r}: no pretraining recipe {recipe!r} (known: {sorted(RECIPES)})")
     cfg = RECIPES[recipe]
     return ModelSource(name, str(checkpoint_dir(recipe)), "here-" + fingerprint(cfg),
                        ensure=lambda: ensure_checkpoint(recipe))
+
+
+register_model_resolver(PREFIX, resolve)  # RunConfig(model="pretrained-here:<recipe>") reaches resolve()
 
 
 def ensure_checkpoint(recipe: str) -> Path:
@@ -185,18 +184,8 @@ def _held_out_texts(corpus) -> list[str]:
     return [x for t in corpus for x in load_task(t).splits["validation"]["text"]]
 
 
-def _plain_backend(tokenizer):
-    """The tokenizer's fast backend without padding or truncation (a checkpoint's tokenizer.json
-    may pad every text to a fixed length, which must not reach the packed stream)."""
-    import copy
-    bt = copy.deepcopy(tokenizer.backend_tokenizer)
-    bt.no_padding()
-    bt.no_truncation()
-    return bt
-
-
 def _blocks(tokenizer, texts, block):
-    enc = _plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
+    enc = plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
     return pack_blocks([e.ids for e in enc], block, tokenizer.cls_token_id, tokenizer.sep_token_id)
 
 
@@ -216,7 +205,6 @@ def build_model(cfg: MLMConfig, tokenizer):
         return RobertaForMaskedLM(config)
     from transformers.utils import logging as hf_logging
 
-    from ftcore.engine.models import resolve_model
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "cls.predictions.* newly initialised" is the point, see pretrain()
     try:
@@ -266,7 +254,7 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
     if cfg.precision == "bf16":
         warn_bf16_slow("cpu")
 
-    from ftcore.engine.models import count_parameters, resolve_model
+    from ftcore.engine.models import count_parameters
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

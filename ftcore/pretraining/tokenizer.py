@@ -84,7 +84,16 @@ def corpus_stats(texts: Sequence[str], tokenizer=None) -> dict:
     """Size of a corpus: texts, characters, whitespace words and (with a tokenizer) tokens."""
     out = {"texts": len(texts), "chars": sum(map(len, texts)), "words": sum(len(x.split()) for x in texts)}
     if tokenizer is not None:
-        from .mlm import _plain_backend
-        enc = _plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
+        enc = plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
         out["tokens"] = sum(len(e.ids) for e in enc)
     return out
+
+
+def plain_backend(tokenizer):
+    """The tokenizer's fast backend without padding or truncation (a checkpoint's tokenizer.json
+    may pad every text to a fixed length, which must not reach a packed stream or a token count)."""
+    import copy
+    bt = copy.deepcopy(tokenizer.backend_tokenizer)
+    bt.no_padding()
+    bt.no_truncation()
+    return bt
