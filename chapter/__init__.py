@@ -1,4 +1,4 @@
-"""The chapter's figures as a pipeline: each figure declares the runs it needs (``specs``), the
+"""The chapter's figures as a pipeline: each figure declares the runs it needs (``chapter.figures``), the
 build trains what the cache lacks (``ftcore``) and draws the figure from the records (``viz``).
 
 ``python -m chapter`` (``make figures``) regenerates every figure; ``--quick`` is the small version CI runs.
@@ -8,7 +8,7 @@ build trains what the cache lacks (``ftcore``) and draws the figure from the rec
 def inputs(figure_id: str, *, quick: bool = False, train: bool = False) -> dict:
     """The inputs of a figure (RunSets of records, studies) from the stored records; with
     ``train=True`` missing runs are trained first (as ``make figures`` does)."""
-    from . import specs  # noqa: F401 (registers the figures)
+    from . import figures  # noqa: F401 (registers the figures)
     from .build import Collector
     from .registry import REGISTRY
     from .scale import SCALES
@@ -75,7 +75,7 @@ def summary(lang: str = "zh", *, quick: bool = False):
     """Every figure's findings (:func:`findings`) in one Markdown block: the section's measured results."""
     from IPython.display import Markdown
 
-    from . import specs  # noqa: F401 (registers the figures)
+    from . import figures  # noqa: F401 (registers the figures)
     from .registry import REGISTRY
     parts = []
     for fid, spec in REGISTRY.items():

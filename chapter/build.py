@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     from tqdm.auto import tqdm
 
-    from . import specs  # noqa: F401  (registers the figures)
+    from . import figures  # noqa: F401  (registers the figures)
     from .gallery import write_gallery
 
     _quiet_loading()

@@ -63,7 +63,7 @@ def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict, pendin
         inputs = inputs_by_id[fid]
         lines += [f"## {spec.section} · {spec.title['zh']} / {spec.title['en']} (`{fid}`)", "",
                   f"![{spec.title['zh']}](zh/{fid}.svg)", "",
-                  f"{spec.caption['zh']}", "", f"*{spec.caption['en']}*", "",
+                  f"{spec.caption_for(S)['zh']}", "", f"*{spec.caption_for(S)['en']}*", "",
                   f"English version: [png](en/{fid}.png) · [svg](en/{fid}.svg) · [pdf](en/{fid}.pdf); "
                   f"中文：[svg](zh/{fid}.svg) · [pdf](zh/{fid}.pdf)", ""]
         g = spec.gate(inputs)

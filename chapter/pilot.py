@@ -41,10 +41,10 @@ REGIMES: list[tuple[str, dict]] = [
 ]
 
 
-# The regime the sweeps run on (the pilot's choice) and, per method, the changes that make it that
-# method and the learning rates tried: methods that train few parameters from scratch want LRs
-# orders of magnitude above full fine-tuning.
-CHOSEN = dict(train_size=1000, epochs=2, pooling="mean")
+# The regime the sweeps run on (the pilot's choice, now the figures' base run: FULL.base) and, per
+# method, the changes that make it that method and the learning rates tried: methods that train few
+# parameters from scratch want LRs orders of magnitude above full fine-tuning.
+CHOSEN = {k: getattr(FULL.base, k) for k in ("train_size", "epochs", "pooling")}
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False)  # cached pooled features: cheap epochs
 SWEEPS: dict[str, tuple[dict, tuple[float, ...]]] = {
     "full": ({}, (3e-5, 1e-4, 3e-4)),
@@ -66,7 +66,7 @@ SWEEPS: dict[str, tuple[dict, tuple[float, ...]]] = {
 # uncached path keep their dropout on. Same runs both ways: does it change what the run learns?
 CACHE_CHECK: list[tuple[str, dict]] = [
     (f"bottom 4 frozen, dropout {'on' if d else 'off (cached)'}",
-     dict(CHOSEN, freeze="bottom", freeze_layers=4, lr=1e-4, frozen_dropout=d)) for d in (True, False)]
+     dict(CHOSEN, freeze="bottom", freeze_layers=4, lr=FULL.base.lr, frozen_dropout=d)) for d in (True, False)]
 
 
 def sweep_regimes() -> list[tuple[str, dict]]:

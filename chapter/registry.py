@@ -1,6 +1,8 @@
-"""What a figure declares: the runs and studies it needs (as a function of the scale) and the viz
-function that draws them (``FigureSpec.draw``, called with the inputs by name). ``build`` walks
-:data:`REGISTRY`; runs shared by figures train once."""
+"""What a figure declares: the runs and studies it needs (as a function of the scale), the viz
+function that draws them (``FigureSpec.draw``, called with the inputs by name), its caption (written
+from those same configs) and the notebooks that show it. ``build`` walks :data:`REGISTRY`; runs
+shared by figures train once. The figures themselves are declared in :mod:`chapter.figures`, one
+module per section."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -50,20 +52,38 @@ class Value:
     get: Callable[[], Any]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FigureSpec:
+    """One figure, declared by keyword. ``caption`` is the text itself or, where it states numbers,
+    ``scale -> {"zh", "en"}`` written from the configs ``needs`` builds at that scale (so a caption
+    cannot go stale when a config changes). Its title and the chapter's claim are strings of viz's
+    tables (``chapter.<id>.title``, ``chapter.<id>.claim``), checked there for both languages."""
     id: str
     section: str
-    title: dict[str, str]  # {"zh": ..., "en": ...}
-    caption: dict[str, str]
+    notebooks: tuple[str, ...]  # the notebooks that draw it, by number ("05", "07"): make_notebooks reads this
+    caption: dict[str, str] | Callable[[Any], dict[str, str]]
     needs: Callable[[Any], dict[str, Any]]  # Scale -> {input name: Grid | Sequences | StudyNeed | ...}
-    claim: dict[str, str] = field(default_factory=dict)  # the chapter's (simulated) claim, in our words
+    draw: Callable[..., Any]  # the viz figure function: draw(**inputs) -> Figure
     measure: Callable[[dict], dict] | None = None  # inputs -> {"zh", "en", "differs"}
-    draw: Callable[..., Any] = field(kw_only=True)  # the viz figure function: draw(**inputs) -> Figure
     # {input name: labels -> bool}: the grid cells that must be runs that learned (chapter.claims);
     # None = not declared yet (the gallery says so)
-    must_learn: dict[str, Callable[[dict], bool]] | None = field(default=None, kw_only=True)
-    claims: list = field(default_factory=list, kw_only=True)  # chapter.claims.Claim / RateClaim
+    must_learn: dict[str, Callable[[dict], bool]] | None = None
+    claims: list = field(default_factory=list)  # chapter.claims.Claim / RateClaim
+    beyond: str = ""  # for a figure beyond FIGURES.md's list: why it is here
+
+    @property
+    def title(self) -> dict[str, str]:
+        """{"zh", "en"}: the figure's title in the gallery and the notebooks' summary."""
+        return _texts(f"chapter.{self.id}.title")
+
+    @property
+    def claim(self) -> dict[str, str]:
+        """{"zh", "en"}: the chapter's (simulated) claim in our words; {} where it makes none."""
+        return _texts(f"chapter.{self.id}.claim")
+
+    def caption_for(self, S) -> dict[str, str]:
+        """The caption at scale ``S`` (the gallery's scale)."""
+        return self.caption(S) if callable(self.caption) else self.caption
 
     def render(self, inputs: dict):
         """The figure: ``draw`` called with the inputs it draws (names starting with ``gate_`` are the
@@ -86,16 +106,23 @@ class FigureSpec:
         return None if self.must_learn is None else gate(self.id, self.must_learn, inputs, majority)
 
 
+def _texts(key: str) -> dict[str, str]:
+    from viz.text import STRINGS
+    return {lang: table[key] for lang, table in STRINGS.items() if key in table}
+
+
 REGISTRY: dict[str, FigureSpec] = {}
 
 # Rows of FIGURES.md that no spec draws yet, with the open issue that builds each (the test of the
 # registry checks this list, so a new row cannot be forgotten silently).
 PLANNED: dict[str, str] = {
 }
-# Figures beyond FIGURES.md's list, with why: the seeds' working systems shown from records.
-EXTRA: dict[str, str] = {
-    "engines": "issue 14: one config trained by ftcore's loop, HF Trainer and Lightning (seeds 001-003)",
-}
+
+
+def extra() -> dict[str, str]:
+    """Figures beyond FIGURES.md's list, with why (each spec's ``beyond``): e.g. the seeds' working
+    systems shown from records."""
+    return {fid: spec.beyond for fid, spec in REGISTRY.items() if spec.beyond}
 
 
 def figure(spec: FigureSpec) -> FigureSpec:

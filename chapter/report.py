@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cost", action="store_true",
                     help="instead: each figure's results and their recorded training time (minutes)")
     args = ap.parse_args(argv)
-    from . import specs  # noqa: F401 (registers the figures)
+    from . import figures  # noqa: F401 (registers the figures)
     from .build import Collector, _quiet_loading
 
     ids = args.only or list(REGISTRY)

@@ -31,7 +31,7 @@ from .scale import FULL
 def candidates(ids, slower: float | None):
     """The distinct stored ftcore runs of the figures ``ids`` (with ``slower``: only those whose
     training seconds per step exceed ``slower`` times the fastest run of the same arm)."""
-    from . import specs  # noqa: F401 (registers the figures)
+    from . import figures  # noqa: F401 (registers the figures)
     seen, out = set(), []
     for fid in ids:
         for need in REGISTRY[fid].needs(FULL).values():
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--slower", type=float, default=None, metavar="X",
                     help="only runs whose seconds per step exceed X times the fastest run of their arm")
     args = ap.parse_args(argv)
-    from . import specs  # noqa: F401 (registers the figures)
+    from . import figures  # noqa: F401 (registers the figures)
     unknown = [i for i in args.only if i not in REGISTRY]
     if unknown:
         ap.error(f"unknown figure id(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}")

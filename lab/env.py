@@ -5,6 +5,8 @@ import os
 import platform
 from importlib import metadata
 
+from chapter.figures.base import LORA_LR, regime  # noqa: F401  (LORA_LR: the swept LR, one place for figures and widgets)
+from chapter.scale import FULL
 from ftcore import RunConfig
 
 QUICK = os.environ.get("FTLAB_QUICK", "0") not in ("", "0")  # the tests' quick mode: tiny live runs
@@ -21,23 +23,24 @@ def fair_threads(cap: int = 2) -> int:
 THREADS = int(os.environ.get("FTLAB_THREADS") or fair_threads())
 
 
-# Each method at its own learning rate on the live regime (the recorded sweep on 1,000 reviews x 2
-# epochs, mean pooling: full 1e-4 -> 0.801 over 5 seeds, LoRA r=8 3e-3 -> 0.796; LoRA at 3e-4 ends
-# at the majority class).
-LIVE_LR = 1e-4
-LORA_LR = 3e-3
+# Each method at its own learning rate on the live regime, the figures' base regime (the recorded
+# sweep: full 1e-4 -> 0.801 over 5 seeds, LoRA r=8 3e-3 -> 0.796; LoRA at 3e-4 ends at the majority
+# class): full fine-tuning at the base run's LR, LoRA at chapter.figures.base.LORA_LR.
+LIVE_LR = FULL.base.lr
 
 
 def live_config(**changes) -> RunConfig:
-    """A live run for class, on the regime the recorded pilot found to learn: the default model on
-    1,000 Rotten Tomatoes reviews, two epochs (126 steps of 16), LR 1e-4, mean pooling (the
-    checkpoint's own), ``precision="auto"`` (bf16 autocast where this CPU has native bf16 and it is
-    faster, fp32 elsewhere: see ``ftcore.engine.precision``), validated every 25 steps on 200 reviews
-    and tested on 500 (test accuracy ~0.80 against a majority class of 0.578; about 20-60 s on 2 idle
-    CPU cores).
+    """A live run for class, on the figures' base regime (``chapter.scale.FULL.base``, the one the
+    recorded pilot found to learn: the default model on 1,000 Rotten Tomatoes reviews, two epochs (126
+    steps of 16), LR 1e-4, mean pooling, the checkpoint's own), ``precision="auto"`` (bf16 autocast
+    where this CPU has native bf16 and it is faster, fp32 elsewhere: see ``ftcore.engine.precision``),
+    validated every 25 steps on 200 reviews and tested on 500 (test accuracy ~0.80 against a majority
+    class of 0.578; about 20-60 s on 2 idle CPU cores).
     In quick mode (the tests): 32 reviews, one epoch, 2 steps. ``changes`` override any field."""
-    base = RunConfig(task="rt-sentiment", train_size=32 if QUICK else 1000, epochs=1 if QUICK else 2,
-                     lr=LIVE_LR, pooling="mean", max_length=48, precision="auto", eval_splits=("validation",),
+    figures = regime(FULL.base)  # task, train size, epochs, LR, pooling, max length: the figures' base run
+    if QUICK:
+        figures.update(train_size=32, epochs=1)
+    base = RunConfig(**figures, precision="auto", eval_splits=("validation",),
                      eval_every=1 if QUICK else 25, eval_size=32 if QUICK else 200,
                      test_size=32 if QUICK else 500, threads=THREADS)
     return base.replace(**changes)
@@ -53,4 +56,11 @@ def versions() -> str:
         except metadata.PackageNotFoundError:
             lines.append(f"{n} (not installed)")
     mode = "quick (FTLAB_QUICK=1)" if QUICK else "normal"
-    return " · ".join(lines) + f"\nlive runs: {mode}, torch threads: {THREADS}"
+    return " · ".join(lines) + f"\nlive runs: {mode}, torch threads: {THREADS}, {precision_line()}"
+
+
+def precision_line() -> str:
+    """What ``precision="auto"`` means on this machine, for the first cell (measured once, cached)."""
+    from ftcore.engine.precision import auto_choice
+    c = auto_choice("cpu")
+    return f"precision auto -> {c.precision} ({c.reason})"

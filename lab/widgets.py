@@ -508,7 +508,7 @@ class HFTrainerRun(Control):
         cfg = (self._config or live_config)()
         if not self.recipe.value:
             return cfg
-        from chapter.specs_engines import RECIPE  # the engines figure's recipe, on the live run's settings
+        from chapter.figures.engines import RECIPE  # the engines figure's recipe, on the live run's settings
         return cfg.replace(**RECIPE)
 
     def update(self):

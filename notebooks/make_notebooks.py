@@ -1,6 +1,9 @@
 """Writes the chapter notebooks (``python notebooks/make_notebooks.py``): their text and cells live
 here, as reviewable Python, and the .ipynb files are generated from it.
 
+Which notebook shows a figure is its spec's (``FigureSpec.notebooks``): the text below places each
+figure where the prose needs it, and one it does not place yet is added at the end of its notebook.
+
 Rules the tests check: the first code cell prints library versions, the second is the
 ``parameters`` cell, code cells only call ftcore / viz / chapter / lab; widget and training cells are
 tagged ``nbval-ignore-output``; cells tagged ``nbval-check-output`` print deterministic facts and
@@ -341,25 +344,46 @@ def _checked_outputs(path: Path) -> dict[str, tuple]:
             if c.cell_type == "code" and CHECK in c.metadata.get("tags", [])}
 
 
-def with_findings(cells: list) -> list:
-    """After each figure that tests claims of the chapter, a cell showing its verdicts, computed from
-    the records (``chapter.findings``): the notebooks' statements of results cannot drift from them."""
+def _registry():
     sys.path.insert(0, str(HERE.parent))
-    from chapter import specs  # noqa: F401 (registers the figures)
+    from chapter import figures  # noqa: F401 (registers the figures)
     from chapter.registry import REGISTRY
+    return REGISTRY
+
+
+def _drawn(cell) -> str | None:
+    """The figure id a ``chapter.draw("...")`` cell draws, else None."""
+    src = cell.source if cell.cell_type == "code" else ""
+    return src.split('"')[1] if src.startswith("chapter.draw(") else None
+
+
+def notebook_cells(name: str) -> list:
+    """The cells of notebook ``name`` as written above, completed from the registry: a figure whose
+    spec names this notebook (``FigureSpec.notebooks``) but which the text does not place yet comes
+    at the end under its title, and after each figure that tests claims of the chapter comes a cell
+    with its verdicts, computed from the records (``chapter.findings``), so the notebooks' statements
+    of results cannot drift from them."""
+    registry, number = _registry(), name[:2]
+    cells = list(NOTEBOOKS[name])
+    placed = [fid for fid in map(_drawn, cells) if fid]
+    wrong = [fid for fid in placed if number not in registry[fid].notebooks]
+    if wrong:
+        raise ValueError(f"{name} draws {wrong}, whose specs do not name notebook {number} (FigureSpec.notebooks)")
+    for fid, spec in registry.items():
+        if number in spec.notebooks and fid not in placed:
+            cells += [md(f"## {spec.title['zh']}"), fig(fid)]
     out = []
     for cell in cells:
         out.append(cell)
-        src = cell.source if cell.cell_type == "code" else ""
-        if src.startswith("chapter.draw(") and REGISTRY[fid := src.split('"')[1]].claims:
+        if (fid := _drawn(cell)) and registry[fid].claims:
             out.append(code(f'chapter.findings("{fid}", lang=LANG)', IGNORE))
     return out
 
 
 def build() -> list[Path]:
     paths = []
-    for name, cells in NOTEBOOKS.items():
-        cells = with_findings(cells)
+    for name in NOTEBOOKS:
+        cells = notebook_cells(name)
         kept = _checked_outputs(HERE / name)
         for n, cell in enumerate([c for c in cells if c.cell_type == "code"], 1):
             if CHECK in cell.metadata.get("tags", []) and cell.source in kept:

@@ -53,7 +53,7 @@ def tiny(toy_task) -> RunConfig:
 def figure_inputs():
     """``figure_inputs("warmup")`` → the dict of inputs the figure function takes (RunSets, studies,
     metadata), from tests/fixtures/quick-runs (written by ``python -m chapter --quick``)."""
-    from chapter import specs  # noqa: F401 (registers the figures)
+    from chapter import figures  # noqa: F401 (registers the figures)
     from chapter.build import Collector
     from chapter.registry import REGISTRY
     from chapter.scale import QUICK

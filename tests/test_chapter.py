@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chapter import specs  # noqa: F401 (registers the figures)
+from chapter import figures  # noqa: F401 (registers the figures)
 from chapter.registry import REGISTRY
 from chapter.scale import FULL, QUICK
 
@@ -25,7 +25,8 @@ def figure_ids_in_figures_md() -> list[str]:
 
 @pytest.mark.skipif(not FIGURES_MD.exists(), reason="shared/FIGURES.md is not beside this checkout")
 def test_every_row_of_figures_md_is_registered():
-    from chapter.registry import EXTRA, PLANNED
+    from chapter.registry import PLANNED, extra
+    EXTRA = extra()  # each spec's ``beyond``
     in_md = set(figure_ids_in_figures_md())
     assert set(REGISTRY) - set(EXTRA) <= in_md, "a registered figure is neither in FIGURES.md nor declared EXTRA"
     assert set(EXTRA) <= set(REGISTRY) and not set(EXTRA) & in_md
@@ -38,7 +39,7 @@ def test_every_figure_has_a_viz_function_and_bilingual_texts():
     for fid, spec in REGISTRY.items():
         draw = getattr(spec.draw, "func", spec.draw)  # a functools.partial fixes a keyword (decay's target)
         assert draw is getattr(viz, fid.replace("-", "_"), None), f"{fid} is not drawn by its viz function"
-        for d in (spec.title, spec.caption) + ((spec.claim,) if spec.claim else ()):
+        for d in (spec.title, spec.caption_for(FULL), spec.caption_for(QUICK)) + ((spec.claim,) if spec.claim else ()):
             assert set(d) == {"zh", "en"} and all(d.values()), fid
 
 
@@ -55,7 +56,7 @@ def test_viz_does_not_import_torch():
 def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
     from ftcore.engine.runs import run_id
     from chapter.registry import Grid
-    from chapter.specs import FIX_SEEDS
+    from chapter.figures.problems import FIX_SEEDS
     ids = {}
     for spec in REGISTRY.values():
         for need in spec.needs(FULL).values():

@@ -55,8 +55,8 @@ def test_build_fails_a_full_build_on_a_failed_gate_and_only_reports_it_in_quick_
     from chapter import build
     from chapter.registry import FigureSpec
 
-    spec = FigureSpec("fake", "3.2.1", {}, {}, lambda S: {}, draw=lambda **kw: None,
-                      must_learn={"runs": lambda lab: True})
+    spec = FigureSpec(id="fake", section="3.2.1", notebooks=(), caption={}, needs=lambda S: {},
+                      draw=lambda **kw: None, must_learn={"runs": lambda lab: True})
     monkeypatch.setitem(build.REGISTRY, "fake", spec)
     inputs = {"fake": {"runs": runs({"full": [0.42]})}}
     assert build.check_gates(["fake"], inputs, enforce=True) == 3

@@ -7,6 +7,8 @@ os.environ["FTLAB_QUICK"] = "1"  # before lab is imported: live runs of a few st
 
 import pytest  # noqa: E402
 
+from ftcore import RunConfig  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -120,9 +122,24 @@ def test_live_regime_is_the_one_that_learns():
         cfg = env.live_config()
         assert (cfg.train_size, cfg.epochs, cfg.lr, cfg.pooling) == (1000, 2, 1e-4, "mean")
         assert cfg.test_size == 500 and env.LORA_LR == 3e-3
+        # the base regime read from the figures' base run: the same config as when it was typed here
+        assert cfg == RunConfig(task="rt-sentiment", train_size=1000, epochs=2, lr=1e-4, pooling="mean", max_length=48,
+                                precision="auto", eval_splits=("validation",), eval_every=25, eval_size=200,
+                                test_size=500, threads=env.THREADS)
+        from chapter.figures.base import LORA_LR, regime
+        from chapter.scale import FULL
+        assert env.LORA_LR is LORA_LR and {k: getattr(cfg, k) for k in regime()} == regime(FULL.base)
     finally:
         os.environ["FTLAB_QUICK"] = "1"
         importlib.reload(lab.env)
+
+
+def test_quick_live_runs_are_tiny():
+    from lab.env import QUICK, live_config
+    assert QUICK
+    assert live_config() == RunConfig(task="rt-sentiment", train_size=32, epochs=1, lr=1e-4, pooling="mean", max_length=48,
+                                      precision="auto", eval_splits=("validation",), eval_every=1, eval_size=32,
+                                      test_size=32, threads=live_config().threads)
 
 
 def test_lora_gradual_and_doctor_controls_report_accuracy():

@@ -29,10 +29,21 @@ def test_notebooks_match_their_generator(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("make_notebooks", NB_DIR / "make_notebooks.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    for name, cells in mod.NOTEBOOKS.items():
+    for name in mod.NOTEBOOKS:
         committed = [c for c in _cells(NB_DIR / name)]
         assert [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in committed] == \
-               [c.source for c in mod.with_findings(cells)], f"{name} is out of date: run python notebooks/make_notebooks.py --execute"
+               [c.source for c in mod.notebook_cells(name)], f"{name} is out of date: run python notebooks/make_notebooks.py --execute"
+
+
+def test_each_figure_is_drawn_in_the_notebooks_its_spec_names():
+    from chapter import figures  # noqa: F401
+    from chapter.registry import REGISTRY
+    drawn = {p.name[:2]: {"".join(c["source"]).split('"')[1] for c in _cells(p)
+                          if c["cell_type"] == "code" and "".join(c["source"]).startswith("chapter.draw(")}
+             for p in NOTEBOOKS}
+    for fid, spec in REGISTRY.items():
+        assert spec.notebooks and all(fid in drawn[nb] for nb in spec.notebooks), (fid, spec.notebooks)
+    assert {fid for ids in drawn.values() for fid in ids} == set(REGISTRY)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -110,7 +121,7 @@ def test_results_are_stated_by_the_records_not_by_the_text():
     """Markdown never states a verdict; after every figure that tests a claim of the chapter comes
     ``chapter.findings`` of the same figure (the gallery's lines, computed from the records), and the
     section summary (06) shows them all."""
-    from chapter import specs  # noqa: F401
+    from chapter import figures  # noqa: F401
     from chapter.registry import REGISTRY
     for path in NOTEBOOKS:
         cells = _cells(path)

@@ -134,7 +134,7 @@ BF16_ALLOWED = {
     "chapter/scale.py": "FULL.base: the recorded reference regime (fp32 at the protocol regeneration, "
                         "issue 24; see test_the_reference_regime_is_fp32)",
     "ftcore/pretraining/mlm.py": "the recorded pretraining recipes (same)",
-    "chapter/specs.py": "stability-fixes' bf16 arm: a figure about precision as a fix",
+    "chapter/figures/problems.py": "stability-fixes' bf16 arm: a figure about precision as a fix",
     "bench/bench_engine.py": "the benchmark's bf16 pair",
     "bench/profile_step.py": "profiles the benchmark's pairs",
     "tests/test_engine.py": "a test of the bf16 autocast path itself (tiny model)",

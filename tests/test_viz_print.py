@@ -20,10 +20,10 @@ import viz  # noqa: E402
 from viz import geometry  # noqa: E402
 from viz.text import t  # noqa: E402
 
-FIGURES = ["concept", "strategies", "layer-lr", "schedules-basic", "landscape", "freeze-map", "freeze-effects",
-           "unfreeze", "layer-drift", "task-formats", "augmentation", "data-quality", "warmup", "decay", "adaptive",
-           "lr-finder", "fitting", "regularization", "forgetting", "forgetting-pretrained", "instability",
-           "stability-fixes", "peft", "continual-table", "data-size-strategy", "pretraining", "continual-pretraining", "quantization", "instruction-tuning", "rlhf", "engines"]
+from chapter import figures  # noqa: E402,F401  (registers the figures)
+from chapter.registry import REGISTRY  # noqa: E402
+
+FIGURES = list(REGISTRY)  # every registered figure, checked at print size
 # Figures whose print layout still has overlapping texts or is too wide in a language: none left.
 NOT_YET: set[tuple[str, str]] = set()
 # ASCII identifiers a Chinese reader should never see: snake_case names, dotted config paths, hex run ids
@@ -38,14 +38,7 @@ def _close():
 
 
 def _draw(figure_inputs, fid: str):
-    from chapter.registry import REGISTRY
     return REGISTRY[fid].render(figure_inputs(fid))
-
-
-def test_the_registry_draws_these_figures():
-    from chapter import specs  # noqa: F401
-    from chapter.registry import REGISTRY
-    assert set(FIGURES) == set(REGISTRY)
 
 
 def test_sizes_are_set_once_in_cm():

@@ -1,4 +1,4 @@
-"""Figures of seed 003's instruction tuning and RLHF (issue 16): ``instruction-tuning`` and ``rlhf``.
+"""Seed 003's instruction tuning and RLHF (issue 16; notebook 13): ``instruction-tuning`` and ``rlhf``.
 
 Both are drawn from cached studies (``ftcore.alignment``), not from fine-tuning runs of the
 encoder: the tiny GPT's pretraining (``tiny-gpt``), one study per instruction-tuning arm and seed,
@@ -20,8 +20,9 @@ from ftcore.alignment.reward import RewardConfig, reward_study
 from ftcore.alignment.rlhf import RLConfig, rlhf_study
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
-from .claims import Claim
-from .registry import FigureSpec, StudyNeed, figure
+from ..claims import Claim
+from ..registry import FigureSpec, StudyNeed, figure
+from .captions import one
 
 KL_COEFS = (0.01, 0.2)  # β: small enough to let the policy drift (reward hacking can show), and large
 
@@ -138,31 +139,34 @@ def _it_measure(inputs: dict) -> dict:
     return {"zh": zh, "en": en, "differs": None}
 
 
-figure(StudiesFigure(
-    "instruction-tuning", "seed 003",
-    {"zh": "指令微调：提示掩码与留出措辞", "en": "Instruction tuning: the prompt mask and held-out phrasings"},
-    {"zh": "在本地影评上从零预训练的微型 GPT-2（字节级 BPE 分词器，训练集文本，从不读测试文本），再用三个任务"
-           "（情感、主观性、BBC 主题）的指令格式样本微调（每任务 800 条，三种措辞训练、第四种留出）：掩码臂把提示词元的"
-           "标签设为 -100，只在答案上计损失；不掩码臂在全部词元上计损失；未微调臂是预训练模型本身。答案准确率：贪心生成的"
-           "答案词与正确答案相同的比例，在测试集文本上用训练措辞（留出样本）和留出措辞各测一次；3 个配对种子，95% t 区间。",
-     "en": "A tiny GPT-2 pretrained here from scratch on review text (byte-level BPE tokenizer, train-split texts, "
-           "never test text), then tuned on instruction-formatted examples of three tasks (sentiment, subjectivity, "
-           "BBC topic; 800 per task, three phrasings in training, a fourth held out). Mask arm: prompt tokens labelled "
-           "-100, loss on the answer only; no-mask arm: loss on every token; un-tuned arm: the pretrained model. "
-           "Answer accuracy: share of greedy answers equal to the gold answer word, on test texts under a training "
-           "phrasing (held-out examples) and under the held-out phrasing; 3 paired seeds, 95% t intervals."},
-    _it_needs,
-    claim={"zh": "指令微调让模型按指令作答，且能泛化到没见过的措辞；损失只算在答案上（提示掩码）是常规做法。",
-           "en": "Instruction tuning makes the model answer instructions, also phrasings it never saw; the loss is "
-                 "usually computed on the answer only (prompt masked)."},
-    measure=_it_measure, draw=viz.instruction_tuning, combine=_it_combine,
-    must_learn={"runs": lambda lab: lab["arm"] in ("mask", "nomask")},
-    claims=[Claim({"zh": "留出措辞上，掩码微调优于未微调", "en": "On held-out phrasings, tuning with the mask beats the un-tuned model"},
-                  {"arm": "mask"}, {"arm": "untuned"}, split="phrasing"),
-            Claim({"zh": "留出样本上，掩码优于不掩码", "en": "On held-out examples, the mask beats no mask"},
-                  {"arm": "mask"}, {"arm": "nomask"}, split="test"),
-            Claim({"zh": "留出措辞上，掩码优于不掩码", "en": "On held-out phrasings, the mask beats no mask"},
-                  {"arm": "mask"}, {"arm": "nomask"}, split="phrasing")]))
+def _it_caption(S) -> dict:
+    tuned = [n_.params["tune"] for k, n_ in _it_needs(S).items() if k.startswith(("mask_", "nomask_"))]
+    per_task, k = one(t["n_train"] for t in tuned), len({t["seed"] for t in tuned})
+    return {"zh": "在本地影评上从零预训练的微型 GPT-2（字节级 BPE 分词器，训练集文本，从不读测试文本），再用三个任务"
+                  f"（情感、主观性、BBC 主题）的指令格式样本微调（每任务 {per_task} 条，三种措辞训练、第四种留出）：掩码臂把提示词元的"
+                  "标签设为 -100，只在答案上计损失；不掩码臂在全部词元上计损失；未微调臂是预训练模型本身。答案准确率：贪心生成的"
+                  f"答案词与正确答案相同的比例，在测试集文本上用训练措辞（留出样本）和留出措辞各测一次；{k} 个配对种子，95% t 区间。",
+            "en": "A tiny GPT-2 pretrained here from scratch on review text (byte-level BPE tokenizer, train-split texts, "
+                  "never test text), then tuned on instruction-formatted examples of three tasks (sentiment, subjectivity, "
+                  f"BBC topic; {per_task} per task, three phrasings in training, a fourth held out). Mask arm: prompt tokens labelled "
+                  "-100, loss on the answer only; no-mask arm: loss on every token; un-tuned arm: the pretrained model. "
+                  "Answer accuracy: share of greedy answers equal to the gold answer word, on test texts under a training "
+                  f"phrasing (held-out examples) and under the held-out phrasing; {k} paired seeds, 95% t intervals."}
+
+
+INSTRUCTION_TUNING_CLAIMS = [
+    Claim({"zh": "留出措辞上，掩码微调优于未微调", "en": "On held-out phrasings, tuning with the mask beats the un-tuned model"},
+          {"arm": "mask"}, {"arm": "untuned"}, split="phrasing"),
+    Claim({"zh": "留出样本上，掩码优于不掩码", "en": "On held-out examples, the mask beats no mask"},
+          {"arm": "mask"}, {"arm": "nomask"}, split="test"),
+    Claim({"zh": "留出措辞上，掩码优于不掩码", "en": "On held-out phrasings, the mask beats no mask"},
+          {"arm": "mask"}, {"arm": "nomask"}, split="phrasing")]
+
+figure(StudiesFigure(id="instruction-tuning", section="seed 003", notebooks=("13",),
+                     caption=_it_caption, needs=_it_needs,
+                     measure=_it_measure, draw=viz.instruction_tuning, combine=_it_combine,
+                     must_learn={"runs": lambda lab: lab["arm"] in ("mask", "nomask")},
+                     claims=INSTRUCTION_TUNING_CLAIMS))
 
 
 # ------------------------------------------------------------------------------------ RLHF
@@ -231,36 +235,40 @@ def _rl_measure(inputs: dict) -> dict:
 
 _SMALL, _BIG = (f"beta_{b:g}" for b in KL_COEFS)
 
-figure(StudiesFigure(
-    "rlhf", "seed 003",
-    {"zh": "RLHF：奖励模型与 KL 惩罚", "en": "RLHF: a reward model and the KL penalty"},
-    {"zh": "奖励模型：默认编码器（all-MiniLM-L6-v2）加一个标量头，用 Bradley–Terry 损失在真实偏好对上训练：同一部电影的"
-           "好评（选中）对差评（拒绝），目标是“写一篇正面影评”；训练对取自训练集，留出对取自测试集。策略：本地预训练的微型 "
-           "GPT，从训练集影评的前两个词续写 24 个词元；用自己写的 RLOO（每个开头采样 4 次，留一平均作基线）优化"
-           "奖励 − β·KL（相对冻结的初始模型），两个 β 各 3 个种子（曲线为均值与 95% 区间）。没有用 trl 的 PPO："
-           "trl 不在本项目的依赖里，而 PPO 还要训练一个价值模型。",
-     "en": "Reward model: the default encoder (all-MiniLM-L6-v2) with a scalar head, trained with the Bradley–Terry "
-           "loss on real preference pairs: a fresh review of a film (chosen) over a rotten review of the same film "
-           "(rejected), for the goal \"write a positive review\"; training pairs from the train split, held-out pairs "
-           "from the test split. Policy: the tiny GPT pretrained here, continuing the first two words of training "
-           "reviews for 24 tokens, optimised with our own RLOO loop (4 samples per opening, leave-one-out baseline) "
-           "on reward − β·KL to the frozen starting model, two β with 3 seeds each (mean and 95% band). Not trl's "
-           "PPO: trl is not a dependency here, and PPO also trains a value model."},
-    _rl_needs,
-    claim={"zh": "RLHF 用奖励模型把策略推向人类偏好的输出；KL 惩罚让策略不离初始模型太远，β 太小时会出现奖励投机。",
-           "en": "RLHF pushes the policy towards outputs the reward model prefers; the KL penalty keeps it near the "
-                 "starting model, and with too small a β the policy games the reward."},
-    measure=_rl_measure, draw=viz.rlhf, combine=_rl_combine,
-    must_learn={"runs": lambda lab: lab["arm"] == "reward_model"},
-    claims=[Claim({"zh": f"β={KL_COEFS[1]:g} 的 RL 提高了奖励（对比初始模型）",
-                   "en": f"RL at β={KL_COEFS[1]:g} raises the reward over the starting model"},
-                  {"arm": _BIG}, {"arm": "start"}, metric="reward", digits=2),
-            Claim({"zh": f"β={KL_COEFS[0]:g} 的最终奖励高于 β={KL_COEFS[1]:g}",
-                   "en": f"β={KL_COEFS[0]:g} ends with a higher reward than β={KL_COEFS[1]:g}"},
-                  {"arm": _SMALL}, {"arm": _BIG}, metric="reward", digits=2),
-            Claim({"zh": f"β={KL_COEFS[0]:g} 离初始模型更远（KL 更大）",
-                   "en": f"β={KL_COEFS[0]:g} drifts further from the starting model (larger KL)"},
-                  {"arm": _SMALL}, {"arm": _BIG}, metric="kl", digits=1),
-            Claim({"zh": f"β={KL_COEFS[0]:g} 的样本重复更多（奖励投机的迹象）",
-                   "en": f"β={KL_COEFS[0]:g} repeats itself more (a sign of reward hacking)"},
-                  {"arm": _SMALL}, {"arm": _BIG}, metric="repetition", digits=2)]))
+def _rl_caption(S) -> dict:
+    rl = [n_.params["rl"] for k, n_ in _rl_needs(S).items() if k.startswith("rl_")]
+    tokens, k = one(r["max_new_tokens"] for r in rl), one(r["k"] for r in rl)
+    seeds = one(sum(r["kl_coef"] == beta for r in rl) for beta in KL_COEFS)
+    return {"zh": "奖励模型：默认编码器（all-MiniLM-L6-v2）加一个标量头，用 Bradley–Terry 损失在真实偏好对上训练：同一部电影的"
+                  "好评（选中）对差评（拒绝），目标是“写一篇正面影评”；训练对取自训练集，留出对取自测试集。策略：本地预训练的微型 "
+                  f"GPT，从训练集影评的前两个词续写 {tokens} 个词元；用自己写的 RLOO（每个开头采样 {k} 次，留一平均作基线）优化"
+                  f"奖励 − β·KL（相对冻结的初始模型），两个 β 各 {seeds} 个种子（曲线为均值与 95% 区间）。没有用 trl 的 PPO："
+                  "trl 不在本项目的依赖里，而 PPO 还要训练一个价值模型。",
+            "en": "Reward model: the default encoder (all-MiniLM-L6-v2) with a scalar head, trained with the Bradley–Terry "
+                  "loss on real preference pairs: a fresh review of a film (chosen) over a rotten review of the same film "
+                  "(rejected), for the goal \"write a positive review\"; training pairs from the train split, held-out pairs "
+                  "from the test split. Policy: the tiny GPT pretrained here, continuing the first two words of training "
+                  f"reviews for {tokens} tokens, optimised with our own RLOO loop ({k} samples per opening, leave-one-out baseline) "
+                  f"on reward − β·KL to the frozen starting model, two β with {seeds} seeds each (mean and 95% band). Not trl's "
+                  "PPO: trl is not a dependency here, and PPO also trains a value model."}
+
+
+RLHF_CLAIMS = [
+    Claim({"zh": f"β={KL_COEFS[1]:g} 的 RL 提高了奖励（对比初始模型）",
+           "en": f"RL at β={KL_COEFS[1]:g} raises the reward over the starting model"},
+          {"arm": _BIG}, {"arm": "start"}, metric="reward", digits=2),
+    Claim({"zh": f"β={KL_COEFS[0]:g} 的最终奖励高于 β={KL_COEFS[1]:g}",
+           "en": f"β={KL_COEFS[0]:g} ends with a higher reward than β={KL_COEFS[1]:g}"},
+          {"arm": _SMALL}, {"arm": _BIG}, metric="reward", digits=2),
+    Claim({"zh": f"β={KL_COEFS[0]:g} 离初始模型更远（KL 更大）",
+           "en": f"β={KL_COEFS[0]:g} drifts further from the starting model (larger KL)"},
+          {"arm": _SMALL}, {"arm": _BIG}, metric="kl", digits=1),
+    Claim({"zh": f"β={KL_COEFS[0]:g} 的样本重复更多（奖励投机的迹象）",
+           "en": f"β={KL_COEFS[0]:g} repeats itself more (a sign of reward hacking)"},
+          {"arm": _SMALL}, {"arm": _BIG}, metric="repetition", digits=2)]
+
+figure(StudiesFigure(id="rlhf", section="seed 003", notebooks=("13",),
+                     caption=_rl_caption, needs=_rl_needs,
+                     measure=_rl_measure, draw=viz.rlhf, combine=_rl_combine,
+                     must_learn={"runs": lambda lab: lab["arm"] == "reward_model"},
+                     claims=RLHF_CLAIMS))

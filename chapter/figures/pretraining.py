@@ -1,0 +1,247 @@
+"""Seed 003's pretraining systems (issue 15; notebook 11): ``pretraining`` and ``continual-pretraining``.
+
+Both fine-tune models pretrained here (:mod:`ftcore.pretraining.mlm`) through the ordinary engine:
+``RunConfig(model="pretrained-here:<recipe>")`` names the checkpoint by its recipe, so the records,
+the gate and the claims work as for any run; the MLM curves are studies read from the checkpoint.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+import viz
+from ftcore.pretraining.mlm import RECIPES, fingerprint, model_name
+from ..claims import Claim
+from ..registry import FigureSpec, Grid, StudyNeed, figure
+from .base import HERE_LR, SCRATCH_LR, all_runs, measured
+from .basics import strategy_epochs
+from .captions import configs, lr, n, one, pct, seeds
+from .problems import PROBE_TASK
+
+# ------------------------------------------------------------------------------------ pretraining
+# The small RoBERTa (4 layers × 256, BPE vocabulary 8,000 trained here) fine-tunes with RoBERTa's own
+# classification head on <s> (it has no pooler to average with); the default model as in `strategies`
+# (mean pooling, LR 1e-4). None of the small models learned in the default model's 126 steps (their
+# LRs: base.py), so they train 3× the default model's budget at HERE_LR / SCRATCH_LR.
+SMALL_BUDGET = 3  # × the default model's epochs at each size: the small models are ~20× cheaper per step
+PRETRAIN_SWEEP = (1e-4, 3e-4, 1e-3)
+PRETRAIN_SIZES = (300, 1000, 3000)
+
+
+def _recipe(S, full: str, quick: str) -> str:
+    return S.pick(full, quick)
+
+
+def _mlm_need(recipe: str) -> StudyNeed:
+    from ftcore.pretraining.mlm import curves
+    return StudyNeed("mlm-pretraining", {"recipe": recipe, "model": model_name(recipe),
+                                         "fingerprint": fingerprint(RECIPES[recipe])},
+                     lambda recipe=recipe: curves(recipe))
+
+
+def _here(S, **kw):
+    """A fine-tuning run of the small RoBERTa pretrained here (or, with init="random", the same
+    architecture and tokenizer from random weights)."""
+    return S.base.replace(model=model_name(_recipe(S, "roberta-small", "roberta-quick")), pooling="cls", **kw)
+
+
+def _pretraining(S):
+    cells = []
+    for size in S.pick(PRETRAIN_SIZES, (16, 48)):
+        epochs = strategy_epochs(S, size)  # as many examples seen as the base run, as in `strategies`
+        small = SMALL_BUDGET * epochs
+        for s in S.seeds[:3]:
+            common = {"size": size, "seed": s}
+            cells += [({"arm": "here", **common}, _here(S, lr=HERE_LR, train_size=size, seed=s, epochs=small)),
+                      ({"arm": "scratch", **common}, _here(S, init="random", lr=SCRATCH_LR, train_size=size,
+                                                            seed=s, epochs=small)),
+                      # the very runs of `strategies` ("full" arm): shared records
+                      ({"arm": "default", **common}, S.base.replace(train_size=size, seed=s, epochs=epochs))]
+    sweep = [({"arm": arm, "lr": lr_, "size": S.train_size(1000)}, (_here(S, lr=lr_, train_size=S.train_size(1000), seed=S.seeds[0],
+                                              epochs=strategy_epochs(S, S.train_size(1000)),
+                                              **({"init": "random"} if arm == "scratch" else {}))))
+             for arm in ("here",) for lr_ in S.pick(PRETRAIN_SWEEP, PRETRAIN_SWEEP[1:2])]
+    return {"mlm": _mlm_need(_recipe(S, "roberta-small", "roberta-quick")), "runs": Grid(cells),
+            "sweep": Grid(sweep)}
+
+
+def _pretraining_caption(S) -> dict:
+    needs = _pretraining(S)
+    runs, sweep, r = needs["runs"], needs["sweep"], RECIPES[needs["mlm"].params["recipe"]]
+    sizes = " / ".join(n(s) for s in sorted({lab["size"] for lab, _ in runs.cells}))
+    default, here = configs(runs, arm="default"), configs(runs, arm="here") + configs(runs, arm="scratch")
+    default_lr, small_lr = lr(one(c.lr for c in default)), lr(one(c.lr for c in here))
+    seen = n(min(c.train_size * c.epochs for c in default))
+    budget = f"{one(h.epochs / d.epochs for h, d in zip(configs(runs, arm='here'), default)):g}"
+    swept = [c for _, c in sweep.cells]
+    tried, at, seed = " / ".join(lr(c.lr) for c in swept), n(one(c.train_size for c in swept)), one(c.seed for c in swept)
+    k = seeds(runs)
+    return {"zh": f"左：在离线语料（影评、剧情简介、BBC 新闻的训练划分；验证与测试文本均被剔除）上训练字节级 BPE 分词器（词表 {n(r.vocab_size)}），"
+                  f"再用 MLM（{pct(r.mlm_probability)} 掩码）从头预训练 {r.layers} 层 × {r.hidden} 维的 RoBERTa（约 530 万参数，{n(r.steps)} 步 × "
+                  f"{r.batch_size} × {r.block} 词元，学习率 {lr(r.lr)}，{r.precision}，单线程）；"
+                  f"线为训练批次的掩码词元准确率与损失（滑动平均），点为留出文本上的值。右：在影评情感上微调，训练集 {sizes} 条。"
+                  f"默认模型（all-MiniLM-L6-v2）为 `strategies` 中的同一批运行（学习率 {default_lr}，均值池化，至少约 {seen} 个样本次）；"
+                  f"本地预训练与同结构随机初始化用 RoBERTa 自带的 <s> 分类头，学习率 {small_lr}，训练量为默认模型的 {budget} 倍（小模型每步便宜约 20 倍）。"
+                  f"小模型的学习率来自扫描（{at} 条，种子 {seed}，默认模型的训练量：{tried} 的测试准确率 0.578 / 0.560 / 0.578，"
+                  f"都停在多数类，只有 {lr(HERE_LR)} 降低了训练损失）。"
+                  f"{k} 个配对种子，误差线为 95% t 区间。",
+            "en": f"Left: a byte-level BPE tokenizer (vocabulary {n(r.vocab_size)}) trained on the offline corpora (the train splits of "
+                  f"reviews, plot synopses and BBC News; validation and test text removed), then a {r.layers}-layer × {r.hidden} RoBERTa "
+                  f"(about 5.3M parameters) pretrained from scratch with MLM ({pct(r.mlm_probability)} masked; {n(r.steps)} steps of "
+                  f"{r.batch_size} × {r.block} tokens, LR {lr(r.lr)}, {r.precision}, one CPU thread): masked-token accuracy and loss of the "
+                  "training batches (lines, rolling mean) and on held-out text (dots). Right: fine-tuned on review sentiment with "
+                  f"{sizes} examples. The default model (all-MiniLM-L6-v2) is the same runs as in `strategies` (LR {default_lr}, "
+                  f"mean pooling, at least about {seen} examples seen); pretrained here and the same architecture from random init use "
+                  f"RoBERTa's own <s> classification head at LR {small_lr} and train {budget}× the default model's budget (a step of the "
+                  f"small model costs about 20× less); their LR is from a sweep ({at} examples, seed {seed}, the default model's budget: "
+                  f"{tried} gave test accuracy 0.578 / 0.560 / 0.578, all at the majority class; only {lr(HERE_LR)} lowered the training "
+                  f"loss). {k} paired seeds; error bars: 95% t intervals."}
+
+
+def _pretraining_measure(inputs):
+    meta = inputs["mlm"].meta
+    f = inputs["runs"].finals()
+    m = f.groupby(["size", "arm"])["value"].mean().unstack()
+    rows_zh = "；".join(f"{s:,} 条：本地预训练 {r['here']:.3f}，随机初始化 {r['scratch']:.3f}，默认模型 {r['default']:.3f}"
+                       for s, r in m.iterrows())
+    rows_en = "; ".join(f"{s:,} examples: pretrained here {r['here']:.3f}, random init {r['scratch']:.3f}, "
+                        f"default model {r['default']:.3f}" for s, r in m.iterrows())
+    fin = meta["final"]
+    mins = meta["train_s"] / 60
+    k = f.groupby(["size", "arm"])["value"].size().min()
+    return measured(
+        f"分词器词表 {meta['vocab_size']:,}，语料 {meta['corpus']['texts']:,} 篇、{meta['corpus']['tokens']:,} 个词元；"
+        f"预训练 {meta['recipe_params']['steps']:,} 步（{meta['epochs']:.1f} 轮，单线程 {mins:.1f} 分钟），"
+        f"留出掩码词元准确率 {fin['accuracy']:.3f}（损失 {fin['loss']:.2f}）。微调测试准确率（{k} 个种子的均值）：{rows_zh}。",
+        f"Tokenizer vocabulary {meta['vocab_size']:,}; corpus {meta['corpus']['texts']:,} texts, "
+        f"{meta['corpus']['tokens']:,} tokens; pretraining {meta['recipe_params']['steps']:,} steps "
+        f"({meta['epochs']:.1f} epochs, {mins:.1f} min on one thread), held-out masked-token accuracy "
+        f"{fin['accuracy']:.3f} (loss {fin['loss']:.2f}). Fine-tuned test accuracy (mean of {k} seeds): {rows_en}.")
+
+
+def _pretraining_claims():
+    # only where both compared arms must learn (the largest size; the default model at every size)
+    size = PRETRAIN_SIZES[-1]
+    return [Claim({"zh": f"{n(size)} 条时，本地预训练优于随机初始化", "en": f"At {n(size)} examples pretraining here beats random init"},
+                  {"arm": "here"}, {"arm": "scratch"}, where={"size": size}),
+            Claim({"zh": f"{n(size)} 条时，默认预训练模型优于本地预训练的小模型",
+                   "en": f"At {n(size)} examples the default pretrained model beats the small one pretrained here"},
+                  {"arm": "default"}, {"arm": "here"}, where={"size": size})]
+
+
+figure(FigureSpec(id="pretraining", section="3.2.1", notebooks=("11",),
+                  caption=_pretraining_caption, needs=_pretraining,
+                  measure=_pretraining_measure, draw=viz.pretraining,
+                  # the small models (random init, and pretrained here for a few minutes) may stay near the majority
+                  # class with little data (that is the point); they must learn at the largest size, the default
+                  # model at every size; the sweep's runs are not compared
+                  must_learn={"runs": lambda lab: lab["arm"] == "default" or lab["size"] in (PRETRAIN_SIZES[-1], 48)},
+                  claims=_pretraining_claims()))
+
+
+# ------------------------------------------------------------------------------------ continual pretraining
+CONTINUAL_SIZES = (100, 300, 1000)
+CONTINUAL_LRS = {"low": 1e-5, "high": 1e-4}
+DAPT_FOR_FINETUNING = "high"  # the continued model that is fine-tuned (the low LR barely moves the encoder)
+
+
+def _continual_recipe(S, which: str) -> str:
+    lr_ = f"{CONTINUAL_LRS[which]:.0e}"  # 1e-05
+    return S.pick(f"minilm-reviews-{lr_}", f"minilm-reviews-quick-{lr_}")
+
+
+def _probe_models(S, n_train: int, n_test: int, seeds_) -> tuple[dict, dict]:
+    """Linear-probe and kNN accuracy on PROBE_TASK of the default encoder and of each continued one
+    (mean-pooled features, as in `forgetting-pretrained`), over probe subsets ``seeds_``."""
+    import torch
+
+    from ftcore.analysis.probe import probe_task
+    from ftcore.engine.runs import build
+
+    rows = []
+    models = {"none": S.base.model, **{w: model_name(_continual_recipe(S, w)) for w in CONTINUAL_LRS}}
+    for which, model in models.items():
+        trainer = build(S.base.replace(model=model, seed=0))
+        for seed in seeds_:
+            with torch.random.fork_rng(devices=[]):
+                res = probe_task(trainer.model, PROBE_TASK, trainer.data.tokenizer, n_train=n_train, n_test=n_test,
+                                 max_length=S.base.max_length, seed=seed)
+            rows.append({"continual": which, "mlm_lr": CONTINUAL_LRS.get(which, 0.0), "model": model,
+                         "probe_seed": seed, **res})
+    return {"probe": pd.DataFrame(rows)}, {"probe_task": PROBE_TASK, "n_train": n_train, "n_test": n_test}
+
+
+def _continual(S):
+    cells = []
+    dapt = model_name(_continual_recipe(S, DAPT_FOR_FINETUNING))
+    for size in S.pick(CONTINUAL_SIZES, (16, 48)):
+        epochs = strategy_epochs(S, size)
+        for s in S.seeds[:3]:
+            common = {"size": size, "seed": s}
+            cells += [({"continual": "none", **common}, S.base.replace(train_size=size, seed=s, epochs=epochs)),
+                      ({"continual": DAPT_FOR_FINETUNING, **common},
+                       S.base.replace(model=dapt, train_size=size, seed=s, epochs=epochs))]
+    n_train, n_test, seeds_ = S.pick(500, 32), S.pick(400, 32), S.pick((0, 1, 2), (0,))
+    probe = StudyNeed("continual-probe", {
+        "models": {w: RECIPES[_continual_recipe(S, w)].to_dict() for w in CONTINUAL_LRS},
+        "fingerprints": {w: fingerprint(RECIPES[_continual_recipe(S, w)]) for w in CONTINUAL_LRS},
+        "base": S.base.identity_dict(), "probe_task": PROBE_TASK, "n_train": n_train, "n_test": n_test,
+        "seeds": list(seeds_)}, lambda: _probe_models(S, n_train, n_test, seeds_))
+    return {"runs": Grid(cells), "probe": probe,
+            **{f"mlm_{w}": _mlm_need(_continual_recipe(S, w)) for w in CONTINUAL_LRS}}
+
+
+def _continual_caption(S) -> dict:
+    needs = _continual(S)
+    runs, probe = needs["runs"], needs["probe"].params
+    low, high = (RECIPES[needs[f"mlm_{w}"].params["recipe"]] for w in ("low", "high"))
+    r = one((c.steps, c.batch_size, c.block, c.warmup, c.precision, c.head_lr) for c in (low, high))
+    steps_, batch, block, warmup, precision, head_lr = r
+    tuned = lr(RECIPES[needs[f"mlm_{DAPT_FOR_FINETUNING}"].params["recipe"]].lr)
+    base_lr = lr(one(c.lr for _, c in runs.cells))
+    seen = n(min(c.train_size * c.epochs for _, c in runs.cells))
+    sizes = " / ".join(n(s) for s in sorted({lab["size"] for lab, _ in runs.cells}))
+    subsets, k = len(probe["seeds"]), seeds(runs)
+    return {"zh": f"默认模型（all-MiniLM-L6-v2）在影评情感训练划分的文本上（不用标签）继续做 MLM：{steps_} 步，批量 {batch} × {block} 词元，"
+                  f"学习率 {lr(low.lr)} 或 {lr(high.lr)}（{pct(warmup)} 预热后线性衰减，{precision}，单线程）。该检查点没有 MLM 头：输出投影与词嵌入绑定、偏置为零，"
+                  f"变换层（dense + LayerNorm）随机初始化，这个新头用学习率 {lr(head_lr)}。左：留出影评上的掩码词元准确率。中：以学习率 {tuned} 继续预训练的模型与原模型"
+                  f"分别微调（基准设置：学习率 {base_lr}，均值池化，每个大小至少约 {seen} 个样本次），训练集 {sizes} 条，"
+                  f"{k} 个配对种子，误差线为 95% t 区间。右：编码器均值池化特征在另一任务（{PROBE_TASK}，{probe['n_train']} 条训练 / "
+                  f"{probe['n_test']} 条测试，{subsets} 个子集）上的线性探针准确率，衡量对通用知识的代价（与 `forgetting-pretrained` 相同的探针）。",
+            "en": "The default model (all-MiniLM-L6-v2) continued with MLM on the text of the review-sentiment train split "
+                  f"(no labels): {steps_} steps of {batch} × {block} tokens at LR {lr(low.lr)} or {lr(high.lr)} ({pct(warmup)} warmup then "
+                  f"linear decay, {precision}, one thread). The checkpoint has no MLM head: the output projection is tied to the word "
+                  "embeddings with a zero bias, the transform (dense + LayerNorm) starts from a random init; this new head trains at "
+                  f"LR {lr(head_lr)}. Left: masked-token accuracy on held-out reviews. Middle: the model continued at LR {tuned} and the "
+                  f"original, each fine-tuned (base settings: LR {base_lr}, mean pooling, at least about {seen} examples seen at each "
+                  f"size) on {sizes} examples, {k} paired seeds, error bars 95% t intervals. Right: linear-probe accuracy of the "
+                  f"encoder's mean-pooled features on a held-out task ({PROBE_TASK}, {probe['n_train']} train / {probe['n_test']} test, "
+                  f"{subsets} subsets): the cost to general knowledge (the probe of `forgetting-pretrained`)."}
+
+
+def _continual_measure(inputs):
+    f = inputs["runs"].finals()
+    m = f.groupby(["size", "continual"])["value"].mean().unstack()
+    p = inputs["probe"]["probe"].groupby("continual")["linear"].mean()
+    hi, k = DAPT_FOR_FINETUNING, f.groupby(["size", "continual"])["value"].size().min()
+    low, high = lr(CONTINUAL_LRS["low"]), lr(CONTINUAL_LRS["high"])
+    zh = "；".join(f"{s:,} 条：{r[hi] - r['none']:+.3f}" for s, r in m.iterrows())
+    en = "; ".join(f"{s:,} examples {r[hi] - r['none']:+.3f}" for s, r in m.iterrows())
+    return measured(
+        f"继续预训练（学习率 {lr(CONTINUAL_LRS[hi])}）后微调，相对不继续预训练的测试准确率差（{k} 个种子均值）：{zh}。"
+        f"{PROBE_TASK} 线性探针：原模型 {p['none']:.3f}，继续预训练 {low} 后 {p['low']:.3f}，{high} 后 {p['high']:.3f}。",
+        f"Continual pretraining (LR {lr(CONTINUAL_LRS[hi])}) then fine-tuning, minus no continual pretraining (test "
+        f"accuracy, mean of {k} seeds): {en}. Linear probe on {PROBE_TASK}: original {p['none']:.3f}, after continual "
+        f"pretraining at {low} {p['low']:.3f}, at {high} {p['high']:.3f}.")
+
+
+CONTINUAL_PRETRAINING_CLAIMS = [
+    Claim({"zh": f"{n(size)} 条时，继续预训练后微调优于直接微调",
+           "en": f"At {n(size)} examples continual pretraining then fine-tuning beats fine-tuning alone"},
+          {"continual": DAPT_FOR_FINETUNING}, {"continual": "none"}, where={"size": size})
+    for size in CONTINUAL_SIZES]
+
+figure(FigureSpec(id="continual-pretraining", section="3.2.1", notebooks=("11",),
+                  caption=_continual_caption, needs=_continual,
+                  measure=_continual_measure, draw=viz.continual_pretraining,
+                  must_learn={"runs": all_runs},
+                  claims=CONTINUAL_PRETRAINING_CLAIMS))
