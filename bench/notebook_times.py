@@ -330,9 +330,12 @@ def live_runs(path: Path) -> tuple[list[str], list[dict]]:
         try:
             # outside a kernel the widgets' output areas print to stdout: keep it for the tables
             with fresh_runs_folder(), capture_sequence(extra), contextlib.redirect_stdout(sys.stderr):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 returned = getattr(obj, method)()
                 entry["seconds"] = round(time.perf_counter() - t0, 2)
+                # CPU seconds of this process (all its threads): unlike wall time, what other
+                # processes do barely changes it; on idle cores wall ~ cpu_s / threads
+                entry["cpu_s"] = round(time.process_time() - c0, 2)
             result = obj.result if getattr(obj, "result", None) is not None else returned
             entry.update(measure(obj, result, extra))
             entry["error"] = None
@@ -340,7 +343,7 @@ def live_runs(path: Path) -> tuple[list[str], list[dict]]:
             entry["seconds"] = round(time.perf_counter() - t0, 2)
             entry["error"] = f"{type(exc).__name__}: {exc}"
             entry["traceback"] = traceback.format_exc()[-3000:]
-        log(f"  {cls}: {entry['seconds']:.1f} s, accuracy {entry.get('accuracy')}, learned {entry.get('learned')}"
+        log(f"  {cls}: {entry['seconds']:.1f} s ({entry.get('cpu_s', float('nan')):.0f} CPU-s), accuracy {entry.get('accuracy')}, learned {entry.get('learned')}"
             + (f", ERROR {entry['error']}" if entry["error"] else ""))
         runs.append(entry)
     return offered, runs
@@ -408,11 +411,11 @@ def print_tables(report: dict, names: list[str]) -> None:
             lines += [f"stderr mentioning an error in cell {e['cell']}: {e['text'][:200]}" for e in ra["stderr_errors"]]
             lines.append("")
         if nb.get("live_runs"):
-            lines += ["| live run | seconds | test accuracy | majority | learned | notes |",
-                      "|---|---:|---:|---:|:---:|---|"]
+            lines += ["| live run | seconds | CPU seconds | test accuracy | majority | learned | notes |",
+                      "|---|---:|---:|---:|---:|:---:|---|"]
             for r in nb["live_runs"]:
                 lines.append(f"| {r['widget']}.{r.get('method', '?')}() | {_num(r.get('seconds'), '.1f')} | "
-                             f"{_num(r.get('accuracy'))} | {_num(r.get('majority'))} | {_learned(r.get('learned'))} | "
+                             f"{_num(r.get('cpu_s'), '.0f')} | {_num(r.get('accuracy'))} | {_num(r.get('majority'))} | {_learned(r.get('learned'))} | "
                              f"{notes(r)} |")
             lines.append("")
     print("\n".join(lines), flush=True)
@@ -451,7 +454,7 @@ def main(argv=None) -> dict:
         entry["measured"] = {"date": info["date"], "threads": args.threads}
 
     report["notes"] = {
-        "units": "seconds (wall clock); accuracies and majority shares as fractions of the test split",
+        "units": "seconds (wall clock), cpu_s (this process's CPU seconds, all threads); accuracies and majority shares as fractions of the test split",
         "run_all": "nbclient, fresh python3 kernel per notebook, cwd notebooks/, kernel start included",
         "live_runs": "the widget built by the notebook's own line, its button's method called once at the "
                      "default setting, on an empty temporary runs folder (no cached result)",
