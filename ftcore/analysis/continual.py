@@ -4,7 +4,7 @@ After each task is trained, every task seen so far is evaluated on its test spli
 the record's ``evals`` form the accuracy matrix (:func:`accuracy_matrix`), from which forgetting,
 backward transfer and average accuracy are derived (:func:`sequence_metrics`), never stored. Methods that fight
 forgetting are small strategy objects (``STRATEGIES``) that add callbacks or change the data of the
-ordinary loop: every task is a trainer from ``runs.build``, and ``runs.to_record`` assembles the record:
+ordinary loop: every task is a trainer from ``runs.build``, and ``record_builder.build_record`` writes the record:
 
 =============  =====================================================================================
 naive          fine-tune on each task in turn (the baseline that forgets)
@@ -45,7 +45,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine import provenance
 from ..engine.callbacks import Callback, DivergenceDetector, ProgressBar, Recorder
 from ..config import ConfigError, RunConfig
 from ..engine.data import TaskData, prepare_data
@@ -606,10 +605,11 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
 
     Each task is an ordinary trainer from :func:`ftcore.engine.runs.build` on the shared model, with
     the method's callbacks; one Recorder follows the whole sequence (steps and time continue), and
-    :func:`ftcore.engine.runs.to_record` assembles the record of the last trainer with the events
-    and the summary of all tasks."""
+    the record builder every loop uses (:func:`ftcore.engine.record_builder.build_record`) writes it
+    with the events and the summary of all tasks."""
     from ..engine.precision import resolve
-    from ..engine.runs import build, setup, to_record
+    from ..engine.record_builder import build_record
+    from ..engine.runs import build, recorder_of, setup
 
     ccfg = dataclasses.replace(ccfg, base=resolve(ccfg.base))  # the record names the precision used
     _check_tasks(ccfg)
@@ -622,10 +622,6 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
         heads.add(datas[t].num_labels, seed=base.seed * 7919 + i)
     method = STRATEGIES[ccfg.method](ccfg)
     model = method.prepare(model)
-    src = resolve_model(base.model)
-    prov = provenance.collect(device, model_fingerprint=src.fingerprint,
-                              data_fingerprint=",".join(load_task(t).fingerprint for t in ccfg.tasks),
-                              task_source="; ".join(load_task(t).source for t in ccfg.tasks), model_path=src.path)
     recorder = Recorder(grad_norms=base.record_grad_norms)
     monitor = ForgettingMonitor(ccfg.forgetting_threshold)
     events, per_task = [], []
@@ -665,8 +661,7 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
         if trainer.stop_reason == "diverged":
             break
 
-    summary = {
-        "status": "diverged" if trainer.stop_reason == "diverged" else "completed",
+    summary = {  # the sequence's own layout (per task); status comes from the last trainer's stop
         "method": ccfg.method, "tasks": list(ccfg.tasks), "per_task": per_task,
         "wall_s": time.perf_counter() - t_seq,
         "train_s": sum(t["train_s"] for t in per_task),
@@ -676,7 +671,10 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
         "replay_memory_examples": len(method.memory["label"]) if method.memory else 0,
     }
     config = {"continual": ccfg.to_dict(), "task": "+".join(ccfg.tasks), "model": base.model}
-    return to_record(trainer, sequence_id(ccfg), prov, events=events, summary=summary, config=config)
+    return build_record("ftcore", base, device=device, tasks=[load_task(t) for t in ccfg.tasks],
+                        tables=recorder_of(trainer).rows, events=events,
+                        stop_reason="diverged" if trainer.stop_reason == "diverged" else None, summary=summary,
+                        run_id=sequence_id(ccfg), config=config, with_final_metrics=False)
 
 
 def stored_sequence(ccfg: ContinualConfig, runs_dir: str | os.PathLike | None = None) -> Stored:

@@ -37,6 +37,7 @@ loss on every step (other steps get NaN).
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -47,10 +48,10 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from . import provenance
 from ..config import SCHEDULES, TRAINING_LOOPS, ConfigError, RunConfig, refusal
 from .layers import layer_groups
 from ..records.cache import Stored, fetch_or_compute
+from ..records.provenance import now as provenance_now
 from ..records.record import RunRecord, table_from_rows
 
 TRAINER_NAME = TRAINING_LOOPS["hf"].trainer
@@ -134,11 +135,12 @@ class RecordingCallback(TrainerCallback):
                   "model": getattr(getattr(model, "config", None), "_name_or_path", type(model).__name__),
                   "training_args": json.loads(args.to_json_string())}
         rid = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        device = next(model.parameters()).device
-        prov = provenance.collect(device, model_fingerprint="unknown", data_fingerprint="unknown",
-                                  task_source=self.task, model_path=config["model"])
-        prov["trainer"] = "transformers.Trainer via ftcore.engine.hf.RecordingCallback"
-        prov["grad_norms"] = "per-parameter post-accumulate-grad hooks, before clipping"
+        from .record_builder import loop_provenance
+
+        started = provenance_now() - dt.timedelta(seconds=time.perf_counter() - self.t0)
+        prov = {**loop_provenance("hf", next(model.parameters()).device, model=None, tasks=[], started_at=started),
+                "data_source": self.task, "model_path": config["model"],
+                "trainer": "transformers.Trainer via ftcore.engine.hf.RecordingCallback"}
         summary = {"status": "completed", "steps": state.global_step, "wall_s": time.perf_counter() - self.t0,
                    "epochs": state.epoch}
         self.record = RunRecord(rid, config, prov, "completed", summary, tables)
@@ -176,11 +178,11 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     from transformers.utils import logging as hf_logging
 
     from .data import prepare_data
-    from .models import resolve_model
     from .optim import build_optimizer
     from .preflight import check
-    from .runs import final_summary_metrics, init_model, model_data_summary, seed_everything, setup
-    from .schedules import num_warmup_steps
+    from .record_builder import build_record, run_summary
+    from .runs import init_model, seed_everything, setup
+    from .schedules import num_warmup_steps, planned_adjustments
 
     if refused := refusal("hf", cfg):
         raise ConfigError(refused)
@@ -199,6 +201,7 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     steps_per_epoch = math.ceil(math.ceil(len(train_rows) / cfg.batch_size) / cfg.grad_accum)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     warmup = num_warmup_steps(cfg, total)
+    adjusted = planned_adjustments(cfg, data, total)  # recorded as events at step 0
     by_steps = cfg.eval_every is not None
     early = cfg.early_stopping_patience is not None and val is not None
     optimizer = build_optimizer(layer_groups(model), cfg)  # ftcore's param groups: layer-wise LRs, no decay on norms
@@ -234,15 +237,15 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
         train_s = time.perf_counter() - t0
         rec = rec_cb.record
         evals = [tuple(r) for r in rec.evals.itertuples(index=False)]
-        events = [(0, kind, detail) for kind, detail in data.notes]
+        events = [(0, kind, detail) for kind, detail in adjusted]
         step = trainer.state.global_step
-        summary = {"status": "completed"}
+        stop_reason, extra = None, {}
         if early and trainer.state.best_global_step and trainer.state.best_global_step != step:
-            summary["restored_step"] = trainer.state.best_global_step
+            extra["restored_step"] = trainer.state.best_global_step
             events.append((step, "restored_best", f"weights of step {trainer.state.best_global_step} "
                                                   "(load_best_model_at_end)"))
         if early and step < total:
-            summary["status"] = "early_stopped"
+            stop_reason = "early_stopped"
             events.append((step, "early_stop", f"EarlyStoppingCallback: no better validation "
                                                f"{cfg.early_stopping_metric} for {cfg.early_stopping_patience} evaluations"))
         if cfg.test_at_end and "test" in data.evals:
@@ -251,22 +254,13 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
             evals += [(step, cfg.task, "test", name[5:], float(v)) for name, v in pred.metrics.items()
                       if name.startswith("test_") and isinstance(v, (int, float)) and _is_metric(name[5:])]
     wall = time.perf_counter() - t0
-    tables = dict(rec.tables)
-    tables["evals"] = table_from_rows("evals", evals)
-    tables["events"] = table_from_rows("events", sorted(events, key=lambda e: e[0]))
-    src = resolve_model(cfg.model)
-    prov = provenance.collect(device, model_fingerprint=src.fingerprint, data_fingerprint=data.task.fingerprint,
-                              task_source=data.task.source, model_path=src.path)
-    prov["trainer"] = TRAINER_NAME
-    prov["grad_norms"] = rec.provenance["grad_norms"]
-    summary.update({
-        "trainer": "hf", "steps": step, "total_steps_planned": total, "steps_per_epoch": steps_per_epoch,
-        "warmup_steps": warmup, "epochs": round(step / steps_per_epoch, 4),
-        "examples_seen": step * cfg.batch_size * cfg.grad_accum, **model_data_summary(model, data),
-        "wall_s": wall, "train_s": train_s, "train_loss": float(out.training_loss)})
-    summary.update(final_summary_metrics(tables["evals"]))
     model.eval()
-    return RunRecord(hf_run_id(cfg), cfg.to_dict(), prov, summary["status"], summary, tables)
+    summary = run_summary(model, data, steps=step, total_steps=total, steps_per_epoch=steps_per_epoch,
+                          warmup_steps=warmup, epochs=step / steps_per_epoch,
+                          examples_seen=step * cfg.batch_size * cfg.grad_accum, wall_s=wall, train_s=train_s,
+                          extra={"train_loss": float(out.training_loss), **extra})
+    return build_record("hf", cfg, device=device, tasks=[data.task], tables={**rec.tables, "evals": evals},
+                        events=events, stop_reason=stop_reason, summary=summary)
 
 
 def _is_metric(name: str) -> bool:

@@ -44,17 +44,15 @@ except ImportError as _exc:  # pragma: no cover - the message is the point
     raise ImportError("ftcore.engine.lightning needs PyTorch Lightning: pip install lightning "
                       "(or pip install -e '.[lab]')") from _exc
 
-from . import provenance
 from ..config import TRAINING_LOOPS, ConfigError, RunConfig, refusal
 from .data import TaskData, eval_loader, prepare_data, train_loader
 from .layers import frozen_eval, layer_groups
-from .models import resolve_model
 from .optim import build_optimizer
-from .runs import final_summary_metrics, model_data_summary
-from .schedules import LRSchedule, num_warmup_steps, requested_warmup_steps
+from .record_builder import build_record, run_summary
+from .schedules import LRSchedule, planned_adjustments
 from .trainer import metrics_from_logits
 from ..records.cache import Stored, fetch_or_compute
-from ..records.record import RunRecord, table_from_rows
+from ..records.record import RunRecord
 
 TRAINER_NAME = TRAINING_LOOPS["lightning"].trainer
 
@@ -73,7 +71,8 @@ class FtcoreLightningModule(pl.LightningModule):
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.eval_splits = tuple(cfg.eval_splits)
         # state the RecordingCallback reads
-        self.events: list[tuple[int, str, str]] = list((0, k, d) for k, d in data.notes)
+        self.events: list[tuple[int, str, str]] = [
+            (0, k, d) for k, d in planned_adjustments(cfg, data, self.total_steps)]
         self.summary: dict = {}
         self.examples_seen = 0
         self.last_eval: dict[str, dict[str, float]] = {}
@@ -327,16 +326,6 @@ def train_lightning(cfg: RunConfig, *, module: FtcoreLightningModule | None = No
     best = BestWeights(cfg.early_stopping_patience, cfg.early_stopping_metric)
     trainer = lightning_trainer(cfg, [recorder, best, *(callbacks or [])], device=device,
                                 max_steps=module.total_steps)
-    src = resolve_model(cfg.model)
-    prov = provenance.collect(device, model_fingerprint=src.fingerprint,
-                              data_fingerprint=module.data.task.fingerprint,
-                              task_source=module.data.task.source, model_path=src.path)
-    prov["trainer"] = TRAINER_NAME
-    prov["libraries"]["lightning"] = pl.__version__
-    asked, used = requested_warmup_steps(cfg, module.total_steps), num_warmup_steps(cfg, module.total_steps)
-    if asked > used:
-        module.events.append((0, "warmup_clamped", f"warmup of {asked} steps asked for but the run has "
-                                                   f"{module.total_steps} steps: warmup shortened to {used} steps"))
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -351,32 +340,18 @@ def train_lightning(cfg: RunConfig, *, module: FtcoreLightningModule | None = No
                 trainer.test(module, verbose=False)
     wall = time.perf_counter() - t0
     module.model.eval()
-    return _to_record(module, recorder, trainer, prov, wall)
+    return _to_record(module, recorder, device, wall)
 
 
-def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, trainer, prov: dict, wall: float) -> RunRecord:
-    cfg = m.cfg
-    tables = {name: table_from_rows(name, rows) for name, rows in rec.rows.items()}
-    tables["events"] = table_from_rows("events", sorted(m.events, key=lambda e: e[0]))
-    reason = m.summary.pop("stop_reason", None)
-    status = reason if reason in ("diverged", "early_stopped") else "completed"
-    summary = {
-        "status": status,
-        "trainer": "lightning",
-        "steps": len(tables["steps"]),
-        "total_steps_planned": m.total_steps,
-        "steps_per_epoch": m.steps_per_epoch,
-        "warmup_steps": m.schedule.warmup_steps,
-        "epochs": round(m.examples_seen / len(m.data.train["label"]), 4),
-        "examples_seen": m.examples_seen,
-        **model_data_summary(m.model, m.data),
-        "wall_s": wall,
-        "eval_s": m.eval_s,
-        "train_s": wall - m.eval_s,
-        **m.summary,
-    }
-    summary.update(final_summary_metrics(tables["evals"]))
-    return RunRecord(lightning_run_id(cfg), cfg.to_dict(), prov, status, summary, tables)
+def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, device: torch.device, wall: float) -> RunRecord:
+    extra = dict(m.summary)
+    stop_reason = extra.pop("stop_reason", None)
+    summary = run_summary(m.model, m.data, steps=len(rec.rows["steps"]), total_steps=m.total_steps,
+                          steps_per_epoch=m.steps_per_epoch, warmup_steps=m.schedule.warmup_steps,
+                          epochs=m.examples_seen / len(m.data.train["label"]), examples_seen=m.examples_seen,
+                          wall_s=wall, eval_s=m.eval_s, train_s=wall - m.eval_s, extra=extra)
+    return build_record("lightning", m.cfg, device=device, tasks=[m.data.task], tables=rec.rows, events=m.events,
+                        stop_reason=stop_reason, summary=summary)
 
 
 def stored_lightning_run(cfg: RunConfig, runs_dir=None) -> Stored:

@@ -4,7 +4,8 @@
 the run cache (:mod:`ftcore.records.cache`): a run's identity is a hash of its config (the fields
 that change its numbers), the model and data fingerprints, and the record schema. If a record with
 that identity exists it is returned without training; a corrupt or stale one is reported and
-recomputed, never used.
+recomputed, never used. The record itself is written by :mod:`ftcore.engine.record_builder`, as
+every training loop's is; the id by :mod:`ftcore.engine.run_ids`.
 """
 from __future__ import annotations
 
@@ -15,26 +16,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import precision, provenance
+from . import precision
 from .callbacks import Callback, Recorder, default_callbacks
 from ..config import TRAINING_LOOPS, RunConfig
 from .data import TaskData, prepare_data
 from .features import attach, frozen_prefix
 from .layers import apply_freeze, frozen_groups_for, layer_groups
-from .models import count_parameters, load_model, resolve_model
-from .peft_methods import apply_peft, trainable_summary
+from .models import load_model, resolve_model
+from .peft_methods import apply_peft
 from .pooling import apply_pooling
-from ..records.queries import final_metrics
-from ..records.cache import DEFAULT_RUNS_DIR, Stored, fetch, fetch_or_compute, key_id, \
-    runs_dir_or_default
-from ..records.record import SCHEMA_VERSION, RecordError, RunRecord, table_from_rows
-from .tasks import load_task
+from .record_builder import build_record, final_summary_metrics, model_data_summary, run_summary  # noqa: F401
+from .run_ids import loop_run_id, run_id
+from ..records.cache import DEFAULT_RUNS_DIR, Stored, fetch, fetch_or_compute, runs_dir_or_default
+from ..records.record import RecordError, RunRecord
 from .trainer import Trainer
-
-def run_id(cfg: RunConfig) -> str:
-    """Identity of a run: config fields that change its numbers + model/data fingerprints + schema."""
-    return key_id({"config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
-                   "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
 
 
 def seed_everything(seed: int) -> None:
@@ -118,66 +113,29 @@ def train(cfg: RunConfig, *, trainer: Trainer | None = None) -> RunRecord:
     ``trainer``: one from :func:`build` (e.g. with callbacks of your own appended), not yet fit.
     Ctrl-C raises :class:`RunInterrupted` (a KeyboardInterrupt) naming the step."""
     trainer = trainer or build(cfg)
-    src = resolve_model(cfg.model)
-    prov = provenance.collect(trainer.device, model_fingerprint=src.fingerprint,
-                              data_fingerprint=trainer.data.task.fingerprint,
-                              task_source=trainer.data.task.source, model_path=src.path)
     try:
         trainer.fit()
     except KeyboardInterrupt:
         raise RunInterrupted(trainer.step, trainer.total_steps) from None
-    return to_record(trainer, run_id(cfg), prov)
+    return to_record(trainer, run_id(cfg))
 
 
-def to_record(trainer: Trainer, rid: str, prov: dict, *, events: list[tuple] | None = None,
-              summary: dict | None = None, config: dict | None = None) -> RunRecord:
-    """Assemble a RunRecord from a finished trainer and its Recorder.
-
-    A task sequence (one Recorder across several trainers) passes the ``events`` of all its tasks,
-    its own ``summary`` and ``config`` instead of this trainer's."""
+def recorder_of(trainer: Trainer) -> Recorder:
     rec = next((c for c in trainer.callbacks if isinstance(c, Recorder)), None)
     if rec is None:
         raise ValueError("this trainer ran without a Recorder callback, so there is nothing to record")
-    cfg = trainer.cfg
-    tables = {name: table_from_rows(name, rows) for name, rows in rec.rows.items()}
-    tables["events"] = table_from_rows("events", trainer.events if events is None else events)
-    status = {"diverged": "diverged", "early_stopped": "early_stopped"}.get(trainer.stop_reason, "completed")
-    if summary is not None:
-        return RunRecord(rid, cfg.to_dict() if config is None else config, prov, status, summary, tables)
-    summary = {
-        "status": status,
-        "steps": trainer.step,
-        "total_steps_planned": trainer.total_steps,
-        "steps_per_epoch": trainer.steps_per_epoch,
-        "warmup_steps": trainer.schedule.warmup_steps,
-        "epochs": round(trainer.epoch, 4),
-        "examples_seen": trainer.examples_seen,
-        **model_data_summary(trainer.model, trainer.data),
-        "wall_s": trainer.elapsed,
-        "eval_s": trainer.eval_s,
-        "train_s": trainer.elapsed - trainer.eval_s,
-        **trainer.summary,
-    }
-    summary.update(final_summary_metrics(tables["evals"]))
-    return RunRecord(rid, cfg.to_dict(), prov, status, summary, tables)
+    return rec
 
 
-def model_data_summary(model: torch.nn.Module, data: TaskData) -> dict:
-    """The summary entries every training loop's record has about its data and model: example
-    counts, labels, parameter counts (total, trainable at the end and their share)."""
-    return {"train_examples": len(data.train["label"]),
-            "eval_examples": {s: len(v["label"]) for s, v in data.evals.items()},
-            "num_labels": data.num_labels, "label_names": list(data.task.label_names),
-            "total_params": count_parameters(model),
-            "trainable_params_at_end": count_parameters(model, trainable_only=True),
-            "trainable_pct_at_end": trainable_summary(model)["trainable_pct"]}
-
-
-def final_summary_metrics(evals) -> dict:
-    """Each split's last metrics as summary entries ``<split>_<metric>`` (per-class rows stay in
-    the evals table)."""
-    return {f"{split}_{m}": v for split, metrics in final_metrics(evals).items() for m, v in metrics.items()
-            if "/" not in m}
+def to_record(trainer: Trainer, rid: str | None = None, prov: dict | None = None) -> RunRecord:
+    """The RunRecord of a finished trainer and its Recorder, by the record builder every loop uses.
+    ``rid`` defaults to the id of the trainer's config; ``prov``: provenance collected by the caller."""
+    t = trainer
+    summary = run_summary(t.model, t.data, steps=t.step, total_steps=t.total_steps, steps_per_epoch=t.steps_per_epoch,
+                          warmup_steps=t.schedule.warmup_steps, epochs=t.epoch, examples_seen=t.examples_seen,
+                          wall_s=t.elapsed, eval_s=t.eval_s, train_s=t.elapsed - t.eval_s, extra=t.summary)
+    return build_record("ftcore", t.cfg, device=t.device, tasks=[t.data.task], tables=recorder_of(t).rows,
+                        events=t.events, stop_reason=t.stop_reason, summary=summary, run_id=rid, prov=prov)
 
 
 def record_path(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Path:
@@ -214,13 +172,6 @@ def stored_run(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Sto
             raise RecordError(missing)
     return Stored("run", runs_dir_or_default(runs_dir) / rid, RunRecord.load, lambda: train(cfg), check,
                   describe=repr(cfg))
-
-
-def loop_run_id(loop: str, cfg: RunConfig) -> str:
-    """The id of ``cfg`` trained by another training loop (``"hf"``, ``"lightning"``): like
-    :func:`run_id`, marked with the loop, so it never shares a record with ftcore's run."""
-    return key_id({"trainer": loop, "config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
-                   "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
 
 
 def stored_loop_run(loop: str, trainer_name: str, cfg: RunConfig, train_fn, runs_dir=None) -> Stored:
@@ -263,6 +214,7 @@ def run(cfg: RunConfig, *, runs_dir: str | os.PathLike | None = None, force: boo
 
 
 __all__ = ["DEFAULT_RUNS_DIR", "RunInterrupted", "build", "cached", "final_summary_metrics", "init_model",
+           "recorder_of",
            "lacking", "loop_run_id", "model_data_summary", "record_path", "stored_loop_run",
            "resolve_device", "run", "run_id", "seed_everything", "setup", "stored_for", "stored_run", "to_record",
            "train"]

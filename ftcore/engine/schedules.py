@@ -17,6 +17,7 @@ driven through the PyTorch scheduler the entry names:
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import torch
@@ -57,20 +58,28 @@ def num_warmup_steps(cfg: RunConfig, total_steps: int) -> int:
     return min(w, total_steps - 1) if total_steps > 1 else 0
 
 
-def adjustments(trainer) -> list[tuple[str, str]]:
-    """What a trainer will do differently from what its config asked, as ``(event kind, detail)``.
+def planned_adjustments(cfg: RunConfig, data, total_steps: int) -> list[tuple[str, str]]:
+    """What any training loop will do differently from what ``cfg`` asked, known before the first
+    update, as ``(event kind, detail)``: its data's notes (rows dropped, labels trimmed, a train
+    split smaller than ``train_size``) and a warmup longer than the run, shortened (warned here).
 
-    The trainer records each as an event (and warns), so a clamped warmup, a train split smaller
-    than ``train_size`` or a gradual unfreezing that cannot reach the bottom before the run ends
-    is visible in the record (and reported by ``ftcore doctor``), never silent."""
-    import warnings
-
-    cfg, total = trainer.cfg, trainer.total_steps
-    notes = list(getattr(trainer.data, "notes", ()))
-    asked, used = requested_warmup_steps(cfg, total), trainer.schedule.warmup_steps
+    Every loop records these as events at step 0 (ftcore's Trainer, the HF and Lightning
+    adapters), so the record and ``ftcore doctor`` show them, never silent."""
+    notes = list(getattr(data, "notes", ()))
+    asked, used = requested_warmup_steps(cfg, total_steps), num_warmup_steps(cfg, total_steps)
     if asked > used:
-        notes.append(("warmup_clamped", f"warmup of {asked} steps asked for but the run has {total} steps: "
-                                        f"warmup shortened to {used} steps"))
+        detail = (f"warmup of {asked} steps asked for but the run has {total_steps} steps: "
+                  f"warmup shortened to {used} steps")
+        notes.append(("warmup_clamped", detail))
+        warnings.warn(f"warmup_clamped: {detail}", UserWarning, stacklevel=3)
+    return notes
+
+
+def adjustments(trainer) -> list[tuple[str, str]]:
+    """:func:`planned_adjustments` of a trainer, plus a gradual unfreezing that cannot reach the
+    bottom before the run ends (each warned)."""
+    cfg, total = trainer.cfg, trainer.total_steps
+    notes = planned_adjustments(cfg, trainer.data, total)
     unfreezer = next((cb for cb in trainer.callbacks if type(cb).__name__ == "GradualUnfreezing"), None)
     frozen_top_down = [g.name for g in reversed(trainer.groups) if not g.trainable]
     if unfreezer is not None and frozen_top_down:
@@ -86,13 +95,12 @@ def adjustments(trainer) -> list[tuple[str, str]]:
         reached = min(int(before_last // every) * per_stage, n_groups)
         if reached < n_groups:
             never = frozen_top_down[reached:]
-            notes.append(("unfreeze_incomplete",
-                          f"gradual unfreezing every {every:g} {unit}(s) unfreezes {reached} of {n_groups} "
-                          f"frozen groups in time to train in this {total}-step run; {', '.join(never)} never "
-                          f"train: set unfreeze_every to at most {before_last / -(-n_groups // per_stage):.3g} "
-                          f"or train longer"))
-    for kind, detail in notes[len(getattr(trainer.data, "notes", ())):]:
-        warnings.warn(f"{kind}: {detail}", UserWarning, stacklevel=3)
+            detail = (f"gradual unfreezing every {every:g} {unit}(s) unfreezes {reached} of {n_groups} "
+                      f"frozen groups in time to train in this {total}-step run; {', '.join(never)} never "
+                      f"train: set unfreeze_every to at most {before_last / -(-n_groups // per_stage):.3g} "
+                      f"or train longer")
+            notes.append(("unfreeze_incomplete", detail))
+            warnings.warn(f"unfreeze_incomplete: {detail}", UserWarning, stacklevel=3)
     return notes
 
 

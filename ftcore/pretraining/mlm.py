@@ -30,6 +30,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine.model_sources import ModelLoadError, ModelSource, register_model_resolver, resolve_model
+from ..records.provenance import code_and_machine
+from ..records.provenance import now as provenance_now
 from .tokenizer import CORPUS_TASKS, corpus_stats, plain_backend, pretraining_texts, train_bpe_tokenizer
 
 PREFIX = "pretrained-here:"
@@ -261,7 +263,7 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        t0 = time.perf_counter()
+        started, t0 = provenance_now(), time.perf_counter()
         texts = pretraining_texts(cfg.corpus)
         if cfg.init == SCRATCH:
             tokenizer = train_bpe_tokenizer(texts, vocab_size=cfg.vocab_size, model_max_length=cfg.block)
@@ -350,7 +352,8 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
                 "head_tied_to_embeddings": bool(head_tied), "epochs": steps[-1]["epoch"],
                 "tokens_seen": tokens, "train_s": train_s, "tokenizer_s": tokenizer_s, "threads": threads,
                 "final": evals[-1], "start": evals[0],
-                "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+                "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+                "provenance": {**code_and_machine(started), "threads": threads}}
         (out / "pretraining.json").write_text(json.dumps(meta, indent=1))
         return meta
     finally:

@@ -5,7 +5,9 @@ A study is a named computation with JSON parameters; its result is a set of tidy
 ``meta`` dict, stored like a record (Parquet + meta.json with checksums, written atomically) under
 ``<runs_dir>/study-<name>-<hash>``, through the one cache (:mod:`.cache`). The hash covers the name, the parameters (which should include
 the run ids the study depends on: they carry the model and data fingerprints) and the schema, so a
-changed input never reuses an old result. Torch-free: the computation is passed in.
+changed input never reuses an old result. Its meta holds a ``provenance`` as a run's record does
+(code, libraries, machine, when it was computed: :mod:`.provenance`). Torch-free: the computation is
+passed in.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .cache import Stored, fetch_or_compute, key_id, runs_dir_or_default
+from .provenance import code_and_machine, now
 from .record import RecordError, load_folder, save_folder
 
 STUDY_SCHEMA = 1
@@ -55,8 +58,16 @@ def stored_study(name: str, params: dict[str, Any],
                  compute: Callable[[], tuple[dict[str, pd.DataFrame], dict]],
                  runs_dir: str | os.PathLike | None = None) -> Stored:
     """The study (name, params) as the cache sees it: its folder, the check that a stored study has
-    these parameters, and how to compute (``compute()`` returns ``(tables, meta)``) and save it."""
+    these parameters, and how to compute (``compute()`` returns ``(tables, meta)``; the meta gains
+    the computation's ``provenance``) and save it."""
     params_json = json.loads(json.dumps(params, default=str))
+
+    def computed() -> tuple[dict[str, pd.DataFrame], dict]:
+        started = now()
+        tables, meta = compute()
+        # where it came from, as a record's provenance says it (a computation's own entries win:
+        # a pretrained checkpoint's curves name the pretraining, not the reading of its files)
+        return tables, {**meta, "provenance": {**code_and_machine(started), **meta.get("provenance", {})}}
 
     def check(st: Study) -> None:
         if st.name != name or st.params != params_json:
@@ -66,7 +77,7 @@ def stored_study(name: str, params: dict[str, Any],
         tables, meta = tables_meta
         save_folder(path, tables, {**meta, "name": name, "params": params_json, "schema_version": STUDY_SCHEMA})
         return load_study(path)
-    return Stored("study", study_path(name, params, runs_dir), load_study, compute, check, save)
+    return Stored("study", study_path(name, params, runs_dir), load_study, computed, check, save)
 
 
 def study(name: str, params: dict[str, Any], compute: Callable[[], tuple[dict[str, pd.DataFrame], dict]],
