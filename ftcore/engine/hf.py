@@ -239,9 +239,9 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
         evals = [tuple(r) for r in rec.evals.itertuples(index=False)]
         events = [(0, kind, detail) for kind, detail in adjusted]
         step = trainer.state.global_step
-        stop_reason, extra = None, {}
+        stop_reason, restored = None, {}
         if early and trainer.state.best_global_step and trainer.state.best_global_step != step:
-            extra["restored_step"] = trainer.state.best_global_step
+            restored["restored_step"] = trainer.state.best_global_step
             events.append((step, "restored_best", f"weights of step {trainer.state.best_global_step} "
                                                   "(load_best_model_at_end)"))
         if early and step < total:
@@ -258,7 +258,7 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     summary = run_summary(model, data, steps=step, total_steps=total, steps_per_epoch=steps_per_epoch,
                           warmup_steps=warmup, epochs=step / steps_per_epoch,
                           examples_seen=step * cfg.batch_size * cfg.grad_accum, wall_s=wall, train_s=train_s,
-                          extra={"train_loss": float(out.training_loss), **extra})
+                          extra={"train_loss": float(out.training_loss), **restored})
     return build_record("hf", cfg, device=device, tasks=[data.task], tables={**rec.tables, "evals": evals},
                         events=events, stop_reason=stop_reason, summary=summary)
 
