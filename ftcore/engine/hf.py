@@ -48,13 +48,12 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from ..config import SCHEDULES, TRAINING_LOOPS, ConfigError, RunConfig, refusal
+from ..config import SCHEDULES, ConfigError, RunConfig, refusal
 from .layers import layer_groups
 from ..records.cache import Stored, fetch_or_compute
 from ..records.provenance import now as provenance_now
 from ..records.record import RunRecord, table_from_rows
 
-TRAINER_NAME = TRAINING_LOOPS["hf"].trainer
 # ftcore schedule -> Trainer's lr_scheduler_type (the others have no Trainer equivalent)
 HF_SCHEDULES = {name: kind.hf for name, kind in SCHEDULES.items() if kind.hf}
 
@@ -270,7 +269,7 @@ def _is_metric(name: str) -> bool:
 
 def stored_hf_run(cfg: RunConfig, runs_dir=None) -> Stored:
     from .runs import stored_loop_run
-    return stored_loop_run("hf", TRAINER_NAME, cfg, train_hf, runs_dir)
+    return stored_loop_run("hf", cfg, train_hf, runs_dir)
 
 
 def run_hf(cfg: RunConfig, *, runs_dir=None, force: bool = False) -> RunRecord:

@@ -44,7 +44,7 @@ except ImportError as _exc:  # pragma: no cover - the message is the point
     raise ImportError("ftcore.engine.lightning needs PyTorch Lightning: pip install lightning "
                       "(or pip install -e '.[lab]')") from _exc
 
-from ..config import TRAINING_LOOPS, ConfigError, RunConfig, refusal
+from ..config import ConfigError, RunConfig, refusal
 from .data import TaskData, eval_loader, prepare_data, train_loader
 from .layers import frozen_eval, layer_groups
 from .optim import build_optimizer
@@ -53,8 +53,6 @@ from .schedules import LRSchedule, planned_adjustments
 from .trainer import metrics_from_logits
 from ..records.cache import Stored, fetch_or_compute
 from ..records.record import RunRecord
-
-TRAINER_NAME = TRAINING_LOOPS["lightning"].trainer
 
 
 class FtcoreLightningModule(pl.LightningModule):
@@ -356,7 +354,7 @@ def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, device: torch.d
 
 def stored_lightning_run(cfg: RunConfig, runs_dir=None) -> Stored:
     from .runs import stored_loop_run
-    return stored_loop_run("lightning", TRAINER_NAME, cfg, train_lightning, runs_dir)
+    return stored_loop_run("lightning", cfg, train_lightning, runs_dir)
 
 
 def run_lightning(cfg: RunConfig, *, runs_dir=None, force: bool = False) -> RunRecord:

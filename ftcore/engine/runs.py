@@ -174,10 +174,10 @@ def stored_run(cfg: RunConfig, runs_dir: str | os.PathLike | None = None) -> Sto
                   describe=repr(cfg))
 
 
-def stored_loop_run(loop: str, trainer_name: str, cfg: RunConfig, train_fn, runs_dir=None) -> Stored:
+def stored_loop_run(loop: str, cfg: RunConfig, train_fn, runs_dir=None) -> Stored:
     """The cache entry of ``cfg`` trained by another loop: ``train_fn(cfg)`` makes the record, whose
-    provenance names ``trainer_name``."""
-    rid = loop_run_id(loop, cfg)
+    provenance names the loop's trainer (``TRAINING_LOOPS[loop].trainer``)."""
+    rid, trainer_name = loop_run_id(loop, cfg), TRAINING_LOOPS[loop].trainer
 
     def check(rec: RunRecord) -> None:
         if rec.run_id != rid or rec.provenance.get("trainer") != trainer_name:
