@@ -85,3 +85,19 @@ def test_studies_carry_provenance(tmp_path):
                runs_dir=tmp_path)
     prov = load_study(st.path).meta["provenance"]
     assert prov["started_at"] == "then" and prov["threads"] == 1 and "git_commit" in prov
+
+
+def test_hand_loops_set_their_threads_and_give_study_provenance(records):
+    import torch
+
+    from ftcore.engine.record_builder import hand_loop
+
+    torch.set_num_threads(1)
+    with hand_loop("causal-lm", threads=2) as prov:
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
+    assert prov["loop"] == "causal-lm" and prov["threads"] == 2
+    # the code-and-machine keys of a run's provenance, without the run's model and data
+    run_keys = set(records["ftcore"].provenance) - {"model_fingerprint", "model_path", "data_fingerprint",
+                                                   "data_source", "trainer", "grad_norms"}
+    assert set(prov) == run_keys

@@ -138,11 +138,10 @@ def pretrain(cfg: GPTConfig, out_dir: str | Path) -> tuple[dict, dict]:
     """Train the tokenizer and the model per ``cfg``; save both to ``out_dir``; return the study's
     ``(tables, meta)``: ``steps`` (step, loss, lr, wall_s), ``evals`` (step, perplexity),
     ``samples`` (step, prompt, text)."""
+    from ftcore.engine.record_builder import hand_loop
     from ftcore.pretraining.tokenizer import train_bpe_tokenizer
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with hand_loop("causal-lm", threads=cfg.threads) as prov:
         t0 = time.perf_counter()
         texts, heldout = corpus(cfg)
         tok = train_bpe_tokenizer(texts, vocab_size=cfg.vocab_size, model_max_length=cfg.n_positions,
@@ -196,9 +195,8 @@ def pretrain(cfg: GPTConfig, out_dir: str | Path) -> tuple[dict, dict]:
                 "heldout_docs": len(heldout), "tokens_seen": cfg.steps * cfg.batch * cfg.block,
                 "epochs": cfg.steps * cfg.batch * cfg.block / len(data), "train_s": train_s,
                 "tokenizer_s": tok_s, "threads": cfg.threads, "weights": out_dir.name,
-                "final_perplexity": evals[-1]["perplexity"], "initial_perplexity": evals[0]["perplexity"]}
-    finally:
-        torch.set_num_threads(threads)
+                "final_perplexity": evals[-1]["perplexity"], "initial_perplexity": evals[0]["perplexity"],
+                "provenance": prov}
     return {"steps": pd.DataFrame(steps), "evals": pd.DataFrame(evals), "samples": pd.DataFrame(samples)}, meta
 
 

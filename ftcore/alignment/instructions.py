@@ -262,26 +262,25 @@ def instruction_study(gpt_cfg, cfg: TuneConfig | None, runs_dir=None) -> tuple[d
     """One arm of the figure: the pretrained tiny GPT (``cfg=None``: un-tuned) or that model tuned
     per ``cfg``, evaluated on the fixed prompts. Tables: ``evals`` (task, split, metric, value),
     ``answers`` (one row per prompt), ``steps`` (training), ``mask`` (the masking table)."""
+    from ftcore.engine.record_builder import hand_loop
+
     from .causal_lm import pretrained_gpt
 
     model, tok, st = pretrained_gpt(gpt_cfg, runs_dir)
-    threads = torch.get_num_threads()
     tcfg = cfg or TuneConfig()
-    torch.set_num_threads(tcfg.threads)
-    try:
+    with hand_loop("instruction-tuning", threads=tcfg.threads) as prov:
         steps = pd.DataFrame({c: pd.Series(dtype="float64") for c in ("step", "loss", "answer_loss", "lr", "wall_s")})
         t0 = time.perf_counter()
         if cfg is not None:
             steps = tune(model, tok, cfg)
         train_s = time.perf_counter() - t0
         ans = answer(model, tok, eval_examples(tcfg), tcfg)
-    finally:
-        torch.set_num_threads(threads)
     evals = accuracy_rows(ans)
     meta = {"tuned": cfg is not None, "tune_config": asdict(cfg) if cfg else None, "gpt_study": st.path.name,
             "train_s": train_s, "n_train_examples": len(INSTRUCTION_TASKS) * tcfg.n_train if cfg else 0,
             "phrasings": {k: list(v["phrasings"]) for k, v in INSTRUCTION_TASKS.items()},
-            "held_out_phrasing": {k: v["phrasings"][HELD_OUT_PHRASING] for k, v in INSTRUCTION_TASKS.items()}}
+            "held_out_phrasing": {k: v["phrasings"][HELD_OUT_PHRASING] for k, v in INSTRUCTION_TASKS.items()},
+            "provenance": prov}
     return {"evals": evals, "answers": ans, "steps": steps, "mask": mask_table(tok)}, meta
 
 

@@ -102,10 +102,9 @@ def train_reward_model(cfg: RewardConfig, out_dir: str | Path | None = None) -> 
     from transformers import get_linear_schedule_with_warmup
 
     from ftcore.engine.models import load_model, load_tokenizer
+    from ftcore.engine.record_builder import hand_loop
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with hand_loop("reward-model", threads=cfg.threads) as prov:
         train, test = (preference_pairs("train", cfg.n_train_pairs, cfg.seed),
                        preference_pairs("test", cfg.n_test_pairs, 0))
         rm = RewardModel(load_model(cfg.model, 1, seed=cfg.seed), load_tokenizer(cfg.model), cfg.max_length)
@@ -146,14 +145,12 @@ def train_reward_model(cfg: RewardConfig, out_dir: str | Path | None = None) -> 
         if out_dir is not None:
             rm.model.save_pretrained(out_dir)
             rm.tokenizer.save_pretrained(out_dir)
-    finally:
-        torch.set_num_threads(threads)
     fresh_share_top = float((scored.head(len(scored) // 10)["label"] == "fresh").mean())
     meta = {"config": asdict(cfg), "n_train_pairs": len(train), "n_test_pairs": len(test),
             "train_films": int(train["film"].nunique()), "test_films": int(test["film"].nunique()),
             "pairwise_accuracy": evals[-1]["value"], "initial_pairwise_accuracy": evals[0]["value"],
             "train_s": train_s, "fresh_share_top_decile": fresh_share_top,
-            "example_pair": test.iloc[0].to_dict()}
+            "example_pair": test.iloc[0].to_dict(), "provenance": prov}
     return {"steps": pd.DataFrame(steps), "evals": pd.DataFrame(evals), "scored": top_bottom}, meta
 
 

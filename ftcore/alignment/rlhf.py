@@ -175,24 +175,22 @@ def rlhf(policy, tokenizer, reward_fn, cfg: RLConfig, *, on_step=None) -> tuple[
 
 def rlhf_study(gpt_cfg: GPTConfig, rm_cfg: RewardConfig, cfg: RLConfig, runs_dir=None) -> tuple[dict, dict]:
     """One RLHF run from the pretrained tiny GPT against the trained reward model."""
+    from ftcore.engine.record_builder import hand_loop
+
     from .causal_lm import pretrained_gpt
     from .reward import trained_reward_model
 
     policy, tok, gst = pretrained_gpt(gpt_cfg, runs_dir)
     rm, rst = trained_reward_model(rm_cfg, runs_dir)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with hand_loop("rloo", threads=cfg.threads) as prov:
         torch.manual_seed(cfg.seed)
         steps, samples = rlhf(policy, tok, lambda texts: rm(texts).detach(), cfg)
-    finally:
-        torch.set_num_threads(threads)
     first, last = steps.head(10).mean(numeric_only=True), steps.tail(10).mean(numeric_only=True)
     meta = {"config": asdict(cfg), "gpt_study": gst.path.name, "reward_study": rst.path.name,
             "reward_start": float(first["reward"]), "reward_end": float(last["reward"]),
             "kl_end": float(last["kl"]), "length_start": float(first["length"]), "length_end": float(last["length"]),
             "repetition_start": float(first["repetition"]), "repetition_end": float(last["repetition"]),
-            "train_s": float(steps["wall_s"].iloc[-1])}
+            "train_s": float(steps["wall_s"].iloc[-1]), "provenance": prov}
     return {"steps": steps.drop(columns=["example"]), "examples": steps[["step", "example"]],
             "samples": samples}, meta
 

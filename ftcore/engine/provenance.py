@@ -13,16 +13,23 @@ from ..records.provenance import (LIBRARIES, code_and_machine, cpu_name, git_com
                                   library_versions)
 
 
-def collect(device: torch.device, *, model_fingerprint: str, data_fingerprint: str,
-            task_source: str, model_path: str | None, started_at=None) -> dict:
-    """A run's provenance; ``started_at`` (a datetime, default now): when its training started."""
+def machine(device: torch.device) -> dict:
+    """What torch says about where numbers are computed: threads, device, bf16 support."""
     return {
-        **code_and_machine(started_at),
         "threads": torch.get_num_threads(),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "cpu_flags": precision.cpu_flags(),  # what decides fp32 vs bf16 speed here
         "native_bf16": precision.native_bf16(device),
+    }
+
+
+def collect(device: torch.device, *, model_fingerprint: str, data_fingerprint: str,
+            task_source: str, model_path: str | None, started_at=None) -> dict:
+    """A run's provenance; ``started_at`` (a datetime, default now): when its training started."""
+    return {
+        **code_and_machine(started_at),
+        **machine(device),
         "model_fingerprint": model_fingerprint,
         "model_path": model_path,
         "data_fingerprint": data_fingerprint,

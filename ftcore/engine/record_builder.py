@@ -13,16 +13,22 @@ ftcore's Trainer (:func:`ftcore.engine.runs.train`), the HF Trainer and Lightnin
   clamped), which every loop records the same way;
 * one summary layout (:func:`run_summary`): status, the loop (other than ftcore's), steps done and
   planned, data and model sizes, time, the loop's own entries, each split's final metrics.
+
+The loops written out by hand, whose results are studies rather than RunRecords (MLM pretraining,
+the tiny GPT, instruction tuning, the reward model, RLOO), run inside :func:`hand_loop`: their torch
+threads set and restored, and their provenance (the same code, machine and loop keys) for the
+study's meta.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pandas as pd
 import torch
 
 from ..config import TRAINING_LOOPS, RunConfig
-from ..records.provenance import now
+from ..records.provenance import code_and_machine, now
 from ..records.queries import final_metrics
 from ..records.record import RunRecord, table_from_rows
 from . import provenance
@@ -106,5 +112,18 @@ def build_record(loop: str, cfg: RunConfig, *, device: torch.device | str, tasks
                      summary, tables)
 
 
-__all__ = ["STATUS_OF_STOP", "build_record", "final_summary_metrics", "loop_provenance", "model_data_summary",
+@contextlib.contextmanager
+def hand_loop(loop: str, *, threads: int):
+    """Run a hand-written training loop (``loop`` names it: "mlm", "causal-lm", ...) on ``threads``
+    CPU threads (the previous count is restored after), yielding its provenance for the study's
+    meta: code, libraries, machine, threads, when it started."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield {**code_and_machine(), **provenance.machine(torch.device("cpu")), "loop": loop}
+    finally:
+        torch.set_num_threads(before)
+
+
+__all__ = ["STATUS_OF_STOP", "build_record", "hand_loop", "final_summary_metrics", "loop_provenance", "model_data_summary",
            "run_summary"]

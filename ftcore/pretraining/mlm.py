@@ -30,8 +30,6 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine.model_sources import ModelLoadError, ModelSource, register_model_resolver, resolve_model
-from ..records.provenance import code_and_machine
-from ..records.provenance import now as provenance_now
 from .tokenizer import CORPUS_TASKS, corpus_stats, plain_backend, pretraining_texts, train_bpe_tokenizer
 
 PREFIX = "pretrained-here:"
@@ -257,13 +255,12 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
         warn_bf16_slow("cpu")
 
     from ftcore.engine.models import count_parameters
+    from ftcore.engine.record_builder import hand_loop
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        started, t0 = provenance_now(), time.perf_counter()
+    with hand_loop("mlm", threads=threads) as prov:
+        t0 = time.perf_counter()
         texts = pretraining_texts(cfg.corpus)
         if cfg.init == SCRATCH:
             tokenizer = train_bpe_tokenizer(texts, vocab_size=cfg.vocab_size, model_max_length=cfg.block)
@@ -353,11 +350,9 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
                 "tokens_seen": tokens, "train_s": train_s, "tokenizer_s": tokenizer_s, "threads": threads,
                 "final": evals[-1], "start": evals[0],
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-                "provenance": {**code_and_machine(started), "threads": threads}}
+                "provenance": prov}
         (out / "pretraining.json").write_text(json.dumps(meta, indent=1))
         return meta
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 @contextlib.contextmanager
