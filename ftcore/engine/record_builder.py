@@ -45,12 +45,16 @@ def loop_provenance(loop: str, device: torch.device | str, *, model: str | None,
     """Provenance of a run of ``loop`` on ``device``: ``model`` is a RunConfig model name (None: not
     known, e.g. a user's own model in HF's Trainer), ``tasks`` the Task objects it read."""
     src = resolve_model(model) if model is not None else None
-    entry = TRAINING_LOOPS[loop]
     prov = provenance.collect(torch.device(device), model_fingerprint=src.fingerprint if src else "unknown",
                               data_fingerprint=",".join(t.fingerprint for t in tasks) or "unknown",
                               task_source="; ".join(t.source for t in tasks),
                               model_path=src.path if src else model, started_at=started_at)
-    return {**prov, "loop": loop, "trainer": entry.trainer, "grad_norms": entry.grad_norms}
+    return {**prov, **_loop_keys(loop)}
+
+
+def _loop_keys(loop: str) -> dict:
+    entry = TRAINING_LOOPS[loop]
+    return {"loop": loop, "trainer": entry.trainer, "grad_norms": entry.grad_norms}
 
 
 def run_summary(model: torch.nn.Module, data, *, steps: int, total_steps: int, steps_per_epoch: int,
@@ -95,19 +99,18 @@ def build_record(loop: str, cfg: RunConfig, *, device: torch.device | str, tasks
     ``config`` default to the loop's id of ``cfg`` and ``cfg.to_dict()``; ``prov`` to
     :func:`loop_provenance` of a training that started ``summary["wall_s"]`` ago (one given is kept,
     with the loop's keys added)."""
-    entry = TRAINING_LOOPS[loop]
     tables = {name: rows if isinstance(rows, pd.DataFrame) else table_from_rows(name, rows)
               for name, rows in tables.items() if name != "events"}
     tables["events"] = table_from_rows("events", sorted(events, key=lambda e: e[0]))
     status = STATUS_OF_STOP.get(stop_reason, "completed")
-    summary = {"status": status, **({"trainer": loop} if entry.marks_records else {}), **summary}
+    summary = {"status": status, **({"trainer": loop} if TRAINING_LOOPS[loop].marks_records else {}), **summary}
     if with_final_metrics:
         summary.update(final_summary_metrics(tables["evals"]))
     if prov is None:
         started = now() - dt.timedelta(seconds=float(summary.get("wall_s") or 0.0))
         prov = loop_provenance(loop, device, model=cfg.model, tasks=tasks, started_at=started)
     else:
-        prov = {**prov, "loop": loop, "trainer": entry.trainer, "grad_norms": entry.grad_norms}
+        prov = {**prov, **_loop_keys(loop)}
     return RunRecord(run_id or id_in_loop(loop, cfg), cfg.to_dict() if config is None else config, prov, status,
                      summary, tables)
 
@@ -125,5 +128,5 @@ def hand_loop(loop: str, *, threads: int):
         torch.set_num_threads(before)
 
 
-__all__ = ["STATUS_OF_STOP", "build_record", "hand_loop", "final_summary_metrics", "loop_provenance", "model_data_summary",
-           "run_summary"]
+__all__ = ["STATUS_OF_STOP", "build_record", "final_summary_metrics", "hand_loop", "loop_provenance",
+           "model_data_summary", "run_summary"]
