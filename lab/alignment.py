@@ -8,38 +8,17 @@ In quick mode (``FTLAB_QUICK=1``) the quick-scale records and tiny runs are used
 ``viz.set_theme(LANG)``."""
 from __future__ import annotations
 
-
 import ipywidgets as W
 import pandas as pd
 
-from viz.theme import current_lang
-
 from .env import QUICK
+from .strings import tr
 from .widgets import Control
-
-TEXT = {
-    "zh": {"mask": "提示掩码", "train": "微调", "rl": "RL 训练", "beta": "KL 系数 β",
-           "wait_it": "点击“微调”：从预训练的微型 GPT 出发做一次指令微调（正常模式约 1 分钟），再在留出样本与留出措辞上测答案准确率。",
-           "wait_rl": "点击“RL 训练”：用 RLOO 按奖励模型的打分优化微型 GPT（正常模式约 1–2 分钟；若本机还没有奖励模型的权重，第一次会先训练它，需要几分钟）。",
-           "running": "训练中……", "arm_mask": "掩码", "arm_nomask": "不掩码",
-           "acc_test": "留出样本准确率", "acc_phr": "留出措辞准确率", "steps": "步数", "answer_loss": "答案损失（最后 20 步）",
-           "reward": "奖励（最后 10 步）", "kl": "KL（最后 10 步）", "length": "长度", "repetition": "重复比例",
-           "before": "训练前", "after": "训练后", "history": "历次结果", "prompt": "开头", "text": "样本", "score": "奖励"},
-    "en": {"mask": "prompt mask", "train": "Tune", "rl": "Train with RL", "beta": "KL coefficient β",
-           "wait_it": "Click “Tune”: one instruction-tuning run from the pretrained tiny GPT (about a minute in normal "
-                      "mode), then answer accuracy on held-out examples and the held-out phrasing.",
-           "wait_rl": "Click “Train with RL”: RLOO against the reward model (1-2 minutes in normal mode; if this "
-                      "machine has no reward-model weights yet, the first click trains it, a few minutes).",
-           "running": "training…", "arm_mask": "mask", "arm_nomask": "no mask",
-           "acc_test": "held-out examples", "acc_phr": "held-out phrasing", "steps": "steps",
-           "answer_loss": "answer loss (last 20 steps)", "reward": "reward (last 10 steps)", "kl": "KL (last 10 steps)",
-           "length": "length", "repetition": "repetition", "before": "before", "after": "after",
-           "history": "results so far", "prompt": "opening", "text": "sample", "score": "reward"},
-}
 
 
 def _t(key: str, **kw) -> str:
-    return TEXT[current_lang()][key].format(**kw)
+    """This notebook's text ``key`` (lab/texts: ``alignment.<key>``) in the theme's language."""
+    return tr(f"alignment.{key}", **kw)
 
 
 def _scale():

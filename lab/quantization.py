@@ -14,32 +14,12 @@ import pandas as pd
 from viz.theme import current_lang
 
 from .env import QUICK, THREADS, live_config
-
-TEXT = {
-    "zh": {"button": "微调并量化", "running": "正在微调两次（原配方与量化感知），再逐条评估、计时……",
-           "waiting": "点击“微调并量化”开始（两次微调，正常模式约 2–4 分钟）",
-           "arm": "形态", "acc": "测试准确率", "ci": "95% 区间", "n": "种子数", "agree": "与 fp32 预测一致",
-           "size": "大小（MB）", "lat1": "批 1（毫秒/条）", "lat32": "批 32（毫秒/条）",
-           "done": "完成：{n} 条测试影评逐条评估；延迟为 {reps} 次重复的中位数（{threads} 个线程，本机 CPU）。",
-           "group": "层", "layers": "个数", "params": "参数量", "stored": "int8 时的存储",
-           "int8": "int8 权重", "fp32": "保持 fp32",
-           "no_bf16": "本机 CPU 没有原生 bf16（bf16 要慢几十倍），这里略去 bf16 形态；上面的图有它的记录。"},
-    "en": {"button": "Fine-tune and quantize", "running": "Fine-tuning twice (the recipe, then quantization-aware), "
-           "then evaluating review by review and timing…",
-           "waiting": "Click “Fine-tune and quantize” to start (two fine-tunings, about 2-4 minutes in normal mode)",
-           "arm": "form", "acc": "test accuracy", "ci": "95% interval", "n": "seeds", "agree": "agrees with fp32",
-           "size": "size (MB)", "lat1": "batch 1 (ms/review)", "lat32": "batch 32 (ms/review)",
-           "done": "Done: {n} test reviews evaluated one by one; latency is the median of {reps} repeats "
-                   "({threads} threads, this machine's CPU).",
-           "group": "layer", "layers": "count", "params": "parameters", "stored": "stored in int8 as",
-           "int8": "int8 weights", "fp32": "stays fp32",
-           "no_bf16": "This CPU has no native bf16 (bf16 would run tens of times slower), so the bf16 form is "
-                      "left out here; the figure above has its records."},
-}
+from .strings import tr
 
 
 def _t(key: str, **kw) -> str:
-    return TEXT[current_lang()][key].format(**kw)
+    """This notebook's text ``key`` (lab/texts: ``quantization.<key>``) in the theme's language."""
+    return tr(f"quantization.{key}", **kw)
 
 
 def quantized_layers(model: str | None = None) -> pd.DataFrame:

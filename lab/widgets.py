@@ -9,6 +9,7 @@ one class?) appear inside the widget, and a table keeps every earlier setting's 
 new one. Texts follow the notebook's language (``viz.set_theme(LANG)``: Chinese by default)."""
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 
@@ -105,8 +106,25 @@ class Control:
             self.out.clear_output(wait=True)
             display(viz.on_screen(fig))
 
+    @contextlib.contextmanager
+    def busy(self):
+        """While a run trains: its button disabled, so a second click cannot start another."""
+        self.button.disabled = True
+        try:
+            yield
+        finally:
+            self.button.disabled = False
+
     def _ipython_display_(self):
         display(self.widget)
+
+
+@contextlib.contextmanager
+def logged(out: W.Output):
+    """``out`` cleared, then holding what a run prints (its progress and log lines)."""
+    with out:
+        out.clear_output()
+        yield
 
 
 # ------------------------------------------------------------------------------ 3.2.4
@@ -238,8 +256,7 @@ class LiveRun(Control):
         return ", ".join(f"{k.description} = {_fmt(k)}" for k in self.knobs)
 
     def update(self):
-        self.button.disabled = True
-        try:
+        with self.busy():
             rec, live = train_live(self.config(), out=self.live_out, title=self.title or self.describe(),
                                    progress=self.progress)
             self.records.append((self.slider.value if self.slider is not None else None, rec))
@@ -249,8 +266,6 @@ class LiveRun(Control):
             self.history.append(self.row(rec, ok))
             self.table.value = history_html(self.history)
             self.extra.value = self.after(rec)
-        finally:
-            self.button.disabled = False
         return self.result
 
     def report(self, rec) -> str:
@@ -415,10 +430,8 @@ class ForgettingControl(Control):
     def update(self):
         from ftcore.analysis.continual import train_sequence
         from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
-        self.button.disabled = True
-        try:
-            with self.live_out:
-                self.live_out.clear_output()
+        with self.busy():
+            with logged(self.live_out):
                 rec = train_sequence(self.config())
             m = accuracy_matrix(rec)
             self.result = m
@@ -437,8 +450,6 @@ class ForgettingControl(Control):
             viz.plot_accuracy_matrix(m, ax=ax)
             ax.set_title(self.describe())
             self.show_fig(fig)
-        finally:
-            self.button.disabled = False
         return self.result
 
 
@@ -461,10 +472,8 @@ class LRFinder(Control):
 
     def update(self):
         from ftcore.analysis.lr_finder import lr_find
-        self.button.disabled = True
-        try:
-            with self.live_out:
-                self.live_out.clear_output()
+        with self.busy():
+            with logged(self.live_out):
                 res = lr_find(self.config(), num_steps=self.num_steps)
             self.result = res
             curve = pd.DataFrame({"lr": res.lrs, "loss": res.losses})
@@ -476,8 +485,6 @@ class LRFinder(Control):
             note = tr("lr_stopped", factor=factor or 0, n=len(res.lrs), total=self.num_steps) if stopped else ""
             self.summary.value = tr("lr_found", n=len(res.lrs), lo=res.lrs[0], hi=res.lrs[-1], steep=res.suggestion,
                                     valley=res.min_loss_lr_over_10, stopped=note)
-        finally:
-            self.button.disabled = False
         return self.result
 
 
@@ -513,10 +520,8 @@ class HFTrainerRun(Control):
 
     def update(self):
         from .hf_demo import train_with_hf_trainer
-        self.button.disabled = True
-        try:
-            with self.log:
-                self.log.clear_output()
+        with self.busy():
+            with logged(self.log):
                 rec = train_with_hf_trainer(self.config(), progress=self.bar)
             self.result = rec
             ok, sentence = verdict(rec)
@@ -532,8 +537,6 @@ class HFTrainerRun(Control):
                                  tr("col_secs"): f"{rec.summary['wall_s']:.0f}"})
             self.table.value = history_html(self.history)
             self.extra.value = doctor_html(rec)
-        finally:
-            self.button.disabled = False
         return self.result
 
 

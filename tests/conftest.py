@@ -67,6 +67,13 @@ def figure_inputs():
     return get
 
 
+@pytest.fixture(params=("zh", "en"))
+def lang(request, lang_theme) -> str:
+    """Each language in turn, with viz's theme set for it (matplotlib's defaults restored afterwards)."""
+    lang_theme(request.param)
+    return request.param
+
+
 @pytest.fixture
 def lang_theme():
     """Set the viz theme for a language and restore matplotlib's defaults afterwards."""

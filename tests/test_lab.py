@@ -134,6 +134,18 @@ def test_live_regime_is_the_one_that_learns():
         importlib.reload(lab.env)
 
 
+def test_lab_texts_exist_in_both_languages():
+    """Every widget text, the notebook modules' included, is in lab/texts for both languages."""
+    import json
+    from pathlib import Path
+
+    import lab
+    tables = {lang: json.loads((Path(lab.__file__).with_name("texts") / f"{lang}.json").read_text(encoding="utf-8"))
+              for lang in ("zh", "en")}
+    assert set(tables["zh"]) == set(tables["en"]) and all(v for t in tables.values() for v in t.values())
+    assert {k.split(".")[0] for k in tables["zh"]} >= {"pretraining", "quantization", "alignment"}
+
+
 def test_quick_live_runs_are_tiny():
     from lab.env import QUICK, live_config
     assert QUICK

@@ -19,6 +19,7 @@ from ftcore.records.runset import RunSet  # noqa: E402
 from ftcore.records.studies import Study  # noqa: E402
 from viz import geometry  # noqa: E402
 from viz.text import t  # noqa: E402
+from figure_checks import unwrapped  # noqa: E402
 
 PARTS = ("params_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes")
 MIB = 2 ** 20
@@ -139,11 +140,6 @@ def _memory_axis(fig: Figure):
     return found[0]
 
 
-def _flat(text: str) -> str:
-    """A text as written, before it was wrapped to fit (line breaks and spaces dropped)."""
-    return "".join(text.split())
-
-
 def _check_print(fig: Figure) -> None:
     assert geometry.print_problems(fig) == []
     w, h = geometry.saved_size_cm(fig)
@@ -157,14 +153,14 @@ def test_freeze_effects_draws_the_memory_study(lang):
         fig = viz.freeze_effects(runs, memory=memory)
         assert len(fig.axes) == 4
         ax = _memory_axis(fig)
-        assert _flat(ax.get_title()) == _flat(t("freeze-effects.memory"))
+        assert unwrapped(ax.get_title()) == unwrapped(t("freeze-effects.memory"))
         s = _stacks(ax)
         want = memory.tables["memory"].set_index("arm").loc[list(FREEZE), list(PARTS)].sum(axis=1) / MIB
         np.testing.assert_allclose(s[PARTS[-1]][:, 1] + s[PARTS[-1]][:, 2], want.to_numpy())
         assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"freeze-map.short.{n}") for n in FREEZE]
         assert not any(ax.get_ylabel() == t("peak_mb") for ax in fig.axes)  # no process RSS
         note = t("memory.note", n=16, tokens=768, precision="bf16")
-        assert _flat(note) in _flat(fig._suptitle.get_text())  # the batch the bytes were counted on
+        assert unwrapped(note) in unwrapped(fig._suptitle.get_text())  # the batch the bytes were counted on
         _check_print(fig)
 
 
@@ -174,7 +170,7 @@ def test_freeze_effects_without_memory_drops_the_rss_panel(lang):
         fig = viz.freeze_effects(_runs("strategy", FREEZE))
         assert len(fig.axes) == 3
         assert not any(ax.get_ylabel() == t("peak_mb") for ax in fig.axes)
-        assert _flat(t("freeze-effects.memory")) not in [_flat(ax.get_title()) for ax in fig.axes]
+        assert unwrapped(t("freeze-effects.memory")) not in [unwrapped(ax.get_title()) for ax in fig.axes]
         for ax in fig.axes:
             assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"freeze-map.short.{n}") for n in FREEZE]
         _check_print(fig)
@@ -187,7 +183,7 @@ def test_peft_draws_the_memory_study(lang):
         fig = viz.peft(runs, memory=memory, **_probes())
         assert len(fig.axes) == 5
         ax = _memory_axis(fig)
-        assert _flat(ax.get_title()) == _flat(t("peft.mem_title"))
+        assert unwrapped(ax.get_title()) == unwrapped(t("peft.mem_title"))
         s = _stacks(ax)
         want = memory.tables["memory"].set_index("arm").loc[list(PEFT), list(PARTS)].sum(axis=1) / MIB
         np.testing.assert_allclose(s[PARTS[-1]][:, 1] + s[PARTS[-1]][:, 2], want.to_numpy())
@@ -196,7 +192,7 @@ def test_peft_draws_the_memory_study(lang):
         # the panel is small: its legend goes under the figure, headed by the batch the bytes were counted on
         (legend,) = fig.legends
         assert [x.get_text() for x in legend.get_texts()] == [t(f"memory.{p}") for p in PARTS]
-        assert _flat(t("memory.note", n=16, tokens=768, precision="bf16")) in _flat(legend.get_title().get_text())
+        assert unwrapped(t("memory.note", n=16, tokens=768, precision="bf16")) in unwrapped(legend.get_title().get_text())
         _check_print(fig)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
-import io
 from pathlib import Path
 
 import matplotlib
@@ -19,34 +18,18 @@ import pytest  # noqa: E402
 from matplotlib.collections import QuadMesh  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from viz import basics, continual, data, freezing, problems, schedules  # noqa: E402
 from viz._common import _count, _group_label, _group_order  # noqa: E402
 from ftcore.records.runset import RunSet  # noqa: E402
 from viz.text import t  # noqa: E402
+from figure_checks import bar_patches, legend_texts, render  # noqa: E402
 
-LANGS = ("zh", "en")
-
-
-def render(fig: Figure) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=40)
-    assert buf.tell() > 1000
-
-
-def bars(ax) -> list[Rectangle]:
-    return [p for p in ax.patches if isinstance(p, Rectangle)]
 
 
 def texts(fig_or_ax) -> list[str]:
     return [x.get_text() for x in fig_or_ax.findobj(matplotlib.text.Text)]
-
-
-def legend_texts(ax) -> list[str]:
-    leg = ax.get_legend()
-    assert leg is not None
-    return [x.get_text() for x in leg.get_texts()]
 
 
 def split_colorbars(fig: Figure):
@@ -110,9 +93,7 @@ def test_group_order_and_counts(lang_theme):
 
 
 # ------------------------------------------------------------------------------------ concept
-@pytest.mark.parametrize("lang", LANGS)
-def test_concept(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_concept(figure_inputs, lang):
     inp = figure_inputs("concept")
     rec = inp["runs"].records[0]
     fig = basics.concept(**inp)
@@ -136,9 +117,7 @@ def test_concept(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------------ strategies
-@pytest.mark.parametrize("lang", LANGS)
-def test_strategies(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_strategies(figure_inputs, lang):
     runs = figure_inputs("strategies")["runs"]
     fig = basics.strategies(runs=runs)
     assert len(fig.axes) == 3
@@ -151,17 +130,15 @@ def test_strategies(figure_inputs, lang_theme, lang):
     assert acc.get_legend().get_title().get_text() == t("seeds_n", lang, n=runs.n_seeds())
     assert set(legend_texts(acc)) >= {t(f"strategies.{n}", lang) for n in names}
     assert t("chance", lang) not in legend_texts(acc)  # the majority-class line, only where it is recorded
-    assert len(bars(time_ax)) == len(names) and time_ax.get_ylabel() == t("wall_s", lang)
-    assert len(bars(params)) == len(names) and params.get_yscale() == "log"
+    assert len(bar_patches(time_ax)) == len(names) and time_ax.get_ylabel() == t("wall_s", lang)
+    assert len(bar_patches(params)) == len(names) and params.get_yscale() == "log"
     assert [x.get_text() for x in params.get_xticklabels()] == \
         [t(f"strategies.short.{n}", lang) for n in ("full", "frozen", "random") if n in names]  # short at print width
     render(fig)
 
 
 # ------------------------------------------------------------------------------------ layer-lr
-@pytest.mark.parametrize("lang", LANGS)
-def test_layer_lr(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_layer_lr(figure_inputs, lang):
     runs = figure_inputs("layer-lr")["runs"]
     fig = basics.layer_lr(runs=runs)
     assert len(fig.axes) == 1
@@ -183,9 +160,7 @@ def test_layer_lr(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------------ schedules-basic
-@pytest.mark.parametrize("lang", LANGS)
-def test_schedules_basic(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_schedules_basic(figure_inputs, lang):
     runs = figure_inputs("schedules-basic")["runs"]
     fig = basics.schedules_basic(runs=runs)
     assert len(fig.axes) == 1
@@ -200,9 +175,7 @@ def test_schedules_basic(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------------ landscape
-@pytest.mark.parametrize("lang", LANGS)
-def test_landscape(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_landscape(figure_inputs, lang):
     land = figure_inputs("landscape")["land"]
     fig = basics.landscape(land=land)
     assert len(fig.axes) == 4  # surface, its colour bar, the 1-D line, its accuracy twin
@@ -222,9 +195,7 @@ def test_landscape(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------------ freeze-map
-@pytest.mark.parametrize("lang", LANGS)
-def test_freeze_map(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_freeze_map(figure_inputs, lang):
     runs = figure_inputs("freeze-map")["runs"]
     fig = freezing.freeze_map(runs=runs)
     assert len(fig.axes) == 1
@@ -257,15 +228,13 @@ def test_freeze_map(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------------ freeze-effects
-@pytest.mark.parametrize("lang", LANGS)
-def test_freeze_effects(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_freeze_effects(figure_inputs, lang):
     inputs = figure_inputs("freeze-effects")
     runs, memory = inputs["runs"], inputs.get("memory")  # memory: what training keeps, counted in bytes
     fig = freezing.freeze_effects(runs=runs, memory=memory)
     names = runs.values("strategy")
     for ax, label in zip(fig.axes[:2], ("test_accuracy", "wall_s")):
-        assert len(bars(ax)) == len(names)
+        assert len(bar_patches(ax)) == len(names)
         assert ax.get_ylabel() == t(label, lang)
     assert not any(ax.get_ylabel() == t("peak_mb", lang) for ax in fig.axes)  # process RSS is not drawn
     if memory is None:  # older inputs: no memory panel, the three others in a row
@@ -273,23 +242,21 @@ def test_freeze_effects(figure_inputs, lang_theme, lang):
         bottom = fig.axes
     else:
         assert len(fig.axes) == 4
-        assert len(bars(fig.axes[2])) == 4 * len(names)  # four stacked parts per strategy
+        assert len(bar_patches(fig.axes[2])) == 4 * len(names)  # four stacked parts per strategy
         assert fig.axes[2].get_ylabel() == t("memory.axis", lang)
         bottom = fig.axes[2:]
     for ax in bottom:  # the bottom row names the strategies (short labels; the x axis is shared)
         assert [x.get_text() for x in ax.get_xticklabels()] == [t(f"freeze-map.short.{n}", lang) for n in names]
     f = runs.finals()
     n_sd = sum(f[f["strategy"] == n]["value"].notna().sum() >= 2 for n in names)
-    assert len(bars(fig.axes[-1])) == n_sd
+    assert len(bar_patches(fig.axes[-1])) == n_sd
     assert fig.axes[-1].get_ylabel() == t("freeze-effects.sd_axis", lang)
     assert t("seeds_n", lang, n=runs.n_seeds()) in fig._suptitle.get_text()
     render(fig)
 
 
 # ------------------------------------------------------------------------------------ unfreeze
-@pytest.mark.parametrize("lang", LANGS)
-def test_unfreeze(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_unfreeze(figure_inputs, lang):
     runs = figure_inputs("unfreeze")["runs"]
     fig = freezing.unfreeze(runs=runs)
     assert len(fig.axes) == 3  # LR heatmap, its colour bar, validation accuracy
@@ -321,9 +288,7 @@ def test_unfreeze(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------------ layer-drift
-@pytest.mark.parametrize("lang", LANGS)
-def test_layer_drift(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_layer_drift(figure_inputs, lang):
     study = figure_inputs("layer-drift")["study"]
     drift = study.tables["drift"]
     fig = freezing.layer_drift(study=study)
@@ -331,7 +296,7 @@ def test_layer_drift(figure_inputs, lang_theme, lang):
     change, cka = fig.axes
     # the new head (no pretrained weights) and groups that never moved are not drift
     moved = drift[(drift["group"] != "head") & (drift["relative_change"] > 0)]
-    assert "head" in set(drift["group"]) and len(bars(change)) == len(moved) and change.get_yscale() == "log"
+    assert "head" in set(drift["group"]) and len(bar_patches(change)) == len(moved) and change.get_yscale() == "log"
     assert [x.get_text() for x in change.get_xticklabels()] == [_group_label(g) for g in depth(moved["group"])]
     assert len(cka.get_lines()) == 1 and len(cka.get_lines()[0].get_xdata()) == drift["cka"].notna().sum()
     assert change.get_ylabel() == t("layer-drift.change", lang) and cka.get_ylabel() == t("layer-drift.cka", lang)
@@ -370,13 +335,13 @@ def test_axes_level_functions_with_explicit_ax(figure_inputs, lang_theme):
     assert ax.get_legend().get_title().get_text() == t("seeds_n", n=3)
     big = f[f["size"] == f["size"].max()]
     assert basics.plot_metric_by_strategy(big, "train_s", label_prefix="strategies", ax=axes[0, 1]) is axes[0, 1]
-    assert len(bars(axes[0, 1])) == 3
+    assert len(bar_patches(axes[0, 1])) == 3
     assert basics.plot_trainable_params(big, ax=axes[0, 2]) is axes[0, 2]
     freeze = _reseeded(figure_inputs("freeze-effects")["runs"])
     ff = freeze.finals()
     assert freezing.plot_seed_sd(ff, ax=axes[1, 0]) is axes[1, 0]
-    assert len(bars(axes[1, 0])) == ff["strategy"].nunique()
-    assert bars(axes[1, 0])[0].get_height() == pytest.approx(pd.Series([0, 0.02, 0.04]).std() , abs=1e-9)
+    assert len(bar_patches(axes[1, 0])) == ff["strategy"].nunique()
+    assert bar_patches(axes[1, 0])[0].get_height() == pytest.approx(pd.Series([0, 0.02, 0.04]).std() , abs=1e-9)
     unf = _reseeded(figure_inputs("unfreeze")["runs"])
     ev = unf.evals("accuracy", "validation")
     assert freezing.plot_val_accuracy_curves(ev, ax=axes[1, 1]) is axes[1, 1]

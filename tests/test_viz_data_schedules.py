@@ -4,7 +4,6 @@ registered labels, legends, a PNG render that fails on a missing glyph), each ax
 on an explicit ``ax``, and the torch-free LR-finder rule against ``ftcore.analysis.lr_finder``. No training."""
 from __future__ import annotations
 
-import io
 
 import matplotlib
 
@@ -21,24 +20,12 @@ import viz  # noqa: E402
 from ftcore.records import queries  # noqa: E402
 from viz import data, schedules  # noqa: E402
 from viz.text import t  # noqa: E402
+from figure_checks import legend_texts, render  # noqa: E402
 
-LANGS = ("zh", "en")
-
-
-def render(fig: Figure) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=40)
-    assert buf.tell() > 1000
 
 
 def labelled_lines(ax) -> list:
     return [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
-
-
-def legend_texts(ax) -> list[str]:
-    leg = ax.get_legend()
-    assert leg is not None
-    return [x.get_text() for x in leg.get_texts()]
 
 
 def errorbars(ax) -> list:
@@ -55,9 +42,7 @@ def all_texts(ax) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ task-formats
-@pytest.mark.parametrize("lang", LANGS)
-def test_task_formats(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_task_formats(figure_inputs, lang):
     study = figure_inputs("task-formats")["study"]
     tokens = study.tables["tokens"]
     fig = viz.task_formats(**figure_inputs("task-formats"))
@@ -91,9 +76,7 @@ def test_task_formats(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------ augmentation
-@pytest.mark.parametrize("lang", LANGS)
-def test_augmentation(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_augmentation(figure_inputs, lang):
     study = figure_inputs("augmentation")["study"]
     aug = study.tables["augment"]
     fig = viz.augmentation(**figure_inputs("augmentation"))
@@ -132,9 +115,7 @@ def test_noise_detection():
     assert row["k"] == 2 and row["precision"] == 0.5 and row["base_rate"] == 0.5
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_data_quality(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_data_quality(figure_inputs, lang):
     runs = figure_inputs("data-quality")["runs"]
     fig = viz.data_quality(runs)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
@@ -184,9 +165,7 @@ def test_data_axes_level(figure_inputs, lang_theme):
 
 
 # ------------------------------------------------------------------------------ warmup
-@pytest.mark.parametrize("lang", LANGS)
-def test_warmup(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_warmup(figure_inputs, lang):
     runs = figure_inputs("warmup")["runs"]
     fig = viz.warmup(runs)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
@@ -207,9 +186,7 @@ def test_warmup(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------ decay
-@pytest.mark.parametrize("lang", LANGS)
-def test_decay(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_decay(figure_inputs, lang):
     runs = figure_inputs("decay")["runs"]
     fig = viz.decay(runs)
     assert isinstance(fig, Figure) and len(fig.axes) == 4
@@ -240,9 +217,7 @@ def test_steps_to_target():
 
 
 # ------------------------------------------------------------------------------ adaptive
-@pytest.mark.parametrize("lang", LANGS)
-def test_adaptive(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_adaptive(figure_inputs, lang):
     runs = figure_inputs("adaptive")["runs"]
     fig = viz.adaptive(runs)
     assert isinstance(fig, Figure) and len(fig.axes) == 4  # three panels + plateau's twin axis
@@ -259,9 +234,7 @@ def test_adaptive(figure_inputs, lang_theme, lang):
 
 
 # ------------------------------------------------------------------------------ lr-finder
-@pytest.mark.parametrize("lang", LANGS)
-def test_lr_finder(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_lr_finder(figure_inputs, lang):
     runs = figure_inputs("lr-finder")["runs"]
     rec = runs.one(test="range")
     fig = viz.lr_finder(runs)

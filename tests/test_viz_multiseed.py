@@ -24,8 +24,8 @@ from ftcore.records.stats import mean_interval  # noqa: E402
 from viz import basics, continual, data, freezing, geometry, schedules  # noqa: E402
 from viz._common import mean_ci, n_text, plot_seed_bars  # noqa: E402
 from viz.text import t  # noqa: E402
+from figure_checks import LANGS, majority_lines, unwrapped  # noqa: E402
 
-LANGS = ("zh", "en")
 MAJORITY = 0.512
 OFFSETS = (-0.021, 0.013, 0.034, -0.008, 0.002)  # per seed: unequal, so every interval has a width
 
@@ -35,11 +35,6 @@ def _close():
     yield
     plt.close("all")
     matplotlib.rcdefaults()
-
-
-def flat(text: str) -> str:
-    """A text without its whitespace (fit_texts wraps long titles and notes at print size)."""
-    return "".join(text.split())
 
 
 def half(values) -> float:
@@ -76,10 +71,6 @@ def errorbar_halves(container: ErrorbarContainer) -> dict[float, float]:
     return out
 
 
-def majority_lines(fig):
-    return [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == "majority"]
-
-
 def assert_prints(fig):
     w, h = geometry.saved_size_cm(fig)
     assert w <= geometry.TEXT_WIDTH_CM + 0.05 and h <= geometry.MAX_HEIGHT_CM - geometry.NOTE_ROOM_CM + 0.05, (w, h)
@@ -107,9 +98,7 @@ def strategy_runs() -> RunSet:
     return RunSet(items)
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_strategies_log_sizes_and_t_intervals_per_arm(lang_theme, lang):
-    lang_theme(lang)
+def test_strategies_log_sizes_and_t_intervals_per_arm(lang):
     runs = strategy_runs()
     fig = viz.strategies(runs)
     acc = next(a for a in fig.axes if a.get_title() == t("strategies.acc_title"))
@@ -156,9 +145,7 @@ def quality_runs() -> RunSet:
     return RunSet(items)
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_data_quality_sizes_and_t_intervals_per_cell(lang_theme, lang):
-    lang_theme(lang)
+def test_data_quality_sizes_and_t_intervals_per_cell(lang):
     runs = quality_runs()
     fig = viz.data_quality(runs)
     curves, detection = fig.axes[:2]
@@ -175,7 +162,7 @@ def test_data_quality_sizes_and_t_intervals_per_cell(lang_theme, lang):
             assert h == pytest.approx(half(vals), rel=1e-6), (noise, size)
     labels = [x.get_text() for x in curves.get_legend().get_texts()]
     assert any(t("n_seeds", n=3) in x for x in labels) and any(t("n_seeds", n=5) in x for x in labels)
-    assert flat(t("seeds_n", n="3–5")) in flat(fig._suptitle.get_text())
+    assert unwrapped(t("seeds_n", n="3–5")) in unwrapped(fig._suptitle.get_text())
     lines = majority_lines(fig)
     assert len(lines) == 1 and lines[0].axes is curves and np.allclose(lines[0].get_ydata(), MAJORITY)
     # precision at k: 95% t intervals over the seeds of each (noise, size)
@@ -214,13 +201,11 @@ def unfreeze_runs() -> RunSet:
     return RunSet(items)
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_unfreeze_mean_curves_with_t_bands(lang_theme, lang):
-    lang_theme(lang)
+def test_unfreeze_mean_curves_with_t_bands(lang):
     runs = unfreeze_runs()
     fig = viz.unfreeze(runs)
     heat, val = [a for a in fig.axes if a.get_label() != "<colorbar>"]
-    assert flat(t("unfreeze.lr_panel", seed=0)) == flat(heat.get_title())  # the lowest seed's LRs
+    assert unwrapped(t("unfreeze.lr_panel", seed=0)) == unwrapped(heat.get_title())  # the lowest seed's LRs
     bands = [c for c in val.collections if isinstance(c, PolyCollection) and c.get_gid() == "ci95"]
     assert len(bands) == 2
     ev = runs.evals("accuracy", "validation")
@@ -235,7 +220,7 @@ def test_unfreeze_mean_curves_with_t_bands(lang_theme, lang):
     assert len(means) == 2
     assert np.allclose(means[0].get_ydata(), [ev[(ev["strategy"] == "gradual") & (ev["step"] == st)]["value"].mean()
                                               for st in STEPS])
-    assert flat(t("seeds_n", n=5)) in flat(fig._suptitle.get_text())  # the figure says n and what the band is
+    assert unwrapped(t("seeds_n", n=5)) in unwrapped(fig._suptitle.get_text())  # the figure says n and what the band is
     assert [ln.axes for ln in majority_lines(fig)] == [val]
     assert_prints(fig)
 
@@ -266,9 +251,7 @@ def sequence_runs(seeds: int = 3) -> RunSet:
     return RunSet([({"method": m, "seed": s}, sequence(m, s)) for m in METHODS for s in range(seeds)])
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_forgetting_mean_matrices_and_t_intervals(lang_theme, lang):
-    lang_theme(lang)
+def test_forgetting_mean_matrices_and_t_intervals(lang):
     runs = sequence_runs()
     fig = viz.forgetting(runs)
     seqs = continual.forgetting_frame(runs)
@@ -282,8 +265,8 @@ def test_forgetting_mean_matrices_and_t_intervals(lang_theme, lang):
         cells = sorted(x.get_text() for x in ax.texts)
         assert cells == sorted(f"{v:.2f}" for v in mean[np.isfinite(mean)])
         assert [x.get_text() for x in ax.get_xticklabels()] == ["1", "2", "3"]  # the key names them
-    forg_ax = next(a for a in fig.axes if flat(a.get_title()) == flat(t("forgetting.forg_title")))
-    cost_ax = next(a for a in fig.axes if flat(a.get_title()) == flat(t("forgetting.cost_title")))
+    forg_ax = next(a for a in fig.axes if unwrapped(a.get_title()) == unwrapped(t("forgetting.forg_title")))
+    cost_ax = next(a for a in fig.axes if unwrapped(a.get_title()) == unwrapped(t("forgetting.cost_title")))
     assert [x.get_text() for x in forg_ax.get_yticklabels()] == [t(f"continual.method_short.{m}") for m in METHODS]
     for ax, col in ((forg_ax, "mean_forgetting"), (cost_ax, "average_accuracy")):
         errs = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
@@ -299,25 +282,21 @@ def test_forgetting_mean_matrices_and_t_intervals(lang_theme, lang):
     note = next(leg for leg in fig.legends if leg.get_gid() == "note").get_title().get_text()
     key = t("forgetting.key", tasks=("，" if lang == "zh" else ", ").join(
         f"{j + 1} = {t(f'continual.task.{task}')}" for j, task in enumerate(TASKS)))
-    assert flat(note) == flat(key + t("forgetting.note", n=3))
+    assert unwrapped(note) == unwrapped(key + t("forgetting.note", n=3))
     assert_prints(fig)
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_forgetting_with_one_sequence_per_method(lang_theme, lang):
-    lang_theme(lang)
+def test_forgetting_with_one_sequence_per_method(lang):
     runs = sequence_runs(1)
     fig = viz.forgetting(runs)
-    forg_ax = next(a for a in fig.axes if flat(a.get_title()) == flat(t("forgetting.forg_title")))
+    forg_ax = next(a for a in fig.axes if unwrapped(a.get_title()) == unwrapped(t("forgetting.forg_title")))
     assert not [c for c in forg_ax.containers if isinstance(c, ErrorbarContainer)]  # no interval from one value
     note = next(leg for leg in fig.legends if leg.get_gid() == "note").get_title().get_text()
-    assert flat(note).endswith(flat(t("forgetting.note_one", n=1)))
+    assert unwrapped(note).endswith(unwrapped(t("forgetting.note_one", n=1)))
     assert_prints(fig)
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_continual_table_means_with_t_intervals(lang_theme, lang):
-    lang_theme(lang)
+def test_continual_table_means_with_t_intervals(lang):
     runs = sequence_runs()
     fig = viz.continual_table(runs)
     seqs, _ = continual.continual_frame(runs)
@@ -334,13 +313,13 @@ def test_continual_table_means_with_t_intervals(lang_theme, lang):
         assert rows[i][3] == f"{g['cost_s'].mean():.1f}"
     naive = seqs[seqs["method"] == "naive"]["cost_s"].mean()
     assert rows[2][4] == t("continual-table.ratio_fmt", r=seqs[seqs["method"] == "ewc"]["cost_s"].mean() / naive)
-    assert flat(t("continual-table.ci")) in flat(fig.get_supxlabel())
+    assert unwrapped(t("continual-table.ci")) in unwrapped(fig.get_supxlabel())
     assert_prints(fig)
     plt.close(fig)
     one = viz.continual_table(sequence_runs(1))
     cells = [c.get_text().get_text() for (i, j), c in one.axes[0].tables[0].get_celld().items() if i and j == 1]
     assert cells and all("±" not in c and c.endswith("%") for c in cells)
-    assert flat(t("continual-table.ci")) not in flat(one.get_supxlabel())
+    assert unwrapped(t("continual-table.ci")) not in unwrapped(one.get_supxlabel())
 
 
 # ------------------------------------------------------------------------------------ the other panels

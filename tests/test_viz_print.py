@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 import viz  # noqa: E402
 from viz import geometry  # noqa: E402
 from viz.text import t  # noqa: E402
+from figure_checks import majority_lines  # noqa: E402
 
 from chapter import figures  # noqa: E402,F401  (registers the figures)
 from chapter.registry import REGISTRY  # noqa: E402
@@ -116,10 +117,6 @@ def _without_majority(runs):
     return RunSet(items)
 
 
-def _majority_lines(fig):
-    return [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == "majority"]
-
-
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_accuracy_axes_mark_the_recorded_majority_class(figure_inputs, lang):
     word = {"zh": "多数类", "en": "majority class"}[lang]
@@ -132,7 +129,7 @@ def test_accuracy_axes_mark_the_recorded_majority_class(figure_inputs, lang):
             inputs = dict(figure_inputs(fid))
             inputs[key] = _with_majority(inputs[key], 0.578)
             fig = draw(**{k: v for k, v in inputs.items() if not k.startswith("gate_")})
-            lines = _majority_lines(fig)
+            lines = majority_lines(fig)
             assert lines, fid
             for ln in lines:
                 assert np.allclose(ln.get_ydata(), 0.578), fid
@@ -152,7 +149,7 @@ def test_old_records_get_no_majority_line_and_no_fake_chance(figure_inputs):
             inputs = dict(figure_inputs(fid))
             inputs["runs"] = _without_majority(inputs["runs"])
             fig = REGISTRY_DRAW[fid](**inputs)
-            assert _majority_lines(fig) == []
+            assert majority_lines(fig) == []
             flat = [ln for ax in fig.axes for ln in ax.get_lines()
                     if len(set(np.ravel(ln.get_ydata()))) == 1 and np.ravel(ln.get_ydata())[0] == 0.5]
             assert flat == [], fid

@@ -4,7 +4,6 @@ quick-mode records: panel counts, artists derived from the inputs, labels in bot
 from __future__ import annotations
 
 import dataclasses
-import io
 import warnings
 
 import matplotlib
@@ -15,35 +14,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.container import BarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import viz  # noqa: E402
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics  # noqa: E402
 from viz import continual, problems  # noqa: E402
 from viz.text import t  # noqa: E402
+from figure_checks import bar_containers, render, unwrapped  # noqa: E402
 
-LANGS = ("zh", "en")
-
-
-def png(fig: Figure) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=40)
-    assert buf.tell() > 1000
-
-
-def bars(ax) -> list[BarContainer]:
-    return [c for c in ax.containers if isinstance(c, BarContainer)]
 
 
 def points(ax, gid: str) -> np.ndarray:
     offs = [c.get_offsets() for c in ax.collections if c.get_gid() == gid]
     return np.concatenate(offs) if offs else np.empty((0, 2))
-
-
-def unwrapped(text: str) -> str:
-    """A title as written, before it was wrapped to fit its panel (line breaks and spaces dropped)."""
-    return "".join(text.split())
 
 
 def by_title(fig: Figure, title: str):
@@ -67,9 +50,7 @@ def test_exports_exist_and_figures_reach_viz():
 
 
 # ------------------------------------------------------------------------------------ fitting
-@pytest.mark.parametrize("lang", LANGS)
-def test_fitting(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_fitting(figure_inputs, lang):
     runs = figure_inputs("fitting")["runs"]
     regimes = runs.values("regime")
     fig = viz.fitting(runs)
@@ -92,13 +73,11 @@ def test_fitting(figure_inputs, lang_theme, lang):
         best = int(val.loc[val["value"].idxmin(), "step"])
         assert ax.lines[3].get_xdata()[0] == best  # the lowest validation loss is marked
         assert len(ax.collections) == 1  # the star at the minimum
-    png(fig)
+    render(fig)
 
 
 # ------------------------------------------------------------------------------------ regularization
-@pytest.mark.parametrize("lang", LANGS)
-def test_regularization(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_regularization(figure_inputs, lang):
     runs = figure_inputs("regularization")["runs"]
     methods = runs.values("method")
     fig = viz.regularization(runs)
@@ -108,7 +87,7 @@ def test_regularization(figure_inputs, lang_theme, lang):
     assert "".join(gap.get_title().split()) == "".join(t("regularization.gap", lang).split())  # wrapped to fit
     assert test.get_title() == t("regularization.test", lang)
     assert [c.get_text() for c in tv.get_xticklabels()] == [t(f"regularization.method.{m}", lang) for m in methods]
-    cont = bars(tv)
+    cont = bar_containers(tv)
     assert len(cont) == 2 and all(len(c) == len(methods) for c in cont)
     assert tv.get_legend() is not None
     labels = [x.get_text() for x in tv.get_legend().get_texts()]
@@ -118,13 +97,13 @@ def test_regularization(figure_inputs, lang_theme, lang):
     val = [np.mean([last_eval(r, "accuracy", "validation") for r in runs.select(method=m).records]) for m in methods]
     np.testing.assert_allclose([b.get_height() for b in cont[0]], train)
     np.testing.assert_allclose([b.get_height() for b in cont[1]], val)
-    np.testing.assert_allclose([b.get_height() for b in bars(gap)[0]], 100 * (np.array(train) - np.array(val)))
+    np.testing.assert_allclose([b.get_height() for b in bar_containers(gap)[0]], 100 * (np.array(train) - np.array(val)))
     n_runs = len(runs)
     assert len(points(tv, "seeds")) == 2 * n_runs
     assert len(points(gap, "seeds")) == n_runs and len(points(test, "seeds")) == n_runs
     assert gap.get_ylabel() == t("regularization.gap_axis", lang) and test.get_ylabel() == t("test_accuracy", lang)
     assert t("seeds_n", lang, n=runs.n_seeds(method=methods[0])) in fig.get_supxlabel()
-    png(fig)
+    render(fig)
 
 
 def test_regularization_uses_restored_weights(figure_inputs):
@@ -141,9 +120,7 @@ def test_regularization_uses_restored_weights(figure_inputs):
 
 
 # ------------------------------------------------------------------------------------ instability
-@pytest.mark.parametrize("lang", LANGS)
-def test_instability(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_instability(figure_inputs, lang):
     runs = figure_inputs("instability")["runs"]
     settings = runs.values("setting")
     fig = viz.instability(runs)
@@ -165,7 +142,7 @@ def test_instability(figure_inputs, lang_theme, lang):
         expected = np.sqrt((g["norm"] ** 2).groupby(g["step"]).sum())
         expected = expected[np.isfinite(expected) & (expected > 0)]
         np.testing.assert_allclose(ax_g.lines[0].get_ydata(), expected.to_numpy())
-    png(fig)
+    render(fig)
 
 
 def test_instability_marks_divergence(figure_inputs, lang_theme):
@@ -185,9 +162,7 @@ def test_instability_marks_divergence(figure_inputs, lang_theme):
 
 
 # ------------------------------------------------------------------------------------ stability fixes
-@pytest.mark.parametrize("lang", LANGS)
-def test_stability_fixes(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_stability_fixes(figure_inputs, lang):
     runs = figure_inputs("stability-fixes")["runs"]
     fixes = runs.values("fix")
     fig = viz.stability_fixes(runs)
@@ -200,23 +175,21 @@ def test_stability_fixes(figure_inputs, lang_theme, lang):
     assert [c.get_text() for c in rate_ax.get_xticklabels()] == [t(f"stability-fixes.fix.{f}", lang) for f in fixes]
     failed = {f: np.mean([r.status == "diverged" or r.metric("max_class_frac", "test") > 0.95
                           for r in runs.select(fix=f).records]) for f in fixes}
-    (cont,) = bars(rate_ax)
+    (cont,) = bar_containers(rate_ax)
     np.testing.assert_allclose([b.get_height() for b in cont], [failed[f] for f in fixes])
     assert len(rate_ax.texts) == len(fixes)  # k/n above each bar
-    (acc_cont,) = bars(acc_ax)
+    (acc_cont,) = bar_containers(acc_ax)
     assert len(acc_cont) == len(fixes)
     finite = [np.isfinite(r.metric("accuracy", "test")) for r in runs.records]
     assert len(points(acc_ax, "seeds")) == sum(finite)
     n_diverged = sum(r.status == "diverged" and not f for r, f in zip(runs.records, finite))
     assert len(points(acc_ax, "diverged")) == n_diverged
     assert t("seeds_n", lang, n=runs.n_seeds(fix=fixes[0])) in fig.get_supxlabel()
-    png(fig)
+    render(fig)
 
 
 # ------------------------------------------------------------------------------------ forgetting
-@pytest.mark.parametrize("lang", LANGS)
-def test_forgetting(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_forgetting(figure_inputs, lang):
     runs = figure_inputs("forgetting")["runs"]
     methods = runs.values("method")
     fig = viz.forgetting(runs)
@@ -254,12 +227,10 @@ def test_forgetting(figure_inputs, lang_theme, lang):
         recs = runs.select(method=m).records
         assert y == pytest.approx(np.mean([forgetting_metrics(accuracy_matrix(r))["average_accuracy"] for r in recs]))
         assert x == pytest.approx(np.mean([r.summary["train_s"] + r.summary.get("method_extra_s", 0) for r in recs]))
-    png(fig)
+    render(fig)
 
 
-@pytest.mark.parametrize("lang", LANGS)
-def test_forgetting_pretrained(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_forgetting_pretrained(figure_inputs, lang):
     probes = figure_inputs("forgetting-pretrained")
     fig = viz.forgetting_pretrained(**probes)
     rows = [st.tables["probe"].iloc[0] for st in probes.values()]
@@ -276,18 +247,16 @@ def test_forgetting_pretrained(figure_inputs, lang_theme, lang):
         assert sorted(after[:, 1]) == pytest.approx(sorted(r[f"{probe}_after"] for r in rows))
         assert sorted(before[:, 1]) == pytest.approx(sorted(r[f"{probe}_before"] for r in rows))
     if has_ft:
-        assert len(bars(fig.axes[2])[0]) == len(probes)
+        assert len(bar_containers(fig.axes[2])[0]) == len(probes)
     frame = continual.probe_frame(probes)
     assert list(frame["method"]) == ["full", "full", "full", "lora", "frozen"]
     full = frame.loc[frame["method"] == "full", "lr"].tolist()
     assert full == sorted(full) and len(full) == 3
-    png(fig)
+    render(fig)
 
 
 # ------------------------------------------------------------------------------------ peft
-@pytest.mark.parametrize("lang", LANGS)
-def test_peft(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_peft(figure_inputs, lang):
     inputs = figure_inputs("peft")
     runs, memory = inputs["runs"], inputs.get("memory")  # memory: what training keeps, counted in bytes
     methods = runs.values("method")
@@ -308,26 +277,24 @@ def test_peft(figure_inputs, lang_theme, lang):
         np.testing.assert_allclose([p.get_y() + p.get_height() for p in top], want.to_numpy())
     assert pct.get_yscale() == "log" and pct.get_ylabel() == t("trainable_pct", lang)
     f = runs.finals("accuracy", "test")
-    np.testing.assert_allclose([b.get_height() for b in bars(pct)[0]],
+    np.testing.assert_allclose([b.get_height() for b in bar_containers(pct)[0]],
                                f.groupby("method", sort=False)["trainable_pct_at_end"].mean()[methods])
     for ax, col, ylabel in ((acc, "value", "test_accuracy"), (time_ax, "train_s", "wall_s")):
         assert ax.get_ylabel() == t(ylabel, lang)
-        assert len(bars(ax)) == 1 and len(bars(ax)[0]) == len(methods)
+        assert len(bar_containers(ax)) == 1 and len(bar_containers(ax)[0]) == len(methods)
         assert len(points(ax, "seeds")) == int(np.isfinite(f[col].astype(float)).sum())
     assert [x.get_text() for x in acc.get_xticklabels()] == [t(f"peft.method_short.{m}", lang) for m in methods]
-    cont = bars(drop)
+    cont = bar_containers(drop)
     assert len(cont) == 2 and all(len(c) == 2 for c in cont) and drop.get_legend() is not None
     frame = continual.probe_frame(probes)
     np.testing.assert_allclose([b.get_height() for b in cont[0]],
                                100 * (frame["linear_before"] - frame["linear_after"]).to_numpy())
     assert drop.get_ylabel() == t("peft.drop_axis", lang)
-    png(fig)
+    render(fig)
 
 
 # ------------------------------------------------------------------------------------ continual table
-@pytest.mark.parametrize("lang", LANGS)
-def test_continual_table(figure_inputs, lang_theme, lang):
-    lang_theme(lang)
+def test_continual_table(figure_inputs, lang):
     runs = figure_inputs("continual-table")["runs"]
     fig = viz.continual_table(runs)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
@@ -348,7 +315,7 @@ def test_continual_table(figure_inputs, lang_theme, lang):
         cost = sum(p["train_s"] + p["method_extra_s"] for p in rec.summary["per_task"][:2])
         assert cells[i, 4].get_text().get_text() == t("continual-table.ratio_fmt", lang, r=cost / base)
     assert cells[1, 4].get_text().get_text() == t("continual-table.ratio_fmt", lang, r=1.0)
-    png(fig)
+    render(fig)
 
 
 # ------------------------------------------------------------------------------------ axes-level functions

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ftcore import RunConfig
 from ftcore.analysis import figure_studies as analyses
 from ftcore.records.queries import mean_sd
+from ..claims import Claim
 from ..registry import Grid, StudyNeed
 from ..scale import FULL
 
@@ -72,6 +73,12 @@ def all_runs(labels: dict) -> bool:
 def arms(key: str, *names) -> Callable[[dict], bool]:
     """must_learn predicate: the runs whose ``key`` label is one of ``names``."""
     return lambda labels: labels.get(key) in names
+
+
+def beats(key: str, *pairs: tuple[str, str, str, str], **kw) -> list[Claim]:
+    """Claims "arm a beats arm b" on the grid label ``key``, each pair ``(a, b, zh, en)`` (``kw``: what
+    every claim shares, e.g. the input it reads)."""
+    return [Claim({"zh": zh, "en": en}, {key: a}, {key: b}, **kw) for a, b, zh, en in pairs]
 
 
 # ------------------------------------------------------------------------------------ grids

@@ -11,7 +11,7 @@ from ftcore.records.metrics import accuracy_matrix
 from ..claims import Claim
 from ..registry import FigureSpec, figure
 from .base import (ADAPTER_LR, BITFIT_LR, HIDDEN, LAYERS, LORA_LR, PREFIX_EPOCHS, PREFIX_LR, PROMPT_EPOCHS, PROMPT_LR,
-                   all_runs, measured, memory_need, seeds_grid)
+                   all_runs, beats, measured, memory_need, seeds_grid)
 from .captions import arm, lr, n, one, pct, sci, seeds
 from .problems import (CL_METHODS, FORGETTING_CLAIMS, TABLE_METHODS, cl_name, mean_forgetting, probes, sequence_configs,
                        sequences)
@@ -56,17 +56,13 @@ def _peft_caption(S) -> dict:
                   f"knowledge (probe). LRs from the sweep; all but prompt and prefix tuning train {n(others)} epochs."}
 
 
-PEFT_CLAIMS = [
-    Claim({"zh": "全量微调优于 LoRA（秩 8）", "en": "Full fine-tuning beats LoRA (rank 8)"},
-          {"method": "full"}, {"method": "lora_r8"}),
-    Claim({"zh": "LoRA 秩 32 优于秩 2", "en": "LoRA rank 32 beats rank 2"},
-          {"method": "lora_r32"}, {"method": "lora_r2"}),
-    Claim({"zh": "LoRA（秩 8）优于提示微调", "en": "LoRA (rank 8) beats prompt tuning"},
-          {"method": "lora_r8"}, {"method": "prompt"}),
-    Claim({"zh": "全量微调优于瓶颈适配器", "en": "Full fine-tuning beats bottleneck adapters"},
-          {"method": "full"}, {"method": "adapter"}),
-    Claim({"zh": "LoRA（秩 8）优于前缀微调", "en": "LoRA (rank 8) beats prefix tuning"},
-          {"method": "lora_r8"}, {"method": "prefix"})]
+PEFT_CLAIMS = beats(
+    "method",
+    ("full", "lora_r8", "全量微调优于 LoRA（秩 8）", "Full fine-tuning beats LoRA (rank 8)"),
+    ("lora_r32", "lora_r2", "LoRA 秩 32 优于秩 2", "LoRA rank 32 beats rank 2"),
+    ("lora_r8", "prompt", "LoRA（秩 8）优于提示微调", "LoRA (rank 8) beats prompt tuning"),
+    ("full", "adapter", "全量微调优于瓶颈适配器", "Full fine-tuning beats bottleneck adapters"),
+    ("lora_r8", "prefix", "LoRA（秩 8）优于前缀微调", "LoRA (rank 8) beats prefix tuning"))
 
 figure(FigureSpec(id="peft", section="seed 003", notebooks=("08",),
                   caption=_peft_caption, needs=_peft,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import viz
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, figure
-from .base import FROZEN, LAYERS, all_runs, base_run, finals_by, finetuned_need, label, measured, memory_need, seeds_grid, with_curves
+from .base import (FROZEN, LAYERS, all_runs, base_run, beats, finals_by, finetuned_need, label, measured, memory_need,
+                   seeds_grid, with_curves)
 from .captions import configs, lr, n, one, regime_text
 
 # ULMFiT unfreezes one layer group per epoch, top down. Seven frozen groups (embeddings + six layers)
@@ -70,15 +71,12 @@ def _freeze_measure(inputs):
                     + (" (the chapter's order differs)" if differs else ""), differs)
 
 
-FREEZE_EFFECTS_CLAIMS = [
-    Claim({"zh": "全部微调优于渐进解冻", "en": "Full fine-tuning beats gradual unfreezing"},
-          {"strategy": "none"}, {"strategy": "gradual"}),
-    Claim({"zh": "渐进解冻优于冻结底层", "en": "Gradual unfreezing beats freezing the bottom"},
-          {"strategy": "gradual"}, {"strategy": "bottom"}),
-    Claim({"zh": "冻结底层优于冻结中间层", "en": "Freezing the bottom beats freezing the middle"},
-          {"strategy": "bottom"}, {"strategy": "middle"}),
-    Claim({"zh": "冻结中间层优于只训练头部", "en": "Freezing the middle beats training the head only"},
-          {"strategy": "middle"}, {"strategy": "head_only"})]
+FREEZE_EFFECTS_CLAIMS = beats(
+    "strategy",
+    ("none", "gradual", "全部微调优于渐进解冻", "Full fine-tuning beats gradual unfreezing"),
+    ("gradual", "bottom", "渐进解冻优于冻结底层", "Gradual unfreezing beats freezing the bottom"),
+    ("bottom", "middle", "冻结底层优于冻结中间层", "Freezing the bottom beats freezing the middle"),
+    ("middle", "head_only", "冻结中间层优于只训练头部", "Freezing the middle beats training the head only"))
 
 figure(FigureSpec(id="freeze-effects", section="3.2.2", notebooks=("02",),
                   caption=_freeze_effects_caption,

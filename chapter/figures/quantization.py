@@ -17,9 +17,8 @@ from ftcore import RunConfig
 from ftcore.analysis import quantization as quant
 from ftcore.records.runset import RunSet
 
-from ..claims import Claim
 from ..registry import FigureSpec, StudyNeed, Value, figure
-from .base import LAYERS, all_runs
+from .base import LAYERS, all_runs, beats
 from .captions import lr, n, one, regime_text
 
 N_LATENCY, REPEATS, THREADS = 64, 7, 1  # 64 test reviews timed, 7 interleaved repeats, 1 thread
@@ -116,15 +115,12 @@ def _caption(S) -> dict:
     }
 
 
-QUANTIZATION_CLAIMS = [
-    Claim({"zh": "fp32 优于训练后 int8", "en": "fp32 beats post-training int8"},
-          {"arm": "fp32"}, {"arm": "int8_ptq"}, input="gate_arms"),
-    Claim({"zh": "量化感知微调的 int8 优于训练后 int8", "en": "Quantization-aware int8 beats post-training int8"},
-          {"arm": "int8_qat"}, {"arm": "int8_ptq"}, input="gate_arms"),
-    Claim({"zh": "fp32 优于量化感知微调的 int8", "en": "fp32 beats quantization-aware int8"},
-          {"arm": "fp32"}, {"arm": "int8_qat"}, input="gate_arms"),
-    Claim({"zh": "fp32 优于 bf16", "en": "fp32 beats bf16"},
-          {"arm": "fp32"}, {"arm": "bf16"}, input="gate_arms")]
+QUANTIZATION_CLAIMS = beats(
+    "arm",
+    ("fp32", "int8_ptq", "fp32 优于训练后 int8", "fp32 beats post-training int8"),
+    ("int8_qat", "int8_ptq", "量化感知微调的 int8 优于训练后 int8", "Quantization-aware int8 beats post-training int8"),
+    ("fp32", "int8_qat", "fp32 优于量化感知微调的 int8", "fp32 beats quantization-aware int8"),
+    ("fp32", "bf16", "fp32 优于 bf16", "fp32 beats bf16"), input="gate_arms")
 
 figure(FigureSpec(id="quantization", section="seed 003", notebooks=("12",),
                   caption=_caption, needs=needs,
