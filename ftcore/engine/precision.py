@@ -123,7 +123,7 @@ def _cache_file() -> Path:
 
 
 def _machine_key(device: torch.device) -> str:
-    from .provenance import cpu_name
+    from ..records.provenance import cpu_name
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "") + "|" + os.environ.get("ATEN_CPU_CAPABILITY", "")
     return f"{device.type}|{name}|{platform.machine()}|torch {torch.__version__}|threads {torch.get_num_threads()}|{isa}"
