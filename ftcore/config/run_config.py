@@ -237,6 +237,8 @@ class RunConfig:
                and not (f.name in ADDED_LATER and getattr(self, f.name) == ADDED_LATER[f.name])}
         if out.get("precision") == "auto":
             out["precision"] = _resolve_precision(self)
+        if self.reinit_top:  # v1 re-initialised nothing (transformers 5): its records are never reused
+            out["reinit_impl"] = 2
         return out
 
     @classmethod

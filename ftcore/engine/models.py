@@ -88,12 +88,27 @@ def reinit_top_layers(model: nn.Module, k: int, *, seed: int) -> list[str]:
         raise ConfigError(f"RunConfig.reinit_top={k} is not allowed: expected at most {len(blocks)} "
                           f"(the model's encoder layers)")
     torch.manual_seed(seed + 1)
+    std = getattr(model.config, "initializer_range", 0.02)
     names = []
     for group in blocks[len(blocks) - k:]:
         for module in group.modules:
-            module.apply(model._init_weights)
+            module.apply(lambda m: _bert_init(m, std))
         names.append(group.name)
     return names
+
+
+@torch.no_grad()
+def _bert_init(module: nn.Module, std: float) -> None:
+    """BERT's own initialisation, written out (what the paper re-applies). Not ``model._init_weights``:
+    in transformers 5 it skips every parameter a checkpoint load marked ``_is_hf_initialized``, so
+    on a pretrained model it silently re-initialised nothing."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
