@@ -56,7 +56,7 @@ def _strategies(S):
         epochs = strategy_epochs(S, size)
         arms_ = {"full": ({}, S.seeds),
                  "frozen": (dict(FROZEN, epochs=max(FROZEN["epochs"], 20 * epochs)), S.seeds),
-                 # from scratch: its own LR, the same steps as fine-tuning; on the whole split (534
+                 # from scratch: its own LR, the same steps as fine-tuning; on the whole split (558
                  # steps of a full backward pass each) 3 seeds, where its gap is already clear
                  "random": ({"init": "random", "lr": RANDOM_LR}, S.seeds[:3] if size is None else S.seeds)}
         for name, (kw, seeds_) in arms_.items():

@@ -29,8 +29,8 @@ PEFT = {"full": {}, "lora_r2": {"peft": "lora", "lora_r": 2, "lr": LORA_LR},
 def _peft(S):
     probes_ = probes(S, names=("full_0.0001", "lora_0.003"))
     probes_.pop("gate_runs")  # the same runs as the grid's full and lora_r8 arms, seed 0
-    return {"runs": seeds_grid(S, PEFT, "method"), "memory": memory_need(S, {k: S.base.replace(**v) for k, v in PEFT.items()}),
-            **probes_}
+    memory = memory_need(S, {k: S.base.replace(**v) for k, v in PEFT.items()})
+    return {"runs": seeds_grid(S, PEFT, "method"), "memory": memory, **probes_}
 
 
 def _peft_caption(S) -> dict:
@@ -109,4 +109,5 @@ def _table_claims() -> list:
 figure(FigureSpec(id="continual-table", section="seed 001", notebooks=("07",),
                   caption=_table_caption, needs=functools.partial(sequences, labels=TABLE_METHODS),
                   measure=_table_measure,
-                  draw=viz.continual_table, must_learn={"runs": all_runs}, claims=FORGETTING_CLAIMS[:2] + _table_claims()))
+                  draw=viz.continual_table, must_learn={"runs": all_runs},
+                  claims=FORGETTING_CLAIMS[:2] + _table_claims()))

@@ -6,14 +6,18 @@ from ftcore.analysis import figure_studies as analyses
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, StudyNeed, figure
 from .base import all_runs, base_run, finetuned_need
-from .captions import lr, n, one, pct, seeds, steps
+from .captions import lr, one, pct, seeds, steps
+
+def _task_formats(S):
+    return {"study": StudyNeed("task-formats", {"model": S.base.model, "max_length": S.base.max_length},
+                               lambda: analyses.task_formats(S.base.model, max_length=S.base.max_length))}
+
 
 figure(FigureSpec(id="task-formats", section="3.2.3", notebooks=("03",),
                   caption={"zh": "同一条真实影评：序列分类、词元分类（片名标注对齐到子词，-100 表示不计损失）和掩码语言模型。",
                            "en": "One real review: sequence classification, token classification (film title tags aligned to word "
                                  "pieces, -100 = ignored) and masked language modelling."},
-                  needs=lambda S: {"study": StudyNeed("task-formats", {"model": S.base.model, "max_length": S.base.max_length},
-                                                      lambda: analyses.task_formats(S.base.model, max_length=S.base.max_length))},
+                  needs=_task_formats,
                   draw=viz.task_formats, must_learn={}))  # no training
 
 figure(FigureSpec(id="augmentation", section="3.2.3", notebooks=("03",),
@@ -46,7 +50,8 @@ def _quality_caption(S) -> dict:
     runs = _quality(S)["runs"]
     levels = "/".join(f"{100 * x:g}" for x in NOISE)
     ends, middle = (pct(NOISE[0]), pct(NOISE[-1])), (pct(NOISE[1]), pct(NOISE[2]))
-    k_ends, k_middle = one(seeds(runs, noise=x) for x in (NOISE[0], NOISE[-1])), one(seeds(runs, noise=x) for x in NOISE[1:3])
+    k_ends = one(seeds(runs, noise=x) for x in (NOISE[0], NOISE[-1]))
+    k_middle = one(seeds(runs, noise=x) for x in NOISE[1:3])
     budget, lr_ = steps(S.base), lr(one(c.lr for _, c in runs.cells))
     return {"zh": f"左：随机翻转 {levels}% 训练标签后的测试准确率（每个大小都训练约 {budget} 步，学习率 {lr_}；{ends[0]} 与 {ends[1]} 各 {k_ends} 个种子，"
                   f"{middle[0]} 与 {middle[1]} 各 {k_middle} 个，误差线为 95% t 区间）；右：按训练结束时的单样本损失排序，能多准地找出被翻转的标签（precision@k）。",
@@ -64,5 +69,6 @@ DATA_QUALITY_CLAIMS = [
 figure(FigureSpec(id="data-quality", section="3.2.3", notebooks=("03",),
                   caption=_quality_caption, needs=_quality,
                   draw=viz.data_quality,
-                  must_learn={"runs": lambda lab: lab["noise"] < NOISE[-1]},  # the noisiest labels are shown whatever they reach
+                  # the noisiest labels are shown whatever they reach
+                  must_learn={"runs": lambda lab: lab["noise"] < NOISE[-1]},
                   claims=DATA_QUALITY_CLAIMS))

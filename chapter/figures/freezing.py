@@ -28,11 +28,16 @@ def _layers(first: int, count: int) -> str:
 
 
 # ------------------------------------------------------------------------------------ freeze-map
+def _freeze_map(S):
+    """The freezing grid's first seed: which groups train is the same in every seed."""
+    return {"runs": Grid([c for c in _freeze_grid(S)["runs"].cells if c[0]["seed"] == S.seeds[0]])}
+
+
 figure(FigureSpec(id="freeze-map", section="3.2.2", notebooks=("02",),
                   caption={"zh": "颜色取自训练开始时各层组参数的 requires_grad，标注为参数量；渐进解冻一行标出真实的解冻步。",
                            "en": "Colour from each group's requires_grad at the start of training, annotated with parameter counts; "
                                  "the gradual row marks the recorded unfreezing steps."},
-                  needs=lambda S: {"runs": Grid([c for c in _freeze_grid(S)["runs"].cells if c[0]["seed"] == S.seeds[0]])},
+                  needs=_freeze_map,
                   draw=viz.freeze_map, must_learn={"runs": all_runs}))
 
 
@@ -71,6 +76,10 @@ def _freeze_measure(inputs):
                     + (" (the chapter's order differs)" if differs else ""), differs)
 
 
+def _freeze_effects(S):
+    return {**_freeze_grid(S), "memory": memory_need(S, {k: S.base.replace(**v) for k, v in FREEZES.items()})}
+
+
 FREEZE_EFFECTS_CLAIMS = beats(
     "strategy",
     ("none", "gradual", "全部微调优于渐进解冻", "Full fine-tuning beats gradual unfreezing"),
@@ -79,9 +88,8 @@ FREEZE_EFFECTS_CLAIMS = beats(
     ("middle", "head_only", "冻结中间层优于只训练头部", "Freezing the middle beats training the head only"))
 
 figure(FigureSpec(id="freeze-effects", section="3.2.2", notebooks=("02",),
-                  caption=_freeze_effects_caption,
-                  needs=lambda S: {**_freeze_grid(S), "memory": memory_need(S, {k: S.base.replace(**v) for k, v in FREEZES.items()})},
-                  measure=_freeze_measure, draw=viz.freeze_effects, must_learn={"runs": all_runs},
+                  caption=_freeze_effects_caption, needs=_freeze_effects, measure=_freeze_measure,
+                  draw=viz.freeze_effects, must_learn={"runs": all_runs},
                   claims=FREEZE_EFFECTS_CLAIMS))
 
 

@@ -17,7 +17,7 @@ from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, Sequences, StudyNeed, figure
 from .base import (CL_LORA_LR, FROZEN, LORA_LR, RISKY_LR, against_claim, all_runs, arms, label, measured,
                    seeds_grid, with_curves)
-from .captions import arm, configs, lr, n, one, pct, regime_text, sci, seeds, steps
+from .captions import arm, lr, n, one, pct, regime_text, sci, seeds, steps
 
 # ------------------------------------------------------------------------------------ fitting
 
@@ -201,7 +201,8 @@ JOINT_CLAIM = Claim({"zh": "多任务联合训练的最终平均准确率高于�
 figure(FigureSpec(id="forgetting", section="3.2.5", notebooks=("05", "07"),
                   caption=_forgetting_caption, needs=functools.partial(sequences, labels=FORGETTING_METHODS),
                   measure=_forgetting_measure,
-                  draw=viz.forgetting, must_learn={"runs": all_runs}, claims=FORGETTING_CLAIMS + [REPLAY_EWC_CLAIM, JOINT_CLAIM]))
+                  draw=viz.forgetting, must_learn={"runs": all_runs},
+                  claims=FORGETTING_CLAIMS + [REPLAY_EWC_CLAIM, JOINT_CLAIM]))
 
 # ------------------------------------------------------------------------------------ forgetting-pretrained
 PROBE_TASK = "bbc-topic"

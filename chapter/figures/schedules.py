@@ -9,7 +9,7 @@ import viz
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, figure
-from .base import DECAYS, RISKY_LR, against_claim, all_runs, decay_grid, finals_by, label, measured, seeds_grid, with_curves
+from .base import RISKY_LR, against_claim, all_runs, decay_grid, finals_by, label, measured, seeds_grid, with_curves
 from .captions import configs, lr, n, one, pct, seeds
 
 # ------------------------------------------------------------------------------------ warmup
