@@ -1,7 +1,7 @@
 """Instruction tuning and RLHF (seed 003): figures ``instruction_tuning`` and ``rlhf``.
 
 Drawn from the studies of ``ftcore.alignment`` (the tiny GPT's pretraining, the instruction-tuning
-arms, the reward model, the RLHF runs), combined into tidy frames by ``chapter.specs_alignment``.
+arms, the reward model, the RLHF runs), combined into tidy frames by ``chapter.figures.alignment``.
 No torch here.
 """
 from __future__ import annotations
