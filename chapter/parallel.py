@@ -31,26 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftcore.config import TRAINING_LOOPS
 from ftcore.records.cache import Stored, fetch_or_compute, load_valid
 from ftcore.records.record import RecordError
 
 from .registry import REGISTRY, Grid, LandscapeNeed, Sequences
 
 BACKENDS = ("joblib", "ray")
-RUN_KIND = {"ftcore": "run", "hf": "hf run", "lightning": "lightning run"}  # engine -> job kind
+# engine -> job kind, one per training loop of the registry
+RUN_KIND = {loop: "run" if loop == "ftcore" else f"{loop} run" for loop in TRAINING_LOOPS}
 RUN_KINDS = {kind: engine for engine, kind in RUN_KIND.items()}
 
 
 def stored_engine_run(engine: str, cfg, runs_dir) -> Stored:
-    """The cache entry of ``cfg`` trained by ``engine`` (a key of :data:`RUN_KIND`)."""
-    if engine == "hf":
-        from ftcore.engine.hf import stored_hf_run
-        return stored_hf_run(cfg, runs_dir)
-    if engine == "lightning":
-        from ftcore.engine.lightning import stored_lightning_run
-        return stored_lightning_run(cfg, runs_dir)
-    from ftcore.engine.runs import stored_run
-    return stored_run(cfg, runs_dir)
+    """The cache entry of ``cfg`` trained by ``engine`` (a loop of ``ftcore.config.TRAINING_LOOPS``)."""
+    from ftcore.engine.runs import stored_for
+    return stored_for(engine, cfg, runs_dir)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ FILLER = "the film story cast plot movie acting script director scene".split()
 # Subprocesses (the CLI, notebook kernels) start with torch's default of one thread per core: under
 # `pytest -n 2` that would be 2 workers x 2 threads on 2 cores. One thread each, unless set already.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# precision="auto" means fp32 in the tests on every machine (the same numbers whatever the CPU);
+# tests/test_precision.py unsets it where it tests the choice itself.
+os.environ.setdefault("FTCORE_AUTO_PRECISION", "fp32")
 
 
 @pytest.fixture(autouse=True)
