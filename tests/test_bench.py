@@ -84,7 +84,10 @@ def test_batch_flops_counts_dense_and_attention_work(bench):
 
 def test_parse_args_pairs_and_quick(bench):
     a = bench.parse_args(["--quick"])
-    assert a.pairs == list(bench.PAIRS) and a.repeats == 1
+    assert a.pairs == bench.default_pairs() and a.repeats == 1
+    # every pair where bf16 is native; no bf16 pair where it is not (fp32 is the headline there)
+    assert bench.default_pairs(native=True) == list(bench.PAIRS)
+    assert bench.default_pairs(native=False) == [p for p in bench.PAIRS if p != "bf16"]
     assert bench.parse_args([]).repeats >= 3  # the ratios are medians of >= 3 repeats by default
     assert bench.parse_args(["--pairs", "bf16, head_only"]).pairs == ["bf16", "head_only"]
     with pytest.raises(SystemExit):
@@ -95,6 +98,7 @@ def test_pair_configs_are_valid_and_like_for_like(bench):
     args = bench.parse_args(["--quick"])
     for name, pair in bench.PAIRS.items():
         cfg = bench.pair_config(pair, args)
+        assert cfg.precision == ("bf16" if name == "bf16" else "fp32")  # never "auto": a pair means one thing
         train_size, warmup, steps = pair.sizes(quick=True)
         assert cfg.max_steps == warmup + steps and cfg.train_size == train_size
         assert cfg.eval_splits == () and not cfg.test_at_end
