@@ -399,7 +399,7 @@ class ForgettingControl(Control):
 
     def config(self):
         from ftcore.analysis.continual import ContinualConfig
-        base = live_config(eval_splits=(), train_size=32 if QUICK else 800, test_size=32 if QUICK else 300,
+        base = live_config(eval_splits=(), train_size=32 if QUICK else 500, test_size=32 if QUICK else 300,
                            progress=True)
         return ContinualConfig(base=base, tasks=("rt-sentiment", "bbc-topic"), method=self.method.value,
                                ewc_lambda=self.lam.value, replay_fraction=self.frac.value,

@@ -86,6 +86,8 @@ RECIPES: dict[str, MLMConfig] = {
     # the full-scale small RoBERTa: about 5.3M parameters; about 10 min on one CPU thread
     # bf16: the recorded checkpoint's recipe (fp32 at the protocol regeneration, issue 24)
     "roberta-small": MLMConfig(steps=1800, precision="bf16"),
+    # the same in fp32, for the notebook's fill-mask box on a CPU without native bf16
+    "roberta-small-fp32": MLMConfig(steps=1800),
     # quick mode / tests: 2 layers × 64, a 1,000-token vocabulary, 60 steps (seconds)
     "roberta-quick": MLMConfig(vocab_size=1000, hidden=64, layers=2, heads=2, intermediate=256,
                                steps=60, batch_size=16, eval_every=20, eval_blocks=32),
