@@ -150,6 +150,6 @@ def test_mlm_recipes_share_their_base_and_keep_their_fingerprints():
     assert RECIPES["minilm-reviews-quick-1e-05"].to_dict() == {**REVIEWS_QUICK.to_dict(), "lr": 1e-5}
     # the fingerprints that name the committed checkpoints (a recipe's to_dict() is hashed into them)
     assert {name: fingerprint(cfg) for name, cfg in RECIPES.items()} == {
-        "roberta-small": "7c0618986f45bcca", "roberta-quick": "a18653f3862ee271",
+        "roberta-small": "7c0618986f45bcca", "roberta-small-fp32": "5700fc8314141470", "roberta-quick": "a18653f3862ee271",
         "minilm-reviews-1e-05": "65b4a8cfc4ccaac4", "minilm-reviews-1e-04": "5c385b3c79a6285a",
         "minilm-reviews-quick-1e-05": "4539f51faf22ba6f", "minilm-reviews-quick-1e-04": "98bfc1d33ce5844a"}
