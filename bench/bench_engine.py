@@ -751,20 +751,13 @@ def machine_info(args) -> dict:
     import numpy
     import transformers
 
-    cpu, flags = "unknown", []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == "unknown":
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
-    except OSError:
-        pass
+    from ftcore.records.provenance import cpu_name
+
     return {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu_model": cpu,
+        "cpu_model": cpu_name(),
         "cpu_count": os.cpu_count(),
-        "cpu_simd": [f for f in precision.CPU_FLAGS if f in flags],
+        "cpu_simd": precision.cpu_flags(),
         "native_bf16": precision.native_bf16("cpu"),
         "auto_precision": precision.auto_choice("cpu").summary(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),  # set to simulate a CPU without bf16

@@ -203,14 +203,12 @@ def resolved_precision(cfg: RunConfig) -> str:
     """``cfg.precision`` with ``auto`` replaced by what it means on this machine."""
     if cfg.precision != "auto":
         return cfg.precision
-    if cfg.threads is not None:  # the choice is per thread count: measure with the run's own
-        before = torch.get_num_threads()
-        torch.set_num_threads(cfg.threads)
-        try:
-            return auto_choice(_device_of(cfg)).precision
-        finally:
-            torch.set_num_threads(before)
-    return auto_choice(_device_of(cfg)).precision
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads or before)  # the choice is per thread count: the run's own
+    try:
+        return auto_choice(_device_of(cfg)).precision
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve(cfg: RunConfig) -> RunConfig:
