@@ -33,7 +33,7 @@ from ftcore.records.cache import MissingRecordError, Stored, fetch_or_compute  #
 from ftcore.records.record import RecordError
 
 from .claims import annotate
-from .registry import REGISTRY, FigureSpec, Grid, LandscapeNeed, Sequences, StudyNeed, Value
+from .registry import REGISTRY, FigureSpec
 from .scale import SCALES, Scale
 
 FORMATS = ("png", "svg", "pdf")
@@ -66,37 +66,10 @@ class Collector:
                                                        force=self.force, render_only=self.render_only)
         return self.results[item.path]
 
-    def grid(self, g: Grid):
-        from tqdm.auto import tqdm
-
-        from ftcore.records.runset import RunSet
-        cells = tqdm(g.cells, desc=f"  {self.current}", unit="run", leave=False, disable=len(g.cells) < 2)
-        from .parallel import stored_engine_run
-        return RunSet((labels, self.fetch(stored_engine_run(g.engine(labels), cfg, self.S.runs_dir)))
-                      for labels, cfg in cells)
-
-    def sequences(self, s: Sequences):
-        from ftcore.analysis.continual import stored_sequence
-        from ftcore.records.runset import RunSet
-        return RunSet((labels, self.fetch(stored_sequence(ccfg, self.S.runs_dir))) for labels, ccfg in s.cells)
-
-    def study(self, need: StudyNeed):
-        from ftcore.records.studies import stored_study
-        return self.fetch(stored_study(need.name, need.params, need.compute, self.S.runs_dir))
-
-    def landscape(self, need: LandscapeNeed):
-        from ftcore.analysis.landscape import stored_landscape
-        land = self.fetch(stored_landscape(need.cfg, need.lcfg, self.S.runs_dir))
-        return {"surface": land.surface, "path": land.path, "line": land.line, "meta": land.meta}
-
     def collect(self, spec: FigureSpec) -> dict:
+        """The figure's inputs by name: each need fetched as its kind says (``Need.collect``)."""
         self.current = spec.id
-        out = {}
-        for name, need in spec.needs(self.S).items():
-            kind = {Grid: self.grid, Sequences: self.sequences, StudyNeed: self.study,
-                    LandscapeNeed: self.landscape, Value: lambda v: v.get()}[type(need)]
-            out[name] = kind(need)
-        return out
+        return {name: need.collect(self) for name, need in spec.needs(self.S).items()}
 
 
 def render(spec: FigureSpec, inputs: dict, lang: str, out_dir: Path) -> list[Path]:

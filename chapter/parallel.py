@@ -17,9 +17,10 @@ Where records are written:
 * ``ray``: a worker may be on another machine, so it computes and returns the result, and the
   driver saves it into its runs folder (under the same lock). No shared filesystem is needed.
 
-Studies (``StudyNeed``) are not parallelised: their compute functions are closures over the scale,
-and they are few; they run in the parent during collection, when the runs they share with the
-figures are cache hits.
+What a need resolves to, and how each kind of job finds its stored result, is said by the need
+types themselves (:mod:`chapter.needs`). Studies (``StudyNeed``) are not parallelised: their compute
+functions are closures over the scale, and they are few; they run in the parent during collection,
+when the runs they share with the figures are cache hits.
 """
 from __future__ import annotations
 
@@ -27,68 +28,22 @@ import contextlib
 import dataclasses
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftcore.config import TRAINING_LOOPS
-from ftcore.records.cache import Stored, fetch_or_compute, load_valid
+from ftcore.records.cache import fetch_or_compute, load_valid
 from ftcore.records.record import RecordError
 
-from .registry import REGISTRY, Grid, LandscapeNeed, Sequences
+from .needs import JOB_KINDS, RUN_KIND, Job  # noqa: F401 (JOB_KINDS, RUN_KIND: re-exported)
+from .registry import REGISTRY
 
 BACKENDS = ("joblib", "ray")
-# engine -> job kind, one per training loop of the registry
-RUN_KIND = {loop: "run" if loop == "ftcore" else f"{loop} run" for loop in TRAINING_LOOPS}
-RUN_KINDS = {kind: engine for engine, kind in RUN_KIND.items()}
-
-
-def stored_engine_run(engine: str, cfg, runs_dir) -> Stored:
-    """The cache entry of ``cfg`` trained by ``engine`` (a loop of ``ftcore.config.TRAINING_LOOPS``)."""
-    from ftcore.engine.runs import stored_for
-    return stored_for(engine, cfg, runs_dir)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One missing stored result: its kind and what computes it (a RunConfig, a ContinualConfig, or
-    a (RunConfig, LandscapeConfig) pair). Picklable: it crosses to the worker."""
-
-    kind: str  # "run" | "hf run" | "lightning run" | "task sequence" | "landscape"
-    spec: Any
-
-    def stored(self, runs_dir) -> Stored:
-        if self.kind in RUN_KINDS:
-            return stored_engine_run(RUN_KINDS[self.kind], self.spec, runs_dir)
-        if self.kind == "task sequence":
-            from ftcore.analysis.continual import stored_sequence
-            return stored_sequence(self.spec, runs_dir)
-        if self.kind == "landscape":
-            from ftcore.analysis.landscape import stored_landscape
-            return stored_landscape(*self.spec, runs_dir)
-        raise ValueError(f"unknown job kind {self.kind!r}")
-
-    def with_threads(self, threads: int) -> "Job":
-        """The same job on ``threads`` CPU threads (not part of any result's identity)."""
-        if self.kind in RUN_KINDS:
-            return Job(self.kind, self.spec.replace(threads=threads))
-        if self.kind == "task sequence":
-            return Job(self.kind, dataclasses.replace(self.spec, base=self.spec.base.replace(threads=threads)))
-        cfg, lcfg = self.spec
-        return Job(self.kind, (cfg.replace(threads=threads), lcfg))
 
 
 def jobs_of(spec, S) -> list[Job]:
-    """The stored results a figure needs that workers can compute (studies and values are not)."""
-    out = []
-    for need in spec.needs(S).values():
-        if isinstance(need, Grid):
-            out += [Job(RUN_KIND[need.engine(labels)], cfg) for labels, cfg in need.cells]
-        elif isinstance(need, Sequences):
-            out += [Job("task sequence", ccfg) for _, ccfg in need.cells]
-        elif isinstance(need, LandscapeNeed):
-            out.append(Job("landscape", (need.cfg, need.lcfg)))
-    return out
+    """The stored results a figure needs that workers can compute (each need's ``jobs()``: none for
+    studies and values)."""
+    return [job for need in spec.needs(S).values() for job in need.jobs()]
 
 
 def plan(col, ids: list[str]) -> list[Job]:

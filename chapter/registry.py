@@ -9,47 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ftcore import RunConfig
-
-
-@dataclass
-class Grid:
-    """Runs: ``(labels, RunConfig)`` cells; arrives in the figure as a ``viz.RunSet``.
-
-    ``engine_label``: the label naming each cell's training loop: "ftcore", "hf" (HF Trainer,
-    ``ftcore.engine.hf``) or "lightning" (``ftcore.engine.lightning``); without it every cell is an
-    ftcore run."""
-    cells: list[tuple[dict[str, Any], RunConfig]]
-    engine_label: str | None = None
-
-    def engine(self, labels: dict[str, Any]) -> str:
-        return labels[self.engine_label] if self.engine_label else "ftcore"
-
-
-@dataclass
-class Sequences:
-    """Task sequences (continual learning): ``(labels, ContinualConfig)`` cells → a RunSet."""
-    cells: list[tuple[dict[str, Any], Any]]
-
-
-@dataclass
-class StudyNeed:
-    """A cached study: ``compute()`` → (tables, meta), keyed on ``name`` and ``params``."""
-    name: str
-    params: dict[str, Any]
-    compute: Callable[[], tuple[dict, dict]]
-
-
-@dataclass
-class LandscapeNeed:
-    cfg: RunConfig
-    lcfg: Any
-
-
-@dataclass
-class Value:
-    """Something already at hand (metadata read from the assets)."""
-    get: Callable[[], Any]
+# The need kinds (runs, task sequences, studies, landscapes, values), each carrying its own behaviour;
+# figures import them from here.
+from .needs import Grid, LandscapeNeed, Need, Sequences, StudyNeed, Value  # noqa: F401
 
 
 @dataclass(kw_only=True)

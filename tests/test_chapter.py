@@ -205,6 +205,44 @@ def test_a_grid_names_each_cells_training_loop():
     assert hf.with_threads(1).spec.threads == 1 and hf.stored(QUICK.runs_dir).kind == "hf run"
 
 
+def test_every_job_names_its_own_kind_of_stored_result_whatever_its_threads():
+    """Each need says what it resolves to: every job of every figure is a cache entry of its own
+    kind, and the same entry (folder) on another thread count."""
+    from chapter.needs import JOB_KINDS, Need
+    from chapter.parallel import jobs_of
+    kinds = set()
+    for spec in REGISTRY.values():
+        assert all(isinstance(n, Need) for n in spec.needs(QUICK).values()), spec.id
+        for job in jobs_of(spec, QUICK):
+            item = job.stored(QUICK.runs_dir)
+            assert item.kind == job.kind and job.with_threads(1).stored(QUICK.runs_dir).path == item.path
+            kinds.add(job.kind)
+    assert kinds == set(JOB_KINDS)  # every kind of job is used by some figure
+
+
+def test_a_new_kind_of_need_is_one_class(tmp_path):
+    """A need kind carries its jobs and its collection: the build and the workers read them, so a new
+    kind needs no table or if-chain anywhere else."""
+    import dataclasses
+
+    from chapter.build import Collector
+    from chapter.needs import Need
+    from chapter.parallel import jobs_of
+    from chapter.registry import FigureSpec, Value
+
+    @dataclasses.dataclass
+    class Pair(Need):  # two values drawn side by side
+        a: int
+        b: int
+
+        def collect(self, col):
+            return (self.a, self.b)
+    spec = FigureSpec(id="toy", section="", notebooks=(), caption={"zh": "", "en": ""}, draw=lambda **kw: None,
+                      needs=lambda S: {"pair": Pair(1, 2), "n": Value(lambda: 3)})
+    col = Collector(dataclasses.replace(QUICK, runs_dir=str(tmp_path)), render_only=True)
+    assert col.collect(spec) == {"pair": (1, 2), "n": 3} and jobs_of(spec, QUICK) == []
+
+
 def test_retime_stores_a_retrained_run_only_when_its_metrics_are_identical(tiny, tmp_path, monkeypatch):
     """``python -m chapter.retime`` re-measures a run's time; a run whose metrics would change is kept."""
     from chapter import retime as rt
