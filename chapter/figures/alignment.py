@@ -2,9 +2,10 @@
 
 Both are drawn from cached studies (``ftcore.alignment``), not from fine-tuning runs of the
 encoder: the tiny GPT's pretraining (``tiny-gpt``), one study per instruction-tuning arm and seed,
-the reward model, one study per RLHF run. :class:`StudiesFigure` turns them into the RunSet that
-the validity gate and the claims read (one in-memory record per arm and seed, its ``evals`` the
-study's measurements), so the verdicts come from the same seed-paired differences as every figure.
+the reward model, one study per RLHF run. :class:`StudiesFigure` puts them in the RunSet that the
+validity gate and the claims read (one study per arm and seed: a study reads as a record does, its
+``evals`` its final measurements, ``ftcore.records.studies``), so the verdicts come from the same
+seed-paired differences as every figure.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from ftcore.alignment.causal_lm import GPTConfig, gpt_study, n_parameters
 from ftcore.alignment.instructions import TuneConfig, instruction_study
 from ftcore.alignment.reward import RewardConfig, reward_study
 from ftcore.alignment.rlhf import RLConfig, rlhf_study
-from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
+from ftcore.records.studies import Study
 from ..claims import Claim
 from ..registry import FigureSpec, StudyNeed, figure
 from .captions import one
@@ -30,7 +31,7 @@ KL_COEFS = (0.01, 0.2)  # β: small enough to let the policy drift (reward hacki
 @dataclass
 class StudiesFigure(FigureSpec):
     """A figure whose inputs are studies: ``combine(inputs)`` makes what ``draw``, the gate and the
-    claims read (a ``runs`` RunSet among them) before each of them runs."""
+    claims read (a ``runs`` RunSet of the studies by arm and seed among them) before each of them runs."""
 
     combine: Callable[[dict], dict] | None = field(default=None, kw_only=True)
 
@@ -45,13 +46,6 @@ class StudiesFigure(FigureSpec):
 
     def gate(self, inputs: dict, majority: float | None = None):
         return super().gate(self.judged_inputs(inputs), majority)
-
-
-def record(name: str, evals: list[dict], meta: dict | None = None) -> RunRecord:
-    """An in-memory record holding a study's final measurements (``evals`` rows: split, metric, value)."""
-    ev = pd.DataFrame([{"step": 0, "task": None, **e} for e in evals])
-    ev = ev.astype({"step": "int64", "task": "string", "split": "string", "metric": "string", "value": "float64"})
-    return RunRecord(name, {}, {}, "completed", dict(meta or {}), {"evals": ev})
 
 
 def _gpt(S) -> GPTConfig:
@@ -88,10 +82,10 @@ def _it_needs(S) -> dict:
 IT_ARMS = ("untuned", "nomask", "mask")
 
 
-def _pooled(st) -> list[dict]:
+def _pooled(st: Study) -> Study:
+    """The study read on all tasks at once: its pooled rows (task ``all``, the mean over tasks)."""
     ev = st.tables["evals"]
-    ev = ev[ev["task"] == "all"]
-    return [{"split": r.split, "metric": r.metric, "value": float(r.value)} for r in ev.itertuples()]
+    return st.with_evals(ev[ev["task"] == "all"])
 
 
 def _it_combine(inputs: dict) -> dict:
@@ -103,7 +97,7 @@ def _it_combine(inputs: dict) -> dict:
     for arm in IT_ARMS:
         for s in seeds:
             st = inputs["untuned"] if arm == "untuned" else arms[f"{arm}_{s}"]
-            items.append(({"arm": arm, "seed": s}, record(f"{arm}-{s}", _pooled(st))))
+            items.append(({"arm": arm, "seed": s}, _pooled(st)))
             ev = st.tables["evals"]
             for r in ev.itertuples():
                 (rows if r.task == "all" else per_task).append(
@@ -189,10 +183,17 @@ def _rl_needs(S) -> dict:
     return needs
 
 
+def _rl_evals(meta: dict, when: str) -> list[dict]:
+    """An RLHF run's measurements at its ``start`` or ``end`` (the study's meta: means over its first
+    or last steps) as evals rows; at the start the policy is the reference model, so its KL is 0."""
+    return [{"split": "test", "metric": k, "value": 0.0 if (k, when) == ("kl", "start") else meta[f"{k}_{when}"]}
+            for k in ("reward", "kl", "length", "repetition")]
+
+
 def _rl_combine(inputs: dict) -> dict:
     runs = {k: v for k, v in inputs.items() if k.startswith("rl_")}
     rm = inputs["reward"]
-    items = [({"arm": "reward_model", "seed": 0}, record("reward-model", [
+    items = [({"arm": "reward_model", "seed": 0}, rm.with_evals([
         {"split": "test", "metric": "accuracy", "value": rm.meta["pairwise_accuracy"]},
         {"split": "test", "metric": "majority_frac", "value": 0.5}]))]  # a pair is chosen or not: chance 0.5
     steps, samples = [], []
@@ -201,17 +202,10 @@ def _rl_combine(inputs: dict) -> dict:
         _, beta, seed = k.split("_")
         beta, seed = float(beta), int(seed)
         m = st.meta
-        items.append(({"arm": f"beta_{beta:g}", "seed": seed}, record(k, [
-            {"split": "test", "metric": "reward", "value": m["reward_end"]},
-            {"split": "test", "metric": "kl", "value": m["kl_end"]},
-            {"split": "test", "metric": "length", "value": m["length_end"]},
-            {"split": "test", "metric": "repetition", "value": m["repetition_end"]}])))
+        # the run's study, read at its end (the meta's means over its last steps)
+        items.append(({"arm": f"beta_{beta:g}", "seed": seed}, st.with_evals(_rl_evals(m, "end"))))
         if beta == big:  # the starting model, measured on the first steps of the same seed's run
-            items.append(({"arm": "start", "seed": seed}, record(f"start-{seed}", [
-                {"split": "test", "metric": "reward", "value": m["reward_start"]},
-                {"split": "test", "metric": "kl", "value": 0.0},
-                {"split": "test", "metric": "length", "value": m["length_start"]},
-                {"split": "test", "metric": "repetition", "value": m["repetition_start"]}])))
+            items.append(({"arm": "start", "seed": seed}, st.with_evals(_rl_evals(m, "start"))))
         steps.append(st.tables["steps"].assign(beta=beta, seed=seed))
         samples.append(st.tables["samples"].assign(beta=beta, seed=seed))
     return {"runs": RunSet(items), "reward": rm, "steps": pd.concat(steps, ignore_index=True),
