@@ -6,9 +6,14 @@ A figure declares, next to its grid:
   (``ftcore.records.validity``). Runs about failure (a learning rate that is too high, the fragile
   baselines of the stability figure) are left out by the predicate, and the caption says so.
 * ``claims``: the chapter's statements that the runs can test, each as "arm A beats arm B" on a
-  metric. The effect is the seed-paired mean difference A − B with its 95% t interval, and the
-  verdict is agrees / differs / no difference detectable at this n (``ftcore.records.stats``).
-  A failure-rate claim compares two arms' rates with Wilson intervals.
+  metric. The effect is the seed-paired mean difference A − B with its 95% interval: over seeds
+  and test items where the records store each test example's prediction, else over seeds. A
+  failure-rate claim compares two arms' rates over the same seeds, paired (exact McNemar test,
+  Newcombe's interval of the difference; each rate with its Wilson interval).
+* the verdicts of one figure are a family: their p-values are Holm-corrected together
+  (:func:`judge_all`), and each verdict is agrees / differs / equivalent within ±margin (an
+  equivalence test against the figure's stated margin) / cannot tell at this n
+  (``ftcore.records.stats.resolve``).
 
 The build checks the gate of every figure, and the gallery, ``chapter.draw`` and the notebooks show
 the same verdicts, from :func:`judge`.
@@ -19,7 +24,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ftcore.records.stats import VERDICT_TEXT, Interval, paired_difference, rate_verdict, verdict, wilson
+from ftcore.records.stats import (VERDICT_TEXT, Interval, Test, holm, paired_items_test, paired_rate_test,
+                                  paired_test, resolve, wilson)
 from ftcore.records.validity import Check, Gate, check_runs
 
 
@@ -40,6 +46,7 @@ class Claim:
     where: dict = field(default_factory=dict)
     pair_by: str = "seed"
     digits: int = 3  # decimals of the effect where it is shown (0 for a count of steps)
+    margin: float | None = None  # equivalence margin in the metric's units (None: the figure's)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class RateClaim:
     failed: Callable
     expected: int = -1
     input: str = "runs"
+    margin: float | None = None  # equivalence margin of the rate difference (None: none tested)
 
 
 @dataclass(frozen=True)
@@ -60,16 +68,31 @@ class Judged:
     effect: Interval  # A − B (paired), or A's failure rate for a rate claim
     verdict: str
     other: Interval | None = None  # B's failure rate for a rate claim
+    test: Test | None = None  # what the verdict rests on: the effect's (or rate difference's) test
+    p_holm: float = 1.0  # p of "no difference", Holm-corrected across the figure's claims
+    p_eq_holm: float = 1.0  # p of "not equivalent within ±margin", Holm-corrected likewise
+    family: int = 1  # claims in the figure's Holm family
+
+    @property
+    def margin(self) -> float:
+        return self.test.margin if self.test else 0.0
+
+    def verdict_text(self, lang: str) -> str:
+        return VERDICT_TEXT[lang][self.verdict].format(margin=f"{self.margin:g}")
 
     def line(self, lang: str) -> str:
-        """One line for a caption or the gallery: the claim, the effect with its interval, the verdict."""
-        v = VERDICT_TEXT[lang][self.verdict]
+        """One line for a caption or the gallery: the claim, the effect with its interval, the
+        Holm-corrected p, the verdict."""
+        v = self.verdict_text(lang)
         if isinstance(self.claim, RateClaim):
-            eff = (f"{self.effect.format(2)} vs {self.other.format(2)}" if lang == "en" else
-                   f"{self.effect.format(2)} 对 {self.other.format(2)}")
+            diff = self.test.effect.format(2, signed=True) if self.test else ""
+            eff = (f"{self.effect.format(2)} vs {self.other.format(2)}, difference {diff}" if lang == "en" else
+                   f"{self.effect.format(2)} 对 {self.other.format(2)}，差 {diff}")
         else:
             eff = self.effect.format(self.claim.digits, signed=True)
-        return f"{self.claim.text[lang]}: {eff} → {v}"
+        p = f"p={self.p_holm:.3f}" if self.p_holm >= 0.001 else "p<0.001"
+        holm = (f", Holm {p}" if lang == "en" else f"，Holm {p}") if self.family > 1 else f", {p}" if lang == "en" else f"，{p}"
+        return f"{self.claim.text[lang]}: {eff}{holm} → {v}"
 
 
 def _values(runset, labels: dict, metric: str, split: str, pair_by: str) -> dict:
@@ -79,27 +102,68 @@ def _values(runset, labels: dict, metric: str, split: str, pair_by: str) -> dict
     return out
 
 
-def judge(claim, inputs: dict) -> Judged:
-    """The verdict on one claim from a figure's inputs."""
+def _items(runs, labels: dict, split: str, pair_by: str) -> dict:
+    """Per pair (seed): each test example's correctness, where every record stores predictions."""
+    out = {}
+    for lab, rec in runs.select(**labels):
+        c = rec.correct(split) if hasattr(rec, "correct") else None
+        if c is None or not len(c):
+            return {}
+        out[lab.get(pair_by)] = c
+    return out
+
+
+DEFAULT_MARGIN = 0.015  # accuracy points a figure calls "no difference" unless it states its own
+
+
+def _test(claim, inputs: dict, margin: float) -> tuple[Test, Interval | None, Interval | None]:
+    """The claim's test, and for a rate claim both arms' Wilson rates."""
     runs = inputs[claim.input]
     if isinstance(claim, RateClaim):
-        def rate(sel):
-            recs = [rec for _, rec in runs.select(**sel)]
-            return wilson(sum(bool(claim.failed(r)) for r in recs), len(recs))
-        a, b = rate(claim.a), rate(claim.b)
-        return Judged(claim, a, rate_verdict(a, b, claim.expected), b)
+        a = {lab.get("seed"): bool(claim.failed(rec)) for lab, rec in runs.select(**claim.a)}
+        b = {lab.get("seed"): bool(claim.failed(rec)) for lab, rec in runs.select(**claim.b)}
+        seeds = sorted(set(a) & set(b))
+        t = paired_rate_test([a[s] for s in seeds], [b[s] for s in seeds], claim.margin or 0.0)
+        return t, wilson(sum(a[s] for s in seeds), len(seeds)), wilson(sum(b[s] for s in seeds), len(seeds))
+    m = claim.margin if claim.margin is not None else margin
+    if claim.metric == "accuracy" and not callable(claim.metric):
+        ia = _items(runs, {**claim.where, **claim.a}, claim.split, claim.pair_by)
+        ib = _items(runs, {**claim.where, **claim.b}, claim.split, claim.pair_by)
+        common = sorted(set(ia) & set(ib))
+        if common and all(ia[s].index.equals(ib[s].index) and ia[s].index.equals(ia[common[0]].index) for s in common):
+            return paired_items_test({s: ia[s].to_numpy() for s in common},
+                                     {s: ib[s].to_numpy() for s in common}, m), None, None
     a = _values(runs, {**claim.where, **claim.a}, claim.metric, claim.split, claim.pair_by)
     b = _values(runs, {**claim.where, **claim.b}, claim.metric, claim.split, claim.pair_by)
-    d = paired_difference(a, b)
-    return Judged(claim, d, verdict(d, claim.expected))
+    return paired_test(a, b, m), None, None
+
+
+def judge_all(claims, inputs: dict, margin: float = DEFAULT_MARGIN) -> list[Judged]:
+    """Every claim of one figure judged as a family: Holm's correction across them, of the tests of
+    "no difference" and (separately) of the equivalence tests, then one verdict each."""
+    tests = [_test(c, inputs, margin) for c in claims]
+    p_holm = holm([t.p for t, _, _ in tests])
+    p_eq = holm([t.p_equivalent for t, _, _ in tests])
+    out = []
+    for c, (t, ra, rb), ph, pe in zip(claims, tests, p_holm, p_eq):
+        v = resolve(t, c.expected, ph, pe)
+        effect = ra if isinstance(c, RateClaim) else t.effect
+        out.append(Judged(c, effect, v, rb, t, ph, pe, len(claims)))
+    return out
+
+
+def judge(claim, inputs: dict, margin: float = DEFAULT_MARGIN) -> Judged:
+    """The verdict on one claim alone (a family of one) from a figure's inputs."""
+    return judge_all([claim], inputs, margin)[0]
 
 
 def gate(figure_id: str, must_learn: dict[str, Callable[[dict], bool]], inputs: dict,
-         majority: float | None = None) -> Gate:
-    """The validity gate of a figure: every must-learn cell of every declared input."""
+         majority: float | None = None, split: str = "test") -> Gate:
+    """The validity gate of a figure: every must-learn cell of every declared input, judged on
+    ``split`` (validation under the reviewed protocol)."""
     checks = []
     for name, predicate in must_learn.items():
-        checks += check_runs(inputs[name], predicate, majority=majority)  # a RunSet: (labels, record) pairs
+        checks += check_runs(inputs[name], predicate, majority=majority, split=split)  # (labels, record) pairs
     return Gate(figure_id, checks)
 
 
@@ -233,4 +297,4 @@ def annotate(fig, spec, inputs: dict, lang: str) -> list[str]:
     return [text for text, _ in lines]
 
 
-__all__ = ["Claim", "Judged", "RateClaim", "annotate", "gate", "gate_reason", "judge"]
+__all__ = ["DEFAULT_MARGIN", "Claim", "Judged", "RateClaim", "annotate", "gate", "gate_reason", "judge", "judge_all"]

@@ -35,6 +35,37 @@ def _runs_line(S: Scale, spec, inputs: dict) -> str:
     return "; ".join(parts) or "asset metadata only"
 
 
+EARLIER = ("Protocol: **earlier** (not yet regenerated under the reviewed protocol, issue 24): its learning "
+           "rates were chosen on seed 0's accuracy on the same fixed 500-review test subset the figure reports, "
+           "and its intervals cover seed noise on that subset only. Read its verdicts as provisional.")
+
+
+def _protocol_lines(spec, S: Scale) -> list[str]:
+    """How the figure's settings were chosen: the reviewed protocol's selections, each with every
+    config it tried and its validation outcome, or a note that the figure is not reviewed yet."""
+    if S.quick:
+        return []
+    if not spec.reviewed:
+        return [EARLIER, ""]
+    from .protocol import SELECTIONS, run_selection
+    from .scale import SELECTION_SEEDS
+    lines = [f"Protocol: **reviewed**. Settings chosen on the whole validation split with seeds "
+             f"{', '.join(map(str, SELECTION_SEEDS))} (never a reporting seed), before any test number existed; "
+             f"reported runs tested once on the whole test split, each example's prediction stored; intervals "
+             f"over seeds and test items; verdicts Holm-corrected within the figure; \"equivalent\" means an "
+             f"equivalence test within ±{spec.margin:g} accuracy.", ""]
+    for name in spec.selections:
+        sel = SELECTIONS[name]
+        try:
+            out = run_selection(sel, spec.scale_for(S), render_only=True)
+        except Exception as exc:  # noqa: BLE001 - a selection whose records are not stored: say so
+            lines += [f"Selection `{name}`: records not all stored ({str(exc).splitlines()[0]}).", ""]
+            continue
+        lines += [f"Selection `{name}` ({sel.note or 'learning rate'}; chosen: **{out.chosen}**). Every config tried:",
+                  "", out.table(), ""]
+    return lines
+
+
 def _rel(path: str) -> str:
     from .scale import ROOT
     p = Path(path)
@@ -66,6 +97,7 @@ def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict, pendin
                   f"{spec.caption_for(S)['zh']}", "", f"*{spec.caption_for(S)['en']}*", "",
                   f"English version: [png](en/{fid}.png) · [svg](en/{fid}.svg) · [pdf](en/{fid}.pdf); "
                   f"中文：[svg](zh/{fid}.svg) · [pdf](zh/{fid}.pdf)", ""]
+        lines += _protocol_lines(spec, S)
         g = spec.gate(inputs)
         if g is None:
             lines += ["Validity gate: not declared yet (no must-learn arms checked).", ""]

@@ -32,6 +32,34 @@ class FigureSpec:
     must_learn: dict[str, Callable[[dict], bool]] | None = None
     claims: list = field(default_factory=list)  # chapter.claims.Claim / RateClaim
     beyond: str = ""  # for a figure beyond FIGURES.md's list: why it is here
+    # the smallest difference in accuracy that matters here: within ±margin a claim's arms can be
+    # called equivalent (an equivalence test, chapter.claims); stated in the gallery
+    margin: float = 0.015
+    # Its runs follow the reviewed protocol (``chapter.protocol``: settings chosen on validation with
+    # the selection seeds, the whole test split, the gate on validation): at the full scale its needs
+    # are built at ``chapter.scale.REVIEWED``. The figures move over one by one as their records are
+    # regenerated; the gallery marks those still drawn from the earlier protocol's records.
+    reviewed: bool = False
+    # the choices its settings come from (names in chapter.protocol.SELECTIONS): the gallery lists
+    # every config each one tried, with its validation outcome, failures included
+    selections: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        declared = getattr(self.needs, "declared", self.needs)  # (a dataclasses.replace copy: unwrap)
+
+        def needs(S):  # every reader of needs gets the figure's own scale
+            return declared(self.scale_for(S))
+        needs.declared = declared
+        self.needs = needs
+
+    def scale_for(self, S):
+        """The scale this figure's runs are built at when the build's scale is ``S``."""
+        import dataclasses
+
+        from .scale import REVIEWED
+        if self.reviewed and S.name == "full":
+            return dataclasses.replace(REVIEWED, runs_dir=S.runs_dir)
+        return S
 
     @property
     def title(self) -> dict[str, str]:
@@ -45,7 +73,7 @@ class FigureSpec:
 
     def caption_for(self, S) -> dict[str, str]:
         """The caption at scale ``S`` (the gallery's scale)."""
-        return self.caption(S) if callable(self.caption) else self.caption
+        return self.caption(self.scale_for(S)) if callable(self.caption) else self.caption
 
     def render(self, inputs: dict):
         """The figure: ``draw`` called with the inputs it draws (names starting with ``gate_`` are the
@@ -58,14 +86,17 @@ class FigureSpec:
         return inputs
 
     def verdicts(self, inputs: dict) -> list:
-        """Each claim judged from the figure's inputs (seed-paired effect, interval, verdict)."""
-        from .claims import judge
-        return [judge(c, inputs) for c in self.claims]
+        """Each claim judged from the figure's inputs (paired effect, interval, Holm-corrected p
+        across the figure's claims, verdict)."""
+        from .claims import judge_all
+        return judge_all(self.claims, inputs, self.margin)
 
     def gate(self, inputs: dict, majority: float | None = None):
         """The validity gate of the figure's must-learn runs, or None when none are declared."""
         from .claims import gate
-        return None if self.must_learn is None else gate(self.id, self.must_learn, inputs, majority)
+        # the reviewed protocol's gate reads validation, never test
+        split = "validation" if self.reviewed else "test"
+        return None if self.must_learn is None else gate(self.id, self.must_learn, inputs, majority, split=split)
 
 
 def _texts(key: str) -> dict[str, str]:

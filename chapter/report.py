@@ -4,7 +4,7 @@ arm's test accuracy (mean with its 95% t interval over seeds) and each claim's v
     python -m chapter.report                 # every figure, from runs/reference (never trains)
     python -m chapter.report --only warmup   # some figures
     python -m chapter.report --quick         # the quick records (CI's)
-    python -m chapter.report --cost          # what each figure's training cost, from the records
+    python -m chapter.report --cost          # each figure's cost: optimizer steps and CPU seconds
 
 A figure whose records are not all stored yet is listed with the first missing one.
 """
@@ -66,47 +66,69 @@ def report(fid: str, col) -> list[str]:
     return lines + [""]
 
 
-def _wall_s(path) -> tuple[float, int] | None:
-    """(recorded wall seconds, threads) of a stored run, task sequence or landscape, or None."""
+def _cost(path) -> dict | None:
+    """What a stored run, task sequence or landscape cost, from its meta: optimizer steps, CPU
+    seconds (``cpu_s``; records made before it was measured lack it: None), wall seconds, threads."""
     import json
     try:
         meta = json.loads((path / "meta.json").read_text())
     except (OSError, ValueError):
         return None
     if "summary" in meta:
-        return float(meta["summary"].get("wall_s", math.nan)), int(meta.get("provenance", {}).get("threads", 0))
+        sm = meta["summary"]
+        return {"steps": int(sm.get("steps") or 0), "cpu_s": sm.get("cpu_s"),
+                "wall_s": float(sm.get("wall_s", math.nan)), "threads": int(meta.get("provenance", {}).get("threads", 0))}
     timings = meta.get("timings") or {}
-    return float(sum(v for v in timings.values() if isinstance(v, (int, float)))), int(meta.get("threads", 0))
+    return {"steps": 0, "cpu_s": None, "threads": int(meta.get("threads", 0)),
+            "wall_s": float(sum(v for v in timings.values() if isinstance(v, (int, float))))}
 
 
 def cost_table(ids: list[str], S) -> list[str]:
-    """Per figure: its stored results and their recorded wall time, each result counted once (with
-    the first figure that needs it) so the column sums to the regeneration's training time. Cached
-    studies are computed in the drawing process and are not counted."""
+    """Per figure: its stored results, their optimizer steps and CPU seconds, each result counted
+    once (with the first figure that needs it) so the columns sum to the regeneration's cost. CPU
+    seconds are the cost that does not depend on what else the machine was doing; wall time does
+    (it is shown for records made before CPU time was recorded). Cached studies are computed in the
+    drawing process and are not counted."""
     from .parallel import jobs_of
     seen: set = set()
-    rows, total, missing = [], 0.0, 0
+    rows, missing = [], 0
+    tot = {"steps": 0, "cpu_s": 0.0, "no_cpu": 0, "wall_s": 0.0}
     for fid in ids:
-        own, n_own, n_all = 0.0, 0, 0
-        for job in jobs_of(REGISTRY[fid], S):
+        spec = REGISTRY[fid]
+        own = {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0, "wall_s": 0.0}
+        n_all = 0
+        for job in jobs_of(spec, S):
             path = job.stored(S.runs_dir).path
             n_all += 1
             if path in seen:
                 continue
             seen.add(path)
-            got = _wall_s(path)
+            got = _cost(path)
             if got is None:
                 missing += 1
                 continue
-            own += got[0]
-            n_own += 1
-        total += own
-        rows.append(f"| {fid} | {n_all} | {n_own} | {own / 60:.1f} |")
-    return ["| figure | results needed | new (not needed by a figure above) | their recorded training, min |",
-            "|---|---:|---:|---:|", *rows, f"| **all** | | {len(seen) - missing} | **{total / 60:.1f}** |", "",
+            own["n"] += 1
+            own["steps"] += got["steps"]
+            own["wall_s"] += got["wall_s"] if math.isfinite(got["wall_s"]) else 0.0
+            if got["cpu_s"] is None:
+                own["no_cpu"] += 1
+            else:
+                own["cpu_s"] += float(got["cpu_s"])
+        for k in ("steps", "cpu_s", "no_cpu", "wall_s"):
+            tot[k] += own[k]
+        cpu = f"{own['cpu_s'] / 60:.1f}" + (f" (+{own['no_cpu']} unmeasured)" if own["no_cpu"] else "")
+        protocol = "reviewed" if spec.reviewed else "earlier"
+        rows.append(f"| {fid} | {protocol} | {n_all} | {own['n']} | {own['steps']:,} | {cpu} | {own['wall_s'] / 60:.1f} |")
+    return ["| figure | protocol | results needed | new (not needed by a figure above) | optimizer steps | "
+            "CPU min | recorded wall min |",
+            "|---|---|---:|---:|---:|---:|---:|", *rows,
+            f"| **all** | | | {len(seen) - missing} | **{tot['steps']:,}** | **{tot['cpu_s'] / 60:.1f}**"
+            + (f" (+{tot['no_cpu']} unmeasured)" if tot["no_cpu"] else "") + f" | {tot['wall_s'] / 60:.1f} |", "",
             f"{missing} result(s) not stored yet." if missing else "Every result is stored.",
-            "Minutes are each record's own wall time: workers in parallel overlap, a record keeps its thread count, "
-            "and a run trained while the machine was shared (or paused) records the slower time it took."]
+            "CPU minutes are each record's own process CPU time (all its threads; `summary.cpu_s`), the cost "
+            "that does not depend on machine load; records made before it was recorded are counted as unmeasured. "
+            "Wall minutes are each record's own wall time: workers in parallel overlap, and a run trained while "
+            "the machine was shared records the slower time it took."]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the quick-mode records (tests/fixtures/quick-runs)")
     ap.add_argument("--only", nargs="+", metavar="ID", help="these figure ids only")
     ap.add_argument("--cost", action="store_true",
-                    help="instead: each figure's results and their recorded training time (minutes)")
+                    help="instead: each figure's results, their optimizer steps and CPU minutes")
     args = ap.parse_args(argv)
     from . import figures  # noqa: F401 (registers the figures)
     from .build import Collector, _quiet_loading

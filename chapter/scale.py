@@ -2,7 +2,7 @@
 ``QUICK`` (every figure end to end in minutes, one seed, tiny data; what CI runs)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftcore import RunConfig
@@ -17,6 +17,9 @@ class Scale:
     seeds: tuple[int, ...]
     base: RunConfig  # the shared fine-tuning run most figures vary one knob of
     runs_dir: str  # where this scale's records live
+    # settings chosen for this scale's figures, by name ("lora": LoRA's LR, ...): the reviewed
+    # protocol's come from its selections on validation (chapter.protocol); see chapter.figures.base.lr
+    chosen: dict = field(default_factory=dict)
 
     @property
     def quick(self) -> bool:
@@ -47,4 +50,18 @@ FULL = Scale("full", (0, 1, 2, 3, 4), RunConfig(
 QUICK = Scale("quick", (0,), FULL.base.replace(train_size=48, eval_size=32, test_size=32, precision="fp32"),
               str(ROOT / "tests" / "fixtures" / "quick-runs"))
 
-SCALES = {"full": FULL, "quick": QUICK}
+# The reviewed protocol (issue 24), where the figures move as their records are regenerated: every
+# choice (regime, LRs, λ, epochs) is made on the whole validation split with the selection seeds
+# (``chapter.protocol``), which no reported run uses; reported runs test once, at the end, on the
+# whole test split, storing each example's prediction; validation is evaluated at each epoch's end
+# (the validity gate reads it, never test). fp32, which every CPU runs fast, on one thread per run:
+# on 2 cores two 1-thread runs side by side train about twice as many runs an hour as one 2-thread
+# run (30 steps: 0.46 vs 0.52 s a step), and `make figures` runs two workers. The base run's LR is the
+# protocol's choice (``chapter.protocol``, ``python -m chapter.protocol --only base``).
+SELECTION_SEEDS = (100, 101)
+REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
+    task="rt-sentiment", train_size=1000, epochs=2, lr=1e-4, pooling="mean", max_length=48, precision="fp32",
+    eval_splits=("validation",), eval_size=None, test_size=None, threads=1, progress=False),
+    str(ROOT / "runs" / "reference"))
+
+SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}

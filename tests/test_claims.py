@@ -32,7 +32,7 @@ def test_opposite_effect_differs_and_noise_is_undetectable():
     noisy = runs({"warm": [0.80, 0.70, 0.78, 0.72, 0.79], "none": [0.74, 0.77, 0.73, 0.78, 0.75]})
     j = judge(Claim(TEXT, {"arm": "warm"}, {"arm": "none"}), {"runs": noisy})
     assert j.verdict == "undetectable" and j.effect.contains(0)
-    assert "no difference detectable at this n" in j.line("en")
+    assert "cannot tell at this n" in j.line("en")
 
 
 def test_rate_claim_uses_wilson_intervals():

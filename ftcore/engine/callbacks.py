@@ -217,7 +217,7 @@ class Recorder(Callback):
         self.record_grad_norms = grad_norms
         self.rows: dict[str, list[tuple]] = {k: [] for k in
                                              ("steps", "lrs", "grad_norms", "layer_state", "evals",
-                                              "examples")}
+                                              "examples", "predictions")}
         self.state: dict[str, bool] = {}
         # A task sequence trains one Trainer per task into one record: steps and time continue.
         self.offset_step, self.offset_time = 0, 0.0
@@ -248,6 +248,8 @@ class Recorder(Callback):
         step = self.offset_step + t.step
         for split, metrics in t.last_eval.items():
             self.rows["evals"].extend((step, t.eval_task, split, m, v) for m, v in metrics.items())
+        for split, rows in getattr(t, "last_predictions", {}).items():  # the test split, once, at the end
+            self.rows["predictions"].extend((t.eval_task, split, i, y, p) for i, y, p in rows)
 
     def on_fit_end(self, t: Trainer) -> None:
         if getattr(t.cfg, "score_train", False) and t.stop_reason != "diverged":

@@ -110,6 +110,7 @@ def prepare_data(cfg: RunConfig) -> TaskData:
         limit = cfg.test_size if split == "test" else cfg.eval_size
         keep = stratified_subsample(part["label"], limit, EVAL_SUBSET_SEED)
         evals[split] = {k: [part[k][i] for i in keep] for k in ("input_ids", "label")}
+        evals[split]["index"] = [int(i) for i in keep]  # the examples' rows in the split: per-example predictions
     return TaskData(task, train, evals, DataCollatorWithPadding(tok, return_tensors="pt"), tok, notes)
 
 
@@ -166,4 +167,6 @@ def eval_loader(data: TaskData, split: str) -> DataLoader:
     part = data.evals[split]
     order = np.argsort([len(x) for x in part["input_ids"]], kind="stable")  # least padding
     ds = _Examples({k: [part[k][i] for i in order] for k in ("input_ids", "label")})
-    return DataLoader(ds, batch_size=EVAL_BATCH_SIZE, shuffle=False, collate_fn=data.collator)
+    loader = DataLoader(ds, batch_size=EVAL_BATCH_SIZE, shuffle=False, collate_fn=data.collator)
+    loader.order = order  # loader position -> position in data.evals[split] (per-example predictions)
+    return loader

@@ -225,7 +225,7 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
                           optimizers=(optimizer, None), callbacks=[rec_cb, *extra, *(callbacks or [])])
         for noisy in (PrinterCallback, ProgressCallback):  # a printed line per step otherwise
             trainer.remove_callback(noisy)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # a "Writing model shards" bar at every checkpoint otherwise
         try:
@@ -257,7 +257,7 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     summary = run_summary(model, data, steps=step, total_steps=total, steps_per_epoch=steps_per_epoch,
                           warmup_steps=warmup, epochs=step / steps_per_epoch,
                           examples_seen=step * cfg.batch_size * cfg.grad_accum, wall_s=wall, train_s=train_s,
-                          extra={"train_loss": float(out.training_loss), **restored})
+                          cpu_s=time.process_time() - cpu0, extra={"train_loss": float(out.training_loss), **restored})
     return build_record("hf", cfg, device=device, tasks=[data.task], tables={**rec.tables, "evals": evals},
                         events=events, stop_reason=stop_reason, summary=summary)
 

@@ -59,10 +59,13 @@ def _loop_keys(loop: str) -> dict:
 
 def run_summary(model: torch.nn.Module, data, *, steps: int, total_steps: int, steps_per_epoch: int,
                 warmup_steps: int, epochs: float, examples_seen: int, wall_s: float, train_s: float,
-                eval_s: float | None = None, extra: dict | None = None) -> dict:
+                eval_s: float | None = None, cpu_s: float | None = None, extra: dict | None = None) -> dict:
     """One run's summary (before its status and final metrics): steps done and planned, examples,
-    labels and parameter counts, time (``eval_s`` where the loop measures it), the loop's own entries."""
-    timing = {"wall_s": wall_s, **({"eval_s": eval_s} if eval_s is not None else {}), "train_s": train_s}
+    labels and parameter counts, time (``eval_s`` where the loop measures it; ``cpu_s``: the process's
+    CPU seconds over training and evaluation, all its threads: the cost, where wall time also
+    measures what else the machine was doing), the loop's own entries."""
+    timing = {"wall_s": wall_s, **({"eval_s": eval_s} if eval_s is not None else {}), "train_s": train_s,
+              **({"cpu_s": round(cpu_s, 2)} if cpu_s is not None else {})}
     return {"steps": steps, "total_steps_planned": total_steps, "steps_per_epoch": steps_per_epoch,
             "warmup_steps": warmup_steps, "epochs": round(epochs, 4), "examples_seen": examples_seen,
             **model_data_summary(model, data), **timing, **(extra or {})}

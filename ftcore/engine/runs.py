@@ -133,7 +133,8 @@ def to_record(trainer: Trainer, rid: str | None = None, prov: dict | None = None
     t = trainer
     summary = run_summary(t.model, t.data, steps=t.step, total_steps=t.total_steps, steps_per_epoch=t.steps_per_epoch,
                           warmup_steps=t.schedule.warmup_steps, epochs=t.epoch, examples_seen=t.examples_seen,
-                          wall_s=t.elapsed, eval_s=t.eval_s, train_s=t.elapsed - t.eval_s, extra=t.summary)
+                          wall_s=t.elapsed, eval_s=t.eval_s, train_s=t.elapsed - t.eval_s, cpu_s=t.cpu_elapsed,
+                          extra=t.summary)
     return build_record("ftcore", t.cfg, device=t.device, tasks=[t.data.task], tables=recorder_of(t).rows,
                         events=t.events, stop_reason=t.stop_reason, summary=summary, run_id=rid, prov=prov)
 

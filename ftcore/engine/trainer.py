@@ -72,13 +72,14 @@ class Trainer:
         self.examples_seen = 0
         self.loss = float("nan")  # mean training loss of the current update's batches
         self.last_eval: dict[str, dict[str, float]] = {}
+        self.last_predictions: dict[str, list[tuple[int, int, int]]] = {}  # split -> (index, label, pred)
         self.eval_task = cfg.task  # the task `last_eval` belongs to (a task sequence evaluates others)
         self.penalty_sum = 0.0  # sum of the callbacks' penalty terms over the current update
         self.events: list[tuple[int, str, str]] = []
         self.summary: dict = {}  # callbacks add what they measured (peak memory, best step, ...)
         self.should_stop, self.skip_update, self.stop_reason = False, False, None
         self._norms: dict[str, float] | None = None
-        self.t0 = self.eval_s = 0.0
+        self.t0 = self.cpu0 = self.eval_s = 0.0
 
     # ------------------------------------------------------------------ events and control
     def add_callback(self, cb: Callback) -> Callback:
@@ -118,6 +119,11 @@ class Trainer:
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
+    @property
+    def cpu_elapsed(self) -> float:
+        """CPU seconds of this process (all threads) since ``fit`` began: what the run cost."""
+        return time.process_time() - self.cpu0
+
     # ------------------------------------------------------------------ the loop
     def batches_per_epoch(self) -> int:
         """Batches in one pass over the training data (what ``epochs`` counts)."""
@@ -125,7 +131,7 @@ class Trainer:
 
     def fit(self) -> "Trainer":
         self.model.to(self.device)
-        self.t0 = time.perf_counter()
+        self.t0, self.cpu0 = time.perf_counter(), time.process_time()
         for kind, detail in adjustments(self):  # what differs from the config is recorded, never silent
             self.log_event(kind, detail)
         self.fire("fit_start")
@@ -206,14 +212,20 @@ class Trainer:
         """Loss, accuracy, macro-F1 and the share of the most predicted class on a split."""
         t = time.perf_counter()
         # the test split also gets per-class precision/recall/F1 and the confusion matrix
-        out = evaluate(self.model, data or self.data, split, device=self.device, autocast=self.autocast,
-                       per_class=split == "test")
+        # and each example's prediction, stored so an interval can count the test items' sampling
+        data = data or self.data
+        preds = [] if split == "test" else None
+        out = evaluate(self.model, data, split, device=self.device, autocast=self.autocast,
+                       per_class=split == "test", predictions=preds)
+        if preds is not None:
+            self.last_predictions[split] = preds
         self.eval_s += time.perf_counter() - t
         return out
 
     def run_evaluation(self, splits) -> None:
         """Evaluate ``splits``, let the schedule see validation loss, then fire ``eval_end``."""
         self.eval_task = self.cfg.task
+        self.last_predictions = {}
         self.last_eval = {s: self.evaluate(s) for s in splits}
         if "validation" in self.last_eval and self.schedule.on_validation(self.last_eval["validation"]["loss"]):
             lr = self.optimizer.param_groups[-1]["lr"]
@@ -266,15 +278,19 @@ def example_losses(model: torch.nn.Module, data: TaskData, *, device: torch.devi
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torch.device | str = "cpu",
-             autocast=None, per_class: bool = False) -> dict[str, float]:
+             autocast=None, per_class: bool = False, predictions: list | None = None) -> dict[str, float]:
     """Loss, accuracy, macro-F1, the share of the most predicted class (``max_class_frac``: near 1 =
     collapsed to one class) and the share of the most frequent true class (``majority_frac``: the
     accuracy of always answering the majority class, the floor every accuracy is read against);
-    with ``per_class`` also each class's metrics and the confusion matrix (:func:`metrics_from_confusion`)."""
+    with ``per_class`` also each class's metrics and the confusion matrix (:func:`metrics_from_confusion`).
+    A ``predictions`` list receives ``(index, label, predicted)`` per example, ``index`` being its
+    row in the split, in the split's order."""
     model.eval()
     k = data.num_labels
     loss_sum, confusion = 0.0, torch.zeros(k, k, dtype=torch.long)
-    for b in eval_loader(data, split):
+    loader = eval_loader(data, split)
+    preds: list[int] = []
+    for b in loader:
         b = {key: v.to(device) for key, v in b.items()}
         labels = b.pop("labels")
         with autocast or contextlib.nullcontext():
@@ -282,6 +298,13 @@ def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torc
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         pred = logits.argmax(-1)
         confusion += torch.bincount(labels.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
+        if predictions is not None:
+            preds.extend(pred.cpu().tolist())
+    if predictions is not None:
+        part = data.evals[split]
+        rows = sorted((part["index"][int(pos)] if "index" in part else int(pos), int(part["label"][int(pos)]), p)
+                      for pos, p in zip(loader.order, preds))
+        predictions.extend(rows)
     return metrics_from_confusion(confusion, loss_sum, per_class=per_class)
 
 

@@ -53,7 +53,11 @@ TABLES: dict[str, dict[str, str]] = {
               "value": "float64"},
     "events": {"step": "int64", "kind": "string", "detail": "string"},
     "examples": {"index": "int64", "label": "int64", "noisy": "bool", "loss": "float64"},
+    # each test example's prediction (index: its row in the task's test split)
+    "predictions": {"task": "string", "split": "string", "index": "int64", "label": "int64", "pred": "int64"},
 }
+# Tables added after records were made without them: a record that lacks one reads it as empty.
+ADDED_TABLES = ("predictions",)
 STATUSES = ("completed", "diverged", "early_stopped")  # checked on load (check_summary)
 
 
@@ -96,6 +100,15 @@ class RunRecord:
     evals = property(lambda self: self.tables["evals"])
     events = property(lambda self: self.tables["events"])
     examples = property(lambda self: self.tables["examples"])
+    predictions = property(lambda self: self.tables["predictions"])
+
+    def correct(self, split: str = "test", task: str | None = None) -> pd.Series:
+        """1.0/0.0 per example of ``split`` (indexed by the example's row in the split) from the stored
+        predictions; empty for a record made before predictions were stored."""
+        p = self.predictions
+        p = p[(p["split"] == split) & ((p["task"] == (task or self.config.get("task"))) if task or len(p) else True)]
+        return pd.Series((p["pred"] == p["label"]).astype(float).to_numpy(), index=p["index"].to_numpy(),
+                         name="correct").sort_index()
 
     def metric(self, metric: str = "accuracy", split: str = "test", task: str | None = None) -> float:
         """The last recorded value of a metric on a split (``nan`` if never measured)."""
@@ -128,7 +141,7 @@ class RunRecord:
         meta, tables = load_folder(path, what="run record", schema_version=SCHEMA_VERSION,
                                    required_meta=("run_id", "status", "config", "provenance", "summary"))
         for name in TABLES:
-            if name not in tables:
+            if name not in tables and name not in ADDED_TABLES:
                 raise RecordError(f"{path}: required table {name} is missing")
         check_summary(meta, tables, where=str(path))
         return cls(meta["run_id"], meta["config"], meta["provenance"], meta["status"],

@@ -3,14 +3,19 @@
 
 A figure compares arms run with the same seeds (same training subset, data order and head init per
 seed), so the fair effect of arm A over arm B is the mean of the per-seed differences A − B, with a
-Student-t interval. A claim ("A beats B") then gets one of three verdicts:
+Student-t interval; where per-example test predictions are stored, the interval also counts the
+test items' sampling (:func:`paired_items_test`). A claim ("A beats B") then gets one of four
+verdicts, after Holm's correction across the claims of one figure (:func:`holm`, :func:`resolve`):
 
-* ``agrees``: the interval lies entirely on the side the claim predicts;
-* ``differs``: it lies entirely on the other side (so a "differs" never contains zero);
-* ``undetectable``: it contains zero: no difference detectable at this n.
+* ``agrees``: the difference is significant, on the side the claim predicts;
+* ``differs``: significant, on the other side (so a "differs" never contains zero);
+* ``equivalent``: not significant, and an equivalence test (TOST) puts it within ±margin, the
+  figure's stated smallest difference that matters;
+* ``undetectable``: neither: we cannot tell at this n.
 
 Failure rates (how many seeds collapsed or diverged) get a Wilson interval, which stays inside
-[0, 1] and is sensible at 0/n and n/n. Torch-free and scipy-free (numpy only).
+[0, 1] and is sensible at 0/n and n/n; two arms' rates over the same seeds are compared paired
+(exact McNemar test, Newcombe's interval of the difference). Torch-free and scipy-free.
 """
 from __future__ import annotations
 
@@ -27,10 +32,12 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
 Z975 = 1.959964
 
-VERDICTS = ("agrees", "differs", "undetectable")
+VERDICTS = ("agrees", "differs", "equivalent", "undetectable")
 VERDICT_TEXT = {
-    "zh": {"agrees": "与教材一致", "differs": "与教材不同", "undetectable": "在此样本量下无法分辨"},
-    "en": {"agrees": "agrees", "differs": "differs", "undetectable": "no difference detectable at this n"},
+    "zh": {"agrees": "与教材一致", "differs": "与教材不同", "equivalent": "在 ±{margin} 内等效",
+           "undetectable": "在此样本量下无法判断"},
+    "en": {"agrees": "agrees", "differs": "differs", "equivalent": "equivalent within ±{margin}",
+           "undetectable": "cannot tell at this n"},
 }
 
 
@@ -130,5 +137,203 @@ def rate_verdict(a: Interval, b: Interval, expected: int) -> str:
     return "undetectable"
 
 
-__all__ = ["Interval", "VERDICTS", "VERDICT_TEXT", "mean_interval", "paired_difference",
-           "rate_verdict", "t975", "verdict", "wilson"]
+# ------------------------------------------------------------------------------------ distributions
+# numpy-free special functions (math only): Student's t through the regularized incomplete beta
+# function (continued fraction, Lentz's method), the binomial by exact sums.
+def _betacf(a: float, b: float, x: float) -> float:
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-14:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with ``df`` degrees of freedom (one-sided upper tail)."""
+    if math.isinf(t):
+        return 0.0 if t > 0 else 1.0
+    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    return tail if t > 0 else 1.0 - tail
+
+
+def binom_cdf(k: int, n: int, p: float = 0.5) -> float:
+    """P(X ≤ k) for X ~ Binomial(n, p), summed exactly."""
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(0, min(k, n) + 1))
+
+
+# ------------------------------------------------------------------------------------ multiplicity
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error at the level they are compared to).
+
+    The i-th smallest p is multiplied by (m − i + 1), made non-decreasing, capped at 1."""
+    p = [float(x) for x in pvalues]
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [1.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+# ------------------------------------------------------------------------------------ paired effects
+@dataclass(frozen=True)
+class Test:
+    """One claim's effect with what its verdict rests on: the 95% interval of the effect, the
+    two-sided p of "no effect" and the TOST p of "equivalent within ±margin" (before Holm)."""
+
+    effect: Interval
+    p: float
+    p_equivalent: float
+    margin: float
+    method: str
+
+
+def _t_test(d: float, se: float, df: float, margin: float) -> tuple[float, float]:
+    """Two-sided p of d = 0 and the TOST p of |d| < margin, from an estimate and its standard error."""
+    if not (se > 0 and df >= 1 and math.isfinite(d)):
+        same = se == 0 and math.isfinite(d)  # every pair identical: exactly d, no noise
+        return (0.0 if same and d != 0 else 1.0), (0.0 if same and abs(d) < margin else 1.0)
+    p = min(1.0, 2 * t_sf(abs(d) / se, df))
+    p_eq = max(t_sf((d + margin) / se, df), t_sf((margin - d) / se, df)) if margin > 0 else 1.0
+    return p, p_eq
+
+
+def paired_test(a: Mapping, b: Mapping, margin: float = 0.0) -> Test:
+    """Seed-paired t test of the mean difference ``a[seed] − b[seed]`` (values per seed), with the
+    TOST equivalence p against ±``margin``."""
+    iv = paired_difference(a, b)
+    seeds = sorted(set(a) & set(b))
+    d = np.array([a[s] - b[s] for s in seeds if np.isfinite(a[s]) and np.isfinite(b[s])], float)
+    if len(d) < 2:
+        return Test(iv, 1.0, 1.0, margin, iv.kind)
+    se = float(d.std(ddof=1)) / math.sqrt(len(d))
+    p, p_eq = _t_test(float(d.mean()), se, len(d) - 1, margin)
+    return Test(iv, p, p_eq, margin, iv.kind)
+
+
+ITEM_KIND = "95% interval of the seed-paired mean difference over seeds and test items"
+
+
+def paired_items_test(a: Mapping, b: Mapping, margin: float = 0.0) -> Test:
+    """The paired difference of two arms' accuracy counting both sources of noise: training seeds
+    and the test items the accuracy is averaged over.
+
+    ``a`` and ``b`` map seed → per-item correctness (0/1 arrays over the same test items, in the same
+    order). With ``d[s, i] = a[s][i] − b[s][i]`` over S seeds and I items, the effect is the mean of
+    d, and its variance is estimated as in a crossed random-effects model (seed × item) by the sum
+    of the two marginal components: var over seeds of the seed means / S + var over items of the
+    item means / I. Each component also holds the residual's share, so the sum errs wide (a
+    conservative interval), and the t quantile uses S − 1 degrees of freedom, the smaller factor.
+    A paired two-way bootstrap (resample seeds and items) agrees with it where S is large; with
+    five seeds it would be too narrow."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return Test(Interval(math.nan, math.nan, math.nan, 0, ITEM_KIND), 1.0, 1.0, margin, ITEM_KIND)
+    d = np.stack([np.asarray(a[s], float) - np.asarray(b[s], float) for s in seeds])
+    S, I = d.shape
+    est = float(d.mean())
+    if S < 2:
+        return Test(Interval(est, -math.inf, math.inf, S, ITEM_KIND), 1.0, 1.0, margin, ITEM_KIND)
+    var = d.mean(1).var(ddof=1) / S + (d.mean(0).var(ddof=1) / I if I > 1 else 0.0)
+    se = math.sqrt(var)
+    half = t975(S - 1) * se
+    p, p_eq = _t_test(est, se, S - 1, margin)
+    return Test(Interval(est, est - half, est + half, S, ITEM_KIND), p, p_eq, margin, ITEM_KIND)
+
+
+# ------------------------------------------------------------------------------------ paired rates
+NEWCOMBE_KIND = "95% Newcombe interval of the paired difference in failure rate"
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar p from the discordant pairs: ``b`` seeds where only A failed, ``c``
+    where only B failed (a binomial test of b against n = b + c at one half)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * binom_cdf(min(b, c), n))
+
+
+def newcombe_paired(a_fail, b_fail) -> Interval:
+    """The paired difference of two failure rates, rate A − rate B over the same seeds, with
+    Newcombe's (1998, method 10) interval: Wilson intervals of both margins combined with the
+    pairs' correlation φ. ``a_fail``/``b_fail``: booleans per seed, in the same order."""
+    a, b = np.asarray(a_fail, bool), np.asarray(b_fail, bool)
+    n = len(a)
+    if n == 0 or len(b) != n:
+        return Interval(math.nan, math.nan, math.nan, n, NEWCOMBE_KIND)
+    p1, p2 = a.mean(), b.mean()
+    l1, u1 = (w := wilson(int(a.sum()), n)).low, w.high
+    l2, u2 = (w := wilson(int(b.sum()), n)).low, w.high
+    # φ from the 2×2 table of pairs; 0 where a margin is empty (Newcombe's convention)
+    n11, n10 = int((a & b).sum()), int((a & ~b).sum())
+    n01, n00 = int((~a & b).sum()), int((~a & ~b).sum())
+    denom = (n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
+    phi = 0.0 if denom == 0 else (n11 * n00 - n10 * n01) / math.sqrt(denom)
+    d = p1 - p2
+    dl = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    du = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return Interval(float(d), float(max(-1.0, d - dl)), float(min(1.0, d + du)), n, NEWCOMBE_KIND)
+
+
+def paired_rate_test(a_fail, b_fail, margin: float = 0.0) -> Test:
+    """Paired failure rates of two arms over the same seeds: the Newcombe interval of rate A − rate B,
+    the exact McNemar p, and an equivalence p (1 if the interval reaches beyond ±``margin``, else 0:
+    a conservative inclusion rule, since no exact TOST exists for a handful of pairs)."""
+    a, b = np.asarray(a_fail, bool), np.asarray(b_fail, bool)
+    iv = newcombe_paired(a, b)
+    p = mcnemar_exact(int((a & ~b).sum()), int((~a & b).sum()))
+    p_eq = 0.0 if margin > 0 and -margin < iv.low and iv.high < margin else 1.0
+    return Test(iv, p, p_eq, margin, NEWCOMBE_KIND + "; exact McNemar test")
+
+
+# ------------------------------------------------------------------------------------ verdicts
+ALPHA = 0.05
+
+
+def resolve(test: Test, expected: int, p_holm: float, p_eq_holm: float) -> str:
+    """The verdict on one claim of a figure after Holm's correction across the figure's claims:
+    ``agrees``/``differs`` when the difference is significant (its sign decides), else
+    ``equivalent`` when the equivalence test passes within ±margin, else ``undetectable``
+    (cannot tell at this n)."""
+    if expected not in (1, -1):
+        raise ValueError(f"expected must be +1 or -1 (the sign the claim predicts), got {expected!r}")
+    if p_holm < ALPHA and math.isfinite(test.effect.estimate) and test.effect.estimate != 0:
+        return "agrees" if (test.effect.estimate > 0) == (expected > 0) else "differs"
+    if test.margin > 0 and p_eq_holm < ALPHA:
+        return "equivalent"
+    return "undetectable"
+
+
+__all__ = ["ALPHA", "Interval", "Test", "VERDICTS", "VERDICT_TEXT", "betainc", "binom_cdf", "holm",
+           "mcnemar_exact", "mean_interval", "newcombe_paired", "paired_difference", "paired_items_test",
+           "paired_rate_test", "paired_test", "rate_verdict", "resolve", "t975", "t_sf", "verdict", "wilson"]

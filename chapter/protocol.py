@@ -1,0 +1,281 @@
+"""Choices made on validation, before any test number exists (the reviewed protocol, issue 24).
+
+Every setting a figure depends on (the base regime, each method's learning rate, a schedule's peak,
+a regularizer's λ) is chosen here by a :class:`Selection`: its candidate configs train with the
+selection seeds (``chapter.scale.SELECTION_SEEDS``: 100, 101), which no reported run uses, and are
+scored on the **whole validation split**. Selection runs do not evaluate test at all
+(``test_at_end=False``), and :func:`validation_score` reads only validation rows, so a choice
+cannot depend on test (``tests/test_protocol.py`` poisons the test rows to check it).
+
+A candidate that did not learn in a seed (validation accuracy not above the majority class, or
+one class predicted for nearly everything: ``ftcore.records.validity``) is out, and listed with
+why: the gallery lists every config a figure tried, failures included. Where the best learning rate
+lies at the edge of its grid, the grid is extended by one step that way (at most ``extend`` times),
+so a choice is never a grid's edge by accident.
+
+The chosen values are written into the code (``chapter.scale.REVIEWED``, ``chapter.figures.base``)
+where the figures read them, and a test checks that each equals what its selection chooses from
+the stored records: the figure's settings are fixed in its spec before its reported runs exist.
+
+    python -m chapter.protocol                  # train what the selections lack, print their tables
+    python -m chapter.protocol --only base lora  # these selections only
+    python -m chapter.protocol --render-only     # the tables from stored records, never training
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ftcore import RunConfig
+from ftcore.records.validity import ONE_CLASS_LIMIT
+
+from .scale import REVIEWED, SELECTION_SEEDS, Scale
+
+LEARN_MARGIN = 0.02  # validation accuracy must beat the majority class by this much (as the gate)
+
+
+def selection_config(cfg: RunConfig, seed: int) -> RunConfig:
+    """The run that scores ``cfg`` for a choice: a selection seed, validation only, no test."""
+    if seed not in SELECTION_SEEDS:
+        raise ValueError(f"selection runs use the selection seeds {SELECTION_SEEDS}, not {seed}")
+    return cfg.replace(seed=seed, test_at_end=False, eval_splits=("validation",), eval_size=None)
+
+
+def validation_score(record, metric: str = "accuracy") -> dict:
+    """What a selection reads of one run: validation ``metric``, the majority share and the largest
+    predicted share, all on validation, and whether the run learned. Never a test row."""
+    ev = record.evals
+    val = ev[ev["split"] == "validation"]
+    last = val[val["step"] == val["step"].max()] if len(val) else val
+    get = dict(zip(last["metric"], last["value"]))
+    acc, maj = get.get(metric, math.nan), get.get("majority_frac", math.nan)
+    share = get.get("max_class_frac", math.nan)
+    why = ("diverged" if record.status == "diverged" else
+           "no validation score" if not math.isfinite(acc) else
+           f"one class ({share:.0%} of predictions)" if share >= ONE_CLASS_LIMIT else
+           f"not above the majority class ({acc:.3f} vs {maj:.3f})" if acc < maj + LEARN_MARGIN else "")
+    return {"score": acc, "majority": maj, "max_class_frac": share, "learned": not why, "why": why,
+            "steps": record.summary.get("steps"), "cpu_s": record.summary.get("cpu_s")}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One choice among ``candidates`` (label → reporting config), scored on validation.
+
+    ``rule``: "best" (highest mean validation score among the candidates that learned in every seed)
+    or "cheapest" (the fewest optimizer steps among those reaching ``target``; ties by score).
+    ``lr_grid``: the candidates form a learning-rate grid (ascending) that may be extended
+    ``extend`` times by ``step``× past the edge the best lies on. ``sets``: where the chosen value is
+    written in the code (for the reader and the test that checks it)."""
+
+    name: str
+    candidates: Callable[[Scale], dict[str, RunConfig]]
+    sets: str
+    rule: str = "best"
+    target: float | None = None
+    lr_grid: bool = True
+    extend: int = 2
+    step: float = math.sqrt(10)
+    figures: tuple[str, ...] = ()  # the figures whose settings it fixes
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    """A selection's table: every candidate tried (extensions included), its seeds' validation
+    scores, whether it learned, and the choice."""
+
+    selection: Selection
+    rows: list[dict] = field(default_factory=list)
+    chosen: str | None = None
+
+    @property
+    def chosen_config(self) -> RunConfig | None:
+        return next((r["config"] for r in self.rows if r["label"] == self.chosen), None)
+
+    def table(self) -> str:
+        head = ("| candidate | validation accuracy per seed | mean | learned | steps | |\n"
+                "|---|---|---:|---|---:|---|")
+        lines = [head]
+        for r in self.rows:
+            per_seed = ", ".join(f"{v:.3f}" for v in r["scores"])
+            mark = "**chosen**" if r["label"] == self.chosen else ""
+            learned = "yes" if r["learned"] else "no: " + "; ".join(sorted(set(r["why"])))
+            lines.append(f"| {r['label']} | {per_seed} | {r['mean']:.3f} | {learned} | {r['steps']} | {mark} |")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.selection.name!r}, {len(self.rows)} candidates, chosen={self.chosen!r})"
+
+
+def _lr_label(lr: float) -> str:
+    return f"lr {lr:.2g}"
+
+
+def _candidates(sel: Selection, S: Scale, extra_lrs: list[float]) -> dict[str, RunConfig]:
+    cands = dict(sel.candidates(S))
+    if sel.lr_grid and extra_lrs:
+        template = next(iter(cands.values()))
+        for lr in extra_lrs:
+            cands[_lr_label(lr)] = template.replace(lr=lr)
+    return cands
+
+
+def outcome(sel: Selection, S: Scale = REVIEWED, *, fetch: Callable[[RunConfig], object]) -> Outcome:
+    """Score every candidate with ``fetch(selection config) -> record`` (the cache: trained or
+    read), extend an LR grid whose best is at an edge, and choose by ``sel.rule``."""
+    extra: list[float] = []
+    for _ in range(sel.extend + 1):
+        out = Outcome(sel)
+        cands = _candidates(sel, S, extra)
+        for label, cfg in cands.items():
+            scores = [validation_score(fetch(selection_config(cfg, s))) for s in SELECTION_SEEDS]
+            vals = [x["score"] for x in scores]
+            out.rows.append({"label": label, "config": cfg, "scores": vals,
+                             "mean": sum(vals) / len(vals), "learned": all(x["learned"] for x in scores),
+                             "why": [x["why"] for x in scores if x["why"]], "steps": scores[0]["steps"],
+                             "lr": cfg.lr})
+        ok = [r for r in out.rows if r["learned"]]
+        if sel.rule == "cheapest":
+            ok = [r for r in ok if sel.target is None or r["mean"] >= sel.target]
+            best = min(ok, key=lambda r: (r["steps"], -r["mean"])) if ok else None
+        else:
+            best = max(ok, key=lambda r: r["mean"]) if ok else None
+        out.chosen = best["label"] if best else None
+        if not (sel.lr_grid and best) or len(extra) >= sel.extend:
+            return out
+        lrs = sorted(r["lr"] for r in out.rows)
+        if best["lr"] == lrs[-1]:
+            extra.append(lrs[-1] * sel.step)
+        elif best["lr"] == lrs[0]:
+            extra.append(lrs[0] / sel.step)
+        else:
+            return out
+    return out
+
+
+# ------------------------------------------------------------------------------------ the selections
+def _regimes(S: Scale) -> dict[str, RunConfig]:
+    from .pilot import REGIMES
+    base = S.base.replace(train_size=500, epochs=1, lr=2e-4, pooling="cls")  # the pilot's starting point
+    return {name: base.replace(**changes) for name, changes in REGIMES}
+
+
+def _lrs(changes: dict, lrs: tuple[float, ...], base: Callable[[Scale], RunConfig] | None = None):
+    def cands(S: Scale) -> dict[str, RunConfig]:
+        b = base(S) if base else S.base
+        return {_lr_label(lr): b.replace(**changes, lr=lr) for lr in lrs}
+    return cands
+
+
+# The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
+FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
+
+SELECTIONS: dict[str, Selection] = {s.name: s for s in [
+    Selection("regime", _regimes, "chapter.scale.REVIEWED.base (train_size, epochs, pooling)", rule="cheapest",
+              target=0.77, lr_grid=False,
+              note="the cheapest regime of full fine-tuning whose validation accuracy reaches 0.77 in both seeds' mean"),
+    Selection("base", _lrs({}, (3e-5, 1e-4, 3e-4)), "chapter.scale.REVIEWED.base.lr",
+              note="full fine-tuning's learning rate on the chosen regime: the base run of most figures"),
+    Selection("head", _lrs(FROZEN_HEAD, (1e-3, 3e-3, 1e-2, 3e-2)), "chapter.figures.base.HEAD_LR"),
+    Selection("random_init", _lrs(dict(init="random"), (1e-4, 3e-4, 1e-3)), "chapter.figures.base.RANDOM_LR"),
+    Selection("lora", _lrs(dict(peft="lora", lora_r=8), (3e-4, 1e-3, 3e-3)), "chapter.figures.base.LORA_LR"),
+    Selection("bitfit", _lrs(dict(peft="bitfit"), (1e-3, 3e-3, 1e-2)), "chapter.figures.base.BITFIT_LR"),
+    Selection("adapter", _lrs(dict(peft="adapter"), (3e-4, 1e-3, 3e-3)), "chapter.figures.base.ADAPTER_LR"),
+    Selection("prefix", _lrs(dict(peft="prefix"), (3e-4, 1e-3, 3e-3)), "chapter.figures.base.PREFIX_LR"),
+    Selection("prompt", _lrs(dict(peft="prompt"), (3e-3, 1e-2, 3e-2)), "chapter.figures.base.PROMPT_LR"),
+]}
+
+
+# ------------------------------------------------------------------------------------ running them
+def cache_fetch(S: Scale, *, render_only: bool) -> Callable[[RunConfig], object]:
+    from ftcore import run
+    return lambda cfg: run(cfg, runs_dir=S.runs_dir, render_only=render_only)
+
+
+def run_selection(sel: Selection, S: Scale = REVIEWED, *, jobs: int = 2, render_only: bool = False) -> Outcome:
+    """Train what ``sel`` lacks (``jobs`` processes of one thread each, through the run cache) in
+    rounds, since an extension of the grid is known only once the grid is scored; then its outcome.
+    ``render_only``: never train (a missing record is a MissingRecordError)."""
+    from ftcore.engine.runs import cached
+    from ftcore.records.cache import MissingRecordError
+    while True:
+        asked: list[RunConfig] = []
+
+        def fetch(cfg: RunConfig):
+            rec = cached(cfg, S.runs_dir)
+            if rec is None:
+                asked.append(cfg)
+                return _Placeholder()
+            return rec
+        out = outcome(sel, S, fetch=fetch)
+        if not asked:
+            return out
+        if render_only:
+            raise MissingRecordError(f"selection {sel.name!r} lacks {len(asked)} run(s); "
+                                     f"train them with: python -m chapter.protocol --only {sel.name}")
+        _train(list(dict.fromkeys(asked)), S, jobs)
+
+
+class _Placeholder:
+    """A record not trained yet: no scores (the round trains it)."""
+    status = "missing"
+    summary: dict = {}
+
+    @property
+    def evals(self):
+        import pandas as pd
+        return pd.DataFrame({"step": [], "split": [], "metric": [], "value": []})
+
+
+def _train(cfgs: list[RunConfig], S: Scale, jobs: int) -> None:
+    from ftcore import run
+    if not cfgs:
+        return
+    print(f"  training {len(cfgs)} selection runs ({jobs} × 1 thread)", flush=True)
+    if jobs <= 1:
+        for c in cfgs:
+            run(c, runs_dir=S.runs_dir)
+        return
+    from joblib import Parallel, delayed
+    Parallel(n_jobs=jobs, backend="loky")(delayed(_train_one)(c.replace(threads=1), S.runs_dir) for c in cfgs)
+
+
+def _train_one(cfg: RunConfig, runs_dir: str) -> None:
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    from ftcore import run
+    run(cfg, runs_dir=runs_dir)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m chapter.protocol", description=__doc__.split("\n\n")[0],
+                                 epilog="Selections: " + ", ".join(SELECTIONS))
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="these selections only")
+    ap.add_argument("--jobs", type=int, default=2, help="training processes, one thread each (default 2)")
+    ap.add_argument("--render-only", action="store_true", help="never train: tables from stored records")
+    args = ap.parse_args(argv)
+    names = args.only or list(SELECTIONS)
+    unknown = [n for n in names if n not in SELECTIONS]
+    if unknown:
+        ap.error(f"unknown selection(s) {unknown}; known: {', '.join(SELECTIONS)}")
+    status = 0
+    for name in names:
+        sel = SELECTIONS[name]
+        try:
+            out = run_selection(sel, jobs=args.jobs, render_only=args.render_only)
+        except Exception as exc:  # noqa: BLE001
+            print(f"{name}: not ready ({str(exc).splitlines()[0]})", file=sys.stderr)
+            status = 4
+            continue
+        print(f"\n### {name}: {sel.note or 'learning rate'} (sets {sel.sets})\n")
+        print(out.table())
+        print(f"\nchosen: {out.chosen}")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""The reviewed protocol (issue 24): choices made on validation with seeds no reported run uses,
+never reading test; reported runs test the whole split with per-example predictions; verdicts by
+Holm, McNemar/Newcombe and equivalence tests."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chapter import protocol
+from chapter.protocol import SELECTIONS, Selection, outcome, selection_config, validation_score
+from chapter.scale import REVIEWED, SELECTION_SEEDS
+from ftcore.records.record import RunRecord
+from ftcore.records.stats import (holm, mcnemar_exact, newcombe_paired, paired_items_test, paired_rate_test,
+                                  paired_test, resolve, t_sf)
+
+
+def _record(val_acc: float, test_acc: float, *, share: float = 0.55, status: str = "completed") -> RunRecord:
+    rows = []
+    for split, acc in (("validation", val_acc), ("test", test_acc)):
+        rows += [(126, "rt-sentiment", split, "accuracy", acc), (126, "rt-sentiment", split, "majority_frac", 0.578),
+                 (126, "rt-sentiment", split, "max_class_frac", share)]
+    evals = pd.DataFrame(rows, columns=["step", "task", "split", "metric", "value"])
+    return RunRecord("x", {}, {}, status, {"steps": 126}, {"evals": evals})
+
+
+def _sel(lrs=(1e-4, 3e-4, 1e-3), **kw) -> Selection:
+    return Selection("t", lambda S: {f"lr {lr:.2g}": S.base.replace(lr=lr) for lr in lrs}, "nowhere", **kw)
+
+
+# ------------------------------------------------------------------------------------ selection
+def test_selection_seeds_are_disjoint_from_the_reporting_seeds_and_runs_never_test():
+    assert not set(SELECTION_SEEDS) & set(REVIEWED.seeds)
+    cfg = selection_config(REVIEWED.base, SELECTION_SEEDS[0])
+    assert cfg.test_at_end is False and cfg.eval_splits == ("validation",) and cfg.eval_size is None
+    with pytest.raises(ValueError, match="selection seeds"):
+        selection_config(REVIEWED.base, REVIEWED.seeds[0])
+
+
+def test_a_choice_never_reads_test_a_poisoned_test_split_gives_the_same_choice():
+    val = {1e-4: 0.78, 3e-4: 0.80, 1e-3: 0.79}
+
+    def clean(cfg):
+        return _record(val[cfg.lr], 0.5)
+
+    def poisoned(cfg):  # test says the opposite: the worst on validation is perfect on test
+        return _record(val[cfg.lr], {1e-4: 1.0, 3e-4: 0.0, 1e-3: 0.2}[cfg.lr])
+    a = outcome(_sel(), fetch=clean)
+    b = outcome(_sel(), fetch=poisoned)
+    assert a.chosen == b.chosen == "lr 0.0003"
+    assert [r["scores"] for r in a.rows] == [r["scores"] for r in b.rows]
+    assert validation_score(_record(0.8, 0.1))["score"] == 0.8
+
+
+def test_every_candidate_scores_with_both_selection_seeds():
+    seen = []
+
+    def fetch(cfg):
+        seen.append((cfg.lr, cfg.seed, cfg.test_at_end))
+        return _record(0.8, 0.8)
+    outcome(_sel(), fetch=fetch)
+    assert {s for _, s, _ in seen} == set(SELECTION_SEEDS) and not any(t for _, _, t in seen)
+
+
+def test_a_best_at_the_grid_edge_extends_the_grid_that_way():
+    fetch = lambda cfg: _record(min(0.9, 0.7 + 100 * cfg.lr), 0.5)  # noqa: E731 - better as lr grows, to 1e-3
+    out = outcome(_sel(extend=2), fetch=fetch)
+    lrs = sorted(r["lr"] for r in out.rows)
+    assert len(lrs) == 5 and lrs[-1] == pytest.approx(1e-3 * 10)  # two steps of √10 past 1e-3
+    assert outcome(_sel(extend=0), fetch=fetch).chosen == "lr 0.001"
+
+
+def test_a_candidate_that_did_not_learn_is_listed_with_why_and_never_chosen():
+    def fetch(cfg):
+        return _record(0.95, 0.95, share=0.99) if cfg.lr == 1e-3 else _record(0.79, 0.79)
+    out = outcome(_sel(extend=0), fetch=fetch)
+    bad = next(r for r in out.rows if r["lr"] == 1e-3)
+    assert not bad["learned"] and "one class" in bad["why"][0]
+    assert out.chosen != "lr 0.001" and "no: one class" in out.table()
+
+
+def test_cheapest_rule_takes_the_fewest_steps_that_reach_the_target():
+    cands = {"short": REVIEWED.base.replace(epochs=1), "long": REVIEWED.base.replace(epochs=2)}
+
+    def fetch(cfg):
+        r = _record(0.775 if cfg.epochs == 1 else 0.80, 0.5)
+        r.summary["steps"] = 63 * int(cfg.epochs)
+        return r
+    sel = Selection("r", lambda S: cands, "nowhere", rule="cheapest", target=0.77, lr_grid=False)
+    assert outcome(sel, fetch=fetch).chosen == "short"
+    sel = Selection("r", lambda S: cands, "nowhere", rule="cheapest", target=0.79, lr_grid=False)
+    assert outcome(sel, fetch=fetch).chosen == "long"
+
+
+def test_the_selections_have_the_reviewed_base_and_name_what_they_set():
+    for name, sel in SELECTIONS.items():
+        cands = sel.candidates(REVIEWED)
+        assert cands and sel.sets, name
+        for cfg in cands.values():
+            assert cfg.precision == "fp32" and cfg.test_size is None, name
+
+
+# ------------------------------------------------------------------------------------ statistics
+def test_t_tail_matches_the_tables():
+    assert t_sf(2.776, 4) == pytest.approx(0.025, abs=2e-4)
+    assert t_sf(2.228, 10) == pytest.approx(0.025, abs=2e-4)
+    assert t_sf(0.0, 7) == pytest.approx(0.5)
+    assert t_sf(-2.776, 4) == pytest.approx(0.975, abs=2e-4)
+
+
+def test_holm_adjusts_step_down_and_stays_monotone():
+    assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert holm([0.5]) == [0.5]
+    assert max(holm([0.3, 0.4, 0.9])) <= 1.0
+
+
+def test_exact_mcnemar_counts_only_the_discordant_pairs():
+    assert mcnemar_exact(0, 7) == pytest.approx(2 * 0.5 ** 7)
+    assert mcnemar_exact(1, 8) == pytest.approx(2 * 10 / 512)
+    assert mcnemar_exact(3, 3) == 1.0 and mcnemar_exact(0, 0) == 1.0
+
+
+def test_newcombe_interval_covers_the_true_paired_difference_about_95_percent():
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(1000):
+        z = rng.random(20)
+        a, b = z < 0.3, (z < 0.2) | (rng.random(20) < 0.3)  # true difference 0.3 - 0.44 = -0.14
+        iv = newcombe_paired(a, b)
+        hits += iv.low <= -0.14 <= iv.high
+    assert 0.92 <= hits / 1000 <= 0.99
+    iv = newcombe_paired([False] * 10, [False] * 10)
+    assert iv.estimate == 0 and iv.low < 0 < iv.high
+
+
+def test_paired_rates_a_fix_that_rescues_every_failing_seed_is_significant_alone():
+    fix, base = [False] * 10, [True] * 8 + [False] * 2
+    t = paired_rate_test(fix, base)
+    assert t.p == pytest.approx(2 * 0.5 ** 8) and t.effect.high < 0
+    assert resolve(t, -1, t.p, 1.0) == "agrees"
+
+
+def test_items_interval_counts_test_item_noise_and_covers_a_null_effect():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(300):
+        item = rng.normal(0, 1.2, 300)  # item difficulty, shared by both arms
+        p = 1 / (1 + np.exp(-(1.0 + item)))
+        a = {s: (rng.random(300) < p).astype(float) for s in range(5)}
+        b = {s: (rng.random(300) < p).astype(float) for s in range(5)}
+        t = paired_items_test(a, b)
+        hits += t.effect.low <= 0 <= t.effect.high
+    assert hits / 300 >= 0.93
+    seeds_only = paired_test({s: a[s].mean() for s in a}, {s: b[s].mean() for s in b})
+    assert t.effect.high - t.effect.low > 0 and seeds_only.effect.n == t.effect.n == 5
+
+
+def test_equivalence_needs_a_margin_and_a_tight_interval():
+    same = {s: 0.80 + 0.001 * s for s in range(5)}
+    close = {s: v + 0.002 * (-1) ** s for s, v in same.items()}
+    t = paired_test(close, same, margin=0.015)
+    assert t.p_equivalent < 0.05
+    assert resolve(t, +1, t.p, t.p_equivalent) == "equivalent"
+    t0 = paired_test(close, same, margin=0.0)
+    assert resolve(t0, +1, t0.p, t0.p_equivalent) == "undetectable"
+
+
+def test_holm_turns_a_lone_significant_claim_into_cannot_tell_in_a_family():
+    from chapter.claims import Claim, judge, judge_all
+    from ftcore.records.runset import RunSet
+
+    def rec(v):
+        return _record(0.8, v)
+    diffs = [0.006, 0.020, 0.002, 0.012, 0.016]  # t ≈ 3.4: p ≈ 0.03 alone, ≈ 0.16 among six
+    rs = RunSet([({"arm": "a", "seed": s}, rec(0.8 + d)) for s, d in enumerate(diffs)]
+                + [({"arm": "b", "seed": s}, rec(0.8)) for s in range(5)]
+                + [({"arm": "c", "seed": s}, rec(0.8 + 0.01 * (s % 2))) for s in range(5)])
+    c1 = Claim({"zh": "a", "en": "a"}, {"arm": "a"}, {"arm": "b"}, margin=0.0)
+    others = [Claim({"zh": "c", "en": "c"}, {"arm": "c"}, {"arm": "b"}, margin=0.0) for _ in range(5)]
+    assert judge(c1, {"runs": rs}).verdict == "agrees"
+    fam = judge_all([c1, *others], {"runs": rs})
+    assert fam[0].p_holm > judge(c1, {"runs": rs}).p_holm and fam[0].family == 6
+    assert fam[0].verdict == "undetectable" and "Holm" in fam[0].line("en")
+
+
+# ------------------------------------------------------------------------------------ reported runs
+def test_a_reported_run_stores_every_test_example_prediction(tiny):
+    from ftcore import train
+    rec = train(tiny.replace(epochs=1, test_size=None, eval_splits=("validation",)))
+    n = rec.summary["eval_examples"]["test"]
+    p = rec.predictions
+    assert len(p) == n and sorted(p["index"]) == list(range(n)) and set(p["split"]) == {"test"}
+    assert rec.correct().mean() == pytest.approx(rec.metric("accuracy", "test"))
+    assert rec.summary["cpu_s"] > 0
+
+
+def test_a_reviewed_figure_is_built_at_the_reviewed_scale_and_gated_on_validation():
+    import dataclasses
+
+    from chapter.registry import FigureSpec
+    from chapter.scale import FULL, QUICK
+    spec = FigureSpec(id="t", section="3.2", notebooks=(), caption="c", draw=lambda **kw: None,
+                      needs=lambda S: {"base": S.base}, reviewed=True, must_learn={})
+    assert spec.needs(FULL)["base"] == REVIEWED.base
+    assert spec.needs(QUICK)["base"] == QUICK.base  # quick mode stays the code-path check
+    legacy = dataclasses.replace(spec, id="u", reviewed=False)
+    assert legacy.needs(FULL)["base"] == FULL.base
+    assert math.isfinite(REVIEWED.base.lr)
+    assert protocol.LEARN_MARGIN > 0
