@@ -135,7 +135,10 @@ class ScheduleExplorer(Control):
     def __init__(self, total_steps: int = 300, steps_per_epoch: int = 100, lr: float = 2e-4):
         super().__init__()
         self.total, self.per_epoch, self.lr = total_steps, steps_per_epoch, lr
-        kinds = [s for s in SCHEDULES if s not in ("plateau", "range_test")]
+        # the schedules whose LR is a function of the step alone, so the curve can be drawn without
+        # training: not one moved by the validation loss (flat here: nothing is evaluated), nor the
+        # LR finder's sweep (a diagnostic run, not a schedule to train with)
+        kinds = list(SCHEDULES.where(on_validation=False, sweep=False))
         self.schedule = W.Dropdown(options=kinds, value="cosine", description=tr("schedule"), style=_style())
         self.warmup = W.Dropdown(options=list(WARMUPS), value="linear", description=tr("warmup"), style=_style())
         self.warmup_ratio = W.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.02, description=tr("warmup_ratio"),

@@ -29,6 +29,21 @@ def test_schedule_explorer_redraws_from_the_real_schedulers():
     assert set(ex.result) == {2e-4}
 
 
+def test_schedule_explorer_offers_the_schedules_drawn_from_the_step_alone():
+    """It reads the registry's flags: a schedule moved by the validation loss or the LR finder's sweep
+    is left out, whatever its name; a new plain schedule is offered."""
+    from ftcore.config import SCHEDULES, Schedule
+    from lab.widgets import ScheduleExplorer
+    SCHEDULES.add(Schedule("watch", "validation", lambda c, q, k, spe: 1.0, on_validation=True))
+    SCHEDULES.add(Schedule("flat", "the peak LR", lambda c, q, k, spe: 1.0))
+    try:
+        kinds = ScheduleExplorer(total_steps=20, steps_per_epoch=20).schedule.options
+    finally:
+        SCHEDULES.remove("watch"), SCHEDULES.remove("flat")
+    assert "flat" in kinds and "cosine" in kinds
+    assert not {"watch", "plateau", "range_test"} & set(kinds)
+
+
 def test_span_corruption_hides_spans_behind_matching_sentinels():
     from ftcore.analysis.collate import span_corruption
     ids = list(range(100, 140))
