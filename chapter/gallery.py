@@ -101,8 +101,11 @@ def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict, pendin
         g = spec.gate(inputs)
         if g is None:
             lines += ["Validity gate: not declared yet (no must-learn arms checked).", ""]
+        elif not g.checks:
+            lines += ["Validity gate: no must-learn arm (the figure shows runs about failure or measurements only).", ""]
         elif g.passed:
-            lines += [f"Validity gate: passed ({g.reason()}).", ""]
+            split = "validation" if spec.reviewed else "test"
+            lines += [f"Validity gate (on {split}): passed ({g.reason()}).", ""]
         else:
             lines += [f'<span style="color:#a33">**⚠ 结果无效 · not a valid result: {g.reason(limit=5)}**</span>', ""]
         if spec.claim:

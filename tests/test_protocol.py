@@ -209,3 +209,33 @@ def test_a_reviewed_figure_is_built_at_the_reviewed_scale_and_gated_on_validatio
     assert legacy.needs(FULL)["base"] == FULL.base
     assert math.isfinite(REVIEWED.base.lr)
     assert protocol.LEARN_MARGIN > 0
+
+
+# ------------------------------------------------------------------------------------ the choices in the code
+def _stored_outcome(name):
+    return protocol.run_selection(SELECTIONS[name], REVIEWED, render_only=True)
+
+
+def test_the_reviewed_regime_and_base_lr_are_what_their_selections_chose():
+    regime = _stored_outcome("regime").chosen_config
+    assert regime is not None
+    for k in ("train_size", "epochs", "pooling", "max_length"):
+        assert getattr(REVIEWED.base, k) == getattr(regime, k), k
+    assert REVIEWED.base.lr == _stored_outcome("base").chosen_config.lr
+
+
+@pytest.mark.parametrize("name", sorted(REVIEWED.chosen))
+def test_each_chosen_lr_in_the_code_is_what_its_selection_chose_on_validation(name):
+    out = _stored_outcome(name)
+    assert out.chosen_config is not None, out.table()
+    assert REVIEWED.chosen[name] == pytest.approx(out.chosen_config.lr), out.table()
+
+
+def test_every_figure_under_the_reviewed_protocol_names_selections_that_set_its_values():
+    from chapter import figures  # noqa: F401
+    from chapter.registry import REGISTRY
+    for fid, spec in REGISTRY.items():
+        if spec.reviewed:
+            assert spec.selections and set(spec.selections) <= set(SELECTIONS), fid
+            assert {"regime", "base"} <= set(spec.selections), fid
+            assert set(spec.selections) - {"regime", "base"} <= set(REVIEWED.chosen), fid

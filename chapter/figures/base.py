@@ -64,6 +64,30 @@ CL_LORA_LR = 1e-3
 HERE_LR, SCRATCH_LR = 3e-4, 3e-4
 
 
+
+
+def chosen(S, name: str) -> float:
+    """The learning rate (or setting) ``name`` at scale ``S``: under the reviewed protocol the value
+    its selection chose on validation (``S.chosen``, checked against the selection's records by
+    tests/test_protocol.py), else the earlier sweep's constant above."""
+    earlier = {"head": HEAD_LR, "random_init": RANDOM_LR, "lora": LORA_LR, "bitfit": BITFIT_LR, "prompt": PROMPT_LR,
+               "adapter": ADAPTER_LR, "prefix": PREFIX_LR, "base": FULL.base.lr}
+    if S.reviewed:
+        if name not in S.chosen:
+            raise KeyError(f"the reviewed scale has no chosen {name!r} yet: run python -m chapter.protocol "
+                           f"--only {name} and write its choice into chapter.scale.REVIEWED.chosen")
+        return S.chosen[name]
+    return earlier[name]
+
+
+def epochs_for(S, method: str) -> float:
+    """Epochs of a method that the earlier sweep gave more epochs (prompt and prefix tuning); under
+    the reviewed protocol every method trains the base run's epochs: arms at equal budget."""
+    if S.reviewed:
+        return S.base.epochs
+    return {"prompt": PROMPT_EPOCHS, "prefix": PREFIX_EPOCHS}.get(method, S.base.epochs)
+
+
 # ------------------------------------------------------------------------------------ must_learn
 def all_runs(labels: dict) -> bool:
     """must_learn predicate: every run of the input."""

@@ -76,3 +76,12 @@ def regime_text(cfg, lang: str, *, reviews: bool = False, with_lr: bool = True) 
     if lang == "zh":
         return f"{n(cfg.train_size)} {noun}训练 {n(cfg.epochs)} 轮" + (f"，学习率 {lr(cfg.lr)}" if with_lr else "")
     return f"{n(cfg.train_size)} {noun} × {n(cfg.epochs)} epochs" + (f", LR {lr(cfg.lr)}" if with_lr else "")
+
+
+def chosen_text(S, lang: str) -> str:
+    """How the settings were chosen, under the reviewed protocol: on the whole validation split with
+    the selection seeds (``chapter.scale.SELECTION_SEEDS``), never a reported seed."""
+    from ..scale import SELECTION_SEEDS
+    if lang == "zh":
+        return f"学习率均在验证集上选定（种子 {'、'.join(map(str, SELECTION_SEEDS))}，不参与报告）"
+    return f"LRs chosen on the validation split (seeds {', '.join(map(str, SELECTION_SEEDS))}, never reported)"

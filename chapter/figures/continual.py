@@ -10,42 +10,56 @@ import viz
 from ftcore.records.metrics import accuracy_matrix
 from ..claims import Claim
 from ..registry import FigureSpec, figure
-from .base import (ADAPTER_LR, BITFIT_LR, HIDDEN, LAYERS, LORA_LR, PREFIX_EPOCHS, PREFIX_LR, PROMPT_EPOCHS, PROMPT_LR,
-                   all_runs, beats, measured, memory_need, seeds_grid)
-from .captions import arm, lr, n, one, pct, sci, seeds
+from .base import HIDDEN, LAYERS, all_runs, beats, chosen, epochs_for, measured, memory_need, seeds_grid
+from .captions import arm, chosen_text, lr, n, one, pct, sci, seeds
 from .problems import (CL_METHODS, FORGETTING_CLAIMS, TABLE_METHODS, cl_name, mean_forgetting, probes, sequence_configs,
                        sequences)
 
 # ------------------------------------------------------------------------------------ peft
-# Each method at its swept LR on the base regime (base.py); prompt and prefix tuning, which were still
-# learning at 2 epochs, train 6.
-PEFT = {"full": {}, "lora_r2": {"peft": "lora", "lora_r": 2, "lr": LORA_LR},
-        "lora_r8": {"peft": "lora", "lora_r": 8, "lr": LORA_LR}, "lora_r32": {"peft": "lora", "lora_r": 32, "lr": LORA_LR},
-        "prompt": {"peft": "prompt", "lr": PROMPT_LR, "epochs": PROMPT_EPOCHS}, "bitfit": {"peft": "bitfit", "lr": BITFIT_LR},
-        "adapter": {"peft": "adapter", "lr": ADAPTER_LR},
-        "prefix": {"peft": "prefix", "lr": PREFIX_LR, "epochs": PREFIX_EPOCHS}}
+# Each method at the LR its selection chose (base.chosen: on validation under the reviewed protocol;
+# the earlier sweep's otherwise). Under the reviewed protocol every method trains the base run's
+# epochs (equal budget); the earlier figure gave prompt and prefix tuning, still learning at 2
+# epochs, 6.
+PEFT_METHODS = ("full", "lora_r2", "lora_r8", "lora_r32", "prompt", "bitfit", "adapter", "prefix")
+
+
+def peft_arms(S) -> dict[str, dict]:
+    lora = chosen(S, "lora")
+    arms = {"full": {}, "lora_r2": {"peft": "lora", "lora_r": 2, "lr": lora},
+            "lora_r8": {"peft": "lora", "lora_r": 8, "lr": lora}, "lora_r32": {"peft": "lora", "lora_r": 32, "lr": lora}}
+    for m in ("prompt", "bitfit", "adapter", "prefix"):
+        arms[m] = {"peft": m, "lr": chosen(S, m), "epochs": epochs_for(S, m)}
+    return {k: arms[k] for k in PEFT_METHODS}
 
 
 def _peft(S):
-    probes_ = probes(S, names=("full_0.0001", "lora_0.003"))
+    probes_ = probes(S, names=("full", "lora"))
     probes_.pop("gate_runs")  # the same runs as the grid's full and lora_r8 arms, seed 0
-    memory = memory_need(S, {k: S.base.replace(**v) for k, v in PEFT.items()})
-    return {"runs": seeds_grid(S, PEFT, "method"), "memory": memory, **probes_}
+    arms = peft_arms(S)
+    memory = memory_need(S, {k: S.base.replace(**v) for k, v in arms.items()})
+    return {"runs": seeds_grid(S, arms, "method"), "memory": memory, **probes_}
 
 
 def _peft_caption(S) -> dict:
     runs = _peft(S)["runs"]
-    a = {k: arm(runs, method=k) for k in PEFT}
-    lora = [a[k] for k in PEFT if k.startswith("lora")]
+    a = {k: arm(runs, method=k) for k in PEFT_METHODS}
+    lora = [a[k] for k in PEFT_METHODS if k.startswith("lora")]
     ranks, lora_lr = "/".join(str(c.lora_r) for c in lora), lr(lora[0].lr)
     prompt, prefix, adapter, full = a["prompt"], a["prefix"], a["adapter"], a["full"]
     kept = n(2 * LAYERS * prefix.prompt_tokens * HIDDEN)  # a key and a value vector per prefix and layer
     others = one(c.epochs for k, c in a.items() if k not in ("prompt", "prefix"))
+    if S.reviewed:
+        every = one(c.epochs for c in a.values())
+        tail = {"zh": f"{chosen_text(S, 'zh')}；所有方法都训练 {n(every)} 轮（相同预算）。",
+                "en": f"{chosen_text(S, 'en')}; every method trains {n(every)} epochs (equal budget)."}
+    else:
+        tail = {"zh": f"学习率均取自扫描；除提示微调与前缀微调外都训练 {n(others)} 轮。",
+                "en": f"LRs from the sweep; all but prompt and prefix tuning train {n(others)} epochs."}
     return {"zh": f"LoRA（秩 {ranks}，query 与 value，学习率 {lora_lr}）、提示微调（{prompt.prompt_tokens} 个虚拟词元，{lr(prompt.lr)}，{n(prompt.epochs)} 轮）、"
                   f"BitFit（{lr(a['bitfit'].lr)}）、瓶颈适配器（Houlsby：每层注意力与前馈输出之后各一个，瓶颈 {adapter.adapter_size}，LayerNorm 一起训练，{lr(adapter.lr)}）、"
                   f"前缀微调（每层键和值前各 {prefix.prompt_tokens} 个前缀，训练时经 MLP 重参数化，可训练占比按 MLP 计，训练后只需保留 {kept} 个数，"
                   f"{lr(prefix.lr)}，{n(prefix.epochs)} 轮）与全量微调（{lr(full.lr)}）：可训练参数占比、测试准确率（{seeds(runs)} 个种子，95% t 区间）、训练时间、"
-                  f"训练时保存的内存（按字节计数），以及对预训练知识的遗忘（探针）。学习率均取自扫描；除提示微调与前缀微调外都训练 {n(others)} 轮。",
+                  f"训练时保存的内存（按字节计数），以及对预训练知识的遗忘（探针）。" + tail["zh"],
             "en": f"LoRA (rank {ranks} on query and value, LR {lora_lr}), prompt tuning ({prompt.prompt_tokens} virtual tokens, "
                   f"{lr(prompt.lr)}, {n(prompt.epochs)} epochs), BitFit ({lr(a['bitfit'].lr)}), bottleneck adapters (Houlsby: after the "
                   f"attention and the FFN output of every layer, bottleneck {adapter.adapter_size}, LayerNorms trained, {lr(adapter.lr)}), "
@@ -53,7 +67,7 @@ def _peft_caption(S) -> dict:
                   f"while training, so its trainable share counts the MLP; {kept} numbers are kept after training, {lr(prefix.lr)}, "
                   f"{n(prefix.epochs)} epochs) and full fine-tuning ({lr(full.lr)}): trainable share, test accuracy ({seeds(runs)} seeds, "
                   "95% t intervals), training time, the memory training keeps (counted in bytes), and forgetting of pretrained "
-                  f"knowledge (probe). LRs from the sweep; all but prompt and prefix tuning train {n(others)} epochs."}
+                  "knowledge (probe). " + tail["en"]}
 
 
 PEFT_CLAIMS = beats(

@@ -15,7 +15,7 @@ from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, Sequences, StudyNeed, figure
-from .base import (CL_LORA_LR, FROZEN, LORA_LR, RISKY_LR, against_claim, all_runs, arms, label, measured,
+from .base import (CL_LORA_LR, FROZEN, RISKY_LR, against_claim, all_runs, arms, chosen, label, measured,
                    seeds_grid, with_curves)
 from .captions import arm, lr, n, one, pct, regime_text, sci, seeds, steps
 
@@ -208,16 +208,24 @@ figure(FigureSpec(id="forgetting", section="3.2.5", notebooks=("05", "07"),
 PROBE_TASK = "bbc-topic"
 # Three LRs of full fine-tuning that all learn (the sweep's 3e-5, the base 1e-4, 3e-4), LoRA at its
 # LR and the frozen encoder (whose features cannot change: the reference line).
-PROBE_RUNS = {"full_3e-05": {"lr": 3e-5}, "full_0.0001": {}, "full_0.0003": {"lr": 3e-4},
-              "lora_0.003": {"peft": "lora", "lr": LORA_LR}, "frozen_0.001": FROZEN}
+def probe_runs(S, roles=("full_low", "full", "full_high", "lora", "frozen")) -> dict[str, dict]:
+    """The probed fine-tuning runs by name ("full_0.0001": method and LR, as the figure labels them)
+    for ``roles``: full fine-tuning at 3e-5, the base LR and 3e-4, LoRA and the frozen encoder at
+    their chosen LRs."""
+    lora, head = chosen(S, "lora"), chosen(S, "head")
+    runs = {"full_low": (f"full_{3e-5:g}", {"lr": 3e-5}), "full": (f"full_{S.base.lr:g}", {}),
+            "full_high": (f"full_{3e-4:g}", {"lr": 3e-4}), "lora": (f"lora_{lora:g}", {"peft": "lora", "lr": lora}),
+            "frozen": (f"frozen_{head:g}", dict(FROZEN, lr=head))}
+    return dict(runs[r] for r in roles)
 
 
-def probes(S, names=tuple(PROBE_RUNS)):
-    """A probe study per fine-tuning run, and (``gate_runs``) those runs for the validity gate."""
+def probes(S, names=("full_low", "full", "full_high", "lora", "frozen")):
+    """A probe study per fine-tuning run (``names``: roles of :func:`probe_runs`), and
+    (``gate_runs``) those runs for the validity gate."""
     n_train, n_test = S.pick(500, 32), S.pick(400, 32)
-    needs = {"gate_runs": Grid([({"run": name}, S.base.replace(**PROBE_RUNS[name])) for name in names])}
-    for name in names:
-        kw = PROBE_RUNS[name]
+    runs = probe_runs(S, names)
+    needs = {"gate_runs": Grid([({"run": name}, S.base.replace(**kw)) for name, kw in runs.items()])}
+    for name, kw in runs.items():
         cfg = S.base.replace(**kw)
         needs[name] = StudyNeed("probe", {"run": cfg.identity_dict(), "probe_task": PROBE_TASK,
                                           "n_train": n_train, "n_test": n_test},
@@ -228,7 +236,9 @@ def probes(S, names=tuple(PROBE_RUNS)):
 def _probes_caption(S) -> dict:
     runs = probes(S)["gate_runs"]
     full = "/".join(lr(c.lr) for lab, c in runs.cells if lab["run"].startswith("full"))
-    lora, base = lr(arm(runs, run="lora_0.003").lr), arm(runs, run="full_0.0001")
+    names = probe_runs(S)
+    lora_name, full_name = [k for k in names if k.startswith("lora")][0], list(probe_runs(S, ("full",)))[0]
+    lora, base = lr(arm(runs, run=lora_name).lr), arm(runs, run=full_name)
     return {"zh": f"在影评情感上微调（基准设置：{n(base.train_size)} 条，{n(base.epochs)} 轮）前后，编码器均值池化特征在另一任务（{PROBE_TASK}）上的线性探针与 kNN 准确率，"
                   f"随学习率（全量 {full}）与方法（LoRA {lora}；冻结编码器为参照）变化；每个微调运行都学会了情感任务。",
             "en": f"Linear-probe and kNN accuracy of the encoder's mean-pooled features on a held-out task ({PROBE_TASK}) "
