@@ -131,6 +131,42 @@ def cost_table(ids: list[str], S) -> list[str]:
             "the machine was shared records the slower time it took."]
 
 
+def selection_cost_table() -> list[str]:
+    """The reviewed protocol's selection runs (``chapter.protocol``): per selection, the runs
+    stored, their optimizer steps and CPU minutes (each run counted once)."""
+    from ftcore.engine.runs import cached, record_path
+
+    from .protocol import SELECTIONS, _Placeholder, outcome
+    from .scale import REVIEWED
+    seen: set = set()
+    rows, tot = [], {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0}
+    for name, sel in SELECTIONS.items():
+        own = {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0}
+        asked = []
+
+        def fetch(cfg):  # every run the selection reads, grid extensions included
+            asked.append(record_path(cfg, REVIEWED.runs_dir))
+            return cached(cfg, REVIEWED.runs_dir) or _Placeholder()
+        outcome(sel, REVIEWED, fetch=fetch)
+        for path in asked:
+            if path in seen or (got := _cost(path)) is None:
+                continue
+            seen.add(path)
+            own["n"] += 1
+            own["steps"] += got["steps"]
+            if got["cpu_s"] is None:
+                own["no_cpu"] += 1
+            else:
+                own["cpu_s"] += float(got["cpu_s"])
+        for k in own:
+            tot[k] += own[k]
+        cpu = f"{own['cpu_s'] / 60:.1f}" + (f" (+{own['no_cpu']} unmeasured)" if own["no_cpu"] else "")
+        rows.append(f"| {name} | {own['n']} | {own['steps']:,} | {cpu} |")
+    cpu = f"{tot['cpu_s'] / 60:.1f}" + (f" (+{tot['no_cpu']} unmeasured)" if tot["no_cpu"] else "")
+    return ["| selection (reviewed protocol) | runs stored | optimizer steps | CPU min |", "|---|---:|---:|---:|",
+            *rows, f"| **all** | {tot['n']} | **{tot['steps']:,}** | **{cpu}** |"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m chapter.report", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the quick-mode records (tests/fixtures/quick-runs)")
@@ -148,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_loading()
     if args.cost:
         print("\n".join(cost_table(ids, SCALES["quick" if args.quick else "full"])))
+        if not args.quick:
+            print("\n" + "\n".join(selection_cost_table()))
         return 0
     col = Collector(SCALES["quick" if args.quick else "full"], render_only=True)
     for fid in ids:

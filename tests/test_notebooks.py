@@ -114,7 +114,8 @@ def test_training_waits_for_a_click():
                 f"{path.name}: {s}"
 
 
-VERDICT_WORDS = ("与教材一致", "与教材不同", "无法分辨", "agrees with the chapter", "differs from the chapter")
+VERDICT_WORDS = ("与教材一致", "与教材不同", "无法判断", "无法分辨", "agrees with the chapter", "differs from the chapter",
+                 "cannot tell at this n", "equivalent within")
 
 
 def test_results_are_stated_by_the_records_not_by_the_text():

@@ -80,6 +80,14 @@ def chosen(S, name: str) -> float:
     return earlier[name]
 
 
+def frozen(S) -> dict:
+    """"Frozen encoder + head" at scale ``S``: the head's LR (and, under the reviewed protocol, the
+    pooling) its selection chose."""
+    if S.reviewed:
+        return dict(FROZEN, lr=chosen(S, "head"), pooling=S.chosen["head_pooling"])
+    return dict(FROZEN)
+
+
 def epochs_for(S, method: str) -> float:
     """Epochs of a method that the earlier sweep gave more epochs (prompt and prefix tuning); under
     the reviewed protocol every method trains the base run's epochs: arms at equal budget."""

@@ -12,7 +12,7 @@ from ftcore import RunConfig
 from ftcore.analysis.landscape import LandscapeConfig
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, LandscapeNeed, Value, figure
-from .base import (FROZEN, LLRD_DECAY, LLRD_LR, RANDOM_LR, all_runs, base_run, decay_grid, measured)
+from .base import (LLRD_DECAY, LLRD_LR, all_runs, base_run, chosen, decay_grid, frozen, measured)
 from .captions import configs, lr, n, one, pct, seeds
 
 # ------------------------------------------------------------------------------------ concept
@@ -55,10 +55,10 @@ def _strategies(S):
     for size in sizes:
         epochs = strategy_epochs(S, size)
         arms_ = {"full": ({}, S.seeds),
-                 "frozen": (dict(FROZEN, epochs=max(FROZEN["epochs"], 20 * epochs)), S.seeds),
+                 "frozen": (dict(frozen(S), epochs=max(frozen(S)["epochs"], 20 * epochs)), S.seeds),
                  # from scratch: its own LR, the same steps as fine-tuning; on the whole split (558
                  # steps of a full backward pass each) 3 seeds, where its gap is already clear
-                 "random": ({"init": "random", "lr": RANDOM_LR}, S.seeds[:3] if size is None else S.seeds)}
+                 "random": ({"init": "random", "lr": chosen(S, "random_init")}, S.seeds[:3] if size is None else S.seeds)}
         for name, (kw, seeds_) in arms_.items():
             for s in seeds_:
                 cells.append(({"strategy": name, "size": size or FULL_SPLIT, "seed": s},

@@ -7,7 +7,7 @@ ftcore's loop, ``Trainer`` (:func:`ftcore.engine.hf.train_hf`) and Lightning
 (:func:`ftcore.engine.lightning.train_lightning`), three paired seeds each, so a reader sees
 whether the loops agree within seed noise. The loops differ in data order (each draws its own) and
 in small details listed in the caption; a claim "A ends above B" with an interval across zero is the
-"no difference detectable" the loops should show.
+"cannot tell at this n" (or, with a tight interval, "equivalent within ±margin") the loops should show.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import viz
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, figure
-from .base import (FROZEN, LAYERS, all_runs, base_run, beats, finals_by, finetuned_need, label, measured, memory_need,
+from .base import (LAYERS, all_runs, base_run, beats, finals_by, finetuned_need, frozen, label, measured, memory_need,
                    seeds_grid, with_curves)
 from .captions import configs, lr, n, one, regime_text
 
@@ -13,14 +13,15 @@ from .captions import configs, lr, n, one, regime_text
 # layers 5-3, epoch 3 + layers 2-0, epoch 4 + embeddings: four epochs, twice the base run's steps.
 ONE_AT_A_TIME_EPOCHS = LAYERS + 2  # embeddings, each layer, the head: one group per epoch
 GRADUAL = {"freeze": "gradual", "unfreeze_unit": "epoch", "unfreeze_every": 1, "unfreeze_groups": 3, "epochs": 4}
-FREEZES = {"none": {}, "bottom": {"freeze": "bottom", "freeze_layers": 3},
-           "middle": {"freeze": "middle", "freeze_layers": 2},
-           "head_only": FROZEN,
-           "gradual": GRADUAL}
+def freezes(S) -> dict[str, dict]:
+    return {"none": {}, "bottom": {"freeze": "bottom", "freeze_layers": 3},
+            "middle": {"freeze": "middle", "freeze_layers": 2},
+            "head_only": frozen(S),
+            "gradual": GRADUAL}
 
 
 def _freeze_grid(S):
-    return {"runs": seeds_grid(S, FREEZES, "strategy", base=with_curves(S))}
+    return {"runs": seeds_grid(S, freezes(S), "strategy", base=with_curves(S))}
 
 
 def _layers(first: int, count: int) -> str:
@@ -77,7 +78,7 @@ def _freeze_measure(inputs):
 
 
 def _freeze_effects(S):
-    return {**_freeze_grid(S), "memory": memory_need(S, {k: S.base.replace(**v) for k, v in FREEZES.items()})}
+    return {**_freeze_grid(S), "memory": memory_need(S, {k: S.base.replace(**v) for k, v in freezes(S).items()})}
 
 
 FREEZE_EFFECTS_CLAIMS = beats(

@@ -15,7 +15,7 @@ from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, Sequences, StudyNeed, figure
-from .base import (CL_LORA_LR, FROZEN, RISKY_LR, against_claim, all_runs, arms, chosen, label, measured,
+from .base import (CL_LORA_LR, RISKY_LR, against_claim, all_runs, arms, chosen, frozen, label, measured,
                    seeds_grid, with_curves)
 from .captions import arm, lr, n, one, pct, regime_text, sci, seeds, steps
 
@@ -215,7 +215,7 @@ def probe_runs(S, roles=("full_low", "full", "full_high", "lora", "frozen")) -> 
     lora, head = chosen(S, "lora"), chosen(S, "head")
     runs = {"full_low": (f"full_{3e-5:g}", {"lr": 3e-5}), "full": (f"full_{S.base.lr:g}", {}),
             "full_high": (f"full_{3e-4:g}", {"lr": 3e-4}), "lora": (f"lora_{lora:g}", {"peft": "lora", "lr": lora}),
-            "frozen": (f"frozen_{head:g}", dict(FROZEN, lr=head))}
+            "frozen": (f"frozen_{head:g}", frozen(S))}
     return dict(runs[r] for r in roles)
 
 
