@@ -68,7 +68,8 @@ class Selection:
     ``rule``: "best" (highest mean validation score among the candidates that learned in every seed)
     or "cheapest" (the fewest optimizer steps among those reaching ``target``; ties by score).
     ``lr_grid``: the candidates form a learning-rate grid (ascending) that may be extended
-    ``extend`` times by ``step``× past the edge the best lies on. ``sets``: where the chosen value is
+    ``extend`` times past the edge the best lies on, by the next value of the 1-3-10 ladder
+    (:func:`next_lr`). ``sets``: where the chosen value is
     written in the code (for the reader and the test that checks it)."""
 
     name: str
@@ -78,7 +79,6 @@ class Selection:
     target: float | None = None
     lr_grid: bool = True
     extend: int = 2
-    step: float = math.sqrt(10)
     figures: tuple[str, ...] = ()  # the figures whose settings it fixes
     note: str = ""
 
@@ -109,6 +109,19 @@ class Outcome:
 
     def __repr__(self) -> str:
         return f"Outcome({self.selection.name!r}, {len(self.rows)} candidates, chosen={self.chosen!r})"
+
+
+def next_lr(lr: float, *, up: bool) -> float:
+    """The neighbour of ``lr`` on the 1-3-10 ladder the grids use (1e-4, 3e-4, 1e-3, …): a grid
+    extends by about half a decade and keeps values a caption writes plainly."""
+    exponent = math.floor(math.log10(lr) + 1e-9)
+    mantissa = lr / 10 ** exponent
+    ladder = [1.0, 3.0, 10.0] if up else [0.3, 1.0, 3.0]
+    if up:
+        nxt = next(m for m in ladder if m > mantissa * 1.01)
+    else:
+        nxt = next(m for m in reversed(ladder) if m < mantissa / 1.01)
+    return float(f"{nxt * 10 ** exponent:.3g}")
 
 
 def _lr_label(lr: float) -> str:
@@ -149,9 +162,9 @@ def outcome(sel: Selection, S: Scale = REVIEWED, *, fetch: Callable[[RunConfig],
             return out
         lrs = sorted(r["lr"] for r in out.rows)
         if best["lr"] == lrs[-1]:
-            extra.append(lrs[-1] * sel.step)
+            extra.append(next_lr(lrs[-1], up=True))
         elif best["lr"] == lrs[0]:
-            extra.append(lrs[0] / sel.step)
+            extra.append(next_lr(lrs[0], up=False))
         else:
             return out
     return out

@@ -14,12 +14,12 @@ from chapter import figures  # noqa: F401 (registers the figures)
 from chapter.figures import captions
 from chapter.figures.basics import FULL_SPLIT
 from chapter.registry import REGISTRY, Grid, LandscapeNeed, Sequences, StudyNeed
-from chapter.scale import FULL
+from chapter.scale import FULL, SELECTION_SEEDS
 
 # A number standing alone (not part of int8, fp32, x86, GPT-2, -100, 0-2): 1,000 / 0.25 / 1e-4 / 95.
 NUMBER = re.compile(r"(?<![\w.\-/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.])")
 SEED_DOCUMENT = re.compile(r"(种子|[Ss]eeds?) 00\d(-00\d)?")  # "seed 001": a document, not a number
-EVERYWHERE = {95}  # 95% intervals
+EVERYWHERE = {95, *SELECTION_SEEDS}  # 95% intervals; the reviewed protocol's selection seeds
 # Numbers that are facts about the model, the method or a measurement, not settings of a config.
 FACTS = {
     "landscape": {1},  # ‖θ₁−θ₀‖ is about 1% of ‖θ₁‖; the 1-D interpolation
@@ -79,8 +79,10 @@ def config_numbers(spec, S) -> set[float]:
             found += _run_numbers(need.cfg, S.base) + list(_leaves(dataclasses.asdict(need.lcfg)))
         elif isinstance(need, StudyNeed):
             params = dict(need.params)
-            if "recipe" in params:  # an MLM checkpoint: its recipe's settings
-                params["recipe"] = RECIPES[params["recipe"]].to_dict()
+            if "recipe" in params:  # an MLM checkpoint: its recipe's settings, and the tokens it saw
+                r = RECIPES[params["recipe"]]
+                params["recipe"] = r.to_dict()
+                found.append(r.steps * r.batch_size * r.block)
             found += list(_leaves(params)) + [100 * x for x in _leaves(params) if 0 < x < 1]
     study_seeds = {}
     for need in spec.needs(S).values():

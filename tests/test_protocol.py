@@ -239,3 +239,9 @@ def test_every_figure_under_the_reviewed_protocol_names_selections_that_set_its_
             assert spec.selections and set(spec.selections) <= set(SELECTIONS), fid
             assert {"regime", "base"} <= set(spec.selections), fid
             assert set(spec.selections) - {"regime", "base"} <= set(REVIEWED.chosen), fid
+
+
+def test_grids_extend_along_the_1_3_10_ladder():
+    from chapter.protocol import next_lr
+    assert next_lr(3e-3, up=True) == 1e-2 and next_lr(1e-2, up=True) == 3e-2
+    assert next_lr(3e-4, up=False) == 1e-4 and next_lr(1e-4, up=False) == 3e-5

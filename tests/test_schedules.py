@@ -92,3 +92,26 @@ def test_warmup_steps_from_ratio():
 def test_one_cycle_survives_very_short_runs(tiny, steps):
     rec = train(tiny.replace(schedule="one_cycle", max_steps=steps, eval_splits=(), test_at_end=False))
     assert len(rec.steps) == steps and rec.lrs["lr"].notna().all()
+
+
+def test_one_cycle_cycles_momentum_inversely_to_the_lr_as_smith_and_topin_define_it():
+    import torch
+
+    from ftcore import RunConfig
+    from ftcore.engine.schedules import LRSchedule
+
+    def betas(on: bool) -> list[float]:
+        m = torch.nn.Linear(2, 2)
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+        cfg = RunConfig(schedule="one_cycle", warmup_ratio=0.3, lr=1e-3, one_cycle_momentum=on)
+        s, out = LRSchedule(opt, cfg, 20, 10), []
+        for _ in range(20):
+            out.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"][0]))
+            opt.step()
+            s.step()
+        return out
+    on, off = betas(True), betas(False)
+    peak = max(range(20), key=lambda i: on[i][0])
+    assert on[0][1] == pytest.approx(0.95) and on[peak][1] == pytest.approx(0.85) and on[-1][1] > 0.94
+    assert {b for _, b in off} == {0.9}  # off: AdamW's own beta1 throughout
+    assert [lr for lr, _ in on] == pytest.approx([lr for lr, _ in off])  # the LR cycle is the same

@@ -91,11 +91,12 @@ def _table_caption(S) -> dict:
     lam, lam_seed, mem, mem_seed = sci(c["ewc"].ewc_lambda), n(c["ewc_1000"].ewc_lambda), \
         pct(c["replay"].replay_memory), pct(c["replay_3"].replay_memory)
     both = pct(c["replay_ewc"].replay_memory)
-    return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、相对 naive 的训练时间（{k} 个种子）。EWC λ = {lam}（实测所需：此编码器的 Fisher 很小），"
+    return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、相对 naive 的训练时间（{k} 个种子）。EWC λ = {lam}（在早先协议中按测试结果选定，尚未在验证集上重选；此编码器的 Fisher 很小，λ 须很大才有作用），"
                   f"旁边是种子 001 建议的 λ = {lam_seed}；回放保留 {mem}，旁边是 {mem_seed}；回放 {both} + EWC 为组合；"
                   "多任务联合训练（所有任务同时训练）是上界。",
             "en": f"After the second task: old-task accuracy, new-task accuracy, training time relative to naive ({k} seeds). EWC "
-                  f"λ = {lam} (what this encoder's tiny Fisher needs) beside seed 001's λ = {lam_seed}; replay keeps {mem}, beside "
+                  f"λ = {lam} (picked under the earlier protocol on test results, not yet re-chosen on validation; this encoder's Fisher "
+                  f"is tiny, so λ must be large to act) beside seed 001's λ = {lam_seed}; replay keeps {mem}, beside "
                   f"{mem_seed}; replay {both} + EWC combines them; joint multi-task training (all tasks at once) is the upper bound."}
 
 

@@ -83,6 +83,7 @@ def _pretraining_caption(S) -> dict:
                   f"本地预训练与同结构随机初始化用 RoBERTa 自带的 <s> 分类头，学习率 {small_lr}，训练量为默认模型的 {budget} 倍（小模型每步便宜约 20 倍）。"
                   f"小模型的学习率来自扫描（{at} 条，种子 {seed}，默认模型的训练量：{tried} 的测试准确率 0.578 / 0.560 / 0.578，"
                   f"都停在多数类，只有 {lr(HERE_LR)} 降低了训练损失）。"
+                  f"本地预训练一共只见过约 {n(r.steps * r.batch_size * r.block)} 个词元，远少于真正的预训练语料；右图检验这点预训练是否足以胜过随机初始化。"
                   f"{k} 个配对种子，误差线为 95% t 区间。",
             "en": f"Left: a byte-level BPE tokenizer (vocabulary {n(r.vocab_size)}) trained on the offline corpora (the train splits of "
                   f"reviews, plot synopses and BBC News; validation and test text removed), then a {r.layers}-layer × {r.hidden} RoBERTa "
@@ -94,7 +95,9 @@ def _pretraining_caption(S) -> dict:
                   f"RoBERTa's own <s> classification head at LR {small_lr} and train {budget}× the default model's budget (a step of the "
                   f"small model costs about 20× less); their LR is from a sweep ({at} examples, seed {seed}, the default model's budget: "
                   f"{tried} gave test accuracy 0.578 / 0.560 / 0.578, all at the majority class; only {lr(HERE_LR)} lowered the training "
-                  f"loss). {k} paired seeds; error bars: 95% t intervals."}
+                  f"loss). The local pretraining saw about {n(r.steps * r.batch_size * r.block)} tokens in all, far fewer than a real "
+                  f"pretraining corpus; the right panel tests whether that much pretraining beats random init. "
+                  f"{k} paired seeds; error bars: 95% t intervals."}
 
 
 def _pretraining_measure(inputs):

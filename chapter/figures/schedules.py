@@ -125,7 +125,8 @@ figure(FigureSpec(id="decay", section="3.2.4", notebooks=("04",),
 # Each as its authors define it, around the base LR. Plateau: ReduceLROnPlateau on the validation
 # loss every 8 steps (16 evaluations), patience 2, factor 0.5. Cyclic (Smith 2017, triangular): between
 # a quarter of the base LR and the base LR, a half cycle of half an epoch (two cycles). One-cycle (Smith
-# & Topin; fastai's fit_one_cycle): peak 2e-4, twice the base LR, 30% of the steps rising from peak/25,
+# & Topin; fastai's fit_one_cycle, here the LR only: one_cycle_momentum=False): peak 2e-4, twice the base
+# LR, 30% of the steps rising from peak/25,
 # then annealing to peak/25/1e4 (with a 3e-4 peak, the sweep's best constant-after-warmup LR, 1 of 5
 # seeds collapsed to the majority class; those records stay in runs/reference). Cosine with restarts: 3 cycles.
 ADAPTIVE = {"plateau": {"schedule": "plateau", "plateau_patience": 2, "plateau_factor": 0.5},
@@ -146,13 +147,17 @@ def _adaptive_caption(S) -> dict:
     low, top = lr(top * one(c.min_lr_ratio for c in cyclic)), lr(top)
     peak = one(c.lr for c in one_cycle)
     times, rise = f"{peak / S.base.lr:g}", pct(one(c.warmup_ratio for c in one_cycle))
+    momentum = one(c.one_cycle_momentum for c in one_cycle)
+    how = ({"zh": "动量随之反向循环，按 Smith 与 Topin 及 fastai 的定义", "en": "momentum cycled inversely, as Smith & Topin and fastai define it"}
+           if momentum else {"zh": "只循环学习率、不循环动量（Smith 与 Topin 的定义还会反向循环动量）",
+                             "en": "the LR only: momentum is not cycled, which Smith & Topin's policy also does"})
     cycles, k = one(c.restarts for c in restarts), seeds(runs)
     return {"zh": f"ReduceLROnPlateau 由真实的验证损失驱动（每 {each} 步评估一次，耐心 {patience} 次，标出降低点）；与循环"
-                  f"（{low} 到 {top} 的三角波，每半轮一个半周期）、单周期（峰值 {lr(peak)}，即基准的 {times} 倍，前 {rise} 上升，按 Smith 与 fastai 的定义）"
+                  f"（{low} 到 {top} 的三角波，每半轮一个半周期）、单周期（峰值 {lr(peak)}，即基准的 {times} 倍，前 {rise} 上升，{how['zh']}）"
                   f"和带重启余弦（{cycles} 个周期）的实测比较，{k} 个种子，95% t 区间。",
             "en": f"ReduceLROnPlateau driven by the real validation loss (evaluated every {each} steps, patience {patience}; reductions "
                   f"marked); measured against cyclic (triangular between {low} and {top}, half an epoch per half cycle), "
-                  f"one-cycle (peak {lr(peak)}, {times}× the base, rising for the first {rise}, as Smith and fastai define it) and "
+                  f"one-cycle (peak {lr(peak)}, {times}× the base, rising for the first {rise}; {how['en']}) and "
                   f"cosine with {cycles} restarts; {k} seeds, 95% t intervals."}
 
 

@@ -44,7 +44,7 @@ POOLINGS = ("cls", "mean")  # ftcore.engine.pooling
 
 # Fields added after reference records were made, with the value that reproduces the behaviour from
 # before they existed: at that value they are left out of the run id, so older records keep their ids.
-ADDED_LATER: dict[str, Any] = {"pooling": "cls", "frozen_dropout": True, "unfreeze_groups": 1,
+ADDED_LATER: dict[str, Any] = {"pooling": "cls", "frozen_dropout": True, "unfreeze_groups": 1, "one_cycle_momentum": False,
                                "adapter_size": 64, "adapter_placement": "houlsby"}
 
 
@@ -130,6 +130,9 @@ class RunConfig:
     step_every: float = _f(1.0, "step schedule: epochs between LR drops")
     restarts: int = _f(3, "cosine_restarts: number of cosine cycles in the run")
     cycle_epochs: float = _f(0.5, "cyclic: epochs per half cycle (rise or fall)")
+    one_cycle_momentum: bool = _f(False, "one_cycle: cycle the momentum inversely to the LR, 0.95 -> 0.85 -> 0.95 "
+                                  "(AdamW's beta1, SGD's momentum), as Smith & Topin's one-cycle policy and fastai's "
+                                  "fit_one_cycle do; off: only the LR cycles")
     plateau_factor: float = _f(0.5, "plateau: LR factor applied when the validation loss stalls")
     plateau_patience: int = _f(1, "plateau: evaluations without improvement before the LR is reduced")
     range_start_lr: float = _f(1e-7, "range_test schedule: LR of the first step (it rises exponentially to "

@@ -143,7 +143,9 @@ class LRSchedule:
             pct = min(max(self.warmup_steps, 2) / cycle, 0.5)
             self.torch = lr_scheduler.OneCycleLR(
                 optimizer, max_lr=peaks, total_steps=cycle, pct_start=pct,
-                anneal_strategy="cos" if cfg.warmup == "cosine" else "linear", cycle_momentum=False)
+                anneal_strategy="cos" if cfg.warmup == "cosine" else "linear",
+                # Smith & Topin: momentum high while the LR is low, 0.95 -> 0.85 at the peak -> 0.95
+                cycle_momentum=cfg.one_cycle_momentum, base_momentum=0.85, max_momentum=0.95)
         else:
             self.torch = lr_scheduler.LambdaLR(
                 optimizer, multiplier(cfg, total_steps, self.steps_per_epoch))
