@@ -35,9 +35,10 @@ def _runs_line(S: Scale, spec, inputs: dict) -> str:
     return "; ".join(parts) or "asset metadata only"
 
 
-EARLIER = ("Protocol: **earlier** (not yet regenerated under the reviewed protocol, issue 24): its learning "
-           "rates were chosen on seed 0's accuracy on the same fixed 500-review test subset the figure reports, "
-           "and its intervals cover seed noise on that subset only. Read its verdicts as provisional.")
+EARLIER = ("Protocol: **earlier** (not yet regenerated under the reviewed protocol, issue 24): its settings (the "
+           "base regime, the methods' learning rates) were chosen on test accuracy of the same fixed 500-review test "
+           "subset the figure reports, and its intervals cover seed noise on that subset only. Read its verdicts as "
+           "provisional.")
 
 
 def _protocol_lines(spec, S: Scale) -> list[str]:

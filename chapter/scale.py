@@ -70,6 +70,10 @@ SELECTION_SEEDS = (100, 101)
 REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
     task="rt-sentiment", train_size=1000, epochs=2, lr=1e-4, pooling="cls", max_length=48, precision="fp32",
     eval_splits=("validation",), eval_size=None, test_size=None, threads=1, progress=False),
-    str(ROOT / "runs" / "reference"))
+    str(ROOT / "runs" / "reference"),
+    # each method's learning rate as its selection chose it on validation (python -m chapter.protocol;
+    # every table in the gallery); tests/test_protocol.py checks each against its selection's records
+    chosen={"head": 3e-3, "head_pooling": "mean",  # the frozen encoder's head: mean pooling (CLS: 0.67 at best)
+            "lora": 3e-3})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}

@@ -224,11 +224,13 @@ def test_the_reviewed_regime_and_base_lr_are_what_their_selections_chose():
     assert REVIEWED.base.lr == _stored_outcome("base").chosen_config.lr
 
 
-@pytest.mark.parametrize("name", sorted(REVIEWED.chosen))
+@pytest.mark.parametrize("name", sorted(set(REVIEWED.chosen) & set(SELECTIONS)))
 def test_each_chosen_lr_in_the_code_is_what_its_selection_chose_on_validation(name):
     out = _stored_outcome(name)
     assert out.chosen_config is not None, out.table()
     assert REVIEWED.chosen[name] == pytest.approx(out.chosen_config.lr), out.table()
+    if name == "head":
+        assert REVIEWED.chosen["head_pooling"] == out.chosen_config.pooling
 
 
 def test_every_figure_under_the_reviewed_protocol_names_selections_that_set_its_values():

@@ -35,7 +35,7 @@ figure(FigureSpec(id="concept", section="3.2.1", notebooks=("01",),
                            "en": "Names and numbers come from the real assets and a recorded run: layers, parameters per layer "
                                  "group, dataset sizes and the result of one base fine-tuning run."},
                   needs=lambda S: {"runs": base_run(S), "meta": Value(_concept_meta)},
-                  draw=viz.concept, must_learn={"runs": all_runs}))
+                  draw=viz.concept, must_learn={"runs": all_runs}, reviewed=True, selections=("regime", "base")))
 
 # ------------------------------------------------------------------------------------ strategies
 FULL_SPLIT = 8925  # reviews in the rt-sentiment training split
@@ -217,7 +217,7 @@ def _layer_lr_caption(S) -> dict:
 
 figure(FigureSpec(id="layer-lr", section="3.2.1", notebooks=("01",),
                   caption=_layer_lr_caption, needs=_layer_lr,
-                  draw=viz.layer_lr, must_learn={}))  # one optimizer step: it shows the optimizer, not a result
+                  draw=viz.layer_lr, must_learn={}, reviewed=True, selections=("regime", "base")))  # one optimizer step: it shows the optimizer, not a result
 
 # ------------------------------------------------------------------------------------ schedules-basic
 BASIC_DECAYS = ("constant", "linear", "cosine", "exponential")
@@ -236,7 +236,8 @@ def _schedules_basic_caption(S) -> dict:
 
 figure(FigureSpec(id="schedules-basic", section="3.2.1", notebooks=("01",),
                   caption=_schedules_basic_caption, needs=_schedules_basic,
-                  draw=viz.schedules_basic, must_learn={"runs": all_runs}))
+                  draw=viz.schedules_basic, must_learn={"runs": all_runs}, reviewed=True,
+                  selections=("regime", "base")))
 
 # ------------------------------------------------------------------------------------ landscape
 

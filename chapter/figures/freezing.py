@@ -39,7 +39,8 @@ figure(FigureSpec(id="freeze-map", section="3.2.2", notebooks=("02",),
                            "en": "Colour from each group's requires_grad at the start of training, annotated with parameter counts; "
                                  "the gradual row marks the recorded unfreezing steps."},
                   needs=_freeze_map,
-                  draw=viz.freeze_map, must_learn={"runs": all_runs}))
+                  draw=viz.freeze_map, must_learn={"runs": all_runs}, reviewed=True,
+                  selections=("regime", "base", "head")))
 
 
 # ------------------------------------------------------------------------------------ freeze-effects
