@@ -24,6 +24,7 @@ the stored records: the figure's settings are fixed in its spec before its repor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
@@ -128,46 +129,66 @@ def _lr_label(lr: float) -> str:
     return f"lr {lr:.2g}"
 
 
-def _candidates(sel: Selection, S: Scale, extra_lrs: list[float]) -> dict[str, RunConfig]:
+def _group(label: str) -> str:
+    """The part of a candidate's label before its LR ("mean pooling, " of "mean pooling, lr 0.003")."""
+    return label.rsplit("lr ", 1)[0]
+
+
+def _candidates(sel: Selection, S: Scale, extra: list[tuple[str, float]]) -> dict[str, RunConfig]:
     cands = dict(sel.candidates(S))
-    if sel.lr_grid and extra_lrs:
-        template = next(iter(cands.values()))
-        for lr in extra_lrs:
-            cands[_lr_label(lr)] = template.replace(lr=lr)
+    templates = {}
+    for label, cfg in cands.items():
+        templates.setdefault(_group(label), cfg)
+    for group, lr in extra:  # an LR grid extended past the edge its group's best lies on
+        cands[f"{group}{_lr_label(lr)}"] = templates[group].replace(lr=lr)
     return cands
 
 
 def outcome(sel: Selection, S: Scale = REVIEWED, *, fetch: Callable[[RunConfig], object]) -> Outcome:
     """Score every candidate with ``fetch(selection config) -> record`` (the cache: trained or
-    read), extend an LR grid whose best is at an edge, and choose by ``sel.rule``."""
-    extra: list[float] = []
-    for _ in range(sel.extend + 1):
+    read), extend each LR grid (a group of candidates that differ only in LR, e.g. one pooling)
+    whose best is at an edge, and choose by ``sel.rule`` among all of them."""
+    extra: list[tuple[str, float]] = []
+    while True:
         out = Outcome(sel)
-        cands = _candidates(sel, S, extra)
-        for label, cfg in cands.items():
+        for label, cfg in _candidates(sel, S, extra).items():
             scores = [validation_score(fetch(selection_config(cfg, s))) for s in SELECTION_SEEDS]
             vals = [x["score"] for x in scores]
             out.rows.append({"label": label, "config": cfg, "scores": vals,
                              "mean": sum(vals) / len(vals), "learned": all(x["learned"] for x in scores),
                              "why": [x["why"] for x in scores if x["why"]], "steps": scores[0]["steps"],
                              "lr": cfg.lr})
-        ok = [r for r in out.rows if r["learned"]]
-        if sel.rule == "cheapest":
-            ok = [r for r in ok if sel.target is None or r["mean"] >= sel.target]
-            best = min(ok, key=lambda r: (r["steps"], -r["mean"])) if ok else None
-        else:
-            best = max(ok, key=lambda r: r["mean"]) if ok else None
+        best = _best(sel, out.rows)
         out.chosen = best["label"] if best else None
-        if not (sel.lr_grid and best) or len(extra) >= sel.extend:
+        more = _extensions(sel, out.rows, extra) if sel.lr_grid else []
+        if not more:
             return out
-        lrs = sorted(r["lr"] for r in out.rows)
+        extra += more
+
+
+def _best(sel: Selection, rows: list[dict]) -> dict | None:
+    ok = [r for r in rows if r["learned"]]
+    if sel.rule == "cheapest":
+        ok = [r for r in ok if sel.target is None or r["mean"] >= sel.target]
+        return min(ok, key=lambda r: (r["steps"], -r["mean"])) if ok else None
+    return max(ok, key=lambda r: r["mean"]) if ok else None
+
+
+def _extensions(sel: Selection, rows: list[dict], extra: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """For each LR group whose best learned candidate lies at its grid's edge, the next LR past that
+    edge (at most ``sel.extend`` per group)."""
+    more = []
+    for group in dict.fromkeys(_group(r["label"]) for r in rows):
+        mine = [r for r in rows if _group(r["label"]) == group]
+        best = _best(dataclasses.replace(sel, rule="best"), mine)
+        if best is None or sum(g == group for g, _ in extra) >= sel.extend:
+            continue
+        lrs = sorted(r["lr"] for r in mine)
         if best["lr"] == lrs[-1]:
-            extra.append(next_lr(lrs[-1], up=True))
+            more.append((group, next_lr(lrs[-1], up=True)))
         elif best["lr"] == lrs[0]:
-            extra.append(next_lr(lrs[0], up=False))
-        else:
-            return out
-    return out
+            more.append((group, next_lr(lrs[0], up=False)))
+    return more
 
 
 # ------------------------------------------------------------------------------------ the selections
@@ -181,6 +202,16 @@ def _lrs(changes: dict, lrs: tuple[float, ...], base: Callable[[Scale], RunConfi
     def cands(S: Scale) -> dict[str, RunConfig]:
         b = base(S) if base else S.base
         return {_lr_label(lr): b.replace(**changes, lr=lr) for lr in lrs}
+    return cands
+
+
+def _pooled_lrs(changes: dict, lrs: tuple[float, ...]):
+    """An LR grid at each pooling: the regime's CLS pooler stays frozen under a parameter-efficient
+    method (only its head trains), so whether the checkpoint's own mean pooling suits the method
+    better is chosen on validation like its LR (full fine-tuning's pooling was the regime's choice)."""
+    def cands(S: Scale) -> dict[str, RunConfig]:
+        return {f"{pool} pooling, {_lr_label(lr)}": S.base.replace(**changes, pooling=pool, lr=lr)
+                for pool in ("cls", "mean") for lr in lrs}
     return cands
 
 
@@ -204,11 +235,16 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
     Selection("head", _frozen_heads, "chapter.scale.REVIEWED.chosen['head'], ['head_pooling']", lr_grid=False,
               note="the frozen encoder's head: pooling and learning rate"),
     Selection("random_init", _lrs(dict(init="random"), (1e-4, 3e-4, 1e-3)), "chapter.figures.base.RANDOM_LR"),
-    Selection("lora", _lrs(dict(peft="lora", lora_r=8), (3e-4, 1e-3, 3e-3)), "chapter.figures.base.LORA_LR"),
-    Selection("bitfit", _lrs(dict(peft="bitfit"), (1e-3, 3e-3, 1e-2)), "chapter.figures.base.BITFIT_LR"),
-    Selection("adapter", _lrs(dict(peft="adapter"), (3e-4, 1e-3, 3e-3)), "chapter.figures.base.ADAPTER_LR"),
-    Selection("prefix", _lrs(dict(peft="prefix"), (3e-4, 1e-3, 3e-3)), "chapter.figures.base.PREFIX_LR"),
-    Selection("prompt", _lrs(dict(peft="prompt"), (3e-3, 1e-2, 3e-2)), "chapter.figures.base.PROMPT_LR"),
+    Selection("lora", _pooled_lrs(dict(peft="lora", lora_r=8), (3e-4, 1e-3, 3e-3)), "chapter.scale.REVIEWED.chosen['lora'], ['lora_pooling']",
+              note="lora: pooling and learning rate"),
+    Selection("bitfit", _pooled_lrs(dict(peft="bitfit"), (1e-3, 3e-3, 1e-2)), "chapter.scale.REVIEWED.chosen['bitfit'], ['bitfit_pooling']",
+              note="bitfit: pooling and learning rate"),
+    Selection("adapter", _pooled_lrs(dict(peft="adapter"), (3e-4, 1e-3, 3e-3)), "chapter.scale.REVIEWED.chosen['adapter'], ['adapter_pooling']",
+              note="adapter: pooling and learning rate"),
+    Selection("prefix", _pooled_lrs(dict(peft="prefix"), (3e-4, 1e-3, 3e-3)), "chapter.scale.REVIEWED.chosen['prefix'], ['prefix_pooling']",
+              note="prefix: pooling and learning rate"),
+    Selection("prompt", _pooled_lrs(dict(peft="prompt"), (3e-3, 1e-2, 3e-2)), "chapter.scale.REVIEWED.chosen['prompt'], ['prompt_pooling']",
+              note="prompt: pooling and learning rate"),
 ]}
 
 

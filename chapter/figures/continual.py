@@ -24,11 +24,14 @@ PEFT_METHODS = ("full", "lora_r2", "lora_r8", "lora_r32", "prompt", "bitfit", "a
 
 
 def peft_arms(S) -> dict[str, dict]:
-    lora = chosen(S, "lora")
-    arms = {"full": {}, "lora_r2": {"peft": "lora", "lora_r": 2, "lr": lora},
-            "lora_r8": {"peft": "lora", "lora_r": 8, "lr": lora}, "lora_r32": {"peft": "lora", "lora_r": 32, "lr": lora}}
+    """Each method's changes to the base run: its chosen LR and, under the reviewed protocol, its
+    chosen pooling (a PEFT method keeps the CLS pooler frozen; chapter.protocol)."""
+    def pooled(m: str) -> dict:
+        return {"pooling": S.chosen[f"{m}_pooling"]} if S.reviewed else {}
+    lora = {"peft": "lora", "lr": chosen(S, "lora"), **pooled("lora")}
+    arms = {"full": {}, "lora_r2": {**lora, "lora_r": 2}, "lora_r8": {**lora, "lora_r": 8}, "lora_r32": {**lora, "lora_r": 32}}
     for m in ("prompt", "bitfit", "adapter", "prefix"):
-        arms[m] = {"peft": m, "lr": chosen(S, m), "epochs": epochs_for(S, m)}
+        arms[m] = {"peft": m, "lr": chosen(S, m), "epochs": epochs_for(S, m), **pooled(m)}
     return {k: arms[k] for k in PEFT_METHODS}
 
 
