@@ -22,9 +22,13 @@ def _runs_line(S: Scale, spec, inputs: dict) -> str:
             seeds = sorted({r.config.get("seed") for r in recs if "seed" in r.config} |
                            {r.config.get("continual", {}).get("base", {}).get("seed") for r in recs
                             if "continual" in r.config} - {None})
-            wall = sum(float(r.summary.get("wall_s", 0) or 0) for r in recs)
+            steps = sum(int(r.summary.get("steps", 0) or 0) for r in recs)
+            cpu = [r.summary.get("cpu_s") for r in recs]
+            # the cost: optimizer steps and CPU seconds (wall time also measures what else ran)
+            cost = (f"{steps:,} optimizer steps, {sum(cpu) / 60:.0f} CPU min in all" if all(c is not None for c in cpu)
+                    else f"{steps:,} optimizer steps in all")
             ids = ", ".join(f"`{r.run_id}`" for r in recs[:4]) + (" …" if len(recs) > 4 else "")
-            parts.append(f"{len(recs)} runs ({name}; seeds {seeds}; {wall:.0f} s of training in all; "
+            parts.append(f"{len(recs)} runs ({name}; seeds {seeds}; {cost}; "
                          f"ftcore {prov.get('ftcore_version', '?')}, git {str(prov.get('git_commit', '?'))[:10]}, "
                          f"torch {prov.get('libraries', {}).get('torch', '?')}, "
                          f"{prov.get('threads', '?')} threads): {ids}")

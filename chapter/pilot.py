@@ -1,5 +1,7 @@
-"""The pilot that chose the figures' base regime: candidate (size, epochs, LR) regimes of full
-fine-tuning, a few seeds each, recorded in the reference cache like every other run.
+"""The pilot that chose the earlier protocol's base regime: candidate (size, epochs, LR) regimes of
+full fine-tuning, a few seeds each, recorded in the reference cache like every other run. It scored
+them on test; the reviewed protocol chooses among the same candidates on validation with seeds no
+reported run uses (``chapter.protocol``, selection ``regime``).
 
     python -m chapter.pilot            # trains what the cache lacks, prints the table
     python -m chapter.pilot --seeds 0 1 2 3 4
