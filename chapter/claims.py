@@ -242,6 +242,8 @@ def gate_reason(g: Gate, lang: str, limit: int = 3) -> str:
     ``Gate.reason()`` stays the English line of the logs and the gallery."""
     from viz.text import t
     bad = g.failures
+    if not g.checks:  # nothing declared must learn: "all 0 learned" would claim a check that never ran
+        return t("gate.no_must_learn", lang)
     if not bad:
         return t("gate.all_learned", lang, n=len(g.checks))
     sep = t("gate.sep", lang)

@@ -134,7 +134,8 @@ def test_accuracy_axes_mark_the_recorded_majority_class(figure_inputs, lang):
             for ln in lines:
                 assert np.allclose(ln.get_ydata(), 0.578), fid
                 assert word in ln.get_label() and "0.578" in ln.get_label(), fid
-            legends = [x.get_text() for ax in fig.axes if ax.get_legend() for x in ax.get_legend().get_texts()]
+            legends = [x.get_text() for leg in [ax.get_legend() for ax in fig.axes] + fig.legends if leg
+                       for x in leg.get_texts()]
             assert any(word in x for x in legends), fid
             plt.close(fig)
 

@@ -85,7 +85,11 @@ def test_regularization(figure_inputs, lang):
     tv, gap, test = fig.axes
     assert tv.get_title() == t("regularization.train_val", lang)
     assert "".join(gap.get_title().split()) == "".join(t("regularization.gap", lang).split())  # wrapped to fit
-    assert test.get_title() == t("regularization.test", lang)
+    # test accuracy as each method minus none, seed-paired, against zero (the effects are a few points)
+    assert unwrapped(test.get_title()) == unwrapped(t("regularization.test_diff", lang, ref=t("regularization.ref", lang)))
+    assert any(ln.get_gid() == "zero" for ln in test.get_lines())
+    assert [x.get_text() for x in test.get_xticklabels()] == [t(f"regularization.method.{m}", lang)
+                                                              for m in methods if m != "none"]
     assert [c.get_text() for c in tv.get_xticklabels()] == [t(f"regularization.method.{m}", lang) for m in methods]
     cont = bar_containers(tv)
     assert len(cont) == 2 and all(len(c) == len(methods) for c in cont)
@@ -100,8 +104,8 @@ def test_regularization(figure_inputs, lang):
     np.testing.assert_allclose([b.get_height() for b in bar_containers(gap)[0]], 100 * (np.array(train) - np.array(val)))
     n_runs = len(runs)
     assert len(points(tv, "seeds")) == 2 * n_runs
-    assert len(points(gap, "seeds")) == n_runs and len(points(test, "seeds")) == n_runs
-    assert gap.get_ylabel() == t("regularization.gap_axis", lang) and test.get_ylabel() == t("test_accuracy", lang)
+    assert len(points(gap, "seeds")) == n_runs
+    assert gap.get_ylabel() == t("regularization.gap_axis", lang) and test.get_ylabel() == t("intervals.diff_axis", lang)
     assert t("seeds_n", lang, n=runs.n_seeds(method=methods[0])) in fig.get_supxlabel()
     render(fig)
 
@@ -215,7 +219,9 @@ def test_forgetting(figure_inputs, lang):
     forg, cost = [ax for ax in fig.axes if not ax.images]
     assert unwrapped(forg.get_title()) == unwrapped(t("forgetting.forg_title", lang))
     assert unwrapped(cost.get_title()) == unwrapped(t("forgetting.cost_title", lang))
-    assert cost.get_xlabel() == t("forgetting.cost_axis", lang) and cost.get_ylabel() == t("forgetting.avg_axis", lang)
+    # cost is what the method costs (CPU seconds where recorded, else optimizer steps), not wall time
+    kind = viz.cost.cost_kind(runs.records)
+    assert cost.get_xlabel() == t(f"cost.{kind}", lang) and cost.get_ylabel() == t("forgetting.avg_axis", lang)
     marks = [c for c in cost.collections if c.get_label() and not c.get_label().startswith("_")]
     assert len(marks) == len(methods)
     (leg,) = fig.legends  # the methods' markers (and the majority line), under the figure, headed by the notes
@@ -226,7 +232,7 @@ def test_forgetting(figure_inputs, lang):
         x, y = coll.get_offsets()[0]
         recs = runs.select(method=m).records
         assert y == pytest.approx(np.mean([forgetting_metrics(accuracy_matrix(r))["average_accuracy"] for r in recs]))
-        assert x == pytest.approx(np.mean([r.summary["train_s"] + r.summary.get("method_extra_s", 0) for r in recs]))
+        assert x == pytest.approx(np.mean([viz.cost.run_cost(r, kind) for r in recs]))
     render(fig)
 
 
@@ -265,8 +271,8 @@ def test_peft(figure_inputs, lang):
     fig = viz.peft(**inputs)
     assert isinstance(fig, Figure) and len(fig.axes) == (4 if memory is None else 5)
     pct = by_title(fig, t("peft.pct_title", lang))
-    acc = by_title(fig, t("peft.acc_title", lang))
-    time_ax = by_title(fig, t("peft.time_title", lang))
+    acc = by_title(fig, t("peft.diff_title", lang))  # each method minus full fine-tuning, paired
+    time_ax = by_title(fig, t("peft.cost_title", lang))  # what each method costs, not wall time
     drop = by_title(fig, t("peft.drop_title", lang))
     assert not any(ax.get_ylabel() == t("peak_mb", lang) for ax in fig.axes)  # process RSS is not drawn
     if memory is not None:  # stacked parameters, gradients, optimizer state, activations, in MiB
@@ -279,11 +285,13 @@ def test_peft(figure_inputs, lang):
     f = runs.finals("accuracy", "test")
     np.testing.assert_allclose([b.get_height() for b in bar_containers(pct)[0]],
                                f.groupby("method", sort=False)["trainable_pct_at_end"].mean()[methods])
-    for ax, col, ylabel in ((acc, "value", "test_accuracy"), (time_ax, "train_s", "wall_s")):
-        assert ax.get_ylabel() == t(ylabel, lang)
-        assert len(bar_containers(ax)) == 1 and len(bar_containers(ax)[0]) == len(methods)
-        assert len(points(ax, "seeds")) == int(np.isfinite(f[col].astype(float)).sum())
-    assert [x.get_text() for x in acc.get_xticklabels()] == [t(f"peft.method_short.{m}", lang) for m in methods]
+    kind = viz.cost.cost_kind(runs.records)
+    assert time_ax.get_ylabel() == t(f"cost.{kind}", lang)
+    assert len(bar_containers(time_ax)) == 1 and len(bar_containers(time_ax)[0]) == len(methods)
+    assert len(points(time_ax, "seeds")) == len(runs)
+    assert acc.get_ylabel() == t("intervals.diff_short", lang) and not bar_containers(acc)
+    assert [x.get_text() for x in acc.get_xticklabels()] == [t(f"peft.method_short.{m}", lang) for m in methods
+                                                             if m != "full"]
     cont = bar_containers(drop)
     assert len(cont) == 2 and all(len(c) == 2 for c in cont) and drop.get_legend() is not None
     frame = continual.probe_frame(probes)
@@ -306,13 +314,13 @@ def test_continual_table(figure_inputs, lang):
     per_task = all(r.summary.get("per_task") for r in runs.records)
     note = t("continual-table.note_two" if per_task else "continual-table.note_all", lang, n=1)
     assert unwrapped(note) == unwrapped(fig.get_supxlabel())  # wrapped to the figure's width
-    naive = runs.one(method="naive").summary
-    base = sum(p["train_s"] + p["method_extra_s"] for p in naive["per_task"][:2])
+    kind = viz.cost.cost_kind(runs.records, 2)  # what the methods cost, not wall time
+    base = viz.cost.run_cost(runs.one(method="naive"), kind, 2)
     for i, (labels, rec) in enumerate(runs, start=1):
         m = accuracy_matrix(rec)
         assert cells[i, 1].get_text().get_text() == f"{100 * m.iloc[1, 0]:.1f}%"
         assert cells[i, 2].get_text().get_text() == f"{100 * m.iloc[1, 1]:.1f}%"
-        cost = sum(p["train_s"] + p["method_extra_s"] for p in rec.summary["per_task"][:2])
+        cost = viz.cost.run_cost(rec, kind, 2)
         assert cells[i, 4].get_text().get_text() == t("continual-table.ratio_fmt", lang, r=cost / base)
     assert cells[1, 4].get_text().get_text() == t("continual-table.ratio_fmt", lang, r=1.0)
     render(fig)

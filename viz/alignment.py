@@ -132,7 +132,7 @@ def plot_band(steps: pd.DataFrame, value: str, *, by: str = "beta", window: int 
         color = sns.color_palette()[(0, 3, 2, 4)[i % 4]]
         ax.plot(smooth.index, mean, color=color, lw=1.4, label=(labels or {}).get(key, str(key)))
         if np.isfinite(half).any():
-            ax.fill_between(smooth.index, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+            ax.fill_between(smooth.index, mean - half, mean + half, color=color, alpha=0.2, lw=0, gid="ci95")
     ax.set_xlabel(t("step"))
     return ax
 

@@ -25,9 +25,10 @@ from ftcore.records.queries import majority_share
 from ._common import (fit_texts, _categories, _count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table,
                       _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _short, mean_ci, mean_ci_table, n_text,
                       plot_majority)
+from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
 from .text import has, t
-from .theme import strong
+from .theme import current_lang, strong
 
 STRATEGY_ORDER = ("full", "frozen", "random")
 
@@ -39,10 +40,23 @@ def _box(ax: Axes, x, y, w, h, lines: list[str], *, face, edge, title_weight=Non
                          linewidth=1.4, transform=ax.transAxes, zorder=2)
     ax.add_patch(box)
     n = len(lines)
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    room = ax.transAxes.transform((w, 0))[0] - ax.transAxes.transform((0, 0))[0]
     for i, line in enumerate(lines):
         yy = y + h - (i + 0.5) * h / n
-        ax.text(x + w / 2, yy, line, ha="center", va="center", transform=ax.transAxes, zorder=3,
-                fontsize=fontsize + (1 if i == 0 else 0), fontweight=(title_weight or strong()) if i == 0 else "normal")
+        size = fontsize + (1 if i == 0 else 0)
+        txt = ax.text(x + w / 2, yy, line, ha="center", va="center", transform=ax.transAxes, zorder=3,
+                      fontsize=size, fontweight=(title_weight or strong()) if i == 0 else "normal")
+        # a line wider than its box: smaller (down to the print minimum), then split at its middle " · "
+        while txt.get_window_extent(renderer).width > 0.88 * room and size > 7:
+            size = max(7, size - 0.25)
+            txt.set_fontsize(size)
+        if txt.get_window_extent(renderer).width > 0.88 * room and " · " in line:
+            parts = line.split(" · ")
+            k = max(1, len(parts) // 2)
+            txt.set_text(" · ".join(parts[:k]) + "\n" + " · ".join(parts[k:]))
+            txt.set_linespacing(1.05)
     return box
 
 
@@ -85,7 +99,9 @@ def plot_concept_diagram(meta: dict, *, record: RunRecord, ax: Axes | None = Non
     split_text = " · ".join(t(f"concept.split.{k}", n=f"{v:,}") if has(f"concept.split.{k}") else f"{k} {v:,}"
                             for k, v in sizes.items())
     labels = meta.get("labels") or s.get("label_names") or []
-    data_lines = [t("concept.data"), str(meta.get("task") or record.config.get("task") or miss),
+    task = meta.get("task") or record.config.get("task")
+    shown_task = (_name("continual.task", task) if current_lang() == "zh" else str(task)) if task else miss
+    data_lines = [t("concept.data"), shown_task,  # no dataset identifier in the Chinese figure
                   t("concept.data_labels", labels=" / ".join(map(str, labels)) or miss),
                   t("concept.data_sizes", splits=split_text or miss)]
     if "train_examples" in s:
@@ -233,7 +249,7 @@ def plot_trainable_params(finals: pd.DataFrame, *, by: str = "strategy", order: 
     if np.isfinite(total):
         ax.axhline(total, color="0.3", ls="--", lw=1.2, zorder=1)  # named in the title
     lo = float(finals["trainable_params_at_end"].min())
-    ax.set_ylim(max(lo / 5, 0.5), (total if np.isfinite(total) else lo) * 30)
+    ax.set_ylim(max(lo / 5, 0.5), (total if np.isfinite(total) else lo) * 120)  # headroom for the values
     title = t("strategies.params_title")
     if np.isfinite(total):
         title += "\n" + t("strategies.total", n=_count(total)) + " (- -)"
@@ -249,11 +265,24 @@ def strategies(runs: RunSet) -> Figure:
                                  width_ratios=[1.55, 1])
     plot_accuracy_vs_size(f, order=order, majority=majority_share(runs, "test"), ax=ax["acc"])
     largest = f["size"].max()
-    plot_metric_by_strategy(f[f["size"] == largest], "train_s", order=order, label_prefix="strategies",
-                            ylabel=t("wall_s"), title=t("strategies.time_title", n=f"{largest:,}"), ax=ax["time"])
+    # what each strategy costs (CPU seconds, else optimizer steps), not the wall time of a busy machine
+    big = [rec for lab, rec in runs if lab.get("size") == largest]
+    kind = cost_kind(big)
+    f["cost"] = [run_cost(rec, kind) if kind else np.nan for _, rec in runs]
+    plot_metric_by_strategy(f[f["size"] == largest], "cost", order=order, label_prefix="strategies",
+                            ylabel=cost_label(kind), title=t("strategies.cost_title", n=f"{largest:,}"), ax=ax["time"])
+    if kind == "steps":  # steps are not equal work: say so where the bars stand
+        ax["time"].text(0.02, 0.97, t("strategies.cost_steps"), transform=ax["time"].transAxes, ha="left", va="top",
+                        fontsize=7, color="0.3")
     plot_trainable_params(f[f["size"] == largest], order=order, ax=ax["params"])
     for k in ("time", "params"):  # the colours name the strategies; short labels under the bars
         ax[k].set_xticklabels([_short("strategies", o) for o in order])
+        ax[k].set_ylabel(ax[k].get_ylabel(), fontsize=7.5)  # two short panels stacked: their labels stay apart
+    # the accuracy panel's lines fill it: their legend goes under the whole figure, in columns
+    leg = ax["acc"].get_legend()
+    fig.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="outside lower center", ncols=3,
+               title=leg.get_title().get_text() or None, fontsize="small", title_fontsize="small")
+    leg.remove()
     fig.suptitle(t("strategies.title"))
     return fit_texts(fig)
 

@@ -25,7 +25,9 @@ from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import (MEMORY_PARTS, fit_texts, keep_texts_inside, legend_below, plot_majority, _legend_dedup, _name, _rotate, mean_ci, memory_legend,
                       memory_note, n_text, plot_seed_bars, plot_training_memory, seed_note)
+from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
+from .intervals import plot_paired_differences
 from .theme import current_lang, strong
 from .text import has, t
 
@@ -55,14 +57,11 @@ def _fmt(v: float, spec: str = ".2f") -> str:
     return format(v, spec) if np.isfinite(v) else t("continual.na")
 
 
-def sequence_cost(rec: RunRecord, n_tasks: int | None = None) -> float:
-    """Measured training time (s) plus the method's extra time, over the first ``n_tasks`` tasks
-    (from ``summary["per_task"]``) or the whole sequence."""
-    s = rec.summary
-    if n_tasks is not None and s.get("per_task"):
-        per = s["per_task"][:n_tasks]
-        return float(sum(p.get("train_s", np.nan) + p.get("method_extra_s", 0.0) for p in per))
-    return float(s.get("train_s", np.nan) + s.get("method_extra_s", 0.0))
+def sequence_cost(rec: RunRecord, n_tasks: int | None = None, kind: str = "steps") -> float:
+    """What a task sequence cost over its first ``n_tasks`` tasks (from ``summary["per_task"]``) or
+    the whole sequence, as ``kind`` (:mod:`viz.cost`: CPU seconds, optimizer steps or examples seen;
+    never the wall time, which measures the machine's load as much as the method)."""
+    return run_cost(rec, kind, n_tasks)
 
 
 # ------------------------------------------------------------------------------------ forgetting
@@ -125,7 +124,7 @@ def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None, legend:
         ax.scatter([r["cost_s"]], [r["average_accuracy"]], s=70, color=pal[k],
                    marker=METHOD_MARKERS[k % len(METHOD_MARKERS)], edgecolors="black", linewidths=0.5,
                    label=r["label"], zorder=3)
-    ax.set_xlabel(t("forgetting.cost_axis"))
+    ax.set_xlabel(cost_label(data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else "steps"))
     ax.set_ylabel(t("forgetting.avg_axis"))
     if legend:
         ax.legend(fontsize="small", loc="best")
@@ -164,13 +163,14 @@ def plot_mean_forgetting(data: pd.DataFrame, *, ax: Axes | None = None, seeds: p
 def forgetting_frame(runs: RunSet) -> pd.DataFrame:
     """One row per task sequence: method, its label, accuracy matrix, forgetting metrics and cost."""
     rows = []
+    kind = cost_kind(runs.records)
     for labels, rec in runs:
         m = accuracy_matrix(rec)
         fm = forgetting_metrics(m)
         rows.append({**labels, "label": _method(labels["method"], rec), "matrix": m, "status": rec.status,
                      "average_accuracy": fm["average_accuracy"], "mean_forgetting": fm["mean_forgetting"],
-                     "cost_s": sequence_cost(rec)})
-    return pd.DataFrame(rows)
+                     "cost_s": sequence_cost(rec, kind=kind) if kind else np.nan})
+    return pd.DataFrame(rows).assign(cost_kind=kind) if rows else pd.DataFrame(rows)
 
 
 def forgetting_summary(data: pd.DataFrame) -> pd.DataFrame:
@@ -189,6 +189,7 @@ def forgetting_summary(data: pd.DataFrame) -> pd.DataFrame:
         rows.append({"method": method, "label": g["label"].iloc[0], "n": len(g), "matrix": mean,
                      "mean_forgetting": forg, "forgetting_half": forg_half, "average_accuracy": avg,
                      "average_half": avg_half, "cost_s": float(np.nanmean(g["cost_s"].astype(float))),
+                     "cost_kind": g["cost_kind"].iloc[0] if "cost_kind" in g else None,
                      "diverged": int((g["status"] == "diverged").sum())})
     return pd.DataFrame(rows)
 
@@ -366,7 +367,7 @@ def plot_trainable_share(data: pd.DataFrame, *, order: Sequence, ax: Axes | None
     ax.bar(xs, pct.to_numpy(), 0.7, color=sns.color_palette()[0], alpha=0.8)
     for x, v in zip(xs, pct):
         if np.isfinite(v):
-            ax.text(x, v * 1.15, f"{v:.3g}%", ha="center", va="bottom", fontsize="small")
+            ax.text(x, v * 1.15, f"{v:.3g}%", ha="center", va="bottom", fontsize=7)
     ax.set_yscale("log")
     fin = pct[np.isfinite(pct) & (pct > 0)]
     if len(fin):
@@ -415,15 +416,20 @@ def peft(runs: RunSet, memory=None, **probes) -> Figure:
                                  layout="constrained")
     plot_trainable_share(f, order=order, ax=ax["pct"])
     ax["pct"].set_title(t("peft.pct_title"), fontsize="medium")
-    plot_seed_bars(f, x="method", value="value", order=order, x_labels=short, palette=[sns.color_palette()[3]],
-                   ax=ax["acc"])
-    plot_majority(ax["acc"], majority_share(runs, "test"))
-    ax["acc"].set_ylabel(t("test_accuracy"))
-    ax["acc"].set_title(t("peft.acc_title"), fontsize="medium")
-    plot_seed_bars(f, x="method", value="train_s", order=order, x_labels=short, palette=[sns.color_palette()[1]],
+    # the verdicts judge differences of a few points: each method minus full fine-tuning, seed-paired,
+    # with its interval against zero (bars of accuracy from 0 would hide them)
+    ref = "full" if "full" in order else order[0]
+    plot_paired_differences(f, ref, by="method", order=order, scale=100, digits=1,
+                            labels=dict(zip(order, short)), ax=ax["acc"])
+    ax["acc"].set_ylabel(t("intervals.diff_short"))
+    ax["acc"].set_title(t("peft.diff_title"), fontsize="medium")
+    # cost: what each method costs (CPU seconds, else optimizer steps), not the machine's wall time
+    kind = cost_kind(rec for _, rec in runs)
+    f["cost"] = [run_cost(rec, kind) if kind else np.nan for _, rec in runs]
+    plot_seed_bars(f, x="method", value="cost", order=order, x_labels=short, palette=[sns.color_palette()[1]],
                    ax=ax["time"])
-    ax["time"].set_ylabel(t("wall_s"))
-    ax["time"].set_title(t("peft.time_title"), fontsize="medium")
+    ax["time"].set_ylabel(cost_label(kind))
+    ax["time"].set_title(t("peft.cost_title"), fontsize="medium")
     if memory is not None:
         plot_training_memory(memory.tables["memory"], order=order, labels=short, ax=ax["mem"], legend=False)
         ax["mem"].set_title(t("peft.mem_title"), fontsize="medium")
@@ -431,8 +437,8 @@ def peft(runs: RunSet, memory=None, **probes) -> Figure:
     ax["drop"].set_title(t("peft.drop_title"), fontsize="medium")
     for name in ("pct", "acc", "time", "mem"):
         if name in ax:
-            _rotate(ax[name], 45 if name != "pct" else 30)
-    _legend_dedup(ax["acc"], fontsize="small", loc="lower right")  # diverged runs, if any
+            _rotate(ax[name], 50 if name != "pct" else 30)  # the narrow panels: steep, so names stay apart
+    _legend_dedup(ax["time"], fontsize="small", loc="lower right")  # diverged runs, if any
     if memory is None:
         fig.supxlabel(seed_note(runs, "method"), fontsize="small")
     else:  # the memory panel is too small for its legend: under the figure, headed by the notes (a figure
@@ -455,14 +461,15 @@ def continual_frame(runs: RunSet) -> tuple[pd.DataFrame, bool]:
     (or of the whole sequence when the records lack per-task times) and its ratio to naive.
     Returns the frame and whether per-task times were used."""
     per_task = all(rec.summary.get("per_task") for rec in runs.records)
+    kind = cost_kind(runs.records, 2 if per_task else None)
     rows = []
     for labels, rec in runs:
         m = accuracy_matrix(rec)
         ok = m.shape[0] > 1 and m.shape[1] > 1
         rows.append({**labels, "label": _method(labels["method"], rec),
                      "old": float(m.iloc[1, 0]) if ok else np.nan, "new": float(m.iloc[1, 1]) if ok else np.nan,
-                     "cost_s": sequence_cost(rec, 2 if per_task else None),
-                     "tasks": list(m.columns)})
+                     "cost_s": sequence_cost(rec, 2 if per_task else None, kind=kind) if kind else np.nan,
+                     "cost_kind": kind, "tasks": list(m.columns)})
     df = pd.DataFrame(rows)
     naive = df.loc[df["method"] == "naive", "cost_s"]
     base = float(naive.mean()) if len(naive) else np.nan
@@ -481,8 +488,9 @@ def continual_summary(df: pd.DataFrame) -> pd.DataFrame:
         new, new_half, _ = mean_ci(g["new"])
         rows.append({"method": method, "label": g["label"].iloc[0], "n": len(g), "old": old, "old_half": old_half,
                      "new": new, "new_half": new_half, "cost_s": float(np.nanmean(g["cost_s"].astype(float))),
-                     "tasks": g["tasks"].iloc[0]})
-    out = pd.DataFrame(rows, columns=["method", "label", "n", "old", "old_half", "new", "new_half", "cost_s", "tasks"])
+                     "cost_kind": g["cost_kind"].iloc[0] if "cost_kind" in g else None, "tasks": g["tasks"].iloc[0]})
+    out = pd.DataFrame(rows, columns=["method", "label", "n", "old", "old_half", "new", "new_half", "cost_s",
+                                      "cost_kind", "tasks"])
     naive = out.loc[out["method"] == "naive", "cost_s"]
     out["ratio"] = out["cost_s"] / (float(naive.iloc[0]) if len(naive) else np.nan)
     return out
@@ -505,9 +513,10 @@ def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     tasks = data["tasks"].iloc[0] if len(data) else ["?", "?"]
     old, new = _task(tasks[0]), _task(tasks[1]) if len(tasks) > 1 else "?"
     cols = [t("continual-table.method"), t("continual-table.old", old=old, new=new), t("continual-table.new", new=new),
-            t("continual-table.time"), t("continual-table.ratio")]
+            cost_label(data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else "steps"),
+            t("continual-table.ratio")]
     cells = [[r["label"], _pct_ci(r["old"], r.get("old_half", np.nan)), _pct_ci(r["new"], r.get("new_half", np.nan)),
-              _fmt(r["cost_s"], ".1f"),
+              _fmt(r["cost_s"], ".1f" if r.get("cost_kind") == "cpu_s" else ".0f"),
               t("continual-table.ratio_fmt", r=r["ratio"]) if np.isfinite(r["ratio"]) else t("continual.na")]
              for _, r in data.iterrows()]
     ax.axis("off")

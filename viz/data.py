@@ -350,6 +350,9 @@ def data_quality(runs: RunSet) -> Figure:
     finals = runs.finals()
     fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=figsize(8.5), layout="constrained")
     plot_noise_curves(finals, ax=ax_l, majority=majority_share(runs, "test"))
+    leg = ax_l.get_legend()  # beside its panel, off the curves (under it, both panels would lose height)
+    ax_l.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="upper left", bbox_to_anchor=(1.02, 1),
+                borderaxespad=0, fontsize="small")
     plot_noise_detection(noise_detection(runs.table("examples")), ax=ax_r)
     cells = finals.groupby(["noise", "size"], sort=False)["seed"].nunique() if "seed" in finals else [1]
     fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=n_text(cells)))

@@ -23,10 +23,14 @@ from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import (fit_texts, _categories, _count, _fam_latin, _rotate, _short, plot_majority, _group_label, _group_order, _layer_lr_table,
-                      _name, _ordered, _palette, _pct, _sep, mean_ci_table, memory_note, n_text,
+                      _name, _ordered, _palette, _pct, _sep, mean_ci_table, memory_legend, memory_note, n_text,
                       plot_training_memory)
 from .basics import plot_metric_by_strategy
+from .problems import _few_log_ticks
+from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
+from .intervals import plot_paired_differences
+from .layout import keep_texts_inside, place_legends
 from .text import t
 from .theme import strong
 
@@ -158,44 +162,83 @@ def plot_seed_sd(finals: pd.DataFrame, *, by: str = "strategy", order: Sequence 
 
 
 def freeze_effects(runs: RunSet, memory=None) -> Figure:
-    """Figure ``freeze-effects``: test accuracy, training time, what training keeps in memory and
-    the spread across seeds per freezing strategy.
+    """Figure ``freeze-effects``: per freezing strategy, test accuracy (mean ± 95% t interval, every
+    seed a dot, the s.d. across seeds written under it), each strategy's seed-paired difference to
+    full fine-tuning with its interval against zero (the 0.01–0.05 effects the verdicts judge), what
+    training costs (:mod:`viz.cost`: CPU seconds, else optimizer steps) and what it keeps in memory.
 
     ``memory`` is a study whose ``tables["memory"]`` has one row per strategy (``arm``) from
     ``figure_studies.memory``: its panel stacks the bytes of parameters, gradients, optimizer state
-    and saved activations. Without it the figure has no memory panel (process RSS, the only memory
+    and saved activations. Without it the cost panel takes its place (process RSS, the only memory
     older records hold, is flat across strategies and shows nothing)."""
+    from .schedules import plot_final_points
     f = runs.finals("accuracy", "test")
     order = _ordered(f["strategy"], FREEZE_ORDER)
     n = n_text(runs.n_seeds(strategy=o) for o in order)
     labels = [_short("freeze-map", o) for o in order]
+    pal = _palette(order)
+    fig, axes = plt.subplots(2, 2, figsize=figsize(10.5), layout="constrained")
+    acc, diff, cost, mem = axes.ravel()
+    sds = {}
+    for name in order:  # the spread across seeds, written under each mean
+        v = f.loc[f["strategy"] == name, "value"].astype(float)
+        v = v[np.isfinite(v)]
+        if len(v) >= 2:
+            sds[name] = t("freeze-effects.sd", sd=f"{v.std(ddof=1):.3f}")
+    plot_final_points(f, by="strategy", order=order, prefix="freeze-map.short", ax=acc, colors=pal,
+                      majority=majority_share(runs, "test"), n_in_ticks=False, legend=False, notes=sds)
+    acc.set_title(t("freeze-effects.acc"))
+    ref = "none" if "none" in order else order[0]
+    plot_paired_differences(f, ref, by="strategy", order=order, scale=100, digits=1, colors=pal,
+                            labels={o: _short("freeze-map", o) for o in order}, ax=diff)
+    diff.set_ylabel(t("intervals.diff_axis"))
+    diff.set_title(t("freeze-effects.diff"))
+    recs = [rec for _, rec in runs]
+    kind = cost_kind(recs)
+    f["cost"] = [run_cost(rec, kind) if kind else np.nan for _, rec in runs]
+    plot_metric_by_strategy(f, "cost", order=order, ylabel=cost_label(kind),
+                            title=t("freeze-effects.cost_steps" if kind == "steps" else "cost.title"), ax=cost)
     if memory is not None:
-        fig, axes = plt.subplots(2, 2, figsize=figsize(9.9), layout="constrained", sharex=True)
-        acc, time, mem, sd = axes.ravel()
-        bottom = (mem, sd)
-    else:
-        # the spread panel writes each s.d. above its bar: a little wider than the others
-        fig, axes = plt.subplots(1, 3, figsize=figsize(7.5), layout="constrained", sharex=True,
-                                 gridspec_kw={"width_ratios": [1, 1, 1.3]})
-        acc, time, sd = axes
-        mem, bottom = None, tuple(axes)
-    plot_metric_by_strategy(f, "value", order=order, ylabel=t("test_accuracy"), title=t("freeze-effects.acc"), ax=acc)
-    if plot_majority(acc, majority_share(runs, "test")) is not None:
-        acc.legend(loc="lower left")
-    plot_metric_by_strategy(f, "train_s", order=order, ylabel=t("wall_s"), title=t("freeze-effects.time"), ax=time)
-    if mem is not None:
-        plot_training_memory(memory.tables["memory"], order=order, labels=labels, ax=mem)
+        plot_training_memory(memory.tables["memory"], order=order, labels=labels, ax=mem, legend=False)
         mem.set_title(t("freeze-effects.memory"))
-    plot_seed_sd(f, order=order, ax=sd)
-    for ax in bottom:
+        _mark_first_step(memory.tables["memory"], runs, order, mem)
+    else:
+        mem.set_visible(False)
+    for ax in (acc, cost, mem):
         ax.set_xticks(range(len(order)), labels)
-        _rotate(ax, 25 if mem is not None else 40)  # three panels in a row are narrower
-    for ax in fig.axes:
+    for ax in (acc, diff, cost, mem):
+        _rotate(ax, 25)
         ax.set_ylabel(ax.get_ylabel(), fontsize=7.5)
     title = t("freeze-effects.title") + "\n" + t("seeds_n", n=n)
     note = memory_note(getattr(memory, "meta", None)) if memory is not None else ""
     fig.suptitle(title + (_sep() + note if note else ""))
-    return fit_texts(fig)
+    # one legend under the figure, off every panel: the majority line and the memory parts
+    handles, names = [], []
+    maj = [ln for ln in acc.get_lines() if ln.get_gid() == "majority"]
+    if maj:
+        handles, names = maj[:1], [maj[0].get_label()]
+    if memory is not None:
+        h, n_ = memory_legend(mem, top_first=False)
+        handles, names = handles + list(h), names + list(n_)
+    if handles:
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(handles), 3), fontsize="small")
+    fit_texts(fig)
+    for ax in (acc, diff):
+        keep_texts_inside(ax)  # the values written beside the points
+    place_legends(fig)
+    return fig
+
+
+def _mark_first_step(memory: pd.DataFrame, runs: RunSet, order, ax: Axes) -> None:
+    """Under each arm whose trainable set grows during training (gradual unfreezing: recorded
+    ``unfreeze`` events), say that its bar counts the first step only, when fewer groups train than
+    at its peak."""
+    for i, name in enumerate(order):
+        sel = runs.select(strategy=name)
+        ev = sel.records[0].events if len(sel) else None
+        if ev is not None and len(ev) and (ev["kind"] == "unfreeze").any():
+            ax.annotate(t("freeze-effects.first_step"), (i, 1), xycoords=("data", "axes fraction"), xytext=(0, -3),
+                        textcoords="offset points", ha="center", va="top", fontsize=7, color="0.2")
 
 
 # ------------------------------------------------------------------------------------ unfreeze
@@ -294,6 +337,12 @@ def unfreeze(runs: RunSet) -> Figure:
     axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=38)  # over the legend
     plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"],
                              majority=majority_share(runs, "validation"), legend_title=False, ax=axes[1])
+    # above the panel, off the curves, as the heatmap's legend (under or beside it, the heatmap's
+    # rows would lose their height)
+    leg = axes[1].get_legend()
+    axes[1].legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="lower left",
+                   bbox_to_anchor=(0, 1.01), borderaxespad=0, fontsize="small", ncols=1)
+    axes[1].set_title(axes[1].get_title(), pad=48)
     n = n_text(runs.n_seeds(strategy=k) for k in ("gradual", "none") if runs.n_seeds(strategy=k))
     fig.suptitle(t("unfreeze.title") + "\n" + t("seeds_n", n=n))
     return fit_texts(fig)
@@ -301,15 +350,21 @@ def unfreeze(runs: RunSet) -> Figure:
 
 # ------------------------------------------------------------------------------------ layer-drift
 def plot_layer_drift(drift: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Bars of ``relative_change`` (‖Δw‖/‖w‖) per pretrained layer group, depth order, log y. The
-    new head is left out (it had no pretrained weights: its change from a random start is not
-    drift), and so is a group that did not move at all (e.g. the pooler under mean pooling)."""
+    """``relative_change`` (‖Δw‖/‖w‖) per pretrained layer group in depth order, as points joined by
+    a line on a log y axis (a bar on a log axis has no meaningful base). The new head is left out
+    (it had no pretrained weights: its change from a random start is not drift), and so is a group
+    that did not move at all (e.g. the pooler under mean pooling)."""
     ax = ax or plt.gca()
     moved = drift[(drift["group"] != "head") & (drift["relative_change"].astype(float) > 0)]
     groups = _group_order(moved["group"])
     d = moved.set_index("group").reindex(groups)
-    ax.bar(range(len(groups)), d["relative_change"], color="#4c72b0", alpha=0.85, zorder=2)
+    ax.plot(range(len(groups)), d["relative_change"].astype(float), color="#4c72b0", marker="o", lw=2, ms=7,
+            zorder=2)
     ax.set_yscale("log")
+    ax.margins(y=0.15)
+    v = d["relative_change"].astype(float)
+    if len(v):  # a few plain labels, never the crowded minor ticks of a span under a decade
+        _few_log_ticks(ax, float(v.max() / v.min()))
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([_group_label(g) for g in groups])
     _rotate(ax, 40)

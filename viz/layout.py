@@ -85,9 +85,12 @@ def legend_below(ax: Axes, *, gap_pt: float = 2.0):
     kw = dict(loc="upper center", bbox_to_anchor=(0.5, 0), borderaxespad=0, handlelength=1.5, columnspacing=1.0,
               bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-drop_pt, units="points"),
               fontsize=texts[0].get_fontsize() if texts else None)
-    leg = ax.legend(handles, labels, ncols=min(2, len(labels)), **kw)
+    title = leg.get_title().get_text() or None  # kept: it often says n and what the bars are
+    if title and leg.get_title().get_window_extent(renderer).width > box.width:
+        title = _wrap_to(title, leg.get_title().get_window_extent(renderer).width / box.width * 1.1)
+    leg = ax.legend(handles, labels, ncols=min(2, len(labels)), title=title, **kw)
     if len(labels) > 1 and leg.get_window_extent(renderer).width > box.width:
-        leg = ax.legend(handles, labels, ncols=1, **kw)
+        leg = ax.legend(handles, labels, ncols=1, title=title, **kw)
     return leg
 
 
@@ -102,10 +105,80 @@ def _pin_outside_legends(fig) -> None:
             leg.get_bbox_to_anchor = lambda canvas=canvas: canvas
 
 
+# where a legend may go inside its axes, tried in this order when it covers data
+_INSIDE = ("upper right", "upper left", "lower right", "lower left", "center right", "center left",
+           "upper center", "lower center", "center")
+_REFERENCE_GIDS = ("majority", "zero")  # lines across the axes that a legend may cross
+
+
+def _data_points(ax: Axes):
+    """Display coordinates of what ``ax`` plots: line vertices (not reference lines spanning the
+    axes), scatter offsets, and the window boxes of its bars."""
+    from matplotlib.collections import LineCollection, PolyCollection
+    from matplotlib.container import BarContainer
+    renderer = ax.figure.canvas.get_renderer()
+    pts = []
+    for ln in ax.get_lines():
+        if not ln.get_visible() or ln.get_gid() in _REFERENCE_GIDS:
+            continue
+        if not ln.get_transform().contains_branch(ax.transData):
+            continue  # axhline / axvline: drawn in axes coordinates on one side
+        xy = np.asarray(ln.get_xydata(), float)
+        if len(xy):
+            pts.append(ln.get_transform().transform(xy))
+    for c in ax.collections:
+        if not c.get_visible() or isinstance(c, (PolyCollection, LineCollection)):
+            continue
+        off = np.asarray(c.get_offsets(), float)
+        if len(off):
+            pts.append(c.get_offset_transform().transform(off))
+    pts = np.concatenate(pts) if pts else np.zeros((0, 2))
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    frame = ax.get_window_extent(renderer)
+    bars = [Bbox.intersection(p.get_window_extent(renderer), frame) for c in ax.containers
+            if isinstance(c, BarContainer) for p in c
+            if p.get_visible() and np.isfinite(p.get_height()) and p.get_height() != 0]
+    return pts, [b for b in bars if b is not None]  # the part of each bar inside the axes (bars are clipped)
+
+
+def legend_on_data(ax: Axes) -> tuple[int, int]:
+    """How many plotted points and bars (and values written in the axes) of ``ax`` its legend's box covers (``(0, 0)``: none, or no
+    legend). Call after the figure was drawn."""
+    leg = ax.get_legend()
+    if leg is None or not leg.get_visible():
+        return 0, 0
+    renderer = ax.figure.canvas.get_renderer()
+    box = leg.get_window_extent(renderer)
+    pts, bars = _data_points(ax)
+    # the values written on the data count as data
+    bars += [x.get_window_extent(renderer) for x in ax.texts if x.get_visible() and x.get_text().strip()]
+    inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
+    return int(inside.sum()), sum(1 for b in bars if b.overlaps(box))
+
+
+def place_legends(fig) -> None:
+    """Move every axes legend placed by ``loc`` alone that covers plotted data to free space: the
+    first corner or side of its axes where it covers nothing, else under the axes
+    (:func:`legend_below`). Legends anchored with ``bbox_to_anchor`` were placed on purpose: kept."""
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        # a legend anchored on purpose (``bbox_to_anchor``: outside, or at a chosen spot) stays
+        if leg is None or leg._bbox_to_anchor is not None or legend_on_data(ax) == (0, 0):
+            continue
+        for loc in _INSIDE:  # the corners and sides of its axes, then under them
+            leg.set_loc(loc)
+            fig.draw_without_rendering()
+            if legend_on_data(ax) == (0, 0):
+                break
+        else:
+            legend_below(ax)
+
+
 def fit_texts(fig):
     """Wrap what is wider than its room at print size: axes titles wider than their axes, the
     figure's title and notes (``suptitle``, ``supxlabel``, the titles of figure legends) wider than
-    the figure. Constrained layout makes room for the extra lines when the figure is drawn. Figure
+    the figure. A legend over plotted data moves to free space first (:func:`place_legends`). Constrained layout makes room for the extra lines when the figure is drawn. Figure
     legends outside the axes are pinned to the canvas (:func:`_pin_outside_legends`). Returns ``fig``."""
     _pin_outside_legends(fig)
     fig.draw_without_rendering()
@@ -128,7 +201,8 @@ def fit_texts(fig):
             if w <= room * 1.01 or w > room * 4:  # fits, or the layout has not settled: leave it
                 break
             txt.set_text(_wrap_to(txt.get_text(), max(w / room, 1.05) * 1.05))
+    place_legends(fig)  # once the titles are wrapped and the axes settled
     return fig
 
 
-__all__ = ["fit_texts", "keep_texts_inside", "legend_below"]
+__all__ = ["fit_texts", "keep_texts_inside", "legend_below", "legend_on_data", "place_legends"]

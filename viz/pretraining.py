@@ -22,6 +22,7 @@ from ftcore.records.studies import Study
 from ._common import _name, _palette, fit_texts, legend_below, n_text, plot_seed_bars
 from .basics import plot_accuracy_vs_size
 from .geometry import figsize
+from .layout import place_legends
 from .text import t
 
 __all__ = ["continual_pretraining", "plot_mlm_curve", "plot_probe_cost", "plot_sweep", "pretraining"]
@@ -141,4 +142,5 @@ def continual_pretraining(runs: RunSet, probe: Study, mlm_low: Study, mlm_high: 
     fig.suptitle(t("continual-pretraining.title"))
     fig = fit_texts(fig)
     legend_below(ax[1])
+    place_legends(fig)  # the layout moved again: the other legends stay off the data
     return fig

@@ -22,14 +22,31 @@ from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import fit_texts, plot_majority, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
+from ftcore.records.stats import wilson
 from .geometry import figsize
+from .intervals import plot_paired_differences, plot_wilson
 from .text import has, t
 
 
 # ------------------------------------------------------------------------------------ helpers
 def _run_info(rec: RunRecord) -> str:
+    """Training examples, the epochs the run actually trained (the record's, not the configured
+    number: early stopping or divergence ends a run sooner) and its LR."""
     c = rec.config
-    return t("problems.run_info", n=c.get("train_size") or "?", epochs=c.get("epochs", "?"), lr=_lr(c.get("lr")))
+    done = rec.summary.get("epochs")
+    epochs = (f"{float(done):.3g}" if done is not None and np.isfinite(float(done)) else c.get("epochs", "?"))
+    return t("problems.run_info", n=c.get("train_size") or "?", epochs=epochs, lr=_lr(c.get("lr")))
+
+
+def _trajectory_and_restored(record: RunRecord) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The record's evaluations split in two: the trajectory (each step's first evaluation per
+    metric and split) and, where early stopping restored earlier weights (``summary["restored_step"]``),
+    the final evaluation of those restored weights, recorded again at the last step."""
+    ev = record.evals
+    if not record.summary.get("restored_step") or not len(ev):
+        return ev, ev.iloc[:0]
+    dup = ev.duplicated(["step", "metric", "split"], keep="first")
+    return ev[~dup], ev[dup]
 
 
 def diverged_step(rec: RunRecord) -> int | None:
@@ -53,9 +70,17 @@ def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: b
     c_train, c_val = sns.color_palette()[0], sns.color_palette()[1]
     st = record.steps
     ax.plot(st["step"], st["loss"], color=c_train, alpha=0.3, lw=1, label=t("fitting.step_loss"))
-    plot_eval_curve(record, metric="loss", split="train", color=c_train, label=t("fitting.train_eval"), ax=ax)
-    plot_eval_curve(record, metric="loss", split="validation", color=c_val, label=t("fitting.val_eval"), ax=ax)
-    va = curve(record, "loss", "validation")
+    # the curves end on the trajectory's own evaluations; the restored weights' final evaluation
+    # (early stopping) is a point of its own
+    traj, restored = _trajectory_and_restored(record)
+    plot_eval_curve(traj, metric="loss", split="train", color=c_train, label=t("fitting.train_eval"), ax=ax)
+    plot_eval_curve(traj, metric="loss", split="validation", color=c_val, label=t("fitting.val_eval"), ax=ax)
+    rv = curve(restored, "loss", "validation") if len(restored) else restored
+    if len(rv):
+        ax.scatter(rv["step"], rv["value"], marker="D", s=36, facecolors="white", edgecolors=c_val, linewidths=1.4,
+                   zorder=5, gid="restored",
+                   label=t("fitting.restored", step=int(record.summary["restored_step"])))
+    va = curve(traj, "loss", "validation")
     fin = va[np.isfinite(va["value"])]
     if len(fin):
         best = fin.loc[fin["value"].idxmin()]
@@ -70,9 +95,12 @@ def plot_fit_curves(record: RunRecord, *, ax: Axes | None = None, show_legend: b
     ax.set_ylabel(t("loss"))
     if show_legend and short_legend:
         if len(fin):
-            ax.legend(handles=[Line2D([], [], marker="*", ms=9, ls="none", color=c_val, markeredgecolor="black",
-                                      markeredgewidth=0.6, label=t("fitting.best_short", step=int(best["step"])))],
-                      fontsize="small", loc="best")
+            handles = [Line2D([], [], marker="*", ms=9, ls="none", color=c_val, markeredgecolor="black",
+                              markeredgewidth=0.6, label=t("fitting.best_short", step=int(best["step"])))]
+            if len(rv):
+                handles.append(Line2D([], [], marker="D", ms=5, ls="none", mfc="white", mec=c_val, mew=1.4,
+                                      label=t("fitting.restored_short")))
+            ax.legend(handles=handles, fontsize="small", loc="best")
     elif show_legend:
         ax.legend(fontsize="small", loc="best")
     return ax
@@ -158,11 +186,14 @@ def regularization(runs: RunSet) -> Figure:
     plot_majority(axes[0], majority_share(runs, "validation"))
     _legend_dedup(axes[0], loc="upper center", ncols=4)
     plot_generalization_gap(data, order=order, ax=axes[1])
-    plot_test_accuracy(data, x="method", order=order,
-                       x_labels=[_name("regularization.method", m) for m in order], ax=axes[2])
-    if plot_majority(axes[2], majority_share(runs, "test")) is not None:
-        _legend_dedup(axes[2], loc="lower right")
-    axes[2].set_title(t("regularization.test"))
+    # the verdicts judge test-accuracy effects of a few points: drawn as each method minus none,
+    # seed-paired, with its interval against zero (bars from 0 would hide them)
+    ref = "none" if "none" in order else order[0]
+    plot_paired_differences(data, ref, by="method", order=order, value="test", scale=100, digits=1,
+                            labels={m: _name("regularization.method", m) for m in order}, ax=axes[2])
+    ref_name = t("regularization.ref") if ref == "none" else _name("regularization.method", ref)
+    axes[2].set_ylabel(t("intervals.diff_axis"))
+    axes[2].set_title(t("regularization.test_diff", ref=ref_name))
     _rotate(axes[0], 20)  # the top panel is wide: a gentle slope is enough
     for a in axes[1:]:
         _rotate(a, 35)
@@ -322,7 +353,8 @@ def fixes_frame(runs: RunSet) -> pd.DataFrame:
 
 def plot_fixes_failure_rate(data: pd.DataFrame, *, order: Sequence, ax: Axes | None = None) -> Axes:
     """Share of failed runs per fix (``failed``: diverged, or the final test evaluation collapsed to
-    one class, ``ftcore.records.queries.run_failed``), with k/n written above each bar."""
+    one class, ``ftcore.records.queries.run_failed``) with its 95% Wilson interval (the interval the
+    verdicts compare, ``gid="ci95"``), k/n written above each interval."""
     ax = ax or plt.gca()
     g = data.groupby("fix", sort=False)["failed"]
     k = g.sum().reindex(order).fillna(0).astype(int)
@@ -331,10 +363,14 @@ def plot_fixes_failure_rate(data: pd.DataFrame, *, order: Sequence, ax: Axes | N
     xs = np.arange(len(order))
     colors = [sns.color_palette()[3] if v > 0 else sns.color_palette()[2] for v in rate]
     ax.bar(xs, rate.to_numpy(), 0.7, color=colors, alpha=0.8)
-    for x, r, kk, nn in zip(xs, rate, k, n):
-        ax.text(x, r + 0.02, t("stability-fixes.k_of_n", k=kk, n=nn), ha="center", va="bottom", fontsize="small")
+    plot_wilson(ax, xs, k, n)
+    for x, kk, nn in zip(xs, k, n):
+        top = wilson(int(kk), int(nn)).high if nn else 0.0
+        ax.annotate(t("stability-fixes.k_of_n", k=kk, n=nn), (x, top), xytext=(0, 2), textcoords="offset points",
+                    ha="center", va="bottom", fontsize="small")
     ax.set_xticks(xs, [_name("stability-fixes.fix", f) for f in order])
-    ax.set_ylim(0, 1.12)
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel(t("stability-fixes.failure_axis"))
     ax.set_title(t("stability-fixes.failure", pct=round(100 * COLLAPSE_FRAC)), fontsize="medium")

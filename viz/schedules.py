@@ -27,6 +27,8 @@ from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import fit_texts, _name, _palette, _rotate, mean_ci, mean_ci_table, n_text, plot_majority
 from .geometry import figsize
+from .intervals import SINGLE_GID, mark_interval
+from .layout import keep_texts_inside, place_legends
 from .text import t
 
 
@@ -125,40 +127,72 @@ def plot_grad_norms(norms: pd.DataFrame, *, hue: str, order=None, prefix: str | 
 
 def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str | None = None, ax=None,
                       colors: dict | None = None, ylabel: str | None = None, majority: float | None = None,
-                      n_in_ticks: bool = True):
-    """One column per value of ``by``: the mean over seeds with its 95% t interval (error bar), each seed as a dot,
-    diverged runs as red crosses; the tick labels say n (unless ``n_in_ticks=False``, when the
-    figure says it once) and how many diverged."""
+                      n_in_ticks: bool = True, legend: bool = True, notes: dict | None = None):
+    """One column per value of ``by``: the mean over seeds with its 95% t interval (error bar,
+    ``gid="ci95"``), each seed as a dot, diverged runs as red crosses; the tick labels say n (unless
+    ``n_in_ticks=False``, when the figure says it once) and how many diverged. Arms with a single
+    finished run are not means: they stand apart, right of a dashed line under the heading "single
+    runs (n = 1)", as hollow squares without an interval. The majority-class line's legend goes under
+    the axes (``legend=False``: none, the caller places it). ``notes``: a line per arm written under
+    its mean (e.g. the s.d. across seeds)."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(finals[by]))
     colors = colors or _palette(order)
     rng = np.random.default_rng(0)
-    ticks = []
-    for i, name in enumerate(order):
+
+    def finite(name):
+        v = finals.loc[finals[by] == name, "value"].astype(float)
+        return v[np.isfinite(v)]
+    multi = [o for o in order if len(finite(o)) >= 2]
+    single = [o for o in order if len(finite(o)) < 2]
+    apart = bool(multi) and bool(single)
+    xpos = {o: i for i, o in enumerate(multi)}
+    xpos.update({o: len(multi) + (0.4 if apart else 0) + i for i, o in enumerate(single)})
+    ticks, xs_all = [], []
+    for name in multi + single:
+        i = xpos[name]
         d = finals[finals[by] == name]
         v = d["value"].astype(float)
         ok = v[np.isfinite(v)]
-        mean, half, _ = mean_ci(ok)
-        ax.errorbar([i], [mean], yerr=None if not np.isfinite(half) else [half], fmt="o", markersize=8,
-                    capsize=6, color=colors[name], elinewidth=2, zorder=3)
-        if np.isfinite(mean):
-            top = max(mean + (half if np.isfinite(half) else 0), float(ok.max()))
-            ax.annotate(f"{mean:.3f}", (i, top), xytext=(0, 7), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=7)
-        x = i + rng.uniform(-0.18, 0.18, len(d))
         good = (d["status"] != "diverged").to_numpy()
-        ax.scatter(x[good], v[good], color=colors[name], s=14, alpha=0.55, linewidths=0, zorder=2)
+        if name in multi:
+            mean, half, _ = mean_ci(ok)
+            eb = ax.errorbar([i], [mean], yerr=[half], fmt="o", markersize=8, capsize=6, color=colors[name],
+                             elinewidth=2, zorder=3)
+            mark_interval(eb)
+            top = mean + half
+            x = i + rng.uniform(-0.18, 0.18, len(d))
+            ax.scatter(x[good], v[good], color=colors[name], s=14, alpha=0.55, linewidths=0, zorder=2)
+            text = f"{mean:.3f}"
+        else:
+            x = np.full(len(d), float(i))
+            if len(ok):
+                ax.scatter([i], [float(ok.iloc[0])], marker="s", s=40, facecolors="white", edgecolors=colors[name],
+                           linewidths=1.6, zorder=3, gid=SINGLE_GID)
+            top = float(ok.iloc[0]) if len(ok) else np.nan
+            text = f"{top:.3f}" if len(ok) else ""
+        if notes and notes.get(name):
+            text += "\n" + notes[name]
+        if np.isfinite(top):
+            ax.annotate(text, (i, max(top, float(ok.max()))), xytext=(0, 7), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7)
         if (~good).any():
             ax.scatter(x[~good], v[~good], color="red", marker="x", s=30, zorder=4)
         label = f"{_tick(prefix or by, name)}\n{t('n_seeds', n=len(d))}" if n_in_ticks else _tick(prefix or by, name)
         if (~good).any():
             label += f"\n{t('diverged')} {int((~good).sum())}"
         ticks.append(label)
-    ax.set_xticks(range(len(order)), ticks, fontsize=7)
+        xs_all.append(i)
+    ax.set_xticks(xs_all, ticks, fontsize=7)
     if len(order) > 4:
         _rotate(ax, 35)
-    ax.set_xlim(-0.6, len(order) - 0.4)
-    if plot_majority(ax, majority) is not None:
+    ax.set_xlim(-0.6, (xs_all[-1] if xs_all else 0) + 0.6)
+    if apart:  # the single runs, apart from the means
+        sep = len(multi) - 0.5 + 0.2
+        ax.axvline(sep, color="0.45", ls="--", lw=0.9, zorder=1)
+        ax.annotate(t("intervals.single"), (sep, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                    textcoords="offset points", ha="left", va="top", fontsize=7, color="0.3")
+    if plot_majority(ax, majority) is not None and legend:
         ax.legend(loc="lower left")
     ax.margins(y=0.25)  # room for the means written above the points
     ax.set_ylabel(ylabel or t("test_accuracy"))
@@ -215,30 +249,42 @@ def steps_to_target(evals: pd.DataFrame, *, hue: str, fraction: float = TARGET_F
 
 def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix: str | None = None, ax=None,
                          colors: dict | None = None):
-    """Steps to reach the target per ``hue`` value: bar = the mean over the seeds that reached it with
-    its 95% t interval,
-    dots = seeds; "not reached" written where no seed did; tick labels say how many reached."""
+    """Steps to reach the target per ``hue`` value, over the seeds that reached it: the mean with its
+    95% t interval (``gid="ci95"``) where ≥ 2 did, each seed a dot; where a single seed did, that
+    run alone as a hollow square marked "n = 1" (not a mean); "not reached" written where none did.
+    Above each column, how many seeds reached it (k/n)."""
     ax = ax or plt.gca()
     order = order or list(dict.fromkeys(reached[hue]))
     colors = colors or _palette(order)
     ticks, top = [], np.nanmax(reached["step"]) if reached["step"].notna().any() else 1.0
+    if not reached["step"].notna().any():  # no seed of any arm reached it: said once, across the panel
+        ax.text(0.5, 0.5, t("decay.not_reached"), transform=ax.transAxes, ha="center", va="center", fontsize=7,
+                color="#555555")
     for i, name in enumerate(order):
         d = reached[reached[hue] == name]
         ok = d["step"].dropna()
-        if len(ok):
+        if len(ok) >= 2:
             mean, half, _ = mean_ci(ok)
-            ax.bar(i, mean, color=colors[name], width=0.65, yerr=half if np.isfinite(half) else None, capsize=4)
-            ax.scatter(np.full(len(ok), i), ok, color="black", s=10, alpha=0.6, zorder=3, linewidths=0)
-        else:
+            eb = ax.errorbar([i], [mean], yerr=[half], fmt="o", ms=7, color=colors[name], elinewidth=2, capsize=5,
+                             zorder=3)
+            mark_interval(eb)
+            ax.scatter(np.full(len(ok), i + 0.22), ok, color=colors[name], s=10, alpha=0.6, zorder=2, linewidths=0)
+        elif len(ok) == 1:
+            ax.scatter([i], ok, marker="s", s=40, facecolors="white", edgecolors=colors[name], linewidths=1.6,
+                       zorder=3, gid=SINGLE_GID)
+            ax.annotate(t("intervals.n1"), (i, float(ok.iloc[0])), xytext=(0, -5), textcoords="offset points",
+                        ha="center", va="top", fontsize=7, color="0.3")
+        elif reached["step"].notna().any():
             ax.text(i, 0.02 * top, t("decay.not_reached"), rotation=90, ha="center", va="bottom", fontsize=7,
                     color="#555555")
-        if len(ok):  # how many seeds reached it, above the bar ("not reached" says it for none)
-            ax.annotate(f"{len(ok)}/{len(d)}", (i, top * 1.02), ha="center", va="bottom",
+        if len(ok):  # how many seeds reached it ("not reached" says it for none)
+            ax.annotate(f"{len(ok)}/{len(d)}", (i, top * 1.1), ha="center", va="bottom",
                         fontsize=7, color="#444444")
         ticks.append(_tick(prefix or hue, name))
     ax.set_xticks(range(len(order)), ticks, fontsize=7)
     if len(order) > 4:
         _rotate(ax, 35)
+    ax.set_xlim(-0.6, len(order) - 0.4)
     ax.set_ylim(0, top * 1.3)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     ax.set_ylabel(t("decay.steps"))
@@ -342,7 +388,10 @@ def warmup(runs: RunSet) -> Figure:
     c.set_title(t("schedules.final_title"))
     lr = runs.records[0].config.get("lr", float("nan"))
     fig.suptitle(t("warmup.title", lr=lr) + "\n" + t("seeds_n", n=n_text(runs.n_seeds(warmup=o) for o in order)))
-    return fit_texts(fig)
+    fit_texts(fig)
+    keep_texts_inside(c)  # the values written above the points
+    place_legends(fig)
+    return fig
 
 
 def decay(runs: RunSet, target: float | None = None) -> Figure:
@@ -372,7 +421,10 @@ def decay(runs: RunSet, target: float | None = None) -> Figure:
     plot_steps_to_target(reached, hue="schedule", order=order, prefix="decay", ax=d, colors=colors)
     d.set_title(t("decay.steps_title"))
     fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
-    return fit_texts(fig)
+    fit_texts(fig)
+    keep_texts_inside(c)  # the values written above the points
+    place_legends(fig)
+    return fig
 
 
 def adaptive(runs: RunSet) -> Figure:
@@ -397,7 +449,10 @@ def adaptive(runs: RunSet) -> Figure:
                       majority=majority_share(runs, "test"))
     c.set_title(t("schedules.final_title"))
     fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
-    return fit_texts(fig)
+    fit_texts(fig)
+    keep_texts_inside(c)  # the values written above the points
+    place_legends(fig)
+    return fig
 
 
 def lr_finder(runs: RunSet) -> Figure:

@@ -96,8 +96,10 @@ def plot_seed_bars(data: pd.DataFrame, *, x: str, value: str = "value", order: S
         sd = np.asarray(sds, float)
         ok = np.isfinite(sd) & np.isfinite(np.asarray(means, float))
         if ok.any():
-            ax.errorbar(pos[ok], np.asarray(means, float)[ok], yerr=sd[ok], fmt="none", ecolor="black",
-                        elinewidth=1.2, capsize=3)
+            eb = ax.errorbar(pos[ok], np.asarray(means, float)[ok], yerr=sd[ok], fmt="none", ecolor="black",
+                             elinewidth=1.2, capsize=3)
+            for part in (*eb.lines[1], *eb.lines[2]):
+                part.set_gid("ci95")  # the mark of an interval (viz.intervals.CI_GID)
     if dots:
         d = np.asarray(dots)
         ax.scatter(d[:, 0], d[:, 1], s=14, color="black", zorder=4, gid="seeds")
