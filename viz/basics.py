@@ -23,7 +23,7 @@ from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import (fit_texts, _categories, _count, _dots, _fam, _fam_latin, _group_label, _group_order, _layer_lr_table,
-                      _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _short, mean_ci, mean_ci_table, n_text,
+                      _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _sep, _short, mean_ci, mean_ci_table, n_text,
                       plot_majority)
 from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
@@ -271,17 +271,18 @@ def strategies(runs: RunSet) -> Figure:
     f["cost"] = [run_cost(rec, kind) if kind else np.nan for _, rec in runs]
     plot_metric_by_strategy(f[f["size"] == largest], "cost", order=order, label_prefix="strategies",
                             ylabel=cost_label(kind), title=t("strategies.cost_title", n=f"{largest:,}"), ax=ax["time"])
-    if kind == "steps":  # steps are not equal work: say so where the bars stand
-        ax["time"].text(0.02, 0.97, t("strategies.cost_steps"), transform=ax["time"].transAxes, ha="left", va="top",
-                        fontsize=7, color="0.3")
+
     plot_trainable_params(f[f["size"] == largest], order=order, ax=ax["params"])
     for k in ("time", "params"):  # the colours name the strategies; short labels under the bars
         ax[k].set_xticklabels([_short("strategies", o) for o in order])
         ax[k].set_ylabel(ax[k].get_ylabel(), fontsize=7.5)  # two short panels stacked: their labels stay apart
     # the accuracy panel's lines fill it: their legend goes under the whole figure, in columns
     leg = ax["acc"].get_legend()
+    title = leg.get_title().get_text()
+    if kind == "steps":  # steps are not equal work: said in the note under the figure
+        title += _sep() + t("strategies.cost_steps")
     fig.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="outside lower center", ncols=3,
-               title=leg.get_title().get_text() or None, fontsize="small", title_fontsize="small")
+               title=title or None, fontsize="small", title_fontsize="small")
     leg.remove()
     fig.suptitle(t("strategies.title"))
     return fit_texts(fig)

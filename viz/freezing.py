@@ -282,7 +282,7 @@ def plot_unfreeze_lrs(record: RunRecord, *, colorbar: bool = True, ax: Axes | No
     ax.set_yticklabels([_group_label(g) for g in groups])
     ax.set_ylim(len(groups), 0)
     ax.set_xlabel(t("step"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # a narrow panel: ticks that stay apart
     ax.set_ylabel(t("layer_group"))
     ax.grid(False)
     handles = [Patch(facecolor="#e6e6e6", label=t("unfreeze.frozen"))]
