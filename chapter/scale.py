@@ -73,7 +73,11 @@ REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
     str(ROOT / "runs" / "reference"),
     # each method's learning rate as its selection chose it on validation (python -m chapter.protocol;
     # every table in the gallery); tests/test_protocol.py checks each against its selection's records
-    chosen={"head": 3e-3, "head_pooling": "mean",  # the frozen encoder's head: mean pooling (CLS: 0.67 at best)
-            "lora": 3e-3})
+    chosen={"head": 3e-3, "head_pooling": "mean",  # the frozen encoder's head (CLS pooling: 0.674 at best)
+            # the PEFT methods at the base run's budget; each chose mean pooling (under the frozen CLS
+            # pooler BitFit, adapters, prefix and prompt tuning collapsed at most LRs)
+            "lora": 3e-3, "lora_pooling": "mean", "bitfit": 1e-3, "bitfit_pooling": "mean",
+            "adapter": 3e-3, "adapter_pooling": "mean", "prefix": 1e-3, "prefix_pooling": "mean",
+            "prompt": 3e-2, "prompt_pooling": "mean"})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}

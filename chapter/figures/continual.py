@@ -53,15 +53,21 @@ def _peft_caption(S) -> dict:
     others = one(c.epochs for k, c in a.items() if k not in ("prompt", "prefix"))
     if S.reviewed:
         every = one(c.epochs for c in a.values())
-        tail = {"zh": f"{chosen_text(S, 'zh')}；所有方法都训练 {n(every)} 轮（相同预算）。",
-                "en": f"{chosen_text(S, 'en')}; every method trains {n(every)} epochs (equal budget)."}
+        pools = {k: c.pooling for k, c in a.items()}
+        mean = [k for k, p in pools.items() if p == "mean"]
+        pooled = ({"zh": "各参数高效方法在验证集上选择了均值池化（CLS 池化层在这些方法中保持冻结），全量微调用 CLS 池化（基准设置的选择）；",
+                   "en": "each parameter-efficient method chose mean pooling on validation (the CLS pooler stays frozen under them), "
+                         "full fine-tuning the CLS pooler (the base regime's choice); "}
+                  if pools["full"] == "cls" and len(mean) == len(pools) - 1 else {"zh": "", "en": ""})
+        tail = {"zh": f"{pooled['zh']}{chosen_text(S, 'zh')}；所有方法都训练 {n(every)} 轮（相同预算）。",
+                "en": f"{pooled['en']}{chosen_text(S, 'en')}; every method trains {n(every)} epochs (equal budget)."}
     else:
         tail = {"zh": f"学习率均取自扫描；除提示微调与前缀微调外都训练 {n(others)} 轮。",
                 "en": f"LRs from the sweep; all but prompt and prefix tuning train {n(others)} epochs."}
     return {"zh": f"LoRA（秩 {ranks}，query 与 value，学习率 {lora_lr}）、提示微调（{prompt.prompt_tokens} 个虚拟词元，{lr(prompt.lr)}，{n(prompt.epochs)} 轮）、"
                   f"BitFit（{lr(a['bitfit'].lr)}）、瓶颈适配器（Houlsby：每层注意力与前馈输出之后各一个，瓶颈 {adapter.adapter_size}，LayerNorm 一起训练，{lr(adapter.lr)}）、"
                   f"前缀微调（每层键和值前各 {prefix.prompt_tokens} 个前缀，训练时经 MLP 重参数化，可训练占比按 MLP 计，训练后只需保留 {kept} 个数，"
-                  f"{lr(prefix.lr)}，{n(prefix.epochs)} 轮）与全量微调（{lr(full.lr)}）：可训练参数占比、测试准确率（{seeds(runs)} 个种子，95% t 区间）、训练时间、"
+                  f"{lr(prefix.lr)}，{n(prefix.epochs)} 轮）与全量微调（{lr(full.lr)}）：可训练参数占比、测试准确率（{seeds(runs)} 个种子，95% t 区间；与全量微调的配对差）、训练代价（CPU 秒或优化器步数）、"
                   f"训练时保存的内存（按字节计数），以及对预训练知识的遗忘（探针）。" + tail["zh"],
             "en": f"LoRA (rank {ranks} on query and value, LR {lora_lr}), prompt tuning ({prompt.prompt_tokens} virtual tokens, "
                   f"{lr(prompt.lr)}, {n(prompt.epochs)} epochs), BitFit ({lr(a['bitfit'].lr)}), bottleneck adapters (Houlsby: after the "
@@ -69,7 +75,7 @@ def _peft_caption(S) -> dict:
                   f"prefix tuning ({prefix.prompt_tokens} key and {prefix.prompt_tokens} value prefixes per layer, MLP-reparameterized "
                   f"while training, so its trainable share counts the MLP; {kept} numbers are kept after training, {lr(prefix.lr)}, "
                   f"{n(prefix.epochs)} epochs) and full fine-tuning ({lr(full.lr)}): trainable share, test accuracy ({seeds(runs)} seeds, "
-                  "95% t intervals), training time, the memory training keeps (counted in bytes), and forgetting of pretrained "
+                  "95% t intervals; and paired against full fine-tuning), the cost of training (CPU seconds or optimizer steps), the memory training keeps (counted in bytes), and forgetting of pretrained "
                   "knowledge (probe). " + tail["en"]}
 
 
@@ -84,7 +90,8 @@ PEFT_CLAIMS = beats(
 figure(FigureSpec(id="peft", section="seed 003", notebooks=("08",),
                   caption=_peft_caption, needs=_peft,
                   draw=viz.peft, must_learn={"runs": all_runs},
-                  claims=PEFT_CLAIMS))
+                  claims=PEFT_CLAIMS, reviewed=True,
+                  selections=("regime", "base", "lora", "bitfit", "adapter", "prefix", "prompt")))
 
 
 # ------------------------------------------------------------------------------------ continual-table
