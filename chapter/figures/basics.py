@@ -75,7 +75,7 @@ def _strategies_caption(S) -> dict:
     few = seeds(runs, strategy="random", size=sizes[-1])
     return {"zh": f"同一结构，三种起点，训练集从 {n(sizes[0])} 条到全部 {n(sizes[-1])} 条（对数横轴）。预训练+微调：学习率 {ft_lr}，"
                   f"每个大小至少约 {seen} 个样本次（小数据集多轮）；从头训练：学习率 {scratch_lr}（扫描所得），步数相同（全部数据时 {few} 个种子）；"
-                  f"冻结+头部：冻结编码器的均值池化特征上训练线性头部 {head_epochs} 轮以上，学习率 {head_lr}。"
+                  f"冻结编码器：冻结编码器的均值池化特征上训练线性头部 {head_epochs} 轮以上，学习率 {head_lr}。"
                   "误差线为 95% t 区间。右：实测训练时间与可训练参数量。",
             "en": f"One architecture, three starting points, {n(sizes[0])} to all {n(sizes[-1])} training reviews (log axis). "
                   f"Fine-tuning: LR {ft_lr}, at least about {seen} examples seen at every size (more epochs for small sets); "
@@ -90,7 +90,7 @@ def _strategies_measure(inputs):
     large = f[f["size"] == f["size"].max()].groupby("strategy")["value"].mean()
     frozen_beats = large.get("frozen", 0) > large.get("full", 1)
     return measured(
-        f"最小训练集 ({f['size'].min()} 条) 上：预训练+微调 {small['full']:.3f}，冻结+头部 {small['frozen']:.3f}，"
+        f"最小训练集 ({f['size'].min()} 条) 上：预训练+微调 {small['full']:.3f}，冻结编码器 {small['frozen']:.3f}，"
         f"从头训练 {small['random']:.3f}；最大训练集上依次为 {large['full']:.3f} / {large['frozen']:.3f} / {large['random']:.3f}。"
         + ("冻结编码器在最大训练集上反而更好，与教材的排序不同。" if frozen_beats else ""),
         f"At the smallest size ({f['size'].min()} examples): fine-tuning {small['full']:.3f}, frozen encoder "
@@ -102,9 +102,9 @@ def _strategies_measure(inputs):
 
 SMALLEST = STRATEGY_SIZES[0]
 STRATEGIES_CLAIMS = [
-    Claim({"zh": f"{n(SMALLEST)} 条时，微调优于冻结+头部", "en": f"At {n(SMALLEST)} examples fine-tuning beats the frozen encoder"},
+    Claim({"zh": f"{n(SMALLEST)} 条时，微调优于冻结编码器", "en": f"At {n(SMALLEST)} examples fine-tuning beats the frozen encoder"},
           {"strategy": "full"}, {"strategy": "frozen"}, where={"size": SMALLEST}),
-    Claim({"zh": "全部数据时，微调优于冻结+头部", "en": "On the whole split fine-tuning beats the frozen encoder"},
+    Claim({"zh": "全部数据时，微调优于冻结编码器", "en": "On the whole split fine-tuning beats the frozen encoder"},
           {"strategy": "full"}, {"strategy": "frozen"}, where={"size": FULL_SPLIT}),
     Claim({"zh": f"{n(SMALLEST)} 条时，微调远优于从头训练", "en": f"At {n(SMALLEST)} examples fine-tuning beats training from scratch"},
           {"strategy": "full"}, {"strategy": "random"}, where={"size": SMALLEST}),

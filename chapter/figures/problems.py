@@ -169,7 +169,7 @@ def _forgetting_caption(S) -> dict:
     return {"zh": f"情感 → 新闻主题 → 主观性，每个任务一个分类头，每个任务 {regime_text(base, 'zh', with_lr=False)}（学习率 {lr(base.lr)}；每任务 LoRA 为 {lora}）；"
                   f"回放保留每个已学任务 {memory} 的样本，占之后每个批次的 {batch}；EWC λ = {lam}；回放+EWC 两者同时使用；"
                   "多任务联合训练在训练第 t 个任务时混入之前各任务的全部训练数据（各自的分类头），"
-                  "学完最后一个任务时模型已同时见过所有任务，是顺序方法的上界（代价约为 naive 的 2 倍）。"
+                  "学完最后一个任务时模型已同时见过所有任务，是顺序方法的上界（代价约为直接顺序微调的 2 倍）。"
                   f"第 t 行 = 训练完任务 t 后在各任务测试集上的准确率（{k} 个种子的均值）。右：最终平均准确率与实测训练时间。",
             "en": f"Sentiment → news topic → subjectivity, one head per task, {regime_text(base, 'en', with_lr=False)} per task "
                   f"(LR {lr(base.lr)}; LoRA per task {lora}); replay keeps {memory} of each finished task as {batch} of every later "
@@ -189,11 +189,11 @@ def _forgetting_measure(inputs):
 
 
 FORGETTING_CLAIMS = [
-    Claim({"zh": f"{name[0]}的平均遗忘少于 naive", "en": f"{name[1]} forgets less than naive (mean forgetting)"},
+    Claim({"zh": f"{name[0]}的平均遗忘少于直接顺序微调", "en": f"{name[1]} forgets less than naive (mean forgetting)"},
           {"method": k}, {"method": "naive"}, expected=-1, metric=mean_forgetting)
     for k, name in {"ewc": ("EWC", "EWC"), "replay": ("回放", "Replay"), "lwf": ("LwF", "LwF"),
                     "lora": ("每任务 LoRA", "LoRA per task")}.items()]
-REPLAY_EWC_CLAIM = Claim({"zh": "回放+EWC 的平均遗忘少于 naive", "en": "Replay + EWC forgets less than naive (mean forgetting)"},
+REPLAY_EWC_CLAIM = Claim({"zh": "回放+EWC 的平均遗忘少于直接顺序微调", "en": "Replay + EWC forgets less than naive (mean forgetting)"},
                          {"method": "replay_ewc"}, {"method": "naive"}, expected=-1, metric=mean_forgetting)
 JOINT_CLAIM = Claim({"zh": "多任务联合训练的最终平均准确率高于直接顺序微调", "en": "Joint multi-task training ends above naive (average accuracy)"},
                     {"method": "joint"}, {"method": "naive"}, metric=final_average)

@@ -71,7 +71,11 @@ class Interval:
 
     def format(self, digits: int = 3, *, signed: bool = False) -> str:
         f = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
-        return f"{f.format(self.estimate)} [{f.format(self.low)}, {f.format(self.high)}] (n={self.n})"
+
+        def g(x: float) -> str:  # a value that rounds to zero prints as 0, never -0.000
+            text = f.format(x)
+            return f.format(0.0) if float(text) == 0 else text
+        return f"{g(self.estimate)} [{g(self.low)}, {g(self.high)}] (n={self.n})"
 
     def __str__(self) -> str:
         return self.format()
