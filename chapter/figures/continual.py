@@ -90,8 +90,9 @@ PEFT_CLAIMS = beats(
 figure(FigureSpec(id="peft", section="seed 003", notebooks=("08",),
                   caption=_peft_caption, needs=_peft,
                   draw=viz.peft, must_learn={"runs": all_runs},
-                  claims=PEFT_CLAIMS, reviewed=True,
-                  selections=("regime", "base", "lora", "bitfit", "adapter", "prefix", "prompt")))
+                  # reviewed=True, selections=("regime", "base", "lora", "bitfit", "adapter", "prefix", "prompt")
+                  # once its reported runs are all stored (issue 24: the selections are done; 39 runs train)
+                  claims=PEFT_CLAIMS))
 
 
 # ------------------------------------------------------------------------------------ continual-table
