@@ -232,6 +232,10 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="the cheapest regime of full fine-tuning whose validation accuracy reaches 0.77 in both seeds' mean"),
     Selection("base", _lrs({}, (3e-5, 1e-4, 3e-4)), "chapter.scale.REVIEWED.base.lr",
               note="full fine-tuning's learning rate on the chosen regime: the base run of most figures"),
+    # full fine-tuning tuned exactly as the PEFT methods it is compared with (pooling and LR), for the
+    # peft figure's full arm; the base run keeps the regime's choice
+    Selection("full", _pooled_lrs({}, (3e-5, 1e-4, 3e-4)), "chapter.scale.REVIEWED.chosen['full'], ['full_pooling']",
+              note="full fine-tuning as the peft figure compares it: pooling and learning rate"),
     Selection("head", _frozen_heads, "chapter.scale.REVIEWED.chosen['head'], ['head_pooling']", lr_grid=False,
               note="the frozen encoder's head: pooling and learning rate"),
     Selection("random_init", _lrs(dict(init="random"), (1e-4, 3e-4, 1e-3)), "chapter.figures.base.RANDOM_LR"),
