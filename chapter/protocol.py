@@ -294,23 +294,15 @@ class _Placeholder:
 
 
 def _train(cfgs: list[RunConfig], S: Scale, jobs: int) -> None:
-    from ftcore import run
+    """Train ``cfgs`` as the build trains missing runs (``chapter.parallel.train_missing``: ``jobs``
+    workers of one thread each, each record saved through the cache)."""
     if not cfgs:
         return
+    from .build import Collector
+    from .needs import RUN_KIND, Job
+    from .parallel import train_missing
     print(f"  training {len(cfgs)} selection runs ({jobs} × 1 thread)", flush=True)
-    if jobs <= 1:
-        for c in cfgs:
-            run(c, runs_dir=S.runs_dir)
-        return
-    from joblib import Parallel, delayed
-    Parallel(n_jobs=jobs, backend="loky")(delayed(_train_one)(c.replace(threads=1), S.runs_dir) for c in cfgs)
-
-
-def _train_one(cfg: RunConfig, runs_dir: str) -> None:
-    from transformers.utils import logging as hf_logging
-    hf_logging.disable_progress_bar()
-    from ftcore import run
-    run(cfg, runs_dir=runs_dir)
+    train_missing(Collector(S), [Job(RUN_KIND["ftcore"], c) for c in cfgs], workers=jobs, threads=1)
 
 
 def main(argv=None) -> int:
