@@ -171,7 +171,7 @@ def _best(sel: Selection, rows: list[dict]) -> dict | None:
     if sel.rule == "cheapest":
         ok = [r for r in ok if sel.target is None or r["mean"] >= sel.target]
         return min(ok, key=lambda r: (r["steps"], -r["mean"])) if ok else None
-    return max(ok, key=lambda r: r["mean"]) if ok else None
+    return max(ok, key=lambda r: r["mean"]) if ok else None  # an exact tie: the first candidate (max keeps it)
 
 
 def _extensions(sel: Selection, rows: list[dict], extra: list[tuple[str, float]]) -> list[tuple[str, float]]:

@@ -229,8 +229,8 @@ def test_each_chosen_lr_in_the_code_is_what_its_selection_chose_on_validation(na
     out = _stored_outcome(name)
     assert out.chosen_config is not None, out.table()
     assert REVIEWED.chosen[name] == pytest.approx(out.chosen_config.lr), out.table()
-    if name == "head":
-        assert REVIEWED.chosen["head_pooling"] == out.chosen_config.pooling
+    if f"{name}_pooling" in REVIEWED.chosen:  # chosen over pooling x LR
+        assert REVIEWED.chosen[f"{name}_pooling"] == out.chosen_config.pooling, out.table()
 
 
 def test_every_figure_under_the_reviewed_protocol_names_selections_that_set_its_values():

@@ -29,7 +29,8 @@ def peft_arms(S) -> dict[str, dict]:
     def pooled(m: str) -> dict:
         return {"pooling": S.chosen[f"{m}_pooling"]} if S.reviewed else {}
     lora = {"peft": "lora", "lr": chosen(S, "lora"), **pooled("lora")}
-    arms = {"full": {}, "lora_r2": {**lora, "lora_r": 2}, "lora_r8": {**lora, "lora_r": 8}, "lora_r32": {**lora, "lora_r": 32}}
+    full = {"lr": chosen(S, "full"), **pooled("full")} if S.reviewed else {}
+    arms = {"full": full, "lora_r2": {**lora, "lora_r": 2}, "lora_r8": {**lora, "lora_r": 8}, "lora_r32": {**lora, "lora_r": 32}}
     for m in ("prompt", "bitfit", "adapter", "prefix"):
         arms[m] = {"peft": m, "lr": chosen(S, m), "epochs": epochs_for(S, m), **pooled(m)}
     return {k: arms[k] for k in PEFT_METHODS}
@@ -89,9 +90,8 @@ PEFT_CLAIMS = beats(
 
 figure(FigureSpec(id="peft", section="seed 003", notebooks=("08",),
                   caption=_peft_caption, needs=_peft,
-                  draw=viz.peft, must_learn={"runs": all_runs},
-                  # reviewed=True, selections=("regime", "base", "lora", "bitfit", "adapter", "prefix", "prompt")
-                  # once its reported runs are all stored (issue 24: the selections are done; 39 runs train)
+                  draw=viz.peft, must_learn={"runs": all_runs}, reviewed=True,
+                  selections=("regime", "base", "full", "lora", "bitfit", "adapter", "prefix", "prompt", "head"),
                   claims=PEFT_CLAIMS))
 
 

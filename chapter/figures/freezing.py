@@ -13,11 +13,26 @@ from .captions import configs, lr, n, one, regime_text
 # layers 5-3, epoch 3 + layers 2-0, epoch 4 + embeddings: four epochs, twice the base run's steps.
 ONE_AT_A_TIME_EPOCHS = LAYERS + 2  # embeddings, each layer, the head: one group per epoch
 GRADUAL = {"freeze": "gradual", "unfreeze_unit": "epoch", "unfreeze_every": 1, "unfreeze_groups": 3, "epochs": 4}
+# Under the reviewed protocol the arms get equal budgets (issue 24): gradual unfreezing trains the base
+# run's 2 epochs, its four stages half an epoch each (the same schedule, compressed), and "where to
+# freeze" freezes equal parameter counts: two encoder layers at the bottom (0-1) or in the middle (2-3),
+# the embeddings training in both. The earlier grid froze the embeddings + layers 0-2 (17.2M
+# parameters) against layers 2-3 (3.5M), so it compared how much as well as where.
+GRADUAL_REVIEWED = dict(GRADUAL, unfreeze_every=0.5, epochs=None)
+WHERE = {"bottom": ("layer.0", "layer.1"), "middle": ("layer.2", "layer.3")}
+
+
+def gradual(S) -> dict:
+    """Gradual unfreezing's settings at scale ``S`` (at the base run's epochs when reviewed)."""
+    return dict(GRADUAL_REVIEWED, epochs=S.base.epochs) if S.reviewed else dict(GRADUAL)
+
+
 def freezes(S) -> dict[str, dict]:
-    return {"none": {}, "bottom": {"freeze": "bottom", "freeze_layers": 3},
-            "middle": {"freeze": "middle", "freeze_layers": 2},
-            "head_only": frozen(S),
-            "gradual": GRADUAL}
+    if S.reviewed:
+        where = {k: {"freeze": "list", "frozen_groups": groups} for k, groups in WHERE.items()}
+    else:
+        where = {"bottom": {"freeze": "bottom", "freeze_layers": 3}, "middle": {"freeze": "middle", "freeze_layers": 2}}
+    return {"none": {}, **where, "head_only": frozen(S), "gradual": gradual(S)}
 
 
 def _freeze_grid(S):
@@ -26,6 +41,12 @@ def _freeze_grid(S):
 
 def _layers(first: int, count: int) -> str:
     return f"{first}-{first + count - 1}"
+
+
+def _named(groups: tuple[str, ...]) -> str:
+    """("layer.0", "layer.1") -> "0-1": consecutive encoder layers as the caption writes them."""
+    idx = [int(g.split(".")[1]) for g in groups]
+    return _layers(idx[0], len(idx))
 
 
 # ------------------------------------------------------------------------------------ freeze-map
@@ -46,23 +67,37 @@ figure(FigureSpec(id="freeze-map", section="3.2.2", notebooks=("02",),
 # ------------------------------------------------------------------------------------ freeze-effects
 def _freeze_effects_caption(S) -> dict:
     runs = _freeze_grid(S)["runs"]
-    bottom, middle = (one(c.freeze_layers for c in configs(runs, strategy=k)) for k in ("bottom", "middle"))
-    bottom, middle = _layers(0, bottom), _layers((LAYERS - middle) // 2, middle)  # as ftcore.engine.layers freezes
+    if S.reviewed:  # equal parameter counts: two layers each, the embeddings training (freezes)
+        bottom, middle = (_named(one(c.frozen_groups for c in configs(runs, strategy=k))) for k in ("bottom", "middle"))
+        where = {"zh": f"底层 = 冻结第 {bottom} 层，中间 = 冻结第 {middle} 层（冻结的参数量相同，嵌入层都参与训练）",
+                 "en": f"Bottom = layers {bottom} frozen, middle = layers {middle} frozen (equal frozen parameter counts; "
+                       "the embeddings train in both)"}
+    else:
+        bottom, middle = (one(c.freeze_layers for c in configs(runs, strategy=k)) for k in ("bottom", "middle"))
+        bottom, middle = _layers(0, bottom), _layers((LAYERS - middle) // 2, middle)  # as ftcore.engine.layers freezes
+        where = {"zh": f"底层 = 冻结嵌入层与第 {bottom} 层，中间 = 冻结第 {middle} 层",
+                 "en": f"Bottom = embeddings and layers {bottom} frozen, middle = layers {middle} frozen"}
     base_lr = lr(one(c.lr for c in configs(runs, strategy="none") + configs(runs, strategy="bottom")))
     head = configs(runs, strategy="head_only")
     head_epochs, head_lr = n(one(c.epochs for c in head)), lr(one(c.lr for c in head))
     gradual = configs(runs, strategy="gradual")
     per_group, g_epochs = one(c.unfreeze_groups for c in gradual), n(one(c.epochs for c in gradual))
     others = n(one(c.epochs for c in configs(runs, strategy="none") + configs(runs, strategy="middle")))
+    every = one(c.unfreeze_every for c in gradual)
+    if every == 1:
+        stage = {"zh": f"渐进解冻按 ULMFiT 每轮解冻一组（每组 {per_group} 层），共 {g_epochs} 轮，其余 {others} 轮。",
+                 "en": f"gradual unfreezing as ULMFiT, one group per epoch ({per_group} layers per group), {g_epochs} epochs; the others {others}."}
+    else:  # the reviewed protocol's equal budget: ULMFiT's stages compressed into the others' epochs
+        stage = {"zh": f"渐进解冻按 ULMFiT 自上而下逐组解冻（每组 {per_group} 个层组），每 {every:g} 轮一组，与其余各臂一样训练 {g_epochs} 轮（相同预算）。",
+                 "en": f"gradual unfreezing as ULMFiT, top down ({per_group} groups at a time), one stage every {every:g} epoch, "
+                       f"so it trains the same {g_epochs} epochs as the others (equal budget)."}
     return {"zh": "测试准确率（95% t 区间）、训练时间、训练时保存的内存（参数、梯度、优化器状态、为反向传播保存的激活，按字节计数），"
-                  f"以及各随机种子之间的离散度。底层 = 冻结嵌入层与第 {bottom} 层，中间 = 冻结第 {middle} 层，学习率 {base_lr}；"
-                  f"只训练头部 = 冻结编码器上的线性头部，{head_epochs} 轮，学习率 {head_lr}；"
-                  f"渐进解冻按 ULMFiT 每轮解冻一组（每组 {per_group} 层），共 {g_epochs} 轮，其余 {others} 轮。",
+                  f"以及各随机种子之间的离散度。{where['zh']}，学习率 {base_lr}；"
+                  f"只训练头部 = 冻结编码器上的线性头部，{head_epochs} 轮，学习率 {head_lr}；" + stage["zh"],
             "en": "Test accuracy (95% t intervals), training time, the memory training keeps (parameters, gradients, "
                   "optimizer state and activations saved for backward, counted in bytes) and the spread across seeds. "
-                  f"Bottom = embeddings and layers {bottom} frozen, middle = layers {middle} frozen, LR {base_lr}; head only = a "
-                  f"linear head on the frozen encoder, {head_epochs} epochs at LR {head_lr}; gradual unfreezing "
-                  f"as ULMFiT, one group per epoch ({per_group} layers per group), {g_epochs} epochs; the others {others}."}
+                  f"{where['en']}, LR {base_lr}; head only = a "
+                  f"linear head on the frozen encoder, {head_epochs} epochs at LR {head_lr}; " + stage["en"]}
 
 
 CLAIMED_ORDER = ["none", "gradual", "bottom", "middle", "head_only"]  # the chapter's ranking, best first
@@ -91,14 +126,15 @@ FREEZE_EFFECTS_CLAIMS = beats(
 
 figure(FigureSpec(id="freeze-effects", section="3.2.2", notebooks=("02",),
                   caption=_freeze_effects_caption, needs=_freeze_effects, measure=_freeze_measure,
-                  draw=viz.freeze_effects, must_learn={"runs": all_runs},
-                  claims=FREEZE_EFFECTS_CLAIMS))
+                  draw=viz.freeze_effects, must_learn={"runs": all_runs}, reviewed=True,
+                  selections=("regime", "base", "head"), claims=FREEZE_EFFECTS_CLAIMS))
 
 
 # ------------------------------------------------------------------------------------ unfreeze
 def _unfreeze_grid(S):
     """Gradual unfreezing against full fine-tuning for the same epochs (the same optimizer steps)."""
-    return {"runs": seeds_grid(S, {"gradual": GRADUAL, "none": {"epochs": GRADUAL["epochs"]}}, "strategy",
+    g = gradual(S)  # under the reviewed protocol the freeze-effects grid's own gradual and full arms
+    return {"runs": seeds_grid(S, {"gradual": g, "none": {"epochs": g["epochs"]}}, "strategy",
                                base=with_curves(S))}
 
 
@@ -106,23 +142,26 @@ def _unfreeze_caption(S) -> dict:
     cells = [c for _, c in _unfreeze_grid(S)["runs"].cells]
     epochs, lr_ = n(one(c.epochs for c in cells)), lr(one(c.lr for c in cells))
     per_group = one(c.unfreeze_groups for c in cells if c.freeze == "gradual")
+    every = one(c.unfreeze_every for c in cells if c.freeze == "gradual")
+    each = ({"zh": "", "en": ""} if every == 1 else
+            {"zh": f"这里每 {every:g} 轮解冻一次，使它与全部微调的轮数相同；", "en": f" here a stage lasts {every:g} epoch, so it fits the same epochs as full fine-tuning, and"})
     return {"zh": "左：记录的解冻事件与每个层组逐步的学习率（冻结时为 0）；右：渐进解冻与全部微调的验证准确率，"
-                  f"两者都训练 {epochs} 轮（相同的优化步数），学习率 {lr_}。ULMFiT 每轮解冻一组；这里 {per_group} 层一组，"
+                  f"两者都训练 {epochs} 轮（相同的优化步数），学习率 {lr_}。ULMFiT 每轮解冻一组；{each['zh']}这里 {per_group} 层一组，"
                   f"否则需要 {ONE_AT_A_TIME_EPOCHS} 轮。",
             "en": "Left: recorded unfreezing events and each group's LR per step (0 while frozen); right: validation "
                   f"accuracy of gradual unfreezing vs full fine-tuning, both trained for {epochs} epochs (the same optimizer "
-                  f"steps) at LR {lr_}. ULMFiT unfreezes one group per epoch; here {per_group} layers form a group, which "
+                  f"steps) at LR {lr_}. ULMFiT unfreezes one group per epoch;{each['en']} here {per_group} layers form a group, which "
                   f"would otherwise take {ONE_AT_A_TIME_EPOCHS} epochs."}
 
 
 UNFREEZE_CLAIMS = [
-    Claim({"zh": f"同样 {GRADUAL['epochs']} 轮，渐进解冻优于全部微调",
-           "en": f"At the same {GRADUAL['epochs']} epochs gradual unfreezing beats full fine-tuning"},
+    Claim({"zh": "同样的轮数（相同的优化步数）下，渐进解冻优于全部微调",
+           "en": "At the same epochs (the same optimizer steps) gradual unfreezing beats full fine-tuning"},
           {"strategy": "gradual"}, {"strategy": "none"})]
 
 figure(FigureSpec(id="unfreeze", section="3.2.2", notebooks=("02",),
                   caption=_unfreeze_caption, needs=_unfreeze_grid,
-                  draw=viz.unfreeze, must_learn={"runs": all_runs},
+                  draw=viz.unfreeze, must_learn={"runs": all_runs}, reviewed=True, selections=("regime", "base"),
                   claims=UNFREEZE_CLAIMS))
 
 
