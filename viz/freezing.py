@@ -31,6 +31,7 @@ from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
 from .intervals import plot_paired_differences
 from .layout import keep_texts_inside, place_legends
+from .memory import MEMORY_PARTS, MIB
 from .text import t
 from .theme import strong
 
@@ -201,7 +202,7 @@ def freeze_effects(runs: RunSet, memory=None) -> Figure:
     if memory is not None:
         plot_training_memory(memory.tables["memory"], order=order, labels=labels, ax=mem, legend=False)
         mem.set_title(t("freeze-effects.memory"))
-        _mark_first_step(memory.tables["memory"], runs, order, mem)
+        _mark_growing_arms(memory.tables["memory"], runs, order, mem)
     else:
         mem.set_visible(False)
     for ax in (acc, cost, mem):
@@ -223,22 +224,35 @@ def freeze_effects(runs: RunSet, memory=None) -> Figure:
     if handles:
         fig.legend(handles, names, loc="outside lower center", ncols=min(len(handles), 3), fontsize="small")
     fit_texts(fig)
-    for ax in (acc, diff):
-        keep_texts_inside(ax)  # the values written beside the points
+    for ax in (acc, diff, mem):
+        if ax.get_visible():
+            keep_texts_inside(ax)  # the values written beside the points, the note over a growing arm
     place_legends(fig)
     return fig
 
 
-def _mark_first_step(memory: pd.DataFrame, runs: RunSet, order, ax: Axes) -> None:
-    """Under each arm whose trainable set grows during training (gradual unfreezing: recorded
-    ``unfreeze`` events), say that its bar counts the first step only, when fewer groups train than
-    at its peak."""
+def _mark_growing_arms(memory: pd.DataFrame, runs: RunSet, order, ax: Axes) -> None:
+    """Above the bar of each arm whose trainable set grows during training (gradual unfreezing:
+    recorded ``unfreeze`` events), say which of its steps the bar counts: its peak, when the study
+    counted as many trainable parameters as the run had at its end (``ftcore.analysis.memory``
+    measures there), else its first step (older studies: the head only). Written inside the panel
+    (the caller keeps it there with :func:`keep_texts_inside`)."""
+    mem = memory.assign(arm=memory["arm"].astype(str)).drop_duplicates("arm", keep="last").set_index("arm")
     for i, name in enumerate(order):
         sel = runs.select(strategy=name)
-        ev = sel.records[0].events if len(sel) else None
-        if ev is not None and len(ev) and (ev["kind"] == "unfreeze").any():
-            ax.annotate(t("freeze-effects.first_step"), (i, 1), xycoords=("data", "axes fraction"), xytext=(0, -3),
-                        textcoords="offset points", ha="center", va="top", fontsize=7, color="0.2")
+        rec = sel.records[0] if len(sel) else None
+        if rec is None or str(name) not in mem.index or not len(rec.events) \
+                or not (rec.events["kind"] == "unfreeze").any():
+            continue
+        row = mem.loc[str(name)]
+        at_end = rec.summary.get("trainable_params_at_end")
+        peak = at_end is not None and int(row["trainable_params"]) >= int(at_end)
+        top = sum(float(row[p]) for p in MEMORY_PARTS if p in row.index) / MIB
+        # over its bar; at an end of the row aligned with the bar's outer edge, so it stays in the panel
+        ha, x = ("left", i - 0.325) if i == 0 else ("right", i + 0.325) if i == len(order) - 1 else ("center", i)
+        ax.annotate(t("freeze-effects.peak" if peak else "freeze-effects.first_step"), (x, top),
+                    xytext=(0, 2), textcoords="offset points", ha=ha, va="bottom", fontsize=7,
+                    color="0.2", linespacing=1.0)
 
 
 # ------------------------------------------------------------------------------------ unfreeze
