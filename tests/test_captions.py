@@ -65,18 +65,19 @@ def _run_numbers(cfg, base) -> list[float]:
 def config_numbers(spec, S) -> set[float]:
     from ftcore.pretraining.mlm import RECIPES
     found: list[float] = []
+    base = spec.scale_for(S).base  # the figure's own base run (a reviewed figure's is REVIEWED's)
     for need in spec.needs(S).values():
         if isinstance(need, (Grid, Sequences)):
             arms: dict[tuple, set] = {}
             for labels, cfg in need.cells:
                 found += list(_leaves(labels))
-                found += _run_numbers(getattr(cfg, "base", cfg), S.base)  # a task sequence: its runs' settings
+                found += _run_numbers(getattr(cfg, "base", cfg), base)  # a task sequence: its runs' settings
                 found += list(_leaves(dataclasses.asdict(cfg))) + [100 * x for x in _leaves(dataclasses.asdict(cfg)) if 0 < x < 1]
                 arms.setdefault(tuple(sorted((k, str(v)) for k, v in labels.items() if k != "seed")), set()).add(
                     labels.get("seed"))
             found += [len(s) for s in arms.values()]  # seeds per arm
         elif isinstance(need, LandscapeNeed):
-            found += _run_numbers(need.cfg, S.base) + list(_leaves(dataclasses.asdict(need.lcfg)))
+            found += _run_numbers(need.cfg, base) + list(_leaves(dataclasses.asdict(need.lcfg)))
         elif isinstance(need, StudyNeed):
             params = dict(need.params)
             if "recipe" in params:  # an MLM checkpoint: its recipe's settings, and the tokens it saw
@@ -121,7 +122,8 @@ def test_captions_follow_a_changed_base_regime(fid):
 
 def test_a_typed_number_is_caught():
     spec = REGISTRY["layer-drift"]
-    typed = dataclasses.replace(spec, caption=lambda S: {"zh": "基准运行（1,000 条、2 轮、学习率 1e-4）", "en": ""})
+    typed = dataclasses.replace(spec, caption=lambda S: {"zh": "基准运行（1,000 条、2 轮、学习率 1e-4）", "en": ""},
+                                reviewed=False)  # built at the scale given (a reviewed figure keeps REVIEWED's base)
     assert _stale(typed, FULL) == []
     assert {1000, 1e-4} <= set(_stale(typed, CHANGED))  # (a typed "2" hides among the other 2s)
 

@@ -185,9 +185,32 @@ def test_the_legend_check_sees_a_legend_on_the_data():
         assert legend_overlaps(fig) == []
 
 
+def test_the_legend_check_sees_a_legend_on_a_band():
+    """A band (the interval around a mean curve) is data although no point lies under the legend."""
+    with viz.set_theme("en"):
+        fig, ax = plt.subplots(figsize=(4, 3))
+        x = np.linspace(0, 1, 3)
+        ax.plot(x[[0, -1]], [0.1, 0.1], label="mean")  # points at the ends only
+        ax.fill_between(x, 0.2, 0.8, alpha=0.2)
+        ax.legend(loc="center")
+        assert legend_overlaps(fig)
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 @pytest.mark.parametrize("fid", list(REGISTRY))
 def test_no_legend_sits_on_the_data(figure_inputs, fid, lang):
+    """Drawn with several seeds, so that curves have their bands (decay's validation curves) and
+    means their error bars, as the reference records draw them."""
     with viz.set_theme(lang):
-        fig = REGISTRY[fid].render(figure_inputs(fid))
+        spec = REGISTRY[fid]
+        fig = spec.render(several_seeds(figure_inputs(fid), studies=type(spec).__name__ == "StudiesFigure"))
         assert legend_overlaps(fig) == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_decay_legends_stay_off_its_bands(figure_inputs, lang):
+    with viz.set_theme(lang):
+        fig = viz.decay(with_seeds(figure_inputs("decay")["runs"]))
+        val = fig.axes[1]
+        assert [c for c in val.collections if isinstance(c, PolyCollection)], "no bands drawn"
+        assert val.get_legend() is not None and legend_overlaps(fig) == []

@@ -255,14 +255,15 @@ def _landscape_caption(S) -> dict:
     n_eval, beta = n(lcfg.n_eval), n(lcfg.beta_range[1])
     return {"zh": f"穿过预训练点 θ₀ 与微调后 θ₁ 的平面上的验证损失（{n_eval} 条），真实优化路径投影其上；右：θ₀→θ₁ 的一维插值。"
                   f"α 以微调位移 θ₁−θ₀ 为单位；β 沿按 Li 等人滤波归一化的随机方向，β = {beta} 时每一行权重移动其自身的范数。"
-                  "微调位移远小于权重本身（‖θ₁−θ₀‖ 约为 ‖θ₁‖ 的 1%），所以两条轴的尺度不同。",
+                  "微调位移远小于权重本身，所以两条轴的尺度不同。",
             "en": f"Validation loss ({n_eval} examples) on the plane through θ₀ (pretrained) and θ₁ (fine-tuned), with the real "
                   "path projected; right: the 1-D interpolation θ₀→θ₁. α is in units of the fine-tuning displacement "
                   f"θ₁−θ₀; β follows a random direction filter-normalised as Li et al. do, β = {beta} moving every weight row by "
-                  "its own norm. Fine-tuning moves the weights far less than their size (‖θ₁−θ₀‖ is about 1% of ‖θ₁‖), "
-                  "so the two axes have different scales."}
+                  "its own norm. Fine-tuning moves the weights far less than their size, so the two axes have "
+                  "different scales."}
 
 
 figure(FigureSpec(id="landscape", section="3.2.1", notebooks=("01",),
                   caption=_landscape_caption, needs=_landscape,
-                  draw=viz.landscape, must_learn={}))  # θ₁ is the base run (seed 0), which the concept figure gates
+                  draw=viz.landscape, must_learn={},  # θ₁ is the base run (seed 0), which the concept figure gates
+                  reviewed=True, selections=("regime", "base")))

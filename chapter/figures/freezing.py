@@ -167,15 +167,21 @@ figure(FigureSpec(id="unfreeze", section="3.2.2", notebooks=("02",),
 
 # ------------------------------------------------------------------------------------ layer-drift
 def _layer_drift_caption(S) -> dict:
+    if S.base.pooling == "mean":
+        left = {"zh": "新的分类头没有预训练权重（它从随机初始化出发），均值池化下不使用的 pooler 没有变化，二者都不画。",
+                "en": "The new head has no pretrained weights (it starts from a random init) and the pooler, unused under "
+                      "mean pooling, does not move: neither is drawn."}
+    else:  # the CLS pooler feeds the head, so it is fine-tuned like a layer
+        left = {"zh": "新的分类头没有预训练权重（它从随机初始化出发），不画；CLS 池化层（pooler）为头部提供输入，与各层一起微调。",
+                "en": "The new head has no pretrained weights (it starts from a random init) and is not drawn; the CLS "
+                      "pooler feeds the head and is fine-tuned like a layer."}
     return {"zh": f"基准运行（{regime_text(S.base, 'zh')}）全量微调后，各预训练层组权重的相对变化 ‖Δw‖/‖w‖，以及与预训练模型表示的线性 CKA。"
-                  "新的分类头没有预训练权重（它从随机初始化出发），均值池化下不使用的 pooler 没有变化，二者都不画。",
+                  + left["zh"],
             "en": "Relative weight change ‖Δw‖/‖w‖ of each pretrained layer group after full fine-tuning (the base run: "
-                  f"{regime_text(S.base, 'en')}), and linear CKA to the pretrained model's representations. The new "
-                  "head has no pretrained weights (it starts from a random init) and the pooler, unused under mean "
-                  "pooling, does not move: neither is drawn."}
+                  f"{regime_text(S.base, 'en')}), and linear CKA to the pretrained model's representations. " + left["en"]}
 
 
 figure(FigureSpec(id="layer-drift", section="3.2.2", notebooks=("02",),
                   caption=_layer_drift_caption,
                   needs=lambda S: {"study": finetuned_need(S), "gate_run": base_run(S)},
-                  draw=viz.layer_drift, must_learn={"gate_run": all_runs}))
+                  draw=viz.layer_drift, must_learn={"gate_run": all_runs}, reviewed=True, selections=("regime", "base")))

@@ -37,20 +37,18 @@ def _fitting_caption(S) -> dict:
     size, each = n(one(c.eval_size for c in cells)), one(c.eval_every for c in cells)
     good, over, under = (arm(runs, regime=k) for k in ("good", "overfit", "underfit"))
     return {"zh": f"训练与验证损失（各 {size} 条，每 {each} 步评估）；正常 = 基准设置，最多 {n(good.epochs)} 轮，验证损失连续 "
-                  f"{good.early_stopping_patience} 次评估不再下降即早停并恢复最佳权重"
-                  "（不早停时，这个设置在第 2 轮后验证损失就开始回升）；"
+                  f"{good.early_stopping_patience} 次评估不再下降即早停并恢复最佳权重；"
                   f"过拟合 = {n(over.train_size)} 条样本训练 {n(over.epochs)} 轮；欠拟合 = 学习率 {lr(under.lr)} 训练 {n(under.epochs)} 轮；"
                   "标出验证损失最低点（早停点）。",
             "en": f"Training and validation loss ({size} examples each, every {each} steps); good = the base settings for at most "
                   f"{n(good.epochs)} epochs, stopped early after {good.early_stopping_patience} evaluations without a lower "
-                  "validation loss, best weights restored (without early stopping this setting's validation loss rises again "
-                  f"after epoch 2); overfitting = {n(over.train_size)} examples for {n(over.epochs)} epochs; underfitting = LR "
+                  "validation loss, best weights restored; overfitting = {n(over.train_size)} examples for {n(over.epochs)} epochs; underfitting = LR "
                   f"{lr(under.lr)} for {n(under.epochs)} epochs; the lowest validation loss (the early-stopping point) is marked."}
 
 
 figure(FigureSpec(id="fitting", section="3.2.5", notebooks=("05",),
                   caption=_fitting_caption, needs=_fitting,
-                  draw=viz.fitting, must_learn={"runs": arms("regime", "good")}))
+                  draw=viz.fitting, must_learn={"runs": arms("regime", "good")}, reviewed=True, selections=("regime", "base")))
 
 # ------------------------------------------------------------------------------------ regularization
 REGULARIZERS = {"none": {"dropout": 0.0, "weight_decay": 0.0}, "dropout": {"dropout": 0.3, "weight_decay": 0.0},
@@ -249,7 +247,8 @@ def _probes_caption(S) -> dict:
 
 figure(FigureSpec(id="forgetting-pretrained", section="3.2.5", notebooks=("05", "07"),
                   caption=_probes_caption, needs=probes,
-                  draw=viz.forgetting_pretrained, must_learn={"gate_runs": all_runs}))
+                  draw=viz.forgetting_pretrained, must_learn={"gate_runs": all_runs}, reviewed=True,
+                  selections=("regime", "base", "lora", "head")))
 
 # ------------------------------------------------------------------------------------ instability
 # Exploding gradients: AdamW normalises each step, so even LR 1e-2 collapses rather than explodes. Plain
@@ -280,7 +279,8 @@ def _instability_caption(S) -> dict:
 
 figure(FigureSpec(id="instability", section="3.2.5", notebooks=("05",),
                   caption=_instability_caption, needs=_instability,
-                  draw=viz.instability, must_learn={"runs": arms("setting", "stable")}))
+                  draw=viz.instability, must_learn={"runs": arms("setting", "stable")}, reviewed=True,
+                  selections=("regime", "base")))
 
 # ------------------------------------------------------------------------------------ stability-fixes
 # Accumulating 4 batches per step makes a quarter of the optimizer steps per epoch: its arm trains 4×

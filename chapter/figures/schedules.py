@@ -61,7 +61,7 @@ figure(FigureSpec(id="warmup", section="3.2.4", notebooks=("04",),
                   measure=_warmup_measure, draw=viz.warmup,
                   # 6× the base LR is a learning rate that is too high: runs of every arm may collapse to the
                   # majority class (1 of 5 with linear warmup, 2 of 5 without); the figure is about that risk
-                  must_learn={},
+                  must_learn={}, reviewed=True, selections=("regime", "base"),
                   claims=WARMUP_CLAIMS))
 
 # ------------------------------------------------------------------------------------ decay
@@ -191,4 +191,5 @@ def _lr_finder_caption(S) -> dict:
 
 figure(FigureSpec(id="lr-finder", section="3.2.4", notebooks=("04",),
                   caption=_lr_finder_caption, needs=_lr_finder,
-                  draw=viz.lr_finder, must_learn={}))  # a range test is meant to diverge at its end
+                  draw=viz.lr_finder, must_learn={},  # a range test is meant to diverge at its end
+                  reviewed=True, selections=("regime", "base")))
