@@ -215,6 +215,50 @@ def _pooled_lrs(changes: dict, lrs: tuple[float, ...]):
     return cands
 
 
+def _shaped_lrs(changes: dict, key: str, values: tuple[float, ...], lrs: tuple[float, ...]):
+    """An LR grid at each value of a schedule's shape parameter ``key`` (exponential decay's γ per
+    epoch, step decay's factor per drop): a schedule is tuned over its shape as well as its peak."""
+    def cands(S: Scale) -> dict[str, RunConfig]:
+        name = {"gamma": "γ"}.get(key, key)
+        return {f"{name} {v:g}, {_lr_label(lr)}": S.base.replace(**changes, **{key: v}, lr=lr) for v in values for lr in lrs}
+    return cands
+
+
+def _decays() -> list[Selection]:
+    """Each decay schedule at its own peak LR (and exponential and step decay at their own γ), chosen
+    on validation as the base run's LR was: a schedule is compared at the settings that suit it, not
+    at the LR that suits linear decay (at that LR the constant schedule's seed 0 collapsed)."""
+    from .figures.base import DECAYS
+    grid = (3e-5, 1e-4, 3e-4)
+    shapes = {"exponential": (0.05, 0.3), "step": (0.5, 0.8)}  # the earlier γ and a gentler one
+    out = []
+    for k, changes in DECAYS.items():
+        if k in shapes:
+            cands = _shaped_lrs({c: v for c, v in changes.items() if c != "gamma"}, "gamma", shapes[k], grid)
+            sets = f"chapter.scale.REVIEWED.chosen['decay_{k}'], ['decay_{k}_gamma']"
+        else:
+            cands, sets = _lrs(changes, grid), f"chapter.scale.REVIEWED.chosen['decay_{k}']"
+        out.append(Selection(f"decay_{k}", cands, sets, note=f"the {k} decay schedule's peak learning rate"
+                             + (" and γ" if k in shapes else "")))
+    return out
+
+
+def _adaptives() -> list[Selection]:
+    """The adaptive schedules' peak LRs, each chosen on validation as the base run's LR was; one-cycle
+    as Smith & Topin define it (momentum cycled too). Plateau is driven by validation loss during
+    training, so its candidates evaluate validation every 8 steps (on the whole split here, on the
+    figure's fixed 250 examples in its reported runs)."""
+    from .figures.schedules import ADAPTIVE, adaptive_changes
+    grid = (3e-5, 1e-4, 3e-4)
+    out = []
+    for k in ADAPTIVE:
+        changes = {c: v for c, v in adaptive_changes(k).items() if c != "lr"}
+        base = (lambda S: S.base.replace(eval_every=8)) if k == "plateau" else None
+        out.append(Selection(f"adaptive_{k}", _lrs(changes, grid, base), f"chapter.scale.REVIEWED.chosen['adaptive_{k}']",
+                             note=f"the {k.replace('_', '-')} schedule's peak learning rate"))
+    return out
+
+
 # The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
@@ -249,6 +293,8 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="prefix: pooling and learning rate"),
     Selection("prompt", _pooled_lrs(dict(peft="prompt"), (3e-3, 1e-2, 3e-2)), "chapter.scale.REVIEWED.chosen['prompt'], ['prompt_pooling']",
               note="prompt: pooling and learning rate"),
+    *_decays(),
+    *_adaptives(),
 ]}
 
 

@@ -231,6 +231,8 @@ def test_each_chosen_lr_in_the_code_is_what_its_selection_chose_on_validation(na
     assert REVIEWED.chosen[name] == pytest.approx(out.chosen_config.lr), out.table()
     if f"{name}_pooling" in REVIEWED.chosen:  # chosen over pooling x LR
         assert REVIEWED.chosen[f"{name}_pooling"] == out.chosen_config.pooling, out.table()
+    if f"{name}_gamma" in REVIEWED.chosen:  # a schedule chosen over its shape x LR
+        assert REVIEWED.chosen[f"{name}_gamma"] == pytest.approx(out.chosen_config.gamma), out.table()
 
 
 def test_every_figure_under_the_reviewed_protocol_names_selections_that_set_its_values():

@@ -138,8 +138,22 @@ DECAYS = {"constant": {"schedule": "constant"}, "linear": {"schedule": "linear"}
           "step": {"schedule": "step", "step_every": 0.25, "gamma": 0.5}}
 
 
+def decays(S) -> dict[str, dict]:
+    """The decay schedules' settings at scale ``S``: under the reviewed protocol each at the peak LR
+    (and exponential and step decay at the γ) its own selection chose on validation (chapter.protocol
+    ``decay_<name>``); earlier, all at the base LR."""
+    if not S.reviewed:
+        return DECAYS
+    out = {}
+    for k, changes in DECAYS.items():
+        out[k] = dict(changes, lr=chosen(S, f"decay_{k}"))
+        if f"decay_{k}_gamma" in S.chosen:
+            out[k]["gamma"] = S.chosen[f"decay_{k}_gamma"]
+    return out
+
+
 def decay_grid(S) -> dict:
-    return {"runs": seeds_grid(S, DECAYS, "schedule", base=with_curves(S))}
+    return {"runs": seeds_grid(S, decays(S), "schedule", base=with_curves(S))}
 
 
 # ------------------------------------------------------------------------------------ studies

@@ -18,7 +18,8 @@ figure(FigureSpec(id="task-formats", section="3.2.3", notebooks=("03",),
                            "en": "One real review: sequence classification, token classification (film title tags aligned to word "
                                  "pieces, -100 = ignored) and masked language modelling."},
                   needs=_task_formats,
-                  draw=viz.task_formats, must_learn={}))  # no training
+                  draw=viz.task_formats, must_learn={},  # no training: nothing to choose
+                  reviewed=True, selections=("regime", "base")))
 
 figure(FigureSpec(id="augmentation", section="3.2.3", notebooks=("03",),
                   caption={"zh": "同义词替换、随机插入、删除、交换作用于一条真实影评，并给出微调后模型对每个版本的预测。回译需要翻译模型，离线不可用，故省略。",
@@ -26,7 +27,7 @@ figure(FigureSpec(id="augmentation", section="3.2.3", notebooks=("03",),
                                  "fine-tuned model's prediction for each. Back-translation needs a translation model that is not "
                                  "available offline, so it is left out."},
                   needs=lambda S: {"study": finetuned_need(S), "gate_run": base_run(S)},
-                  draw=viz.augmentation, must_learn={"gate_run": all_runs}))
+                  draw=viz.augmentation, must_learn={"gate_run": all_runs}, reviewed=True, selections=("regime", "base")))
 
 # ------------------------------------------------------------------------------------ data-quality
 NOISE = (0.0, 0.1, 0.2, 0.4)
