@@ -142,8 +142,8 @@ def _data_points(ax: Axes):
 
 
 def legend_on_data(ax: Axes) -> tuple[int, int]:
-    """How many plotted points and bars (and values written in the axes) of ``ax`` its legend's box covers (``(0, 0)``: none, or no
-    legend). Call after the figure was drawn."""
+    """How many plotted points, and bars, bands and values written in the axes, of ``ax`` its
+    legend's box covers (``(0, 0)``: none, or no legend). Call after the figure was drawn."""
     leg = ax.get_legend()
     if leg is None or not leg.get_visible():
         return 0, 0
@@ -153,7 +153,21 @@ def legend_on_data(ax: Axes) -> tuple[int, int]:
     # the values written on the data count as data
     bars += [x.get_window_extent(renderer) for x in ax.texts if x.get_visible() and x.get_text().strip()]
     inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
-    return int(inside.sum()), sum(1 for b in bars if b.overlaps(box))
+    return int(inside.sum()), sum(1 for b in bars if b.overlaps(box)) + _bands_under(ax, box)
+
+
+def _bands_under(ax: Axes, box) -> int:
+    """How many filled areas of ``ax`` (``fill_between`` bands: the interval around a mean curve)
+    the display box ``box`` touches: a band is data, though it has no points for the box to cover."""
+    from matplotlib.collections import PolyCollection
+    n = 0
+    for c in ax.collections:
+        if not isinstance(c, PolyCollection) or not c.get_visible():
+            continue
+        tr = c.get_transform()
+        n += sum(1 for path in c.get_paths() if len(path.vertices)
+                 and tr.transform_path(path).intersects_bbox(box, filled=True))
+    return n
 
 
 def place_legends(fig) -> None:

@@ -28,7 +28,7 @@ from ftcore.records.queries import majority_share
 from ._common import fit_texts, _name, _palette, _rotate, mean_ci, mean_ci_table, n_text, plot_majority
 from .geometry import figsize
 from .intervals import SINGLE_GID, mark_interval
-from .layout import keep_texts_inside, place_legends
+from .layout import keep_texts_inside, legend_below, place_legends
 from .text import t
 
 
@@ -423,6 +423,9 @@ def decay(runs: RunSet, target: float | None = None) -> Figure:
     fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
     fit_texts(fig)
     keep_texts_inside(c)  # the values written above the points
+    # the curves and their bands fill the validation panel: its legend (target, majority class)
+    # goes under it, as the schedules' legend goes under the LR curves
+    legend_below(b)
     place_legends(fig)
     return fig
 
