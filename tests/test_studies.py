@@ -50,7 +50,13 @@ def test_studies_figures_judge_the_studies_themselves(figure_inputs, fid):
     studies = {v.path for v in inputs.values() if isinstance(v, Study)}
     assert len(runs) and all(isinstance(rec, Study) and rec.path in studies for _, rec in runs)
     for labels, rec in runs:
-        if fid == "instruction-tuning":
+        if fid == "instruction-tuning" and labels["arm"] == "majority":
+            # the majority-class answer as an arm: what held-out phrasings are judged against
+            ev = inputs["untuned"].tables["evals"]
+            for split in ("test", "phrasing"):
+                maj = ev[(ev["task"] == "all") & (ev["split"] == split) & (ev["metric"] == "majority_frac")]["value"]
+                assert rec.metric("accuracy", split) == rec.metric("choice_accuracy", split) == float(maj.iloc[0])
+        elif fid == "instruction-tuning":
             src = inputs["untuned"] if labels["arm"] == "untuned" else inputs[f"{labels['arm']}_{labels['seed']}"]
             ev = src.tables["evals"]
             pooled = ev[(ev["task"] == "all") & (ev["split"] == "test") & (ev["metric"] == "accuracy")]["value"]
@@ -61,3 +67,12 @@ def test_studies_figures_judge_the_studies_themselves(figure_inputs, fid):
             assert rec.metric("reward") == rec.meta["reward_start"] and rec.metric("kl") == 0.0
         else:
             assert all(rec.metric(m) == rec.meta[f"{m}_end"] for m in ("reward", "kl", "length", "repetition"))
+
+
+def test_held_out_phrasings_are_judged_against_the_majority_class():
+    """The un-tuned model gives no valid greedy answer, so a claim about held-out phrasings compares
+    the mask arm with the majority-class answer (drawn as the dotted line), never with it."""
+    from chapter.figures.alignment import INSTRUCTION_TUNING_CLAIMS, MAJORITY_ARM
+    phrasing = [c for c in INSTRUCTION_TUNING_CLAIMS if c.split == "phrasing"]
+    assert any(c.b == {"arm": MAJORITY_ARM} for c in phrasing)
+    assert all(c.b != {"arm": "untuned"} for c in INSTRUCTION_TUNING_CLAIMS)
