@@ -157,3 +157,25 @@ def test_specs_resolve_and_draw_in_quick_mode(figure_inputs, fid):
     verdicts = spec.verdicts(inputs)
     assert len(verdicts) == len(spec.claims) and all(j.line("en") for j in verdicts)
     assert spec.measure(inputs)["en"]
+
+
+def test_rlhf_draws_samples_before_and_after(figure_inputs):
+    """FIGURES.md: the rlhf figure shows sample texts before and after RL. One opening's sample by the
+    starting model and by the policy after RL at each β, as recorded, with their reward scores."""
+    import matplotlib.pyplot as plt
+
+    import viz
+    from chapter.registry import REGISTRY
+    from viz.alignment import sample_rows
+    samples = REGISTRY["rlhf"].judged_inputs(figure_inputs("rlhf"))["samples"]
+    rows = sample_rows(samples)
+    betas = sorted(samples["beta"].unique())
+    assert list(rows["when"]) == ["before"] + ["after"] * len(betas)
+    assert rows["beta"].iloc[1:].tolist() == betas and rows["prompt"].nunique() == 1
+    with viz.set_theme("en"):
+        fig = REGISTRY["rlhf"].render(figure_inputs("rlhf"))
+        (ax,) = [a for a in fig.axes if a.get_title().startswith("Samples")]
+        drawn = " ".join(x.get_text().replace("\n", " ") for x in ax.texts)
+        for r in rows.itertuples():
+            assert " ".join(r.text.split()) in " ".join(drawn.split()) and f"{r.reward:+.2f}" in drawn
+        plt.close(fig)

@@ -17,9 +17,10 @@ from ftcore.records.queries import smooth_losses
 from ._common import _sep, fit_texts, mean_ci, n_text, plot_majority, plot_seed_bars
 from .geometry import figsize
 from .text import t
+from .wrap import wrap_text
 
 __all__ = ["instruction_tuning", "plot_answer_accuracy", "plot_band", "plot_mask", "plot_pretraining",
-           "plot_reward_model", "rlhf", "token_label"]
+           "plot_reward_model", "plot_samples", "rlhf", "sample_rows", "token_label"]
 
 IT_ARMS = ("untuned", "nomask", "mask")
 SPLITS = ("test", "phrasing")
@@ -149,11 +150,75 @@ def plot_reward_model(reward, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def sample_rows(samples: pd.DataFrame, *, seed: int | None = None, prompt: str | None = None) -> pd.DataFrame:
+    """The before/after texts of one opening: the starting model's sample (``when == "before"``; the
+    same for every β of a seed, as it is drawn before training) and, per β (ascending), the trained
+    policy's sample from the same opening and generator. By default the lowest seed and its first
+    opening, the first of its samples: a fixed rule, not a choice by how the texts read. Columns
+    ``when``, ``beta`` (NaN before), ``prompt``, ``text``, ``reward``, ``seed``."""
+    seed = int(samples["seed"].min()) if seed is None else seed
+    d = samples[samples["seed"] == seed]
+    prompt = d["prompt"].iloc[0] if prompt is None else prompt
+    d = d[d["prompt"] == prompt]
+    before = d[d["when"] == "before"].head(1).assign(beta=np.nan)
+    after = [g[g["when"] == "after"].head(1) for _, g in d.groupby("beta", sort=True)]
+    return pd.concat([before, *after], ignore_index=True)[["when", "beta", "prompt", "text", "reward", "seed"]]
+
+
+def plot_samples(samples: pd.DataFrame, *, ax: Axes | None = None, fontsize: float = 7.0, **pick) -> Axes:
+    """:func:`sample_rows` written out, one row each: who wrote it (the starting model, or the policy
+    after RL at β) with its reward-model score, then the text (wrapped to the axes; the model's own
+    words, never read as mathtext). The axes has no frame; ``pick`` goes to :func:`sample_rows`."""
+    ax = ax or plt.gca()
+    rows = sample_rows(samples, **pick)
+    ax.set_axis_off()
+    fig = ax.figure
+    width_pt = ax.get_position().width * fig.get_figwidth() * 72
+    label_frac = 0.17
+    chars = max(20, int((1 - label_frac) * width_pt / (0.55 * fontsize)))  # Latin text: ~0.55 em a character
+    ax.set_title(t("rlhf.samples_title", prompt=rows["prompt"].iloc[0], seed=int(rows["seed"].iloc[0])),
+                 fontsize="medium")
+    betas = sorted(rows["beta"].dropna().unique())
+    y_pt = 0.0
+    for r in rows.itertuples():
+        before = r.when == "before"
+        who = t("rlhf.before") if before else t("rlhf.beta", beta=f"{r.beta:g}")
+        # each β in its curves' colour (plot_band's order), the starting model grey
+        color = "0.3" if before else sns.color_palette()[(0, 3, 2, 4)[betas.index(r.beta) % 4]]
+        body = wrap_text(str(r.text).replace("\n", " "), chars)
+        kw = dict(xycoords="axes fraction", textcoords="offset points", va="top", fontsize=fontsize,
+                  annotation_clip=False)
+        ax.annotate(f"{who} ({r.reward:+.2f})", (0, 1), xytext=(0, -y_pt), ha="left", color=color, **kw)
+        ax.annotate(body, (label_frac, 1), xytext=(0, -y_pt), ha="left", parse_math=False, **kw)
+        y_pt += (body.count("\n") + 1) * fontsize * 1.3 + 2
+    ax.samples_height_pt = y_pt  # what the rows need: the caller sizes the axes to it
+    return ax
+
+
+def _fit_height(fig: Figure, ax: Axes, need_pt: float, tries: int = 3) -> None:
+    """Resize ``ax``'s gridspec row (its height ratio) until the axes is ``need_pt`` tall."""
+    gs = ax.get_subplotspec().get_gridspec()
+    row = ax.get_subplotspec().rowspan.start
+    for _ in range(tries):
+        fig.draw_without_rendering()
+        have = ax.get_window_extent().height * 72 / fig.dpi
+        if have <= 0 or abs(have - need_pt) < 2:
+            break
+        ratios = list(gs.get_height_ratios() or [1] * gs.nrows)
+        ratios[row] *= need_pt / have
+        gs.set_height_ratios(ratios)
+
+
 def rlhf(reward, steps: pd.DataFrame, samples: pd.DataFrame | None = None) -> Figure:
     """Figure ``rlhf``: the reward model's held-out pairwise accuracy; reward, KL to the starting model,
-    sample length and repetition per RL step at each KL coefficient β."""
-    fig, ax = plt.subplot_mosaic([["rm", "reward", "kl"], ["loss", "len", "rep"]], figsize=figsize(9.9),
-                                 layout="constrained")
+    sample length and repetition per RL step at each KL coefficient β; with ``samples`` (the studies'
+    before/after texts), one opening's text before RL and after it at each β (:func:`plot_samples`)."""
+    grid = [["rm", "reward", "kl"], ["loss", "len", "rep"]]
+    if samples is not None and len(samples):
+        grid.append(["samples"] * 3)
+    fig, ax = plt.subplot_mosaic(grid, figsize=figsize(9.9), layout="constrained")
+    if "samples" in ax:
+        plot_samples(samples, ax=ax["samples"])
     plot_reward_model(reward, ax=ax["rm"])
     ax["rm"].set_title(t("rlhf.rm_title"), fontsize="medium")
     st = reward.tables["steps"]
@@ -165,9 +230,15 @@ def rlhf(reward, steps: pd.DataFrame, samples: pd.DataFrame | None = None) -> Fi
     for name, value in (("reward", "reward"), ("kl", "kl"), ("len", "length"), ("rep", "repetition")):
         plot_band(steps, value, ax=ax[name], labels=labels)
         ax[name].set_title(t(f"rlhf.{name}_title"), fontsize="medium")
-    ax["reward"].legend(fontsize="small", loc="lower right")
+    # the βs' key once, under the figure and headed by the note: the bands fill every RL panel
     n = steps.groupby("beta")["seed"].nunique()
-    fig.supxlabel(t("rlhf.note", n=n_text(n)), fontsize="small")
+    leg = fig.legend(*ax["reward"].get_legend_handles_labels(), loc="outside lower center", ncols=len(labels),
+                     fontsize="small", title=t("rlhf.note", n=n_text(n)), title_fontsize="small")
+    leg.set_gid("note")
+    for name in ("rm", "reward", "kl"):  # each column shares its steps: the bottom row names them
+        ax[name].set_xlabel("")
     fig.suptitle(t("rlhf.title"))
     fit_texts(fig)
+    if "samples" in ax:
+        _fit_height(fig, ax["samples"], ax["samples"].samples_height_pt)
     return fig

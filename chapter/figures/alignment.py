@@ -266,14 +266,18 @@ def _rl_caption(S) -> dict:
     return {"zh": "奖励模型：默认编码器（all-MiniLM-L6-v2）加一个标量头，用 Bradley–Terry 损失在真实偏好对上训练：同一部电影的"
                   "好评（选中）对差评（拒绝），目标是“写一篇正面影评”；训练对取自训练集，留出对取自测试集。策略：本地预训练的微型 "
                   f"GPT，从训练集影评的前两个词续写 {tokens} 个词元；用自己写的 RLOO（每个开头采样 {k} 次，留一平均作基线）优化"
-                  f"奖励 − β·KL（相对冻结的初始模型），两个 β 各 {seeds} 个种子（曲线为均值与 95% 区间）。没有用 trl 的 PPO："
+                  f"奖励 − β·KL（相对冻结的初始模型），两个 β 各 {seeds} 个种子（曲线为均值与 95% 区间）。BT：Bradley–Terry。"
+                  "下方：编号最小的种子从第一个固定开头写出的第一个样本，RL 之前与每个 β 训练之后各一条（同一开头、同一随机数），"
+                  "括号内为奖励模型分数。没有用 trl 的 PPO："
                   "trl 不在本项目的依赖里，而 PPO 还要训练一个价值模型。",
             "en": "Reward model: the default encoder (all-MiniLM-L6-v2) with a scalar head, trained with the Bradley–Terry "
                   "loss on real preference pairs: a fresh review of a film (chosen) over a rotten review of the same film "
                   "(rejected), for the goal \"write a positive review\"; training pairs from the train split, held-out pairs "
                   "from the test split. Policy: the tiny GPT pretrained here, continuing the first two words of training "
                   f"reviews for {tokens} tokens, optimised with our own RLOO loop ({k} samples per opening, leave-one-out baseline) "
-                  f"on reward − β·KL to the frozen starting model, two β with {seeds} seeds each (mean and 95% band). Not trl's "
+                  f"on reward − β·KL to the frozen starting model, two β with {seeds} seeds each (mean and 95% band); BT: "
+                  "Bradley–Terry. Below: the first sample from the first fixed opening, lowest seed, before RL and after it at "
+                  "each β (same opening, same random draws), with its reward-model score. Not trl's "
                   "PPO: trl is not a dependency here, and PPO also trains a value model."}
 
 
