@@ -29,7 +29,6 @@ FACTS = {
     "forgetting": {2},  # joint training costs about twice naive (measured)
     "lr-finder": {40},  # steps per decade (240 steps over 6 decades)
     "peft": {92_160},  # numbers a prefix keeps: 2 × 6 layers × 20 prefixes × 384
-    "pretraining": {530, 0.578, 0.56, 20},  # parameters (万), the sweep's accuracies, cost per step
     "quantization": {37, 6, 7, 8, 1, 32},  # Linear layers, encoder layers, 7-bit kernel, 8-bit tables, batch sizes
 }
 # The base regime changed on every axis a caption states: a number typed from the old one is stale.

@@ -159,6 +159,35 @@ def test_figures_draw_from_quick_records(fid, lang, figure_inputs):
     plt.close(fig)
 
 
+def test_pretraining_says_from_its_records_whether_the_local_pretraining_beat_random_init(figure_inputs):
+    """The figure writes, from the records, how many tokens the local pretraining saw and its held-out
+    masked-token accuracy, and whether its fine-tuned mean is above random init's at any size (no
+    typed numbers: the caption holds none of the sweep's or the pretraining's results)."""
+    import matplotlib.pyplot as plt
+
+    import viz
+    from chapter.registry import REGISTRY
+    from chapter.scale import FULL
+    from viz.pretraining import pretraining_note
+    from viz.text import t
+
+    inputs = figure_inputs("pretraining")
+    mlm, runs = inputs["mlm"], inputs["runs"]
+    kw = {"tokens": f"{mlm.meta['tokens_seen'] / 1e6:.1f}", "acc": f"{mlm.meta['final']['accuracy']:.2f}"}
+    with viz.set_theme("en"):
+        m = runs.finals().groupby(["size", "arm"])["value"].mean().unstack()
+        ahead = m["here"] > m["scratch"]
+        note = pretraining_note(mlm, runs)
+        assert kw["tokens"] in note and kw["acc"] in note
+        if not ahead.any():
+            assert note == t("pretraining.too_small", **kw)
+        fig = REGISTRY["pretraining"].draw(**inputs)
+        assert note in [x.get_text().replace("\n", " ") for x in fig.texts] + [fig.get_supxlabel()]
+        plt.close(fig)
+    caption = " ".join(REGISTRY["pretraining"].caption_for(FULL).values())
+    assert "0.578" not in caption and "0.560" not in caption
+
+
 def test_lab_widgets_tokenize_and_fill_mask(tiny_recipe):
     import lab.pretraining as lp
 

@@ -25,7 +25,7 @@ from .geometry import figsize
 from .layout import place_legends
 from .text import t
 
-__all__ = ["continual_pretraining", "plot_mlm_curve", "plot_probe_cost", "plot_sweep", "pretraining"]
+__all__ = ["continual_pretraining", "plot_mlm_curve", "plot_probe_cost", "plot_sweep", "pretraining", "pretraining_note"]
 
 ARMS = ("here", "scratch", "default")
 CONTINUAL = ("none", "low", "high")
@@ -63,6 +63,24 @@ def plot_sweep(finals: pd.DataFrame, *, by: str = "arm", order: Sequence | None 
     return ax
 
 
+def pretraining_note(mlm: Study, runs: RunSet) -> str:
+    """What the records say under the figure: how much the local pretraining saw and learned (tokens,
+    held-out masked-token accuracy) and whether its fine-tuned mean is above random init's at any
+    training-set size. Empty without both arms or the pretraining's final evaluation."""
+    meta = mlm.meta
+    f = runs.finals("accuracy", "test")
+    m = f.groupby(["size", "arm"])["value"].mean().unstack() if len(f) else pd.DataFrame()
+    if not ({"here", "scratch"} <= set(m.columns) and "final" in meta):
+        return ""
+    kw = {"tokens": f"{meta.get('tokens_seen', 0) / 1e6:.1f}", "acc": f"{meta['final']['accuracy']:.2f}"}
+    ahead = [s for s, r in m.iterrows() if r["here"] > r["scratch"]]
+    if not ahead:
+        return t("pretraining.too_small", **kw)
+    if len(ahead) == len(m):
+        return t("pretraining.ahead_all", **kw)
+    return t("pretraining.ahead_at", sizes=" / ".join(f"{int(s):,}" for s in ahead), **kw)
+
+
 def pretraining(mlm: Study, runs: RunSet, sweep: RunSet | None = None, *, show_sweep: bool = False) -> Figure:
     """Figure ``pretraining``: MLM accuracy and loss of the small RoBERTa (left), fine-tuned test
     accuracy by training-set size for the three starting points (right); with ``show_sweep`` the LR
@@ -79,7 +97,9 @@ def pretraining(mlm: Study, runs: RunSet, sweep: RunSet | None = None, *, show_s
                           vocab=f"{meta.get('vocab_size', 0):,}"), fontsize="medium")
     plot_mlm_curve(mlm["steps"], mlm["evals"], metric="loss", color=c, ax=ax["loss"])
     ax["loss"].legend(fontsize="small", loc="upper right")  # the loss panel has room at the top right
+    threads = int(meta.get("threads", 1))
     ax["loss"].set_title(t("pretraining.loss_title", minutes=f"{meta.get('train_s', 0) / 60:.1f}",
+                           threads=t("pretraining.threads", n=threads) if threads > 1 else t("pretraining.one_thread"),
                            tokens=f"{meta.get('tokens_seen', 0) / 1e6:.1f}"), fontsize="medium")
     plot_accuracy_vs_size(f, by="arm", order=order, label_prefix="pretraining.arm",
                           majority=majority_share(runs, "test"), ax=ax["size"])
@@ -88,13 +108,41 @@ def pretraining(mlm: Study, runs: RunSet, sweep: RunSet | None = None, *, show_s
     if show_sweep:
         s = sweep.finals("accuracy", "test")
         plot_sweep(s, order=[a for a in ARMS if a in set(s["arm"])], ax=ax["sweep"])
-        ax["sweep"].set_title(t("pretraining.sweep_title", n=f"{int(s['size'].iloc[0]):,}"), fontsize="medium")
+        ax["sweep"].set_title(t("pretraining.sweep_title", n=f"{int(s['size'].iloc[0]):,}",
+                                seed=next(iter(sweep))[1].config.get("seed", "?")), fontsize="medium")
         ax["sweep"].legend(fontsize="small", loc="best")
     fig.suptitle(t("pretraining.title"))
     fig = fit_texts(fig)
     if not show_sweep:
         legend_below(ax["size"])  # the three arms' lines fill the panel: their legend goes under it
+    note = pretraining_note(mlm, runs)
+    if note and (show_sweep or not _note_under(ax["loss"], note)):
+        fig.supxlabel(note, fontsize="small", ha="left", x=0.02, multialignment="left")
+        fit_texts(fig)
     return fig
+
+
+def _note_under(ax: Axes, note: str, *, fontsize: float = 7.5, gap_pt: float = 6.0) -> bool:
+    """Write ``note`` in the free space under ``ax`` and its legend (the left column, beside the
+    taller legend of the right panel), wrapped to the column's width; False (nothing written) where
+    it would not fit above the canvas's bottom edge."""
+    from .wrap import wrap_text
+    fig = ax.figure
+    fig.draw_without_rendering()
+    r = fig.canvas.get_renderer()
+    px = fig.dpi / 72
+    tight = ax.get_tightbbox(r)  # its labels and its legend included
+    below, left, right = tight.y0, tight.x0, ax.get_window_extent(r).x1
+    cells = int((right - left) / px / (0.55 * fontsize))
+    text = "\n".join(wrap_text(par, cells) for par in note.split("\n"))
+    x, y = left / fig.bbox.width, (below - gap_pt * px) / fig.bbox.height
+    txt = fig.text(x, y, text, ha="left", va="top", fontsize=fontsize, gid="note")
+    fig.draw_without_rendering()
+    box = txt.get_window_extent(fig.canvas.get_renderer())
+    if box.y0 < fig.bbox.y0 + 2 * px or box.x1 > right + 2 * px:
+        txt.remove()
+        return False
+    return True
 
 
 def plot_probe_cost(probe: pd.DataFrame, *, order: Sequence = CONTINUAL, ax: Axes | None = None) -> Axes:
