@@ -51,3 +51,12 @@ def test_a_check_without_labels_or_data_falls_back_to_its_words():
     g = Gate("x", [Check("arm=a", False, "something odd"), Check("arm=b", True)])
     assert gate_reason(g, "zh") == "2 个必须学会的运行中有 1 个没有学会（arm=a：something odd）"
     assert gate_reason(Gate("x", [Check("a", True)]), "zh") == "1 个必须学会的运行全部学会"
+
+
+def test_a_figure_without_must_learn_arms_says_so_not_all_0_learned():
+    """Issue 25: 'all 0 must-learn runs learned' claimed a check that never ran."""
+    from viz.text import t
+    empty = Gate("x", [])
+    for lang in ("zh", "en"):
+        assert gate_reason(empty, lang) == t("gate.no_must_learn", lang)
+        assert "0" not in gate_reason(empty, lang)
