@@ -158,10 +158,13 @@ def decay_grid(S) -> dict:
 
 # ------------------------------------------------------------------------------------ studies
 def memory_need(S, configs: dict[str, RunConfig]) -> StudyNeed:
-    """Bytes training keeps for one step of each arm (ftcore.analysis.memory), on the base batch."""
+    """Bytes training keeps for one step of each arm (ftcore.analysis.memory), on the base batch;
+    gradual unfreezing counted at its peak stage."""
     cfgs = {k: c.replace(threads=S.base.threads) for k, c in configs.items()}
-    return StudyNeed("memory", {k: c.identity_dict() for k, c in cfgs.items()},
-                     lambda: analyses.memory(cfgs))
+    params = {k: c.identity_dict() for k, c in cfgs.items()}
+    if any(c.freeze == "gradual" for c in cfgs.values()):
+        params["gradual_counted_at"] = "peak"  # a study counted at step 1 (head only) is never reused
+    return StudyNeed("memory", params, lambda: analyses.memory(cfgs))
 
 
 def finetuned_need(S) -> StudyNeed:

@@ -98,6 +98,8 @@ class Gate:
 
     def reason(self, limit: int = 3) -> str:
         """One line: how many must-learn runs failed and the first few reasons."""
+        if not self.checks:
+            return "no must-learn arm"
         bad = self.failures
         if not bad:
             return f"all {len(self.checks)} must-learn runs learned"
