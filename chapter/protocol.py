@@ -259,6 +259,14 @@ def _adaptives() -> list[Selection]:
     return out
 
 
+def _gradual_lrs(S: Scale) -> dict[str, RunConfig]:
+    """Gradual unfreezing at the reviewed protocol's equal budget, over the base run's LR grid: its
+    first stage trains the head alone, which may want another LR than full fine-tuning."""
+    from .figures.freezing import GRADUAL_REVIEWED
+    changes = dict(GRADUAL_REVIEWED, epochs=S.base.epochs)
+    return _lrs(changes, (3e-5, 1e-4, 3e-4))(S)
+
+
 # The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
@@ -295,6 +303,8 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="prompt: pooling and learning rate"),
     *_decays(),
     *_adaptives(),
+    Selection("gradual", lambda S: _gradual_lrs(S), "chapter.scale.REVIEWED.chosen['gradual']",
+              note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}
 
 
