@@ -267,6 +267,23 @@ def _gradual_lrs(S: Scale) -> dict[str, RunConfig]:
     return _lrs(changes, (3e-5, 1e-4, 3e-4))(S)
 
 
+def _regularizers() -> list[Selection]:
+    """Each regularizer's strength on the regularization figure's small run (200 reviews × 10
+    epochs), chosen on validation. Only early stopping evaluates during training (every 12 steps, on
+    the whole validation split here, on the figure's fixed 250 examples in its reported runs)."""
+    from .figures.problems import REG_STRENGTHS, REGULARIZERS, regularization_base
+    out = []
+    for k, (field_, values) in REG_STRENGTHS.items():
+        def cands(S: Scale, k=k, field_=field_, values=values) -> dict[str, RunConfig]:
+            base = regularization_base(S).replace(eval_splits=("validation",))
+            if k != "early_stopping":
+                base = base.replace(eval_every=None)  # scored once, at the end
+            return {f"{field_.replace('_', ' ')} {v:g}": base.replace(**{**REGULARIZERS[k], field_: v}) for v in values}
+        out.append(Selection(f"reg_{k}", cands, f"chapter.scale.REVIEWED.chosen['reg_{k}']", lr_grid=False,
+                             note=f"{k.replace('_', ' ')}: its strength on the regularization figure's small run"))
+    return out
+
+
 # The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
@@ -303,6 +320,7 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="prompt: pooling and learning rate"),
     *_decays(),
     *_adaptives(),
+    *_regularizers(),
     Selection("gradual", lambda S: _gradual_lrs(S), "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}

@@ -65,10 +65,32 @@ REGULARIZERS = {"none": {"dropout": 0.0, "weight_decay": 0.0}, "dropout": {"drop
                              "early_stopping_metric": "accuracy"}}
 
 
-def _regularization(S):
-    base = S.base.replace(train_size=S.pick(200, 16), epochs=S.pick(10, 2), eval_splits=("train", "validation"),
+# Under the reviewed protocol each regularizer's strength is chosen on validation (chapter.protocol
+# ``reg_<name>``) from these values, and "combined" uses every chosen strength; earlier they were fixed.
+REG_STRENGTHS = {"dropout": ("dropout", (0.1, 0.3, 0.5)), "weight_decay": ("weight_decay", (0.01, 0.1, 1.0)),
+                 "label_smoothing": ("label_smoothing", (0.05, 0.1, 0.2)),
+                 "early_stopping": ("early_stopping_patience", (2, 4, 6))}
+
+
+def regularization_base(S):
+    """The small, overfitting-prone run the regularizers are compared on."""
+    return S.base.replace(train_size=S.pick(200, 16), epochs=S.pick(10, 2), eval_splits=("train", "validation"),
                           eval_every=S.pick(12, 1), eval_size=S.pick(250, 32))
-    return {"runs": seeds_grid(S, REGULARIZERS, "method", base=base)}
+
+
+def regularizers(S) -> dict[str, dict]:
+    """The regularization arms at scale ``S``: under the reviewed protocol at the strengths chosen on
+    validation, the combination of them all at the chosen strengths."""
+    if not S.reviewed:
+        return REGULARIZERS
+    out = {k: dict(v) for k, v in REGULARIZERS.items()}
+    for k, (field_, _) in REG_STRENGTHS.items():
+        out[k][field_] = out["combined"][field_] = chosen(S, f"reg_{k}")
+    return out
+
+
+def _regularization(S):
+    return {"runs": seeds_grid(S, regularizers(S), "method", base=regularization_base(S))}
 
 
 def _regularization_caption(S) -> dict:
