@@ -82,6 +82,8 @@ REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
             # full fine-tuning tuned as the PEFT methods are, for the peft figure: the CLS pooler at 1e-4,
             # the base run itself (0.7723; mean pooling at 3e-4 ties exactly, the same number of validation
             # reviews right over the two seeds, and a tie goes to the first candidate: the regime's pooling)
-            "full": 1e-4, "full_pooling": "cls"})
+            "full": 1e-4, "full_pooling": "cls",
+            # gradual unfreezing at the equal budget (half-epoch stages): its head trains alone first
+            "gradual": 3e-4})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import viz
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, figure
-from .base import (LAYERS, all_runs, base_run, beats, finals_by, finetuned_need, frozen, label, measured, memory_need,
+from .base import (LAYERS, all_runs, base_run, beats, chosen, finals_by, finetuned_need, frozen, label, measured, memory_need,
                    seeds_grid, with_curves)
 from .captions import configs, lr, n, one, regime_text
 
@@ -24,7 +24,9 @@ WHERE = {"bottom": ("layer.0", "layer.1"), "middle": ("layer.2", "layer.3")}
 
 def gradual(S) -> dict:
     """Gradual unfreezing's settings at scale ``S`` (at the base run's epochs when reviewed)."""
-    return dict(GRADUAL_REVIEWED, epochs=S.base.epochs) if S.reviewed else dict(GRADUAL)
+    if S.reviewed:  # at its own LR, chosen on validation (chapter.protocol "gradual")
+        return dict(GRADUAL_REVIEWED, epochs=S.base.epochs, lr=chosen(S, "gradual"))
+    return dict(GRADUAL)
 
 
 def freezes(S) -> dict[str, dict]:
@@ -61,7 +63,7 @@ figure(FigureSpec(id="freeze-map", section="3.2.2", notebooks=("02",),
                                  "the gradual row marks the recorded unfreezing steps."},
                   needs=_freeze_map,
                   draw=viz.freeze_map, must_learn={"runs": all_runs}, reviewed=True,
-                  selections=("regime", "base", "head")))
+                  selections=("regime", "base", "head", "gradual")))
 
 
 # ------------------------------------------------------------------------------------ freeze-effects
@@ -88,9 +90,12 @@ def _freeze_effects_caption(S) -> dict:
         stage = {"zh": f"渐进解冻按 ULMFiT 每轮解冻一组（每组 {per_group} 层），共 {g_epochs} 轮，其余 {others} 轮。",
                  "en": f"gradual unfreezing as ULMFiT, one group per epoch ({per_group} layers per group), {g_epochs} epochs; the others {others}."}
     else:  # the reviewed protocol's equal budget: ULMFiT's stages compressed into the others' epochs
-        stage = {"zh": f"渐进解冻按 ULMFiT 自上而下逐组解冻（每组 {per_group} 个层组），每 {every:g} 轮一组，与其余各臂一样训练 {g_epochs} 轮（相同预算）。",
+        g_lr = lr(one(c.lr for c in gradual))
+        stage = {"zh": f"渐进解冻按 ULMFiT 自上而下逐组解冻（每组 {per_group} 个层组），每 {every:g} 轮一组，与其余各臂一样训练 {g_epochs} 轮（相同预算），"
+                       f"学习率 {g_lr}（它自己在验证集上选定：头部先单独训练）。",
                  "en": f"gradual unfreezing as ULMFiT, top down ({per_group} groups at a time), one stage every {every:g} epoch, "
-                       f"so it trains the same {g_epochs} epochs as the others (equal budget)."}
+                       f"so it trains the same {g_epochs} epochs as the others (equal budget), at LR {g_lr} (its own, chosen on "
+                       "validation: its head trains alone first)."}
     return {"zh": "测试准确率（95% t 区间）、训练时间、训练时保存的内存（参数、梯度、优化器状态、为反向传播保存的激活，按字节计数），"
                   f"以及各随机种子之间的离散度。{where['zh']}，学习率 {base_lr}；"
                   f"只训练头部 = 冻结编码器上的线性头部，{head_epochs} 轮，学习率 {head_lr}；" + stage["zh"],
@@ -127,7 +132,7 @@ FREEZE_EFFECTS_CLAIMS = beats(
 figure(FigureSpec(id="freeze-effects", section="3.2.2", notebooks=("02",),
                   caption=_freeze_effects_caption, needs=_freeze_effects, measure=_freeze_measure,
                   draw=viz.freeze_effects, must_learn={"runs": all_runs}, reviewed=True,
-                  selections=("regime", "base", "head"), claims=FREEZE_EFFECTS_CLAIMS))
+                  selections=("regime", "base", "head", "gradual"), claims=FREEZE_EFFECTS_CLAIMS))
 
 
 # ------------------------------------------------------------------------------------ unfreeze
@@ -140,17 +145,21 @@ def _unfreeze_grid(S):
 
 def _unfreeze_caption(S) -> dict:
     cells = [c for _, c in _unfreeze_grid(S)["runs"].cells]
-    epochs, lr_ = n(one(c.epochs for c in cells)), lr(one(c.lr for c in cells))
+    epochs = n(one(c.epochs for c in cells))
+    lrs = {c.freeze: lr(c.lr) for c in cells}
+    lr_ = {"zh": lrs["none"], "en": lrs["none"]} if lrs["none"] == lrs["gradual"] else (
+        {"zh": f"渐进解冻 {lrs['gradual']}、全部微调 {lrs['none']}（各自在验证集上选定）",
+         "en": f"{lrs['gradual']} for gradual unfreezing and {lrs['none']} for full fine-tuning (each chosen on validation)"})
     per_group = one(c.unfreeze_groups for c in cells if c.freeze == "gradual")
     every = one(c.unfreeze_every for c in cells if c.freeze == "gradual")
     each = ({"zh": "", "en": ""} if every == 1 else
             {"zh": f"这里每 {every:g} 轮解冻一次，使它与全部微调的轮数相同；", "en": f" here a stage lasts {every:g} epoch, so it fits the same epochs as full fine-tuning, and"})
     return {"zh": "左：记录的解冻事件与每个层组逐步的学习率（冻结时为 0）；右：渐进解冻与全部微调的验证准确率，"
-                  f"两者都训练 {epochs} 轮（相同的优化步数），学习率 {lr_}。ULMFiT 每轮解冻一组；{each['zh']}这里 {per_group} 层一组，"
+                  f"两者都训练 {epochs} 轮（相同的优化步数），学习率 {lr_['zh']}。ULMFiT 每轮解冻一组；{each['zh']}这里 {per_group} 层一组，"
                   f"否则需要 {ONE_AT_A_TIME_EPOCHS} 轮。",
             "en": "Left: recorded unfreezing events and each group's LR per step (0 while frozen); right: validation "
                   f"accuracy of gradual unfreezing vs full fine-tuning, both trained for {epochs} epochs (the same optimizer "
-                  f"steps) at LR {lr_}. ULMFiT unfreezes one group per epoch;{each['en']} here {per_group} layers form a group, which "
+                  f"steps) at LR {lr_['en']}. ULMFiT unfreezes one group per epoch;{each['en']} here {per_group} layers form a group, which "
                   f"would otherwise take {ONE_AT_A_TIME_EPOCHS} epochs."}
 
 
@@ -161,7 +170,7 @@ UNFREEZE_CLAIMS = [
 
 figure(FigureSpec(id="unfreeze", section="3.2.2", notebooks=("02",),
                   caption=_unfreeze_caption, needs=_unfreeze_grid,
-                  draw=viz.unfreeze, must_learn={"runs": all_runs}, reviewed=True, selections=("regime", "base"),
+                  draw=viz.unfreeze, must_learn={"runs": all_runs}, reviewed=True, selections=("regime", "base", "gradual"),
                   claims=UNFREEZE_CLAIMS))
 
 
