@@ -260,11 +260,10 @@ def _adaptives() -> list[Selection]:
 
 
 def _gradual_lrs(S: Scale) -> dict[str, RunConfig]:
-    """Gradual unfreezing at the reviewed protocol's equal budget, over the base run's LR grid: its
-    first stage trains the head alone, which may want another LR than full fine-tuning."""
+    """Gradual unfreezing at the reviewed protocol's equal budget (the base run's epochs), over the
+    base run's LR grid: its first stage trains the head alone, which may want another LR."""
     from .figures.freezing import GRADUAL_REVIEWED
-    changes = dict(GRADUAL_REVIEWED, epochs=S.base.epochs)
-    return _lrs(changes, (3e-5, 1e-4, 3e-4))(S)
+    return _lrs(GRADUAL_REVIEWED, (3e-5, 1e-4, 3e-4))(S)
 
 
 def _regularizers() -> list[Selection]:
@@ -321,7 +320,7 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
     *_decays(),
     *_adaptives(),
     *_regularizers(),
-    Selection("gradual", lambda S: _gradual_lrs(S), "chapter.scale.REVIEWED.chosen['gradual']",
+    Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}
 

@@ -14,7 +14,7 @@ from chapter import figures  # noqa: F401 (registers the figures)
 from chapter.figures import captions
 from chapter.figures.basics import FULL_SPLIT
 from chapter.registry import REGISTRY, Grid, LandscapeNeed, Sequences, StudyNeed
-from chapter.scale import FULL, SELECTION_SEEDS
+from chapter.scale import FULL, QUICK, SELECTION_SEEDS
 
 # A number standing alone (not part of int8, fp32, x86, GPT-2, -100, 0-2): 1,000 / 0.25 / 1e-4 / 95.
 NUMBER = re.compile(r"(?<![\w.\-/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.])")
@@ -135,3 +135,11 @@ def test_the_caption_helpers():
     assert captions.steps(FULL.base) == 126
     with pytest.raises(ValueError, match="one value"):
         captions.one([1, 2])
+
+
+@pytest.mark.parametrize("fid", sorted(REGISTRY))
+def test_no_caption_shows_an_unformatted_placeholder(fid):
+    """A caption line written without its f prefix prints "{n(x.epochs)}" to the reader."""
+    for S in (FULL, QUICK):
+        for lang, text in REGISTRY[fid].caption_for(S).items():
+            assert "{" not in text and "}" not in text, f"{fid} ({S.name}, {lang}): {text}"

@@ -91,7 +91,7 @@ PEFT_CLAIMS = beats(
 figure(FigureSpec(id="peft", section="seed 003", notebooks=("08",),
                   caption=_peft_caption, needs=_peft,
                   draw=viz.peft, must_learn={"runs": all_runs}, reviewed=True,
-                  selections=("regime", "base", "full", "lora", "bitfit", "adapter", "prefix", "prompt", "head"),
+                  selections=("regime", "base", "full", "lora", "bitfit", "adapter", "prefix", "prompt"),
                   claims=PEFT_CLAIMS))
 
 

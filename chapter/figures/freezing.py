@@ -18,7 +18,7 @@ GRADUAL = {"freeze": "gradual", "unfreeze_unit": "epoch", "unfreeze_every": 1, "
 # freeze" freezes equal parameter counts: two encoder layers at the bottom (0-1) or in the middle (2-3),
 # the embeddings training in both. The earlier grid froze the embeddings + layers 0-2 (17.2M
 # parameters) against layers 2-3 (3.5M), so it compared how much as well as where.
-GRADUAL_REVIEWED = dict(GRADUAL, unfreeze_every=0.5, epochs=None)
+GRADUAL_REVIEWED = {k: v for k, v in GRADUAL.items() if k != "epochs"} | {"unfreeze_every": 0.5}  # the base's epochs
 WHERE = {"bottom": ("layer.0", "layer.1"), "middle": ("layer.2", "layer.3")}
 
 

@@ -42,7 +42,7 @@ def _fitting_caption(S) -> dict:
                   "标出验证损失最低点（早停点）。",
             "en": f"Training and validation loss ({size} examples each, every {each} steps); good = the base settings for at most "
                   f"{n(good.epochs)} epochs, stopped early after {good.early_stopping_patience} evaluations without a lower "
-                  "validation loss, best weights restored; overfitting = {n(over.train_size)} examples for {n(over.epochs)} epochs; underfitting = LR "
+                  f"validation loss, best weights restored; overfitting = {n(over.train_size)} examples for {n(over.epochs)} epochs; underfitting = LR "
                   f"{lr(under.lr)} for {n(under.epochs)} epochs; the lowest validation loss (the early-stopping point) is marked."}
 
 
