@@ -67,7 +67,9 @@ class Selection:
     """One choice among ``candidates`` (label → reporting config), scored on validation.
 
     ``rule``: "best" (highest mean validation score among the candidates that learned in every seed)
-    or "cheapest" (the fewest optimizer steps among those reaching ``target``; ties by score).
+    or "cheapest" (the fewest optimizer steps among those reaching ``target``; ties by score) or
+    "first_failure" (the lowest LR at which a run fails to learn in at least one seed: where a
+    learning rate becomes too high, for a figure about that risk).
     ``lr_grid``: the candidates form a learning-rate grid (ascending) that may be extended
     ``extend`` times past the edge the best lies on, by the next value of the 1-3-10 ladder
     (:func:`next_lr`). ``sets``: where the chosen value is
@@ -167,6 +169,9 @@ def outcome(sel: Selection, S: Scale = REVIEWED, *, fetch: Callable[[RunConfig],
 
 
 def _best(sel: Selection, rows: list[dict]) -> dict | None:
+    if sel.rule == "first_failure":
+        failed = [r for r in rows if not r["learned"]]
+        return min(failed, key=lambda r: r["lr"]) if failed else None
     ok = [r for r in rows if r["learned"]]
     if sel.rule == "cheapest":
         ok = [r for r in ok if sel.target is None or r["mean"] >= sel.target]
@@ -283,6 +288,16 @@ def _regularizers() -> list[Selection]:
     return out
 
 
+# "Too high" for the warmup figure: no warmup, on the base run, over a ladder finer than 1-3-10 (the
+# risk rises within half a decade); the first LR where a selection seed collapses is the figure's LR.
+RISKY_LADDER = (2e-4, 3e-4, 4e-4, 6e-4, 8e-4)
+
+
+def _risky_lrs(S: Scale) -> dict[str, RunConfig]:
+    from .figures.schedules import WARMUP_BASE
+    return {_lr_label(lr): S.base.replace(**WARMUP_BASE).replace(warmup="none", lr=lr) for lr in RISKY_LADDER}
+
+
 # The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
@@ -320,6 +335,9 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
     *_decays(),
     *_adaptives(),
     *_regularizers(),
+    Selection("risky", _risky_lrs, "chapter.scale.REVIEWED.chosen['risky']", rule="first_failure", lr_grid=False,
+              note="the warmup figure's learning rate that is too high: the lowest at which a run without warmup fails to "
+                   "learn in a selection seed"),
     Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}

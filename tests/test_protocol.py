@@ -94,6 +94,16 @@ def test_cheapest_rule_takes_the_fewest_steps_that_reach_the_target():
     assert outcome(sel, fetch=fetch).chosen == "long"
 
 
+def test_first_failure_rule_takes_the_lowest_lr_that_fails_in_any_seed():
+    def fetch(cfg):  # seed 101 collapses from 4e-4, seed 100 only from 8e-4
+        bad = cfg.lr >= (4e-4 if cfg.seed == SELECTION_SEEDS[1] else 8e-4)
+        return _record(0.58 if bad else 0.78, 0.5, share=0.99 if bad else 0.55)
+    sel = _sel((2e-4, 4e-4, 8e-4), rule="first_failure", lr_grid=False)
+    out = outcome(sel, fetch=fetch)
+    assert out.chosen == "lr 0.0004"
+    assert outcome(sel, fetch=lambda cfg: _record(0.78, 0.5)).chosen is None  # nothing failed: no "too high" here
+
+
 def test_the_selections_have_the_reviewed_base_and_name_what_they_set():
     for name, sel in SELECTIONS.items():
         cands = sel.candidates(REVIEWED)
@@ -228,6 +238,11 @@ def test_the_reviewed_regime_and_base_lr_are_what_their_selections_chose():
 def test_each_chosen_lr_in_the_code_is_what_its_selection_chose_on_validation(name):
     out = _stored_outcome(name)
     assert out.chosen_config is not None, out.table()
+    if name.startswith("reg_"):  # a regularizer's strength, not an LR
+        from chapter.figures.problems import REG_STRENGTHS
+        field_ = REG_STRENGTHS[name.removeprefix("reg_")][0]
+        assert REVIEWED.chosen[name] == pytest.approx(getattr(out.chosen_config, field_)), out.table()
+        return
     assert REVIEWED.chosen[name] == pytest.approx(out.chosen_config.lr), out.table()
     if f"{name}_pooling" in REVIEWED.chosen:  # chosen over pooling x LR
         assert REVIEWED.chosen[f"{name}_pooling"] == out.chosen_config.pooling, out.table()

@@ -230,6 +230,10 @@ def _schedules_basic(S):
 
 def _schedules_basic_caption(S) -> dict:
     warmup = pct(one(c.warmup_ratio for _, c in _schedules_basic(S)["runs"].cells))
+    if S.reviewed:  # each schedule at its own peak: the decay figure's selections
+        return {"zh": f"每一步的学习率，记录自训练中的真实调度器（含 {warmup} 线性预热；各调度的峰值学习率与「衰减调度」图相同，在验证集上选定）。",
+                "en": f"The learning rate at every step, recorded from the real schedulers during training ({warmup} linear "
+                      "warmup; each schedule at its own peak LR, chosen on the validation split as in the decay figure)."}
     return {"zh": f"每一步的学习率，记录自训练中的真实调度器（含 {warmup} 线性预热）。",
             "en": f"The learning rate at every step, recorded from the real schedulers during training ({warmup} linear warmup)."}
 

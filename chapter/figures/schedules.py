@@ -181,6 +181,20 @@ def _adaptive_caption(S) -> dict:
            if momentum else {"zh": "只循环学习率、不循环动量（Smith 与 Topin 的定义还会反向循环动量）",
                              "en": "the LR only: momentum is not cycled, which Smith & Topin's policy also does"})
     cycles, k = one(c.restarts for c in restarts), seeds(runs)
+    if S.reviewed:  # each schedule at its own peak, chosen on validation
+        peaks = {s: lr(one(c.lr for c in cs)) for s, cs in zip(ADAPTIVE, (plateau, cyclic, one_cycle, restarts))}
+        zh_peaks = "，".join(f"{label('adaptive', s, 'zh')} {v}" for s, v in peaks.items())
+        en_peaks = ", ".join(f"{label('adaptive', s, 'en')} {v}" for s, v in peaks.items())
+        chosen_zh = f"各调度的峰值学习率在验证集上选定（种子 {'、'.join(map(str, SELECTION_SEEDS))} 不参与报告）：{zh_peaks}。"
+        chosen_en = (f"Each schedule's peak LR was chosen on the validation split with seeds "
+                     f"{', '.join(map(str, SELECTION_SEEDS))}, never reported: {en_peaks}.")
+        return {"zh": f"ReduceLROnPlateau 由真实的验证损失驱动（每 {each} 步评估一次，耐心 {patience} 次，标出降低点）；与循环"
+                      f"（{low} 到 {top} 的三角波，每半轮一个半周期）、单周期（前 {rise} 上升，{how['zh']}）"
+                      f"和带重启余弦（{cycles} 个周期）的实测比较。{chosen_zh}{k} 个种子，在整个测试集上评估，95% t 区间。",
+                "en": f"ReduceLROnPlateau driven by the real validation loss (evaluated every {each} steps, patience {patience}; reductions "
+                      f"marked); measured against cyclic (triangular between {low} and {top}, half an epoch per half cycle), "
+                      f"one-cycle (rising for the first {rise}; {how['en']}) and cosine with {cycles} restarts. {chosen_en} "
+                      f"{k} seeds tested on the whole test split, 95% t intervals."}
     return {"zh": f"ReduceLROnPlateau 由真实的验证损失驱动（每 {each} 步评估一次，耐心 {patience} 次，标出降低点）；与循环"
                   f"（{low} 到 {top} 的三角波，每半轮一个半周期）、单周期（峰值 {lr(peak)}，即基准的 {times} 倍，前 {rise} 上升，{how['zh']}）"
                   f"和带重启余弦（{cycles} 个周期）的实测比较，{k} 个种子，95% t 区间。",
