@@ -298,6 +298,13 @@ def _risky_lrs(S: Scale) -> dict[str, RunConfig]:
     return {_lr_label(lr): S.base.replace(**WARMUP_BASE).replace(warmup="none", lr=lr) for lr in RISKY_LADDER}
 
 
+def _fragile_lrs(S: Scale) -> dict[str, RunConfig]:
+    """The stability-fixes figure's fragile baseline (no clipping, warmup or decay) over the same ladder."""
+    from .figures.problems import FRAGILE
+    base = S.base.replace(**FRAGILE)
+    return {_lr_label(lr): base.replace(lr=lr) for lr in RISKY_LADDER}
+
+
 # The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
@@ -338,6 +345,9 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
     Selection("risky", _risky_lrs, "chapter.scale.REVIEWED.chosen['risky']", rule="first_failure", lr_grid=False,
               note="the warmup figure's learning rate that is too high: the lowest at which a run without warmup fails to "
                    "learn in a selection seed"),
+    Selection("fragile", _fragile_lrs, "chapter.scale.REVIEWED.chosen['fragile']", rule="first_failure", lr_grid=False,
+              note="the stability-fixes figure's fragile baseline: the lowest learning rate at which it fails to learn in a "
+                   "selection seed"),
     Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}
