@@ -277,15 +277,17 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
         elif reached["step"].notna().any():
             ax.text(i, 0.02 * top, t("decay.not_reached"), rotation=90, ha="center", va="bottom", fontsize=7,
                     color="#555555")
-        if len(ok):  # how many seeds reached it ("not reached" says it for none)
-            ax.annotate(f"{len(ok)}/{len(d)}", (i, top * 1.1), ha="center", va="bottom",
-                        fontsize=7, color="#444444")
+        if len(ok):  # how many seeds reached it ("not reached" says it for none): along the panel's top,
+            # boxed, so a wide interval of two seeds runs under it rather than through it
+            ax.text(i, 0.97, f"{len(ok)}/{len(d)}", transform=ax.get_xaxis_transform(), ha="center", va="top",
+                    fontsize=7, color="#444444", zorder=5,
+                    bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"))
         ticks.append(_tick(prefix or hue, name))
     ax.set_xticks(range(len(order)), ticks, fontsize=7)
     if len(order) > 4:
         _rotate(ax, 35)
     ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.set_ylim(0, top * 1.3)
+    ax.set_ylim(0, top * 1.35)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     ax.set_ylabel(t("decay.steps"))
     ax.grid(axis="x", visible=False)

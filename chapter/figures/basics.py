@@ -240,11 +240,10 @@ def _schedules_basic_caption(S) -> dict:
 
 figure(FigureSpec(id="schedules-basic", section="3.2.1", notebooks=("01",),
                   caption=_schedules_basic_caption, needs=_schedules_basic,
-                  # Under the reviewed protocol its constant-LR arm (seed 0, the base LR) ended with 87% of
-                  # validation predictions in one class: the gate failed. Its records stay in runs/reference;
-                  # the figure stays on the earlier protocol until each schedule gets its own LR chosen on
-                  # validation (issue 24: the decay figure's selections), then moves over with it.
-                  draw=viz.schedules_basic, must_learn={"runs": all_runs}))
+                  # each schedule at its own peak LR, chosen on validation (the decay figure's selections): at
+                  # the base LR the constant arm (seed 0) ended with 87% of validation predictions in one class
+                  draw=viz.schedules_basic, must_learn={"runs": all_runs}, reviewed=True,
+                  selections=("regime", "base", *(f"decay_{k}" for k in BASIC_DECAYS))))
 
 # ------------------------------------------------------------------------------------ landscape
 

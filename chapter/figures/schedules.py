@@ -131,11 +131,13 @@ DECAY_CLAIMS = [
            "en": f"Cosine reaches {DECAY_TARGET:g} validation accuracy in fewer steps than linear"},
           {"schedule": "cosine"}, {"schedule": "linear"}, expected=-1, metric=_steps_to(DECAY_TARGET), digits=0)]
 
+DECAY_SELECTIONS = ("regime", "base", *(f"decay_{k}" for k in DECAYS))
+
 figure(FigureSpec(id="decay", section="3.2.4", notebooks=("04",),
                   caption=_decay_caption, needs=decay_grid,
                   measure=_decay_measure,
                   draw=functools.partial(viz.decay, target=DECAY_TARGET), must_learn={"runs": all_runs},
-                  claims=DECAY_CLAIMS))
+                  claims=DECAY_CLAIMS, reviewed=True, selections=DECAY_SELECTIONS))
 
 # ------------------------------------------------------------------------------------ adaptive
 # Each as its authors define it, around the base LR. Plateau: ReduceLROnPlateau on the validation
