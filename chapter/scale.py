@@ -89,6 +89,9 @@ REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
             # (3e-5: 0.765; at the base 1e-4 it scored 0.734 and stayed in one class in the earlier seed 0)
             "decay_constant": 3e-5, "decay_linear": 1e-4, "decay_cosine": 1e-4,
             "decay_exponential": 3e-4, "decay_exponential_gamma": 0.05, "decay_polynomial": 3e-4,
-            "decay_step": 1e-4, "decay_step_gamma": 0.8})
+            "decay_step": 1e-4, "decay_step_gamma": 0.8,
+            # each adaptive schedule's peak LR for the adaptive figure (one-cycle at 3e-4 collapsed in a seed)
+            "adaptive_plateau": 1e-4, "adaptive_cyclic": 1e-4, "adaptive_one_cycle": 1e-4,
+            "adaptive_cosine_restarts": 1e-4})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}
