@@ -264,3 +264,20 @@ def test_grids_extend_along_the_1_3_10_ladder():
     from chapter.protocol import next_lr
     assert next_lr(3e-3, up=True) == 1e-2 and next_lr(1e-2, up=True) == 3e-2
     assert next_lr(3e-4, up=False) == 1e-4 and next_lr(1e-4, up=False) == 3e-5
+
+
+def test_reviewed_regularization_gives_augmentation_the_same_steps_and_says_how_strengths_were_chosen():
+    import dataclasses
+
+    from chapter import figures  # noqa: F401
+    from chapter.figures.problems import regularization_base, regularizers
+    from chapter.registry import REGISTRY
+    S = dataclasses.replace(REVIEWED, chosen=dict(REVIEWED.chosen, reg_dropout=0.1, reg_weight_decay=0.01,
+                                                  reg_label_smoothing=0.1, reg_early_stopping=4))
+    arms_ = regularizers(S)
+    assert arms_["augmentation"]["epochs"] * 2 == regularization_base(S).epochs  # a copy per example: 2x steps/epoch
+    assert arms_["combined"]["dropout"] == 0.1 and arms_["combined"]["early_stopping_patience"] == 4
+    caption = REGISTRY["regularization"].caption(S)
+    assert "same optimizer steps" in caption["en"] and "doubles" not in caption["en"]
+    assert "使优化步数相同" in caption["zh"] and "翻倍" not in caption["zh"]
+    assert "chosen on the validation split" in caption["en"]

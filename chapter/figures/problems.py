@@ -14,6 +14,7 @@ from ftcore.analysis.continual import ContinualConfig
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
+from ..scale import SELECTION_SEEDS
 from ..registry import FigureSpec, Grid, Sequences, StudyNeed, figure
 from .base import (CL_LORA_LR, RISKY_LR, against_claim, all_runs, arms, chosen, frozen, label, measured,
                    seeds_grid, with_curves)
@@ -86,6 +87,8 @@ def regularizers(S) -> dict[str, dict]:
     out = {k: dict(v) for k, v in REGULARIZERS.items()}
     for k, (field_, _) in REG_STRENGTHS.items():
         out[k][field_] = out["combined"][field_] = chosen(S, f"reg_{k}")
+    # one augmented copy per example doubles an epoch's steps: half the epochs keeps the budget equal
+    out["augmentation"]["epochs"] = regularization_base(S).epochs / 2
     return out
 
 
@@ -94,6 +97,22 @@ def _regularization(S):
 
 
 def _regularization_caption(S) -> dict:
+    out = _regularization_text(S)
+    if S.reviewed:  # the strengths' selection and the augmentation arm's equal budget
+        tried = {k: "/".join(f"{v:g}" for v in values) for k, (_, values) in REG_STRENGTHS.items()}
+        seeds_ = ", ".join(map(str, SELECTION_SEEDS))
+        out = {"zh": out["zh"].replace("（每轮步数因此翻倍）", "（训练一半的轮数，使优化步数相同）")
+                     + f"各正则化强度在验证集上选定（种子 {seeds_.replace(', ', '、')} 不参与报告），候选：dropout {tried['dropout']}，"
+                       f"权重衰减 {tried['weight_decay']}，标签平滑 {tried['label_smoothing']}，早停耐心 {tried['early_stopping']}；"
+                       "组合 = 全部选定强度同时使用。",
+               "en": out["en"].replace("(which doubles the steps per epoch)", "(half the epochs, so the same optimizer steps)")
+                     + f" Each strength was chosen on the validation split with seeds {seeds_}, never reported, from dropout "
+                       f"{tried['dropout']}, weight decay {tried['weight_decay']}, label smoothing {tried['label_smoothing']} and "
+                       f"early-stopping patience {tried['early_stopping']}; combined uses every chosen strength."}
+    return out
+
+
+def _regularization_text(S) -> dict:
     runs = _regularization(S)["runs"]
     none, each, k = arm(runs, method="none"), one(c.eval_every for _, c in runs.cells), seeds(runs)
     dropout, decay, smoothing = (arm(runs, method=m) for m in ("dropout", "weight_decay", "label_smoothing"))
