@@ -92,6 +92,9 @@ REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
             "decay_step": 1e-4, "decay_step_gamma": 0.8,
             # each adaptive schedule's peak LR for the adaptive figure (one-cycle at 3e-4 collapsed in a seed)
             "adaptive_plateau": 1e-4, "adaptive_cyclic": 1e-4, "adaptive_one_cycle": 1e-4,
-            "adaptive_cosine_restarts": 1e-4})
+            "adaptive_cosine_restarts": 1e-4,
+            # each regularizer's strength on the regularization figure's small run (early stopping's
+            # patience 4 ties with 6 on validation; a tie goes to the first candidate)
+            "reg_dropout": 0.1, "reg_weight_decay": 0.01, "reg_label_smoothing": 0.1, "reg_early_stopping": 4})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}
