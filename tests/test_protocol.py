@@ -281,3 +281,14 @@ def test_reviewed_regularization_gives_augmentation_the_same_steps_and_says_how_
     assert "same optimizer steps" in caption["en"] and "doubles" not in caption["en"]
     assert "使优化步数相同" in caption["zh"] and "翻倍" not in caption["zh"]
     assert "chosen on the validation split" in caption["en"]
+
+
+def test_reviewed_stability_fixes_use_the_fragile_lr_chosen_on_validation():
+    import dataclasses
+
+    from chapter import figures  # noqa: F401
+    from chapter.registry import REGISTRY
+    S = dataclasses.replace(REVIEWED, chosen=dict(REVIEWED.chosen, fragile=4e-4))
+    runs = REGISTRY["stability-fixes"].needs(S)["runs"]
+    assert {c.lr for _, c in runs.cells} == {4e-4} and len({lab["seed"] for lab, _ in runs.cells}) == 20
+    assert "fragile LR was chosen on the validation split" in REGISTRY["stability-fixes"].caption(S)["en"]
