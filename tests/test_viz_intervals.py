@@ -214,3 +214,15 @@ def test_decay_legends_stay_off_its_bands(figure_inputs, lang):
         val = fig.axes[1]
         assert [c for c in val.collections if isinstance(c, PolyCollection)], "no bands drawn"
         assert val.get_legend() is not None and legend_overlaps(fig) == []
+
+
+def test_crowded_tick_labels_are_rotated_and_spaced_ones_are_not():
+    from viz.layout import rotate_if_crowded
+    fig, ax = plt.subplots(figsize=(2.0, 2.0))
+    ax.set_xticks(range(4), ["reduce-on-plateau", "triangular-cyclic", "one-cycle", "cosine-restarts"])  # unbreakable
+    assert rotate_if_crowded(ax) and ax.get_xticklabels()[0].get_rotation() == 30
+    fig2, ax2 = plt.subplots(figsize=(8.0, 2.0))
+    ax2.set_xticks(range(3), ["a", "b", "c"])
+    assert not rotate_if_crowded(ax2) and ax2.get_xticklabels()[0].get_rotation() == 0
+    plt.close(fig)
+    plt.close(fig2)

@@ -31,6 +31,22 @@ def _rotate(ax: Axes, angle: float = 30) -> None:
         lab.set_rotation_mode("anchor")
 
 
+def rotate_if_crowded(ax: Axes, angle: float = 30, gap_pt: float = 2.0) -> bool:
+    """Rotate ``ax``'s x tick labels by ``angle`` when two neighbours come closer than ``gap_pt``
+    (Chinese names do not wrap at spaces, so a narrow panel's labels can run together). Returns
+    whether it rotated."""
+    fig = ax.figure
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    boxes = sorted((lab.get_window_extent(renderer) for lab in ax.get_xticklabels() if lab.get_text()),
+                   key=lambda b: b.x0)
+    gap = gap_pt * fig.dpi / 72
+    if any(b.x0 - a.x1 < gap for a, b in zip(boxes, boxes[1:])):
+        _rotate(ax, angle)
+        return True
+    return False
+
+
 def _legend_dedup(ax: Axes, **kw):
     """A legend listing each label once (its first handle); none if nothing is labelled."""
     handles, labels = ax.get_legend_handles_labels()

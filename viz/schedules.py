@@ -28,7 +28,7 @@ from ftcore.records.queries import majority_share
 from ._common import fit_texts, _name, _palette, _rotate, mean_ci, mean_ci_table, n_text, plot_majority
 from .geometry import figsize
 from .intervals import SINGLE_GID, mark_interval
-from .layout import keep_texts_inside, legend_below, place_legends
+from .layout import keep_texts_inside, legend_below, place_legends, rotate_if_crowded
 from .text import t
 
 
@@ -355,10 +355,11 @@ def _first_seed(runs: RunSet):
     return (min(seeds) if seeds else None), (runs.select(seed=min(seeds)) if seeds else runs)
 
 
-def _two_and_one():
-    """Two panels stacked on the left, a tall one on the right (fig.axes in that order)."""
+def _two_and_one(left: float = 1.0):
+    """Two panels stacked on the left, a tall one on the right (fig.axes in that order); ``left``:
+    the left column's width relative to the right one's."""
     fig = plt.figure(figsize=figsize(9.9), layout="constrained")
-    gs = fig.add_gridspec(2, 2)
+    gs = fig.add_gridspec(2, 2, width_ratios=(left, 1))
     return fig, (fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[:, 1]))
 
 
@@ -439,13 +440,16 @@ def adaptive(runs: RunSet) -> Figure:
     colors = _palette(order)
     seed, first = _first_seed(runs)
     lrs = head_lrs(first)
-    fig, (a, b, c) = _two_and_one()
+    # the left column wider: its two legends (under the panels) fit two columns, so the stacked LR
+    # panels keep their height; the right panel holds four points
+    fig, (a, b, c) = _two_and_one(left=1.4)
     if "plateau" in order:
         rec = first.one(schedule="plateau")
         ev = rec.evals
         plot_plateau(lrs[lrs["schedule"] == "plateau"], ev[(ev["metric"] == "loss") & (ev["split"] == "validation")],
                      rec.events, ax=a, color=colors["plateau"])
         a.set_title(t("adaptive.plateau_title", seed=seed), pad=LR_TITLE_PAD)
+        a.set_xlabel("")  # the panel under it has the same step axis, labelled
     else:
         a.set_visible(False)
     plot_lr_curves(lrs, hue="schedule", order=order, prefix="adaptive", ax=b, colors=colors)
@@ -455,7 +459,10 @@ def adaptive(runs: RunSet) -> Figure:
     c.set_title(t("schedules.final_title"))
     fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
     fit_texts(fig)
+    rotate_if_crowded(c)  # Chinese schedule names do not wrap
     keep_texts_inside(c)  # the values written above the points
+    if "plateau" in order:  # its legend would cover the validation loss drawn on the twin axis
+        legend_below(a)
     place_legends(fig)
     return fig
 

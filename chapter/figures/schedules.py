@@ -213,7 +213,7 @@ ADAPTIVE_CLAIMS = [
 figure(FigureSpec(id="adaptive", section="3.2.4", notebooks=("04",),
                   caption=_adaptive_caption, needs=_adaptive,
                   draw=viz.adaptive, must_learn={"runs": all_runs},
-                  claims=ADAPTIVE_CLAIMS))
+                  claims=ADAPTIVE_CLAIMS, reviewed=True, selections=("regime", "base", *(f"adaptive_{k}" for k in ADAPTIVE))))
 
 # ------------------------------------------------------------------------------------ lr-finder
 
