@@ -95,6 +95,9 @@ REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
             "adaptive_cosine_restarts": 1e-4,
             # each regularizer's strength on the regularization figure's small run (early stopping's
             # patience 4 ties with 6 on validation; a tie goes to the first candidate)
-            "reg_dropout": 0.1, "reg_weight_decay": 0.01, "reg_label_smoothing": 0.1, "reg_early_stopping": 4})
+            "reg_dropout": 0.1, "reg_weight_decay": 0.01, "reg_label_smoothing": 0.1, "reg_early_stopping": 4,
+            # the learning rates that are too high: the lowest at which a run without warmup (the warmup
+            # figure) or the fragile baseline (stability-fixes) failed to learn in a selection seed
+            "risky": 6e-4, "fragile": 3e-4})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}
