@@ -17,42 +17,59 @@ from .captions import configs, lr, n, one, pct, seeds
 WARMUP_BASE = dict(lr=RISKY_LR, warmup_ratio=0.25)
 WARMUPS = ("none", "linear", "cosine", "exponential", "sqrt")
 COMPARED = ("none", "linear")  # over every seed; the other kinds over the first
+# Under the reviewed protocol the compared arms take 10 seeds: their failure rates are paired counts
+WARMUP_SEEDS_REVIEWED = tuple(range(10))
+
+
+def risky_lr(S) -> float:
+    """The learning rate that is too high: under the reviewed protocol the lowest at which a run
+    without warmup failed in a selection seed (chapter.protocol ``risky``); earlier, the pilot's."""
+    return chosen(S, "risky") if S.reviewed else RISKY_LR
 
 
 def _warmup(S):
     kinds = {k: {"warmup": k} for k in WARMUPS}
-    base = S.base.replace(**WARMUP_BASE)
-    cells = [c for c in seeds_grid(S, kinds, "warmup", base=base).cells
-             if c[0]["warmup"] in COMPARED or c[0]["seed"] == S.seeds[0]]
+    base = S.base.replace(**WARMUP_BASE).replace(lr=risky_lr(S))
+    seeds_ = WARMUP_SEEDS_REVIEWED if S.reviewed else S.seeds
+    cells = [c for c in seeds_grid(S, kinds, "warmup", base=base, seeds=seeds_).cells
+             if c[0]["warmup"] in COMPARED or c[0]["seed"] == seeds_[0]]
     return {"runs": Grid(cells)}
 
 
 def _warmup_caption(S) -> dict:
+    from ..protocol import RISKY_LADDER  # where the too-high LR was chosen from (protocol imports this module)
     runs = _warmup(S)["runs"]
     high = one(c.lr for _, c in runs.cells)
     times, share = f"{high / S.base.lr:g}", pct(one(c.warmup_ratio for _, c in runs.cells))
     k_all, k_one = one(seeds(runs, warmup=w) for w in COMPARED), one(seeds(runs, warmup=w) for w in WARMUPS[2:])
     return {"zh": f"在过高的学习率 ({lr(high)}，基准的 {times} 倍，预热占前 {share} 的步数) 下：记录的预热曲线、预热期前后的梯度范数（阴影 = 预热期）"
                   f"与最终测试准确率（无预热与线性预热各 {k_all} 个种子，其余 {k_one} 个）。这个学习率下各臂都可能坍缩到多数类：图展示的正是这种风险，"
-                  "坍缩的运行照实画出。",
+                  "坍缩的运行照实画出。"
+                  + (f"这个学习率在验证集上选定（种子 {'、'.join(map(str, SELECTION_SEEDS))} 不参与报告）："
+                     f"{lr(RISKY_LADDER[0])} 到 {lr(RISKY_LADDER[-1])} 中，"
+                     "无预热的运行在某个种子上没有学会的最低学习率。" if S.reviewed else ""),
             "en": f"At a learning rate that is too high ({lr(high)}, {times}× the base, warmup over the first {share} of the steps): "
                   "recorded warmup curves, gradient norms during and after warmup (shaded: the warmup steps) and final test "
                   f"accuracy (no warmup and linear warmup over {k_all} seeds, the others {k_one}). At this LR runs of every arm may "
-                  "collapse to the majority class: the figure is about that risk, and collapsed runs are drawn as they are."}
+                  "collapse to the majority class: the figure is about that risk, and collapsed runs are drawn as they are."
+                  + (f" The LR was chosen on the validation split with seeds {', '.join(map(str, SELECTION_SEEDS))}, never "
+                     f"reported: the lowest of {lr(RISKY_LADDER[0])} to {lr(RISKY_LADDER[-1])} at which a run without "
+                     "warmup failed to learn in a seed."
+                     if S.reviewed else "")}
 
 
 def _warmup_measure(inputs):
     m = finals_by(inputs, "runs", "warmup")
-    return measured(f"学习率 {RISKY_LR:g} 下，无预热 {m.loc['none', 'mean']:.3f} ± {m.loc['none', 'sd']:.3f}，"
+    return measured(f"过高的学习率下，无预热 {m.loc['none', 'mean']:.3f} ± {m.loc['none', 'sd']:.3f}，"
                     f"线性预热 {m.loc['linear', 'mean']:.3f} ± {m.loc['linear', 'sd']:.3f}（n = {int(m.loc['linear', 'n'])}）。",
-                    f"At LR {RISKY_LR:g}: no warmup {m.loc['none', 'mean']:.3f} ± {m.loc['none', 'sd']:.3f}, linear warmup "
+                    f"At the too-high LR: no warmup {m.loc['none', 'mean']:.3f} ± {m.loc['none', 'sd']:.3f}, linear warmup "
                     f"{m.loc['linear', 'mean']:.3f} ± {m.loc['linear', 'sd']:.3f} (n = {int(m.loc['linear', 'n'])}).",
                     bool(m.loc["linear", "mean"] <= m.loc["none", "mean"]))
 
 
 WARMUP_CLAIMS = [
-    Claim({"zh": f"学习率 {RISKY_LR:g} 下，线性预热的测试准确率高于无预热",
-           "en": f"At LR {RISKY_LR:g} linear warmup ends above no warmup"},
+    Claim({"zh": "过高的学习率下，线性预热的测试准确率高于无预热",
+           "en": "At the too-high LR linear warmup ends above no warmup"},
           {"warmup": "linear"}, {"warmup": "none"}),
     RateClaim({"zh": "线性预热坍缩到多数类的比例低于无预热", "en": "Linear warmup collapses less often than none"},
               {"warmup": "linear"}, {"warmup": "none"}, failed=run_failed)]
@@ -62,7 +79,7 @@ figure(FigureSpec(id="warmup", section="3.2.4", notebooks=("04",),
                   measure=_warmup_measure, draw=viz.warmup,
                   # 6× the base LR is a learning rate that is too high: runs of every arm may collapse to the
                   # majority class (1 of 5 with linear warmup, 2 of 5 without); the figure is about that risk
-                  must_learn={}, reviewed=True, selections=("regime", "base"),
+                  must_learn={}, reviewed=True, selections=("regime", "base", "risky"),
                   claims=WARMUP_CLAIMS))
 
 # ------------------------------------------------------------------------------------ decay
