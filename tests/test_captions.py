@@ -92,6 +92,11 @@ def config_numbers(spec, S) -> set[float]:
                     study_seeds.setdefault(key, set()).add(sub["seed"])
     found += [len(s) for s in study_seeds.values()]
     found += list(_leaves(getattr(spec.draw, "keywords", {})))  # the figure's own settings (decay's target)
+    if spec.reviewed:  # a caption may cite what its selections tried on validation (warmup's LR ladder)
+        from chapter.protocol import SELECTIONS
+        for name in set(spec.selections) - {"regime", "base"}:  # those two every reviewed figure names
+            for cfg in SELECTIONS[name].candidates(spec.scale_for(S)).values():
+                found += _run_numbers(cfg, base)
     return {float(x) for x in found if math.isfinite(x)}
 
 

@@ -57,14 +57,16 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
     from ftcore.engine.runs import run_id
     from chapter.registry import Grid
     from chapter.figures.problems import FIX_SEEDS, FIX_SEEDS_REVIEWED
+    from chapter.figures.schedules import WARMUP_SEEDS_REVIEWED
     ids = {}
     for spec in REGISTRY.values():
         for need in spec.needs(FULL).values():
             if isinstance(need, Grid):
                 for labels, cfg in need.cells:
-                    # the scale's paired seeds; failure rates (stability fixes) need 10
+                    # the scale's paired seeds; failure rates (stability fixes, warmup's compared arms) need more
                     fixes = FIX_SEEDS_REVIEWED if spec.reviewed else FIX_SEEDS
-                    assert cfg.seed in (fixes if spec.id == "stability-fixes" else FULL.seeds)
+                    more = {"stability-fixes": fixes, "warmup": WARMUP_SEEDS_REVIEWED if spec.reviewed else FULL.seeds}
+                    assert cfg.seed in more.get(spec.id, FULL.seeds)
                     ids.setdefault(run_id(cfg), set()).add(spec.id)
     shared = [v for v in ids.values() if len(v) > 1]
     assert shared, "figures should share runs (e.g. the base run)"
