@@ -32,19 +32,37 @@ def _rotate(ax: Axes, angle: float = 30) -> None:
 
 
 def rotate_if_crowded(ax: Axes, angle: float = 30, gap_pt: float = 2.0) -> bool:
-    """Rotate ``ax``'s x tick labels by ``angle`` when two neighbours come closer than ``gap_pt``
-    (Chinese names do not wrap at spaces, so a narrow panel's labels can run together). Returns
-    whether it rotated."""
+    """Slant ``ax``'s x tick labels when two neighbours come closer than ``gap_pt`` (Chinese names
+    do not wrap at spaces, so a narrow panel's labels can run together): unwrapped onto one line
+    (a last "n = …" line stays apart), at ``angle``, steeper while slanted neighbours still touch.
+    Returns whether it slanted them."""
+    from .geometry import _corners, _overlap_depth  # geometry is the print check's measure
+
     fig = ax.figure
-    fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
-    boxes = sorted((lab.get_window_extent(renderer) for lab in ax.get_xticklabels() if lab.get_text()),
-                   key=lambda b: b.x0)
     gap = gap_pt * fig.dpi / 72
-    if any(b.x0 - a.x1 < gap for a, b in zip(boxes, boxes[1:])):
-        _rotate(ax, angle)
-        return True
-    return False
+
+    def crowded() -> bool:
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        labs = [lab for lab in ax.get_xticklabels() if lab.get_text()]
+        quads = [_corners(lab, lab.get_window_extent(renderer)) for lab in labs]
+        quads.sort(key=lambda q: q[:, 0].min())
+        return any(_overlap_depth(p, q) > -gap for p, q in zip(quads, quads[1:]))
+
+    if not crowded():
+        return False
+    names = []
+    for lab in ax.get_xticklabels():
+        lines = lab.get_text().split("\n")
+        count = [lines.pop()] if len(lines) > 1 and lines[-1].startswith("n =") else []
+        names.append("\n".join([" ".join(lines)] + count))
+    ax.set_xticks(ax.get_xticks(), names)  # through the formatter: a drawn label is re-read from it
+    for a in sorted({angle, 45, 60, 90}):
+        if a >= angle:
+            _rotate(ax, a)
+            if not crowded():
+                break
+    return True
 
 
 def _legend_dedup(ax: Axes, **kw):

@@ -459,11 +459,13 @@ def adaptive(runs: RunSet) -> Figure:
     c.set_title(t("schedules.final_title"))
     fig.suptitle(t("adaptive.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
     fit_texts(fig)
-    rotate_if_crowded(c)  # Chinese schedule names do not wrap
     keep_texts_inside(c)  # the values written above the points
     if "plateau" in order:  # its legend would cover the validation loss drawn on the twin axis
         legend_below(a)
     place_legends(fig)
+    # last: the legends placed above narrow this panel, and Chinese schedule names do not wrap
+    if rotate_if_crowded(c):
+        place_legends(fig)
     return fig
 
 
