@@ -78,10 +78,18 @@ def regime_text(cfg, lang: str, *, reviews: bool = False, with_lr: bool = True) 
     return f"{n(cfg.train_size)} {noun} × {n(cfg.epochs)} epochs" + (f", LR {lr(cfg.lr)}" if with_lr else "")
 
 
-def chosen_text(S, lang: str) -> str:
-    """How the settings were chosen, under the reviewed protocol: on the whole validation split with
-    the selection seeds (``chapter.scale.SELECTION_SEEDS``), never a reported seed."""
+def held_out(lang: str) -> str:
+    """The selection seeds a reviewed choice was made with, and that they are never reported:
+    "种子 100、101 不参与报告" / "with seeds 100, 101, never reported" (``chapter.scale.SELECTION_SEEDS``)."""
     from ..scale import SELECTION_SEEDS
     if lang == "zh":
-        return f"学习率均在验证集上选定（种子 {'、'.join(map(str, SELECTION_SEEDS))}，不参与报告）"
-    return f"LRs chosen on the validation split (seeds {', '.join(map(str, SELECTION_SEEDS))}, never reported)"
+        return f"种子 {'、'.join(map(str, SELECTION_SEEDS))} 不参与报告"
+    return f"with seeds {', '.join(map(str, SELECTION_SEEDS))}, never reported"
+
+
+def chosen_text(S, lang: str) -> str:
+    """How the settings were chosen, under the reviewed protocol: on the whole validation split with
+    the selection seeds, never a reported seed."""
+    if lang == "zh":
+        return f"学习率均在验证集上选定（{held_out('zh')}）"
+    return f"LRs chosen on the validation split {held_out('en')}"

@@ -14,11 +14,10 @@ from ftcore.analysis.continual import ContinualConfig
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
-from ..scale import SELECTION_SEEDS
 from ..registry import FigureSpec, Grid, Sequences, StudyNeed, figure
 from .base import (CL_LORA_LR, RISKY_LR, against_claim, all_runs, arms, chosen, frozen, label, measured,
                    seeds_grid, with_curves)
-from .captions import arm, lr, n, one, pct, regime_text, sci, seeds, steps
+from .captions import arm, held_out, lr, n, one, pct, regime_text, sci, seeds, steps
 
 # ------------------------------------------------------------------------------------ fitting
 
@@ -100,13 +99,12 @@ def _regularization_caption(S) -> dict:
     out = _regularization_text(S)
     if S.reviewed:  # how the strengths were chosen
         tried = {k: "/".join(f"{v:g}" for v in values) for k, (_, values) in REG_STRENGTHS.items()}
-        seeds_ = ", ".join(map(str, SELECTION_SEEDS))
         out = {"zh": out["zh"]
-                     + f"各正则化强度在验证集上选定（种子 {seeds_.replace(', ', '、')} 不参与报告），候选：dropout {tried['dropout']}，"
+                     + f"各正则化强度在验证集上选定（{held_out('zh')}），候选：dropout {tried['dropout']}，"
                        f"权重衰减 {tried['weight_decay']}，标签平滑 {tried['label_smoothing']}，早停耐心 {tried['early_stopping']}；"
                        "组合 = 全部选定强度同时使用。",
                "en": out["en"]
-                     + f" Each strength was chosen on the validation split with seeds {seeds_}, never reported, from dropout "
+                     + f" Each strength was chosen on the validation split {held_out('en')}, from dropout "
                        f"{tried['dropout']}, weight decay {tried['weight_decay']}, label smoothing {tried['label_smoothing']} and "
                        f"early-stopping patience {tried['early_stopping']}; combined uses every chosen strength."}
     return out
@@ -154,7 +152,8 @@ REGULARIZATION_CLAIMS = [
 figure(FigureSpec(id="regularization", section="3.2.5", notebooks=("05",),
                   caption=_regularization_caption, needs=_regularization,
                   measure=_reg_measure, draw=viz.regularization, must_learn={"runs": all_runs},
-                  claims=REGULARIZATION_CLAIMS))
+                  claims=REGULARIZATION_CLAIMS, reviewed=True,
+                  selections=("regime", "base", *(f"reg_{k}" for k in REG_STRENGTHS))))
 
 # ------------------------------------------------------------------------------------ task sequences
 CL_TASKS = ("rt-sentiment", "bbc-topic", "rt-subjectivity")
@@ -358,10 +357,9 @@ def _fixes_caption(S) -> dict:
     if S.reviewed:  # where the fragile LR came from
         from ..protocol import RISKY_LADDER
         lo, hi = lr(RISKY_LADDER[0]), lr(RISKY_LADDER[-1])
-        seeds_ = ", ".join(map(str, SELECTION_SEEDS))
-        out = {"zh": out["zh"] + f"脆弱基线的学习率在验证集上选定（种子 {seeds_.replace(', ', '、')} 不参与报告）：{lo} 到 {hi} 中，"
+        out = {"zh": out["zh"] + f"脆弱基线的学习率在验证集上选定（{held_out('zh')}）：{lo} 到 {hi} 中，"
                                  "它在某个种子上没有学会的最低学习率。",
-               "en": out["en"] + f" The fragile LR was chosen on the validation split with seeds {seeds_}, never reported: "
+               "en": out["en"] + f" The fragile LR was chosen on the validation split {held_out('en')}: "
                                  f"the lowest of {lo} to {hi} at which the baseline failed to learn in a seed."}
     return out
 

@@ -9,9 +9,8 @@ import viz
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, figure
-from ..scale import SELECTION_SEEDS
 from .base import DECAYS, RISKY_LR, against_claim, all_runs, chosen, decay_grid, finals_by, label, measured, seeds_grid, with_curves
-from .captions import configs, lr, n, one, pct, seeds
+from .captions import configs, held_out, lr, n, one, pct, seeds
 
 # ------------------------------------------------------------------------------------ warmup
 WARMUP_BASE = dict(lr=RISKY_LR, warmup_ratio=0.25)
@@ -45,15 +44,14 @@ def _warmup_caption(S) -> dict:
     return {"zh": f"在过高的学习率 ({lr(high)}，基准的 {times} 倍，预热占前 {share} 的步数) 下：记录的预热曲线、预热期前后的梯度范数（阴影 = 预热期）"
                   f"与最终测试准确率（无预热与线性预热各 {k_all} 个种子，其余 {k_one} 个）。这个学习率下各臂都可能坍缩到多数类：图展示的正是这种风险，"
                   "坍缩的运行照实画出。"
-                  + (f"这个学习率在验证集上选定（种子 {'、'.join(map(str, SELECTION_SEEDS))} 不参与报告）："
+                  + (f"这个学习率在验证集上选定（{held_out('zh')}）："
                      f"{lr(RISKY_LADDER[0])} 到 {lr(RISKY_LADDER[-1])} 中，"
                      "无预热的运行在某个种子上没有学会的最低学习率。" if S.reviewed else ""),
             "en": f"At a learning rate that is too high ({lr(high)}, {times}× the base, warmup over the first {share} of the steps): "
                   "recorded warmup curves, gradient norms during and after warmup (shaded: the warmup steps) and final test "
                   f"accuracy (no warmup and linear warmup over {k_all} seeds, the others {k_one}). At this LR runs of every arm may "
                   "collapse to the majority class: the figure is about that risk, and collapsed runs are drawn as they are."
-                  + (f" The LR was chosen on the validation split with seeds {', '.join(map(str, SELECTION_SEEDS))}, never "
-                     f"reported: the lowest of {lr(RISKY_LADDER[0])} to {lr(RISKY_LADDER[-1])} at which a run without "
+                  + (f" The LR was chosen on the validation split {held_out('en')}: the lowest of {lr(RISKY_LADDER[0])} to {lr(RISKY_LADDER[-1])} at which a run without "
                      "warmup failed to learn in a seed."
                      if S.reviewed else "")}
 
@@ -111,12 +109,12 @@ def _decay_caption(S) -> dict:
         peaks = {k: lr(one(c.lr for c in configs(runs, schedule=k))) for k in DECAYS}
         zh_peaks = "，".join(f"{label('decay', k, 'zh')} {v}" for k, v in peaks.items())
         en_peaks = ", ".join(f"{label('decay', k, 'en')} {v}" for k, v in peaks.items())
-        return {"zh": f"六种衰减调度（基准设置，{warmup} 线性预热；各自的峰值学习率与 γ 在验证集上选定，种子 {'、'.join(map(str, SELECTION_SEEDS))} 不参与报告："
+        return {"zh": f"六种衰减调度（基准设置，{warmup} 线性预热；各自的峰值学习率与 γ 在验证集上选定，{held_out('zh')}："
                       f"{zh_peaks}；指数 γ = {gamma:g}/轮，多项式 {power} 次，阶梯每 {every} 轮乘以 {step_gamma:g}）"
                       f"记录的学习率曲线、验证准确率（{n(size)} 条，每 {each} 步评估）、最终测试准确率（整个测试集），以及首次达到验证准确率 {DECAY_TARGET:g} 所需的步数；"
                       f"{k} 个种子，95% t 区间。",
                 "en": f"Six decay schedules (base settings, {warmup} linear warmup; each schedule's peak LR and γ chosen on the "
-                      f"validation split with seeds {', '.join(map(str, SELECTION_SEEDS))}, never reported: {en_peaks}; exponential "
+                      f"validation split {held_out('en')}: {en_peaks}; exponential "
                       f"γ = {gamma:g} per epoch, polynomial power {power}, step ×{step_gamma:g} every {every} epochs): recorded LR "
                       f"curves, validation accuracy ({n(size)} examples, every {each} steps), final test accuracy (the whole test "
                       f"split) and the steps to first reach {DECAY_TARGET:g} validation accuracy; {k} seeds, 95% t intervals."}
@@ -204,9 +202,8 @@ def _adaptive_caption(S) -> dict:
         peaks = {s: lr(one(c.lr for c in cs)) for s, cs in zip(ADAPTIVE, (plateau, cyclic, one_cycle, restarts))}
         zh_peaks = "，".join(f"{label('adaptive', s, 'zh')} {v}" for s, v in peaks.items())
         en_peaks = ", ".join(f"{label('adaptive', s, 'en')} {v}" for s, v in peaks.items())
-        chosen_zh = f"各调度的峰值学习率在验证集上选定（种子 {'、'.join(map(str, SELECTION_SEEDS))} 不参与报告）：{zh_peaks}。"
-        chosen_en = (f"Each schedule's peak LR was chosen on the validation split with seeds "
-                     f"{', '.join(map(str, SELECTION_SEEDS))}, never reported: {en_peaks}.")
+        chosen_zh = f"各调度的峰值学习率在验证集上选定（{held_out('zh')}）：{zh_peaks}。"
+        chosen_en = f"Each schedule's peak LR was chosen on the validation split {held_out('en')}: {en_peaks}."
         return {"zh": f"ReduceLROnPlateau 由真实的验证损失驱动（每 {each} 步评估一次，耐心 {patience} 次，标出降低点）；与循环"
                       f"（{low} 到 {top} 的三角波，每半轮一个半周期）、单周期（前 {rise} 上升，{how['zh']}）"
                       f"和带重启余弦（{cycles} 个周期）的实测比较。{chosen_zh}{k} 个种子，在整个测试集上评估，95% t 区间。",
