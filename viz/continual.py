@@ -23,7 +23,7 @@ from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import (MEMORY_PARTS, fit_texts, keep_texts_inside, legend_below, plot_majority, _legend_dedup, _name, _rotate, mean_ci, memory_legend,
+from ._common import (MEMORY_PARTS, fit_texts, keep_texts_inside, legend_below, plot_majority, _legend_dedup, _lr, _name, _rotate, mean_ci, memory_legend,
                       memory_note, n_text, plot_seed_bars, plot_training_memory, seed_note)
 from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
@@ -284,22 +284,12 @@ def probe_frame(probes: dict) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _lr_short(lr: float) -> str:
-    """A learning rate as short as it reads: 0.001 → 1e-3, 2e-05 → 2e-5, 0.0002 → 2e-4."""
-    lr = float(lr)
-    if not np.isfinite(lr) or lr <= 0:
-        return f"{lr:g}"
-    mant, exp = f"{lr:.2e}".split("e")
-    mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}e{int(exp)}"
-
-
 def _probe_run_name(r) -> str:
     """A fine-tuning run's tick label: the method's short name and its learning rate."""
     m = r["method"]
     key = f"forgetting-pretrained.short.{m}"
     name = t(key) if has(key) else _name("forgetting-pretrained.method", m)
-    return t("forgetting-pretrained.run", method=name, lr=_lr_short(r["lr"]))
+    return t("forgetting-pretrained.run", method=name, lr=_lr(r["lr"]))
 
 
 def _run_ticks(ax: Axes, data: pd.DataFrame) -> None:

@@ -52,5 +52,16 @@ def _pct(p: float) -> str:
     return f"{p:.0f}%" if p >= 10 else (f"{p:.1f}%" if p >= 0.1 else f"{p:.2g}%")
 
 
+def _lr_short(lr: float) -> str:
+    """A learning rate as short as it reads, as the chapter writes it: 0.001 → 1e-3, 2e-05 → 2e-5,
+    0.0002 → 2e-4; from 0.1 up in decimals (0.1, 1)."""
+    lr = float(lr)
+    if not np.isfinite(lr) or lr <= 0 or lr >= 0.1:
+        return f"{lr:g}"
+    mant, exp = f"{lr:.2e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
+
+
 def _lr(x) -> str:
-    return f"{float(x):g}" if x is not None else "?"
+    return _lr_short(x) if x is not None else "?"

@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from ftcore.records.queries import SMOOTHING, global_grad_norm, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import fit_texts, _name, _palette, _rotate, mean_ci, mean_ci_table, n_text, plot_majority
+from ._common import fit_texts, _lr, _name, _palette, _rotate, mean_ci, mean_ci_table, n_text, plot_majority
 from .geometry import figsize
 from .intervals import SINGLE_GID, mark_interval
 from .layout import keep_texts_inside, legend_below, place_legends, rotate_if_crowded
@@ -390,7 +390,7 @@ def warmup(runs: RunSet) -> Figure:
                       majority=majority_share(runs, "test"))
     c.set_title(t("schedules.final_title"))
     lr = runs.records[0].config.get("lr", float("nan"))
-    fig.suptitle(t("warmup.title", lr=lr) + "\n" + t("seeds_n", n=n_text(runs.n_seeds(warmup=o) for o in order)))
+    fig.suptitle(t("warmup.title", lr=_lr(lr)) + "\n" + t("seeds_n", n=n_text(runs.n_seeds(warmup=o) for o in order)))
     fit_texts(fig)
     keep_texts_inside(c)  # the values written above the points
     place_legends(fig)
