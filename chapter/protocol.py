@@ -35,6 +35,7 @@ from ftcore.records.validity import ONE_CLASS_LIMIT
 
 from .scale import REVIEWED, SELECTION_SEEDS, Scale
 
+BASE_GRID = (3e-5, 1e-4, 3e-4)  # full fine-tuning's LR grid (extended past an edge like every grid)
 LEARN_MARGIN = 0.02  # validation accuracy must beat the majority class by this much (as the gate)
 
 
@@ -305,6 +306,11 @@ def _fragile_lrs(S: Scale) -> dict[str, RunConfig]:
     return {_lr_label(lr): base.replace(lr=lr) for lr in RISKY_LADDER}
 
 
+def _llrd_lrs(S: Scale) -> dict[str, RunConfig]:
+    from .figures.base import LLRD_DECAY
+    return _lrs(dict(lr_strategy="layerwise", layer_decay=LLRD_DECAY), BASE_GRID)(S)
+
+
 # The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
@@ -320,7 +326,7 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
     Selection("regime", _regimes, "chapter.scale.REVIEWED.base (train_size, epochs, pooling)", rule="cheapest",
               target=0.77, lr_grid=False,
               note="the cheapest regime of full fine-tuning whose validation accuracy reaches 0.77 in both seeds' mean"),
-    Selection("base", _lrs({}, (3e-5, 1e-4, 3e-4)), "chapter.scale.REVIEWED.base.lr",
+    Selection("base", _lrs({}, BASE_GRID), "chapter.scale.REVIEWED.base.lr",
               note="full fine-tuning's learning rate on the chosen regime: the base run of most figures"),
     # full fine-tuning tuned exactly as the PEFT methods it is compared with (pooling and LR), for the
     # peft figure's full arm; the base run keeps the regime's choice
@@ -328,7 +334,12 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="full fine-tuning as the peft figure compares it: pooling and learning rate"),
     Selection("head", _frozen_heads, "chapter.scale.REVIEWED.chosen['head'], ['head_pooling']", lr_grid=False,
               note="the frozen encoder's head: pooling and learning rate"),
-    Selection("random_init", _lrs(dict(init="random"), (1e-4, 3e-4, 1e-3)), "chapter.figures.base.RANDOM_LR"),
+    Selection("random_init", _lrs(dict(init="random"), (1e-4, 3e-4, 1e-3)), "chapter.scale.REVIEWED.chosen['random_init']",
+              note="training from scratch (random initialisation): its learning rate at the base run's steps"),
+    # layer-wise LRs' top LR on the grid (and extension rule) the uniform LR of full fine-tuning was
+    # chosen on ("base"), so the data-size figure compares each at its own best
+    Selection("llrd", _llrd_lrs, "chapter.scale.REVIEWED.chosen['llrd']",
+              note="layer-wise learning rates (×0.9 per layer down): the top layer's learning rate, on full fine-tuning's grid"),
     Selection("lora", _pooled_lrs(dict(peft="lora", lora_r=8), (3e-4, 1e-3, 3e-3)), "chapter.scale.REVIEWED.chosen['lora'], ['lora_pooling']",
               note="lora: pooling and learning rate"),
     Selection("bitfit", _pooled_lrs(dict(peft="bitfit"), (1e-3, 3e-3, 1e-2)), "chapter.scale.REVIEWED.chosen['bitfit'], ['bitfit_pooling']",

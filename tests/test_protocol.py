@@ -292,3 +292,27 @@ def test_reviewed_stability_fixes_use_the_fragile_lr_chosen_on_validation():
     runs = REGISTRY["stability-fixes"].needs(S)["runs"]
     assert {c.lr for _, c in runs.cells} == {4e-4} and len({lab["seed"] for lab, _ in runs.cells}) == 20
     assert "fragile LR was chosen on the validation split" in REGISTRY["stability-fixes"].caption(S)["en"]
+
+
+def test_layerwise_lrs_are_tuned_on_full_fine_tunings_grid_and_drawn_from_their_selection_runs(monkeypatch):
+    import dataclasses
+
+    from chapter import figures  # noqa: F401
+    from chapter.figures import basics
+    from chapter.registry import REGISTRY
+    llrd, base = SELECTIONS["llrd"], SELECTIONS["base"]
+    cands = llrd.candidates(REVIEWED)
+    assert [c.lr for c in cands.values()] == [c.lr for c in base.candidates(REVIEWED).values()]  # one grid
+    assert llrd.rule == base.rule and llrd.lr_grid and llrd.extend == base.extend  # one rule
+    assert all(c.lr_strategy == "layerwise" and c.layer_decay < 1 for c in cands.values())
+    # the right panel's sweep is the selection's runs: selection seeds, validation only, never test
+    rows = [{"label": k, "config": c, "lr": c.lr} for k, c in cands.items()]
+    monkeypatch.setattr(protocol, "run_selection", lambda *a, **k: protocol.Outcome(llrd, rows=rows))
+    S = dataclasses.replace(REVIEWED, chosen=dict(REVIEWED.chosen, llrd=3e-4, random_init=3e-4))
+    sweep = basics._llrd_sweep(S)
+    assert {lab["seed"] for lab, _ in sweep} == set(SELECTION_SEEDS) and len(sweep) == 2 * len(cands)
+    assert all(not c.test_at_end and c.eval_splits == ("validation",) for _, c in sweep)
+    assert basics.llrd_lr(S) == 3e-4
+    runs = REGISTRY["data-size-strategy"].needs(S)["runs"]
+    assert {c.lr for lab, c in runs.cells if lab["strategy"] == "layerwise"} == {3e-4}
+    assert "chosen on the same grid by the same rule" in REGISTRY["data-size-strategy"].caption(S)["en"]

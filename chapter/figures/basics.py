@@ -11,9 +11,10 @@ import viz
 from ftcore import RunConfig
 from ftcore.analysis.landscape import LandscapeConfig
 from ..claims import Claim
+from ..scale import SELECTION_SEEDS
 from ..registry import FigureSpec, Grid, LandscapeNeed, Value, figure
 from .base import (LLRD_DECAY, LLRD_LR, all_runs, base_run, chosen, decay_grid, frozen, measured)
-from .captions import configs, lr, n, one, pct, seeds
+from .captions import configs, held_out, lr, n, one, pct, seeds
 
 # ------------------------------------------------------------------------------------ concept
 FULL_MODEL = RunConfig().model
@@ -133,19 +134,35 @@ def _llrd(lr_: float) -> dict:
     return {"lr_strategy": "layerwise", "layer_decay": LLRD_DECAY, "lr": lr_}
 
 
+def llrd_lr(S) -> float:
+    """Layer-wise LRs' top learning rate: under the reviewed protocol chosen on validation on full
+    fine-tuning's grid (chapter.protocol ``llrd``); earlier, the figure's own sweep's."""
+    return chosen(S, "llrd") if S.reviewed else LLRD_LR
+
+
+def _llrd_sweep(S) -> list:
+    """The top-LR sweep the right panel draws, validation only. Reviewed: the ``llrd`` selection's
+    own runs (the selection seeds, the whole validation split; extensions included); earlier: a
+    sweep on the first two reporting seeds (500 validation reviews)."""
+    if S.reviewed:  # the grid as extended by its stored records (MissingRecordError names the command)
+        from ..protocol import SELECTIONS, run_selection, selection_config
+        out = run_selection(SELECTIONS["llrd"], S, render_only=True)
+        return [({"lr": r["lr"], "seed": s, "train_size": r["config"].train_size}, selection_config(r["config"], s))
+                for r in out.rows for s in SELECTION_SEEDS]
+    return [({"lr": lr_, "seed": s, "train_size": S.base.train_size},
+             S.base.replace(seed=s, eval_splits=("validation",), eval_size=S.pick(500, 32), **_llrd(lr_)))
+            for lr_ in LLRD_SWEEP for s in S.seeds[:2]]
+
+
 def _data_size_strategy(S):
     sizes = set(S.pick([s or FULL_SPLIT for s in DSS_SIZES], [48]))
     shared = [c for c in _strategies(S)["runs"].cells if c[0]["strategy"] in ("full", "frozen") and c[0]["size"] in sizes]
-    layerwise = [({"strategy": "layerwise", "size": lab["size"], "seed": lab["seed"]}, cfg.replace(**_llrd(LLRD_LR)))
+    layerwise = [({"strategy": "layerwise", "size": lab["size"], "seed": lab["seed"]}, cfg.replace(**_llrd(llrd_lr(S))))
                  for lab, cfg in shared if lab["strategy"] == "full"]
-    # chosen on validation (500 reviews, evaluated after each epoch), never on the test split
-    sweep = [({"lr": lr_, "seed": s, "train_size": S.base.train_size},
-              S.base.replace(seed=s, eval_splits=("validation",), eval_size=S.pick(500, 32), **_llrd(lr_)))
-             for lr_ in LLRD_SWEEP for s in S.seeds[:2]]
-    return {"runs": Grid(shared + layerwise), "sweep": Grid(sweep)}
+    return {"runs": Grid(shared + layerwise), "sweep": Grid(_llrd_sweep(S))}
 
 
-def _dss_caption(S) -> dict:
+def _dss_text(S) -> dict:
     needs = _data_size_strategy(S)
     runs, sweep = needs["runs"], needs["sweep"]
     sizes = sorted({lab["size"] for lab, _ in runs.cells})
@@ -164,6 +181,15 @@ def _dss_caption(S) -> dict:
                   f"regime, {k_sweep} seeds, validation accuracy), times {decay:g} per layer down, the same epochs as full "
                   "fine-tuning. Middle: each strategy minus full fine-tuning, seed-paired. The whole split is under "
                   "10,000 reviews, so the rule's \">10k: full fine-tuning\" zone is not measured."}
+
+
+def _dss_caption(S) -> dict:
+    out = _dss_text(S)
+    if S.reviewed:  # both LRs on one grid, chosen the same way
+        out = {"zh": out["zh"] + f"逐层学习率的顶层学习率与全参数微调的统一学习率在同一网格上、以同样的规则于验证集选定（{held_out('zh')}）。",
+               "en": out["en"] + " The layer-wise top LR and full fine-tuning's uniform LR were chosen on the same grid by "
+                                 f"the same rule on the validation split {held_out('en')}."}
+    return out
 
 
 def _dss_measure(inputs):
