@@ -30,7 +30,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ftcore import RunConfig
+from ftcore.analysis.continual import ContinualConfig
 from ftcore.records.validity import ONE_CLASS_LIMIT
 
 from .scale import REVIEWED, SELECTION_SEEDS, Scale
@@ -39,16 +42,22 @@ BASE_GRID = (3e-5, 1e-4, 3e-4)  # full fine-tuning's LR grid (extended past an e
 LEARN_MARGIN = 0.02  # validation accuracy must beat the majority class by this much (as the gate)
 
 
-def selection_config(cfg: RunConfig, seed: int) -> RunConfig:
-    """The run that scores ``cfg`` for a choice: a selection seed, validation only, no test."""
+def selection_config(cfg, seed: int):
+    """The run that scores ``cfg`` (a RunConfig, or a ContinualConfig's task sequence) for a
+    choice: a selection seed, the whole validation split, no test."""
     if seed not in SELECTION_SEEDS:
         raise ValueError(f"selection runs use the selection seeds {SELECTION_SEEDS}, not {seed}")
+    if isinstance(cfg, ContinualConfig):  # its accuracy matrix is then measured on validation
+        return dataclasses.replace(cfg, base=selection_config(cfg.base, seed))
     return cfg.replace(seed=seed, test_at_end=False, eval_splits=("validation",), eval_size=None)
 
 
 def validation_score(record, metric: str = "accuracy") -> dict:
     """What a selection reads of one run: validation ``metric``, the majority share and the largest
-    predicted share, all on validation, and whether the run learned. Never a test row."""
+    predicted share, all on validation, and whether the run learned. Never a test row. A task
+    sequence: :func:`sequence_validation_score`."""
+    if "continual" in (getattr(record, "config", None) or {}):
+        return sequence_validation_score(record, metric)
     ev = record.evals
     val = ev[ev["split"] == "validation"]
     last = val[val["step"] == val["step"].max()] if len(val) else val
@@ -61,6 +70,33 @@ def validation_score(record, metric: str = "accuracy") -> dict:
            f"not above the majority class ({acc:.3f} vs {maj:.3f})" if acc < maj + LEARN_MARGIN else "")
     return {"score": acc, "majority": maj, "max_class_frac": share, "learned": not why, "why": why,
             "steps": record.summary.get("steps"), "cpu_s": record.summary.get("cpu_s")}
+
+
+def sequence_validation_score(record, metric: str = "accuracy") -> dict:
+    """A task sequence's score for a choice: the average validation ``metric`` over its tasks after
+    the last one (what stays of each task, forgetting included: Lopez-Paz & Ranzato's ACC). It
+    learned when it finished every task and each task, right after its own training, beat that
+    task's majority class (by ``LEARN_MARGIN``) without predicting one class."""
+    from ftcore.records.metrics import accuracy_matrix
+    tasks = record.config["continual"]["tasks"]
+    acc, maj, share = (accuracy_matrix(record, "validation", m) for m in (metric, "majority_frac", "max_class_frac"))
+    why = []
+    if record.status == "diverged" or len(acc) < len(tasks):
+        why.append("diverged" if record.status == "diverged" else f"stopped after {len(acc)} of {len(tasks)} tasks")
+    for j, t in enumerate(tasks[:len(acc)]):
+        a, m, sh = acc.iloc[j, j], maj.iloc[j, j], share.iloc[j, j]
+        if not math.isfinite(a):
+            why.append(f"{t}: no validation score")
+        elif sh >= ONE_CLASS_LIMIT:
+            why.append(f"{t}: one class ({sh:.0%} of predictions)")
+        elif a < m + LEARN_MARGIN:
+            why.append(f"{t}: not above the majority class ({a:.3f} vs {m:.3f})")
+    score = float(acc.iloc[-1].mean()) if len(acc) == len(tasks) else math.nan
+    per_task = record.summary.get("per_task") or []
+    return {"score": score, "majority": float(np.nanmean(np.diag(maj.to_numpy()))) if len(maj) else math.nan,
+            "max_class_frac": float(np.nanmax(np.diag(share.to_numpy()))) if len(share) else math.nan,
+            "learned": not why, "why": "; ".join(why), "steps": sum(t.get("steps") or 0 for t in per_task),
+            "cpu_s": record.summary.get("cpu_s")}
 
 
 @dataclass(frozen=True)
@@ -160,7 +196,7 @@ def outcome(sel: Selection, S: Scale = REVIEWED, *, fetch: Callable[[RunConfig],
             out.rows.append({"label": label, "config": cfg, "scores": vals,
                              "mean": sum(vals) / len(vals), "learned": all(x["learned"] for x in scores),
                              "why": [x["why"] for x in scores if x["why"]], "steps": scores[0]["steps"],
-                             "lr": cfg.lr})
+                             "lr": getattr(cfg, "lr", None)})  # a sequence's grids are not LR grids
         best = _best(sel, out.rows)
         out.chosen = best["label"] if best else None
         more = _extensions(sel, out.rows, extra) if sel.lr_grid else []
@@ -311,6 +347,19 @@ def _llrd_lrs(S: Scale) -> dict[str, RunConfig]:
     return _lrs(dict(lr_strategy="layerwise", layer_decay=LLRD_DECAY), BASE_GRID)(S)
 
 
+def _sequences(method: str, key: str, grid: str, name: str):
+    """Task sequences of the forgetting figure (its tasks, the base run's settings) over the values
+    of one setting ``key`` of ``method`` (``grid``: their name in chapter.figures.problems), scored by
+    the average validation accuracy after the last task."""
+    def cands(S: Scale) -> dict[str, ContinualConfig]:
+        from .figures import problems
+        from .figures.captions import sci
+        return {(_lr_label(v) if key.endswith("lr") else f"{name} {sci(v)}"): ContinualConfig(base=problems.sequence_base(S), tasks=problems.CL_TASKS,
+                                                 method=method, **{key: v})
+                for v in getattr(problems, grid)}
+    return cands
+
+
 # The frozen encoder + head: features computed once (no dropout in the frozen encoder), 20 epochs.
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
@@ -359,28 +408,30 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
     Selection("fragile", _fragile_lrs, "chapter.scale.REVIEWED.chosen['fragile']", rule="first_failure", lr_grid=False,
               note="the stability-fixes figure's fragile baseline: the lowest learning rate at which it fails to learn in a "
                    "selection seed"),
+    Selection("cl_ewc", _sequences("ewc", "ewc_lambda", "EWC_LAMBDAS", "λ"), "chapter.scale.REVIEWED.chosen['cl_ewc']",
+              lr_grid=False, note="EWC's penalty weight λ on the task sequence (average validation accuracy after the last task)"),
+    Selection("cl_lora", _sequences("lora", "lora_lr", "CL_LORA_LRS", "lr"), "chapter.scale.REVIEWED.chosen['cl_lora']",
+              lr_grid=False, note="LoRA per task: its learning rate on the task sequence (average validation accuracy after the last task)"),
     Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}
 
 
 # ------------------------------------------------------------------------------------ running them
-def cache_fetch(S: Scale, *, render_only: bool) -> Callable[[RunConfig], object]:
-    from ftcore import run
-    return lambda cfg: run(cfg, runs_dir=S.runs_dir, render_only=render_only)
-
-
 def run_selection(sel: Selection, S: Scale = REVIEWED, *, jobs: int = 2, render_only: bool = False) -> Outcome:
     """Train what ``sel`` lacks (``jobs`` processes of one thread each, through the run cache) in
     rounds, since an extension of the grid is known only once the grid is scored; then its outcome.
     ``render_only``: never train (a missing record is a MissingRecordError)."""
+    from ftcore.analysis.continual import stored_sequence
     from ftcore.engine.runs import cached
     from ftcore.records.cache import MissingRecordError
+    from ftcore.records.cache import fetch as fetch_stored
     while True:
-        asked: list[RunConfig] = []
+        asked: list = []
 
-        def fetch(cfg: RunConfig):
-            rec = cached(cfg, S.runs_dir)
+        def fetch(cfg):
+            rec = fetch_stored(stored_sequence(cfg, S.runs_dir)) if isinstance(cfg, ContinualConfig) \
+                else cached(cfg, S.runs_dir)
             if rec is None:
                 asked.append(cfg)
                 return _Placeholder()
@@ -414,7 +465,8 @@ def _train(cfgs: list[RunConfig], S: Scale, jobs: int) -> None:
     from .needs import RUN_KIND, Job
     from .parallel import train_missing
     print(f"  training {len(cfgs)} selection runs ({jobs} × 1 thread)", flush=True)
-    train_missing(Collector(S), [Job(RUN_KIND["ftcore"], c) for c in cfgs], workers=jobs, threads=1)
+    train_missing(Collector(S), [Job("task sequence" if isinstance(c, ContinualConfig) else RUN_KIND["ftcore"], c)
+                                 for c in cfgs], workers=jobs, threads=1)
 
 
 def main(argv=None) -> int:

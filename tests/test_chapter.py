@@ -70,9 +70,9 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
                     ids.setdefault(run_id(cfg), set()).add(spec.id)
     shared = [v for v in ids.values() if len(v) > 1]
     assert shared, "figures should share runs (e.g. the base run)"
-    # 5 paired seeds per arm; a guard against a grid exploding by accident (the cost itself:
-    # python -m chapter.report --cost)
-    assert 200 < len(ids) < 500
+    # 5 paired seeds per arm (20 for stability fixes' failure rates, 10 for warmup's); a guard against
+    # a grid exploding by accident (the cost itself: python -m chapter.report --cost)
+    assert 200 < len(ids) < 800
 
 
 def test_quick_scale_is_small():

@@ -209,3 +209,16 @@ def test_render_only_never_trains_a_missing_or_corrupt_sequence(seq, tmp_path, m
 def test_every_method_is_a_strategy_on_the_ordinary_loop():
     from ftcore.analysis.continual import METHODS, STRATEGIES, Naive
     assert set(STRATEGIES) == set(METHODS) and all(issubclass(c, Naive) for c in STRATEGIES.values())
+
+
+def test_a_sequence_that_does_not_test_measures_its_matrix_on_validation_only(seq, tmp_path):
+    import dataclasses
+    scoring = dataclasses.replace(seq, base=seq.base.replace(test_at_end=False, eval_splits=("validation",)))
+    assert scoring.matrix_split == "validation" and seq.matrix_split == "test"
+    rec = run_sequence(scoring, runs_dir=tmp_path)
+    assert set(rec.evals["split"]) == {"validation"}  # never a test row
+    m = accuracy_matrix(rec, split="validation")
+    assert m.shape == (3, 3) and not np.isnan(m.iloc[2].to_numpy()).any() and np.isnan(m.iloc[0, 1])
+    assert accuracy_matrix(rec).isna().all().all()  # the test matrix is empty
+    with pytest.raises(ConfigError, match="test_at_end=False and no 'validation'"):
+        dataclasses.replace(seq, base=seq.base.replace(test_at_end=False, eval_splits=("train",)))

@@ -109,6 +109,7 @@ def test_the_selections_have_the_reviewed_base_and_name_what_they_set():
         cands = sel.candidates(REVIEWED)
         assert cands and sel.sets, name
         for cfg in cands.values():
+            cfg = getattr(cfg, "base", cfg)  # a task sequence's shared run settings
             assert cfg.precision == "fp32" and cfg.test_size is None, name
 
 
@@ -316,3 +317,51 @@ def test_layerwise_lrs_are_tuned_on_full_fine_tunings_grid_and_drawn_from_their_
     runs = REGISTRY["data-size-strategy"].needs(S)["runs"]
     assert {c.lr for lab, c in runs.cells if lab["strategy"] == "layerwise"} == {3e-4}
     assert "chosen on the same grid by the same rule" in REGISTRY["data-size-strategy"].caption(S)["en"]
+
+
+def _sequence_record(first, last, *, majority=0.5, share=0.6, test=None) -> RunRecord:
+    """A two-task sequence's record: validation accuracy ``first`` on task a right after it and
+    ``last`` on each task after the second (test rows, if given, hold ``test`` everywhere)."""
+    tasks = ["a", "b"]
+    rows = []
+    for end, accs in ((10, {"a": first}), (20, dict(zip(tasks, last)))):
+        for t, acc in accs.items():
+            for split, v in (("validation", acc), *((("test", test),) if test is not None else ())):
+                rows += [(end, t, split, "accuracy", v), (end, t, split, "majority_frac", majority),
+                         (end, t, split, "max_class_frac", share)]
+    evals = pd.DataFrame(rows, columns=["step", "task", "split", "metric", "value"])
+    events = pd.DataFrame([(10, "task_end", "a"), (20, "task_end", "b")], columns=["step", "kind", "detail"])
+    return RunRecord("s", {"continual": {"tasks": tasks}}, {}, "completed",
+                     {"per_task": [{"steps": 10}, {"steps": 10}]}, {"evals": evals, "events": events})
+
+
+def test_a_sequence_is_scored_on_validation_by_what_stays_of_every_task():
+    from chapter.protocol import sequence_validation_score
+    s = validation_score(_sequence_record(0.9, (0.7, 0.8)))
+    assert s["score"] == pytest.approx(0.75) and s["learned"] and s["steps"] == 20  # ACC after the last task
+    poisoned = validation_score(_sequence_record(0.9, (0.7, 0.8), test=0.0))
+    assert poisoned["score"] == s["score"]  # test rows never read
+    bad = sequence_validation_score(_sequence_record(0.51, (0.5, 0.8)))
+    assert not bad["learned"] and "a: not above the majority class" in bad["why"]
+    assert not validation_score(_sequence_record(0.9, (0.7, 0.8), share=0.99))["learned"]
+
+
+def test_sequence_choices_run_on_selection_seeds_without_test_and_set_the_forgetting_figures():
+    import dataclasses
+
+    from chapter import figures  # noqa: F401
+    from chapter.figures.problems import CL_SEEDS_REVIEWED, cl_methods, sequences
+    from ftcore.analysis.continual import ContinualConfig
+    for name, key in (("cl_ewc", "ewc_lambda"), ("cl_lora", "lora_lr")):
+        cands = SELECTIONS[name].candidates(REVIEWED)
+        assert len({getattr(c, key) for c in cands.values()}) == len(cands) >= 3
+        cfg = selection_config(next(iter(cands.values())), SELECTION_SEEDS[0])
+        assert isinstance(cfg, ContinualConfig) and cfg.base.seed == SELECTION_SEEDS[0]
+        assert not cfg.base.test_at_end and cfg.matrix_split == "validation" and cfg.base.eval_size is None
+    S = dataclasses.replace(REVIEWED, chosen=dict(REVIEWED.chosen, cl_ewc=1e5, cl_lora=1e-3))
+    m = cl_methods(S)
+    assert m["ewc"][1]["ewc_lambda"] == m["replay_ewc"][1]["ewc_lambda"] == 1e5 and m["lora"][1]["lora_lr"] == 1e-3
+    assert m["ewc_1000"][1]["ewc_lambda"] == 1000.0  # seed 001's variant stays as the seed gives it
+    cells = sequences(S)["runs"].cells
+    assert all(c.base.test_size is None and c.base.test_at_end for _, c in cells)  # the whole test split
+    assert {lab["seed"] for lab, _ in cells} == set(S.seeds[:CL_SEEDS_REVIEWED])

@@ -12,8 +12,8 @@ from ..claims import Claim
 from ..registry import FigureSpec, figure
 from .base import HIDDEN, LAYERS, all_runs, beats, chosen, epochs_for, measured, memory_need, seeds_grid
 from .captions import arm, chosen_text, lr, n, one, pct, sci, seeds
-from .problems import (CL_METHODS, FORGETTING_CLAIMS, TABLE_METHODS, cl_name, mean_forgetting, probes, sequence_configs,
-                       sequences)
+from .problems import (CL_METHODS, FORGETTING_CLAIMS, TABLE_METHODS, cl_chosen_text, cl_name, mean_forgetting, probes,
+                       sequence_configs, sequences)
 
 # ------------------------------------------------------------------------------------ peft
 # Each method at the LR its selection chose (base.chosen: on validation under the reviewed protocol;
@@ -102,6 +102,14 @@ def _table_caption(S) -> dict:
     lam, lam_seed, mem, mem_seed = sci(c["ewc"].ewc_lambda), n(c["ewc_1000"].ewc_lambda), \
         pct(c["replay"].replay_memory), pct(c["replay_3"].replay_memory)
     both = pct(c["replay_ewc"].replay_memory)
+    if S.reviewed:
+        how = cl_chosen_text(S)
+        return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、相对直接顺序微调的训练时间（{k} 个种子，在整个测试集上评估）。EWC λ = {lam}，"
+                      f"旁边是种子 001 建议的 λ = {lam_seed}；回放保留 {mem}，旁边是 {mem_seed}；回放 {both} + EWC 为组合；"
+                      "多任务联合训练（所有任务同时训练）是上界。" + how["zh"],
+                "en": f"After the second task: old-task accuracy, new-task accuracy, training time relative to naive ({k} seeds, "
+                      f"the whole test split). EWC λ = {lam} beside seed 001's λ = {lam_seed}; replay keeps {mem}, beside {mem_seed}; "
+                      f"replay {both} + EWC combines them; joint multi-task training (all tasks at once) is the upper bound." + how["en"]}
     return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、相对直接顺序微调的训练时间（{k} 个种子）。EWC λ = {lam}（在早先协议中按测试结果选定，尚未在验证集上重选；此编码器的 Fisher 很小，λ 须很大才有作用），"
                   f"旁边是种子 001 建议的 λ = {lam_seed}；回放保留 {mem}，旁边是 {mem_seed}；回放 {both} + EWC 为组合；"
                   "多任务联合训练（所有任务同时训练）是上界。",

@@ -1,7 +1,8 @@
 """Catastrophic forgetting and continual learning: one encoder, a sequence of tasks, one head per task.
 
-After each task is trained, every task seen so far is evaluated on its test split; those rows of
-the record's ``evals`` form the accuracy matrix (:func:`accuracy_matrix`), from which forgetting,
+After each task is trained, every task seen so far is evaluated on its test split (on its whole
+validation split instead when the base config does not test: a sequence that scores a choice,
+``chapter.protocol``); those rows of the record's ``evals`` form the accuracy matrix (:func:`accuracy_matrix`), from which forgetting,
 backward transfer and average accuracy are derived (:func:`sequence_metrics`), never stored. Methods that fight
 forgetting are small strategy objects (``STRATEGIES``) that add callbacks or change the data of the
 ordinary loop: every task is a trainer from ``runs.build``, and ``record_builder.build_record`` writes the record:
@@ -114,6 +115,9 @@ class ContinualConfig:
         if not isinstance(self.fisher_examples, int) or self.fisher_examples < 1:
             raise ConfigError(f"ContinualConfig.fisher_examples={self.fisher_examples!r} is not allowed: "
                               "expected an integer >= 1")
+        if not self.base.test_at_end and "validation" not in self.base.eval_splits:
+            raise ConfigError("ContinualConfig.base has test_at_end=False and no 'validation' in eval_splits: "
+                              "a sequence evaluates every task on one of them; add 'validation' to eval_splits")
         if self.method == "lora" and self.base.peft not in ("none", "lora"):
             raise ConfigError(f"RunConfig.peft={self.base.peft!r} is not allowed with method='lora'")
 
@@ -126,6 +130,12 @@ class ContinualConfig:
         out = self.to_dict()
         out["base"] = self.base.identity_dict()
         return out
+
+    @property
+    def matrix_split(self) -> str:
+        """The split the accuracy matrix is measured on: test, or validation when the base config
+        does not test (a sequence that scores a choice must never read test)."""
+        return "test" if self.base.test_at_end else "validation"
 
     def task_config(self, task: str) -> RunConfig:
         cfg = self.base.replace(task=task, early_stopping_patience=None)
@@ -311,16 +321,16 @@ class ForgettingMonitor(Callback):
         self.warned: set[str] = set()
 
     def on_eval_end(self, t: Trainer) -> None:
-        test = t.last_eval.get("test")
-        if test is None or not getattr(t, "cross_task", False):
+        if not getattr(t, "cross_task", False):
             return
-        task, acc = t.eval_task, test["accuracy"]
+        split = "test" if "test" in t.last_eval else "validation"
+        task, acc = t.eval_task, t.last_eval[split]["accuracy"]
         if task == t.cfg.task:
             self.first.setdefault(task, acc)
         elif task in self.first and acc < self.threshold * self.first[task] and task not in self.warned:
             self.warned.add(task)
             t.log_event("forgetting_warning",
-                        f"{task}: test accuracy {acc:.3f} < {self.threshold:g} x {self.first[task]:.3f} "
+                        f"{task}: {split} accuracy {acc:.3f} < {self.threshold:g} x {self.first[task]:.3f} "
                         f"(its accuracy right after training) while training {t.cfg.task}")
 
 
@@ -404,15 +414,15 @@ def replay_loader(data: TaskData, memory: dict, head: int, batch_size: int, frac
 
 
 class CrossTaskEvaluation(Callback):
-    """At the end of a task, evaluates every task seen so far (and unseen ones if asked) on its
-    test split; the rows become the accuracy matrix."""
+    """At the end of a task, evaluates every task seen so far (and unseen ones if asked) on ``split``
+    (test; validation for a sequence that scores a choice); the rows become the accuracy matrix."""
 
     order = 25
 
-    def __init__(self, tasks: list[tuple[str, int, TaskData]], select=None):
+    def __init__(self, tasks: list[tuple[str, int, TaskData]], select=None, split: str = "test"):
         """``tasks``: (name, head, data) of each task to evaluate; ``select(head)`` makes a task the
         one the model computes (default: activate its head)."""
-        self.tasks, self.select = tasks, select
+        self.tasks, self.select, self.split = tasks, select, split
 
     def _select(self, t: Trainer, head: int) -> None:
         if self.select is not None:
@@ -427,7 +437,7 @@ class CrossTaskEvaluation(Callback):
         for name, head, data in self.tasks:
             self._select(t, head)
             t.eval_task = name
-            t.last_eval = {"test": t.evaluate("test", data)}
+            t.last_eval = {self.split: t.evaluate(self.split, data)}
             t.fire("eval_end")
         self._select(t, t.current_head)
         t.cross_task = False
@@ -639,7 +649,8 @@ def train_sequence(ccfg: ContinualConfig) -> RunRecord:
         for h, head in enumerate(heads.heads):  # the shared part trains; other tasks' heads stay
             head.requires_grad_(method.trains_head(i, h))
         evaluated = range(n) if ccfg.eval_unseen else range(i + 1)
-        cbs.append(CrossTaskEvaluation([(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in evaluated], method.select))
+        cbs.append(CrossTaskEvaluation([(ccfg.tasks[j], j, datas[ccfg.tasks[j]]) for j in evaluated], method.select,
+                                       split=ccfg.matrix_split))
         trainer = build(cfg, cbs, model=model, data=datas[task], seed=cfg.seed + i, trainer_cls=TaskTrainer,
                         head=i, memory=method.memory,
                         replay_fraction=method.replay_fraction(i, len(datas[task].train["label"])),

@@ -10,14 +10,15 @@ import pandas as pd
 from .record import RunRecord
 
 
-def accuracy_matrix(record: RunRecord) -> pd.DataFrame:
-    """Rows: after training task i; columns: test accuracy on task j (NaN where not measured).
+def accuracy_matrix(record: RunRecord, split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
+    """Rows: after training task i; columns: ``split`` ``metric`` on task j (NaN where not measured).
+    A sequence that scores a choice is measured on validation only (``split="validation"``).
 
     Read from the record's ``evals`` at the steps of its ``task_end`` events."""
     tasks = record.config["continual"]["tasks"]
     ends = record.events.loc[record.events.kind == "task_end", "step"].tolist()
     ev = record.evals
-    acc = ev[(ev.split == "test") & (ev.metric == "accuracy")]
+    acc = ev[(ev.split == split) & (ev.metric == metric)]
     rows = []
     for end in ends:
         at = acc[acc.step == end].drop_duplicates("task", keep="last").set_index("task")["value"]
