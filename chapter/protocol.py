@@ -342,6 +342,12 @@ def _fragile_lrs(S: Scale) -> dict[str, RunConfig]:
     return {_lr_label(lr): base.replace(lr=lr) for lr in RISKY_LADDER}
 
 
+def _whole_split(S: Scale) -> RunConfig:
+    """The strategies figure's largest size: the whole training split, for as many epochs as it gives it."""
+    from .figures.basics import strategy_epochs
+    return S.base.replace(train_size=None, epochs=strategy_epochs(S, None))
+
+
 def _llrd_lrs(S: Scale) -> dict[str, RunConfig]:
     from .figures.base import LLRD_DECAY
     return _lrs(dict(lr_strategy="layerwise", layer_decay=LLRD_DECAY), BASE_GRID)(S)
@@ -383,8 +389,11 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="full fine-tuning as the peft figure compares it: pooling and learning rate"),
     Selection("head", _frozen_heads, "chapter.scale.REVIEWED.chosen['head'], ['head_pooling']", lr_grid=False,
               note="the frozen encoder's head: pooling and learning rate"),
-    Selection("random_init", _lrs(dict(init="random"), (1e-4, 3e-4, 1e-3)), "chapter.scale.REVIEWED.chosen['random_init']",
-              note="training from scratch (random initialisation): its learning rate at the base run's steps"),
+    # from scratch learns nothing in the base run's 126 steps (every LR stayed at one class): chosen
+    # on the whole training split, the size at which the strategies figure requires it to learn
+    Selection("random_init", _lrs(dict(init="random"), (1e-4, 3e-4, 1e-3), base=_whole_split),
+              "chapter.scale.REVIEWED.chosen['random_init']",
+              note="training from scratch (random initialisation): its learning rate on the whole training split"),
     # layer-wise LRs' top LR on the grid (and extension rule) the uniform LR of full fine-tuning was
     # chosen on ("base"), so the data-size figure compares each at its own best
     Selection("llrd", _llrd_lrs, "chapter.scale.REVIEWED.chosen['llrd']",

@@ -98,6 +98,9 @@ REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
             "reg_dropout": 0.1, "reg_weight_decay": 0.01, "reg_label_smoothing": 0.1, "reg_early_stopping": 4,
             # the learning rates that are too high: the lowest at which a run without warmup (the warmup
             # figure) or the fragile baseline (stability-fixes) failed to learn in a selection seed
-            "risky": 6e-4, "fragile": 3e-4})
+            "risky": 6e-4, "fragile": 3e-4,
+            # layer-wise LRs' top LR (×0.9 per layer down) on full fine-tuning's grid: 3e-4 (0.773; the
+            # uniform LR chose 1e-4 on the same grid), its extension to 1e-3 collapsed
+            "llrd": 3e-4})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}
