@@ -39,6 +39,8 @@ def test_lines_fit_where_they_can_and_existing_breaks_stay():
     assert wrap_text("16 条样本（768 个词元）", 9).split("\n")[0] == "16 条样本"
     assert "768\n" not in wrap_text("一步训练，16 条样本（768 个词元，bf16 精度下的保存激活）", 10)
     assert wrap_text("short", 40) == "short" and wrap_text("one\ntwo", 40) == "one\ntwo"
+    for width in range(8, 30):  # a confidence level stays with its interval's one-letter name
+        assert "95%\nt" not in wrap_text("验证准确率（各种子的均值，色带：95% t 区间）", width)
 
 
 @pytest.mark.parametrize("text", [UNFREEZE, TOTAL])

@@ -11,6 +11,7 @@ _CLOSING = ")]}）］｝」』】〉》”’，。、：；！？,.:;!?%…"
 _BRACKETS = {"(": ")", "[": "]", "（": "）", "［": "］", "「": "」", "【": "】"}
 _SHORT_GROUP = 12  # a bracketed group of at most this many characters inside is never broken
 _BARE_NUMBER = re.compile(r"(?:^|[\s([（［])[-+−]?[0-9][0-9.,]*$")  # "48" in "(48 training examples)"
+_LONE_LETTER = re.compile(r"[A-Za-z](?![A-Za-z])")  # the "t" of "95% t 区间"
 _UNIT = re.compile(r"(?:%|‰|°|[A-Za-zµ]{1,3}(?![A-Za-z]))")  # M, MiB, ms, s, cm, pt, %
 
 
@@ -56,6 +57,8 @@ def _break_points(line: str) -> list[tuple[int, bool]]:
         if before[-1].isdigit() and (_wide(after[0]) and after[0] not in _OPENING or _UNIT.match(after)
                                      or (_BARE_NUMBER.search(before) and after[0].isalpha())):
             continue  # a number and its unit, measure word or counted noun stay together
+        if before[-1] == "%" and _LONE_LETTER.match(after):
+            continue  # "95% t interval": the level and its one-letter name stay together
         out.append((i, at_space))
     return out
 
