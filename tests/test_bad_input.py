@@ -469,7 +469,10 @@ def test_ctrl_c_in_other_commands(monkeypatch, tmp_path, capsys):
 
 def test_a_real_sigint_during_ftcore_run(S, tmp_path):
     """SIGINT from outside (what Ctrl-C sends), in a fresh process running the command line."""
+    # a terminal's process handles SIGINT; one started in the background by a non-interactive shell
+    # inherits it ignored (POSIX), and Python then installs no handler: restore what a terminal gives
     script = ("import os, signal, sys\n"
+              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
               "from ftcore.engine import trainer\n"
               "fire = trainer.Trainer.fire\n"
               "def fire_and_signal(self, event):\n"
