@@ -101,6 +101,10 @@ REVIEWED = Scale("reviewed", (0, 1, 2, 3, 4), RunConfig(
             "risky": 6e-4, "fragile": 3e-4,
             # layer-wise LRs' top LR (×0.9 per layer down) on full fine-tuning's grid: 3e-4 (0.773; the
             # uniform LR chose 1e-4 on the same grid), its extension to 1e-3 collapsed
-            "llrd": 3e-4})
+            "llrd": 3e-4,
+            # the forgetting figures' task sequences, by the average validation accuracy after the last
+            # task: EWC λ 1e6 (0.819; 1e4 0.536, 1e5 0.626, 1e7 0.646: too weak and too rigid on each
+            # side), LoRA per task 1e-3 (0.875; at 3e-4 sentiment and at 3e-3 subjectivity stayed one class)
+            "cl_ewc": 1e6, "cl_lora": 1e-3})
 
 SCALES = {"full": FULL, "quick": QUICK, "reviewed": REVIEWED}

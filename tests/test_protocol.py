@@ -244,6 +244,10 @@ def test_each_chosen_lr_in_the_code_is_what_its_selection_chose_on_validation(na
         field_ = REG_STRENGTHS[name.removeprefix("reg_")][0]
         assert REVIEWED.chosen[name] == pytest.approx(getattr(out.chosen_config, field_)), out.table()
         return
+    sequence = {"cl_ewc": "ewc_lambda", "cl_lora": "lora_lr"}  # a task sequence's setting
+    if name in sequence:
+        assert REVIEWED.chosen[name] == pytest.approx(getattr(out.chosen_config, sequence[name])), out.table()
+        return
     assert REVIEWED.chosen[name] == pytest.approx(out.chosen_config.lr), out.table()
     if f"{name}_pooling" in REVIEWED.chosen:  # chosen over pooling x LR
         assert REVIEWED.chosen[f"{name}_pooling"] == out.chosen_config.pooling, out.table()
