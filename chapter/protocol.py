@@ -64,12 +64,17 @@ def validation_score(record, metric: str = "accuracy") -> dict:
     get = dict(zip(last["metric"], last["value"]))
     acc, maj = get.get(metric, math.nan), get.get("majority_frac", math.nan)
     share = get.get("max_class_frac", math.nan)
-    why = ("diverged" if record.status == "diverged" else
-           "no validation score" if not math.isfinite(acc) else
-           f"one class ({share:.0%} of predictions)" if share >= ONE_CLASS_LIMIT else
-           f"not above the majority class ({acc:.3f} vs {maj:.3f})" if acc < maj + LEARN_MARGIN else "")
+    why = "diverged" if record.status == "diverged" else _not_learned(acc, maj, share)
     return {"score": acc, "majority": maj, "max_class_frac": share, "learned": not why, "why": why,
             "steps": record.summary.get("steps"), "cpu_s": record.summary.get("cpu_s")}
+
+
+def _not_learned(acc: float, maj: float, share: float) -> str:
+    """Why a validation score shows nothing learned (empty when it learned): no score, one class
+    predicted, or not above the majority class by ``LEARN_MARGIN``."""
+    return ("no validation score" if not math.isfinite(acc) else
+            f"one class ({share:.0%} of predictions)" if share >= ONE_CLASS_LIMIT else
+            f"not above the majority class ({acc:.3f} vs {maj:.3f})" if acc < maj + LEARN_MARGIN else "")
 
 
 def sequence_validation_score(record, metric: str = "accuracy") -> dict:
@@ -84,13 +89,9 @@ def sequence_validation_score(record, metric: str = "accuracy") -> dict:
     if record.status == "diverged" or len(acc) < len(tasks):
         why.append("diverged" if record.status == "diverged" else f"stopped after {len(acc)} of {len(tasks)} tasks")
     for j, t in enumerate(tasks[:len(acc)]):
-        a, m, sh = acc.iloc[j, j], maj.iloc[j, j], share.iloc[j, j]
-        if not math.isfinite(a):
-            why.append(f"{t}: no validation score")
-        elif sh >= ONE_CLASS_LIMIT:
-            why.append(f"{t}: one class ({sh:.0%} of predictions)")
-        elif a < m + LEARN_MARGIN:
-            why.append(f"{t}: not above the majority class ({a:.3f} vs {m:.3f})")
+        reason = _not_learned(acc.iloc[j, j], maj.iloc[j, j], share.iloc[j, j])
+        if reason:
+            why.append(f"{t}: {reason}")
     score = float(acc.iloc[-1].mean()) if len(acc) == len(tasks) else math.nan
     per_task = record.summary.get("per_task") or []
     return {"score": score, "majority": float(np.nanmean(np.diag(maj.to_numpy()))) if len(maj) else math.nan,
