@@ -167,27 +167,42 @@ def test_instability_marks_divergence(figure_inputs, lang_theme):
 
 # ------------------------------------------------------------------------------------ stability fixes
 def test_stability_fixes(figure_inputs, lang):
+    from ftcore.records.stats import newcombe_paired
     runs = figure_inputs("stability-fixes")["runs"]
     fixes = runs.values("fix")
-    fig = viz.stability_fixes(runs)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
-    rate_ax, acc_ax = fig.axes
-    assert unwrapped(rate_ax.get_title()) == unwrapped(t("stability-fixes.failure", lang, pct=95))
-    assert rate_ax.get_ylabel() == t("stability-fixes.failure_axis", lang)
+    with viz.set_theme(lang):
+        fig = viz.stability_fixes(runs)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    rate_ax, diff_ax, acc_ax = fig.axes
+    assert unwrapped(rate_ax.get_title()) == unwrapped(t("stability-fixes.failure", lang))
+    assert rate_ax.get_xlabel() == t("stability-fixes.failure_axis", lang)
     assert acc_ax.get_title() == t("stability-fixes.accuracy", lang)
-    assert acc_ax.get_ylabel() == t("test_accuracy", lang)
-    assert [c.get_text() for c in rate_ax.get_xticklabels()] == [t(f"stability-fixes.fix.{f}", lang) for f in fixes]
-    failed = {f: np.mean([r.status == "diverged" or r.metric("max_class_frac", "test") > 0.95
-                          for r in runs.select(fix=f).records]) for f in fixes}
+    assert acc_ax.get_xlabel() == t("test_accuracy", lang)
+    # one row per fix, the baseline on top
+    assert [c.get_text() for c in rate_ax.get_yticklabels()] == [t(f"stability-fixes.fix.{f}", lang) for f in fixes]
+    failed = {f: [r.status == "diverged" or r.metric("max_class_frac", "test") > 0.95
+                  for r in runs.select(fix=f).records] for f in fixes}
     (cont,) = bar_containers(rate_ax)
-    np.testing.assert_allclose([b.get_height() for b in cont], [failed[f] for f in fixes])
-    assert len(rate_ax.texts) == len(fixes)  # k/n above each bar
-    (acc_cont,) = bar_containers(acc_ax)
-    assert len(acc_cont) == len(fixes)
-    finite = [np.isfinite(r.metric("accuracy", "test")) for r in runs.records]
-    assert len(points(acc_ax, "seeds")) == sum(finite)
-    n_diverged = sum(r.status == "diverged" and not f for r, f in zip(runs.records, finite))
-    assert len(points(acc_ax, "diverged")) == n_diverged
+    np.testing.assert_allclose([b.get_width() for b in cont], [np.mean(failed[f]) for f in fixes])
+    assert len(rate_ax.texts) == len(fixes)  # k/n right of each interval
+    # the middle panel draws what the verdicts test: each fix minus the baseline, seed-paired, with
+    # Newcombe's interval, against a zero line
+    seeds = {f: [lab["seed"] for lab, _ in runs.select(fix=f)] for f in fixes}
+    by_seed = {f: dict(zip(seeds[f], failed[f])) for f in fixes}
+    drawn = [ln for ln in diff_ax.lines if ln.get_marker() == "o"]
+    assert len(drawn) == len(fixes) - 1
+    for ln, f in zip(drawn, [f for f in fixes if f != "baseline"]):
+        common = sorted(set(seeds[f]) & set(seeds["baseline"]))
+        iv = newcombe_paired([by_seed[f][s] for s in common], [by_seed["baseline"][s] for s in common])
+        assert ln.get_xdata()[0] == pytest.approx(iv.estimate)
+    assert any(ln.get_gid() == "zero" for ln in diff_ax.lines)
+    assert any(getattr(c, "get_gid", lambda: None)() == "ci95" for c in diff_ax.collections)
+    assert t("stability-fixes.reference", lang) in [x.get_text() for x in diff_ax.texts]
+    # every finite seed a dot in the accuracy panel, no bars from 0
+    assert not bar_containers(acc_ax)
+    finite = sum(np.isfinite(r.metric("accuracy", "test")) for r in runs.records)
+    assert sum(len(c.get_offsets()) for c in acc_ax.collections if c.get_facecolor().size and
+               c.get_facecolor()[0][-1] > 0) >= finite
     assert t("seeds_n", lang, n=runs.n_seeds(fix=fixes[0])) in fig.get_supxlabel()
     render(fig)
 

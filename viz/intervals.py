@@ -94,8 +94,9 @@ def plot_paired_differences(finals: pd.DataFrame, reference, *, by: str, order: 
     return ax
 
 
-def plot_wilson(ax: Axes, xs, k, n, *, color="black") -> None:
-    """The 95% Wilson interval of each rate k/n at ``xs`` as an error bar (``gid="ci95"``)."""
+def plot_wilson(ax: Axes, xs, k, n, *, color="black", horizontal: bool = False) -> None:
+    """The 95% Wilson interval of each rate k/n at ``xs`` as an error bar (``gid="ci95"``);
+    ``horizontal``: ``xs`` are rows (y) and the rates run along x."""
     ivs = [wilson(int(kk), int(nn)) for kk, nn in zip(k, n)]
     ok = [i for i, iv in enumerate(ivs) if iv.n > 0]
     if not ok:
@@ -104,8 +105,9 @@ def plot_wilson(ax: Axes, xs, k, n, *, color="black") -> None:
     est = np.array([ivs[i].estimate for i in ok])
     lo = np.array([ivs[i].low for i in ok])
     hi = np.array([ivs[i].high for i in ok])
-    eb = ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="none", ecolor=color, elinewidth=1.4, capsize=4,
-                     zorder=3)
+    err = [est - lo, hi - est]
+    eb = (ax.errorbar(est, x, xerr=err, fmt="none", ecolor=color, elinewidth=1.4, capsize=4, zorder=3) if horizontal
+          else ax.errorbar(x, est, yerr=err, fmt="none", ecolor=color, elinewidth=1.4, capsize=4, zorder=3))
     mark_interval(eb)
 
 

@@ -100,8 +100,8 @@ def keep_texts_inside(ax: Axes, *, pad_pt: float = 2.0, tries: int = 8) -> Axes:
 
 
 def legend_below(ax: Axes, *, gap_pt: float = 2.0):
-    """Move ``ax``'s legend under the axes, below its tick labels and x label, centred (two columns
-    when they fit the axes' width, else one): for a panel too small to keep its legend clear of the
+    """Move ``ax``'s legend under the axes, below its tick labels and x label, centred (up to three
+    columns, as many as fit the axes' width): for a panel too small to keep its legend clear of the
     values written on its bars. Call it once the figure's layout is settled (after
     :func:`fit_texts`); constrained layout then makes room for it when the figure is drawn again.
     Returns the legend (None if the axes has none)."""
@@ -122,9 +122,12 @@ def legend_below(ax: Axes, *, gap_pt: float = 2.0):
     title = leg.get_title().get_text() or None  # kept: it often says n and what the bars are
     if title and leg.get_title().get_window_extent(renderer).width > box.width:
         title = _wrap_to(title, leg.get_title().get_window_extent(renderer).width / box.width * 1.1)
-    leg = ax.legend(handles, labels, ncols=min(2, len(labels)), title=title, **kw)
-    if len(labels) > 1 and leg.get_window_extent(renderer).width > box.width:
-        leg = ax.legend(handles, labels, ncols=1, title=title, **kw)
+    # as many columns (up to 3) as fit the axes' width: every row a legend takes below a short
+    # stacked panel is taken from its plotting area
+    for ncols in range(min(3, len(labels)), 0, -1):
+        leg = ax.legend(handles, labels, ncols=ncols, title=title, **kw)
+        if ncols == 1 or leg.get_window_extent(renderer).width <= box.width:
+            break
     return leg
 
 

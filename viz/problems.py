@@ -21,10 +21,10 @@ from ftcore.records.queries import COLLAPSE_FRAC, collapse_table, curve, global_
 from ftcore.records.record import RunRecord
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import fit_texts, plot_majority, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
-from ftcore.records.stats import wilson
+from ._common import fit_texts, legend_below, plot_majority, _legend_dedup, _lr, _name, _rotate, _sep, plot_seed_bars, seed_note
+from ftcore.records.stats import mean_interval, newcombe_paired, wilson
 from .geometry import figsize
-from .intervals import plot_paired_differences, plot_wilson
+from .intervals import mark_interval, plot_paired_differences, plot_wilson
 from .text import has, t
 
 
@@ -353,45 +353,122 @@ def fixes_frame(runs: RunSet) -> pd.DataFrame:
 
 def plot_fixes_failure_rate(data: pd.DataFrame, *, order: Sequence, ax: Axes | None = None) -> Axes:
     """Share of failed runs per fix (``failed``: diverged, or the final test evaluation collapsed to
-    one class, ``ftcore.records.queries.run_failed``) with its 95% Wilson interval (the interval the
-    verdicts compare, ``gid="ci95"``), k/n written above each interval."""
+    one class, ``ftcore.records.queries.run_failed``) as horizontal bars, one row per fix from the
+    top, with its 95% Wilson interval (``gid="ci95"``) and k/n written right of it."""
     ax = ax or plt.gca()
     g = data.groupby("fix", sort=False)["failed"]
     k = g.sum().reindex(order).fillna(0).astype(int)
     n = g.count().reindex(order).fillna(0).astype(int)
     rate = (k / n.replace(0, np.nan)).fillna(0)
-    xs = np.arange(len(order))
+    ys = np.arange(len(order))
     colors = [sns.color_palette()[3] if v > 0 else sns.color_palette()[2] for v in rate]
-    ax.bar(xs, rate.to_numpy(), 0.7, color=colors, alpha=0.8)
-    plot_wilson(ax, xs, k, n)
-    for x, kk, nn in zip(xs, k, n):
-        top = wilson(int(kk), int(nn)).high if nn else 0.0
-        ax.annotate(t("stability-fixes.k_of_n", k=kk, n=nn), (x, top), xytext=(0, 2), textcoords="offset points",
-                    ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(xs, [_name("stability-fixes.fix", f) for f in order])
-    ax.set_ylim(0, 1.22)
-    ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylabel(t("stability-fixes.failure_axis"))
-    ax.set_title(t("stability-fixes.failure", pct=round(100 * COLLAPSE_FRAC)), fontsize="medium")
+    ax.barh(ys, rate.to_numpy(), 0.6, color=colors, alpha=0.8)
+    plot_wilson(ax, ys, k, n, horizontal=True)
+    for y, kk, nn in zip(ys, k, n):
+        right = wilson(int(kk), int(nn)).high if nn else 0.0
+        ax.annotate(t("stability-fixes.k_of_n", k=kk, n=nn), (right, y), xytext=(3, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize="small")
+    ax.set_yticks(ys, [_name("stability-fixes.fix", f) for f in order])
+    ax.set_ylim(len(order) - 0.4, -0.6)  # the first fix (the baseline) on top
+    ax.set_xlim(0, 1.25)  # room for k/n right of a wide interval
+    ax.set_xticks([0, 0.5, 1])
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(t("stability-fixes.failure_axis"))
+    ax.set_title(t("stability-fixes.failure"), fontsize="medium")
+    return ax
+
+
+def fixes_rate_differences(data: pd.DataFrame, *, order: Sequence, reference: str = "baseline") -> pd.DataFrame:
+    """Per fix other than ``reference``: its failure rate minus the reference's over the seeds both
+    ran, with Newcombe's paired 95% interval (``ftcore.records.stats.newcombe_paired``, the interval
+    the figure's verdicts test): columns ``fix, estimate, low, high, n``."""
+    ref = data[data["fix"] == reference].set_index("seed")["failed"].astype(bool)
+    rows = []
+    for fix in order:
+        if fix == reference:
+            continue
+        a = data[data["fix"] == fix].set_index("seed")["failed"].astype(bool)
+        seeds = sorted(set(a.index) & set(ref.index))
+        iv = newcombe_paired(a.loc[seeds].to_numpy(), ref.loc[seeds].to_numpy())
+        rows.append({"fix": fix, "estimate": iv.estimate, "low": iv.low, "high": iv.high, "n": iv.n})
+    return pd.DataFrame(rows, columns=["fix", "estimate", "low", "high", "n"])
+
+
+def plot_fixes_rate_difference(data: pd.DataFrame, *, order: Sequence, reference: str = "baseline",
+                               ax: Axes | None = None) -> Axes:
+    """Each fix's failure rate minus the baseline's, seed-paired (:func:`fixes_rate_differences`):
+    a dot with its Newcombe 95% interval (``gid="ci95"``) against a zero line, rows as in
+    :func:`plot_fixes_failure_rate`; the reference row says it is the reference."""
+    ax = ax or plt.gca()
+    d = fixes_rate_differences(data, order=order, reference=reference).set_index("fix")
+    for y, fix in enumerate(order):
+        if fix == reference:
+            ax.text(0, y, t("stability-fixes.reference"), ha="center", va="center", fontsize="small", color="0.35")
+            continue
+        r = d.loc[fix]
+        if not np.isfinite(r["estimate"]):
+            continue
+        color = "0.2"  # one colour: whether a difference counts is the Holm-corrected verdict's to say
+        eb = ax.errorbar([r["estimate"]], [y], xerr=[[r["estimate"] - r["low"]], [r["high"] - r["estimate"]]],
+                         fmt="o", ms=5, color=color, ecolor=color, elinewidth=1.6, capsize=3, zorder=3)
+        mark_interval(eb)
+    ax.axvline(0, color="0.25", lw=1, zorder=1, gid="zero")
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xticks([-1, -0.5, 0, 0.5, 1])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.0f}" if v else "0"))
+    ax.set_xlabel(t("stability-fixes.diff_axis"))
+    ax.set_title(t("stability-fixes.diff"), fontsize="medium")
+    return ax
+
+
+def plot_fixes_accuracy(data: pd.DataFrame, *, order: Sequence, majority: float | None = None,
+                        ax: Axes | None = None) -> Axes:
+    """Final test accuracy per fix, rows as in :func:`plot_fixes_failure_rate`: every seed a dot
+    (a failed run a red ring), the mean with its 95% t interval (``gid="ci95"``). No bars from 0:
+    the spread across seeds is what this panel shows."""
+    ax = ax or plt.gca()
+    rng = np.random.default_rng(0)  # a fixed jitter: the same figure every build
+    for y, fix in enumerate(order):
+        d = data[data["fix"] == fix]
+        vals = d["test"].astype(float).to_numpy()
+        jitter = y + rng.uniform(-0.18, 0.18, len(vals))
+        ax.scatter(vals, jitter, s=9, color="0.15", alpha=0.7, linewidths=0, zorder=2)
+        bad = d["failed"].astype(bool).to_numpy()
+        ax.scatter(vals[bad], jitter[bad], s=34, facecolors="none", edgecolors="tab:red", linewidths=1.1, zorder=3)
+        if len(vals) >= 2:
+            iv = mean_interval(vals)
+            eb = ax.errorbar([iv.estimate], [y - 0.32], xerr=[[iv.estimate - iv.low], [iv.high - iv.estimate]],
+                             fmt="D", ms=4, color=sns.color_palette()[0], elinewidth=1.6, capsize=3, zorder=4)
+            mark_interval(eb)
+    if majority is not None:
+        ax.axvline(majority, color="0.4", ls=":", lw=1.3, zorder=1)
+    ax.set_xlabel(t("test_accuracy"))
+    ax.set_title(t("stability-fixes.accuracy"), fontsize="medium")
     return ax
 
 
 def stability_fixes(runs: RunSet) -> Figure:
+    """``stability-fixes``: per fix (rows), the failure rate with its Wilson interval, the paired
+    difference to the fragile baseline with Newcombe's interval (what the verdicts test) and every
+    seed's final test accuracy."""
     order = runs.values("fix")
     data = fixes_frame(runs)
-    fig, axes = plt.subplots(1, 2, figsize=figsize(8.5), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=figsize(8.5), layout="constrained", sharey=True,
+                             width_ratios=(1, 1, 1.1))
     plot_fixes_failure_rate(data, order=order, ax=axes[0])
-    plot_test_accuracy(data, x="fix", order=order, x_labels=[_name("stability-fixes.fix", f) for f in order],
-                       failed="failed", color=sns.color_palette()[0], ax=axes[1])
-    plot_majority(axes[1], majority_share(runs, "test"))
-    axes[1].set_title(t("stability-fixes.accuracy"), fontsize="medium")
-    _legend_dedup(axes[1], fontsize="small", loc="lower right")
-    for ax in axes:
-        _rotate(ax, 40)
-    fig.supxlabel(seed_note(runs, "fix"), fontsize="small")
+    plot_fixes_rate_difference(data, order=order, ax=axes[1])
+    majority = majority_share(runs, "test")
+    plot_fixes_accuracy(data, order=order, majority=majority, ax=axes[2])
+    handles = [Line2D([], [], marker="o", ls="none", mfc="none", mec="tab:red", ms=6, label=t("stability-fixes.failed_ring"))]
+    if majority is not None:
+        handles.append(Line2D([], [], color="0.4", ls=":", lw=1.3, label=t("majority_line", v=majority)))
+    axes[2].legend(handles=handles, loc="upper left", fontsize="small")
+    fig.supxlabel(seed_note(runs, "fix") + _sep() + t("stability-fixes.failed_def", pct=round(100 * COLLAPSE_FRAC)),
+                  fontsize="small")
     fig.suptitle(t("stability-fixes.title"))
-    return fit_texts(fig)
+    fit_texts(fig)
+    legend_below(axes[2])  # the seeds fill the accuracy panel
+    return fig
 
 
 def plot_confusion_matrix(record: RunRecord, *, split: str = "test", normalize: bool = True,
@@ -415,6 +492,6 @@ def plot_confusion_matrix(record: RunRecord, *, split: str = "test", normalize: 
     return ax
 
 
-__all__ = ["fitting", "instability", "plot_confusion_matrix", "plot_eval_curve", "plot_fit_curves", "plot_fixes_failure_rate",
+__all__ = ["fitting", "instability", "plot_confusion_matrix", "plot_eval_curve", "plot_fit_curves", "fixes_rate_differences", "plot_fixes_accuracy", "plot_fixes_failure_rate", "plot_fixes_rate_difference",
            "plot_generalization_gap", "plot_global_grad_norm", "plot_instability_grad_norm", "plot_instability_loss",
            "plot_train_val_accuracy", "plot_training_loss", "regularization", "stability_fixes"]

@@ -14,7 +14,7 @@ from ..claims import Claim
 from ..scale import SELECTION_SEEDS
 from ..registry import FigureSpec, Grid, LandscapeNeed, Value, figure
 from .base import (LLRD_DECAY, LLRD_LR, all_runs, base_run, chosen, decay_grid, frozen, measured)
-from .captions import configs, held_out, lr, n, one, pct, seeds
+from .captions import configs, cost_words, held_out, lr, n, one, pct, seeds
 
 # ------------------------------------------------------------------------------------ concept
 FULL_MODEL = RunConfig().model
@@ -68,6 +68,16 @@ def _strategies(S):
 
 
 def _strategies_caption(S) -> dict:
+    out = _strategies_text(S)
+    if S.reviewed:  # where each starting point's LR came from
+        out = {"zh": out["zh"] + f"三个学习率都在验证集上选定（{held_out('zh')}）；从头训练的学习率在全部训练数据上选定，"
+                                 "即它必须学会的那个大小。",
+               "en": out["en"] + f" All three LRs were chosen on the validation split {held_out('en')}; from scratch's on the "
+                                 "whole training split, the size at which it must learn."}
+    return out
+
+
+def _strategies_text(S) -> dict:
     runs = _strategies(S)["runs"]
     sizes = sorted({lab["size"] for lab, _ in runs.cells})
     ft_lr, scratch_lr, head_lr = (lr(one(c.lr for c in configs(runs, strategy=k))) for k in ("full", "random", "frozen"))
@@ -77,12 +87,13 @@ def _strategies_caption(S) -> dict:
     return {"zh": f"同一结构，三种起点，训练集从 {n(sizes[0])} 条到全部 {n(sizes[-1])} 条（对数横轴）。预训练+微调：学习率 {ft_lr}，"
                   f"每个大小至少约 {seen} 个样本次（小数据集多轮）；从头训练：学习率 {scratch_lr}（扫描所得），步数相同（全部数据时 {few} 个种子）；"
                   f"冻结编码器：冻结编码器的均值池化特征上训练线性头部 {head_epochs} 轮以上，学习率 {head_lr}。"
-                  "误差线为 95% t 区间。右：实测训练时间与可训练参数量。",
+                  f"误差线为 95% t 区间。右：全部数据时各策略的{cost_words('zh')}与可训练参数量。",
             "en": f"One architecture, three starting points, {n(sizes[0])} to all {n(sizes[-1])} training reviews (log axis). "
                   f"Fine-tuning: LR {ft_lr}, at least about {seen} examples seen at every size (more epochs for small sets); "
                   f"from scratch: LR {scratch_lr} (swept), the same steps ({few} seeds on the whole split); frozen encoder: "
                   f"a linear head on the frozen encoder's mean-pooled features, at least {head_epochs} epochs at LR {head_lr}. "
-                  "Error bars: 95% t intervals. Right: measured training time and trainable parameters."}
+                  f"Error bars: 95% t intervals. Right: each strategy's {cost_words('en')} on the whole split and its "
+                  "trainable parameters."}
 
 
 def _strategies_measure(inputs):

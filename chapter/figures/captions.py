@@ -87,6 +87,13 @@ def held_out(lang: str) -> str:
     return f"with seeds {', '.join(map(str, SELECTION_SEEDS))}, never reported"
 
 
+def cost_words(lang: str) -> str:
+    """What a cost panel draws (``viz.cost``): the process's CPU seconds, or optimizer steps where a
+    record lacks them; never wall time, which also measures what else the machine ran."""
+    return "训练代价（CPU 秒；记录缺少时为优化步数）" if lang == "zh" else \
+        "training cost (CPU seconds; optimizer steps where a record lacks them)"
+
+
 def chosen_text(S, lang: str) -> str:
     """How the settings were chosen, under the reviewed protocol: on the whole validation split with
     the selection seeds, never a reported seed."""

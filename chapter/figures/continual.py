@@ -11,7 +11,7 @@ from ftcore.records.metrics import accuracy_matrix
 from ..claims import Claim
 from ..registry import FigureSpec, figure
 from .base import HIDDEN, LAYERS, all_runs, beats, chosen, epochs_for, measured, memory_need, seeds_grid
-from .captions import arm, chosen_text, lr, n, one, pct, sci, seeds
+from .captions import arm, chosen_text, cost_words, lr, n, one, pct, sci, seeds
 from .problems import (CL_METHODS, FORGETTING_CLAIMS, TABLE_METHODS, cl_chosen_text, cl_name, mean_forgetting, probes,
                        sequence_configs, sequences)
 
@@ -104,16 +104,16 @@ def _table_caption(S) -> dict:
     both = pct(c["replay_ewc"].replay_memory)
     if S.reviewed:
         how = cl_chosen_text(S)
-        return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、相对直接顺序微调的训练时间（{k} 个种子，在整个测试集上评估）。EWC λ = {lam}，"
+        return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、{cost_words('zh')}及其相对直接顺序微调的倍数（{k} 个种子，在整个测试集上评估）。EWC λ = {lam}，"
                       f"旁边是种子 001 建议的 λ = {lam_seed}；回放保留 {mem}，旁边是 {mem_seed}；回放 {both} + EWC 为组合；"
                       "多任务联合训练（所有任务同时训练）是上界。" + how["zh"],
-                "en": f"After the second task: old-task accuracy, new-task accuracy, training time relative to naive ({k} seeds, "
+                "en": f"After the second task: old-task accuracy, new-task accuracy, {cost_words('en')} and its ratio to naive's ({k} seeds, "
                       f"the whole test split). EWC λ = {lam} beside seed 001's λ = {lam_seed}; replay keeps {mem}, beside {mem_seed}; "
                       f"replay {both} + EWC combines them; joint multi-task training (all tasks at once) is the upper bound." + how["en"]}
-    return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、相对直接顺序微调的训练时间（{k} 个种子）。EWC λ = {lam}（在早先协议中按测试结果选定，尚未在验证集上重选；此编码器的 Fisher 很小，λ 须很大才有作用），"
+    return {"zh": f"学完第二个任务后：旧任务准确率、新任务准确率、{cost_words('zh')}及其相对直接顺序微调的倍数（{k} 个种子）。EWC λ = {lam}（在早先协议中按测试结果选定，尚未在验证集上重选；此编码器的 Fisher 很小，λ 须很大才有作用），"
                   f"旁边是种子 001 建议的 λ = {lam_seed}；回放保留 {mem}，旁边是 {mem_seed}；回放 {both} + EWC 为组合；"
                   "多任务联合训练（所有任务同时训练）是上界。",
-            "en": f"After the second task: old-task accuracy, new-task accuracy, training time relative to naive ({k} seeds). EWC "
+            "en": f"After the second task: old-task accuracy, new-task accuracy, {cost_words('en')} and its ratio to naive's ({k} seeds). EWC "
                   f"λ = {lam} (picked under the earlier protocol on test results, not yet re-chosen on validation; this encoder's Fisher "
                   f"is tiny, so λ must be large to act) beside seed 001's λ = {lam_seed}; replay keeps {mem}, beside "
                   f"{mem_seed}; replay {both} + EWC combines them; joint multi-task training (all tasks at once) is the upper bound."}

@@ -6,7 +6,7 @@ from ..claims import Claim
 from ..registry import FigureSpec, Grid, figure
 from .base import (LAYERS, all_runs, base_run, beats, chosen, finals_by, finetuned_need, frozen, label, measured, memory_need,
                    seeds_grid, with_curves)
-from .captions import configs, lr, n, one, regime_text
+from .captions import configs, cost_words, lr, n, one, regime_text
 
 # ULMFiT unfreezes one layer group per epoch, top down. Seven frozen groups (embeddings + six layers)
 # would need eight epochs, so groups are unfrozen three at a time: epoch 1 the head alone, epoch 2 +
@@ -96,10 +96,10 @@ def _freeze_effects_caption(S) -> dict:
                  "en": f"gradual unfreezing as ULMFiT, top down ({per_group} groups at a time), one stage every {every:g} epoch, "
                        f"so it trains the same {g_epochs} epochs as the others (equal budget), at LR {g_lr} (its own, chosen on "
                        "validation: its head trains alone first)."}
-    return {"zh": "测试准确率（95% t 区间）、训练时间、训练时保存的内存（参数、梯度、优化器状态、为反向传播保存的激活，按字节计数），"
+    return {"zh": f"测试准确率（95% t 区间）、{cost_words('zh')}、训练时保存的内存（参数、梯度、优化器状态、为反向传播保存的激活，按字节计数），"
                   f"以及各随机种子之间的离散度。{where['zh']}，学习率 {base_lr}；"
                   f"只训练头部 = 冻结编码器上的线性头部，{head_epochs} 轮，学习率 {head_lr}；" + stage["zh"],
-            "en": "Test accuracy (95% t intervals), training time, the memory training keeps (parameters, gradients, "
+            "en": f"Test accuracy (95% t intervals), {cost_words('en')}, the memory training keeps (parameters, gradients, "
                   "optimizer state and activations saved for backward, counted in bytes) and the spread across seeds. "
                   f"{where['en']}, LR {base_lr}; head only = a "
                   f"linear head on the frozen encoder, {head_epochs} epochs at LR {head_lr}; " + stage["en"]}

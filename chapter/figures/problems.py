@@ -17,7 +17,7 @@ from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, Sequences, StudyNeed, figure
 from .base import (CL_LORA_LR, RISKY_LR, against_claim, all_runs, arms, chosen, frozen, label, measured,
                    seeds_grid, with_curves)
-from .captions import arm, held_out, lr, n, one, pct, regime_text, sci, seeds, steps
+from .captions import arm, cost_words, held_out, lr, n, one, pct, regime_text, sci, seeds, steps
 
 # ------------------------------------------------------------------------------------ fitting
 
@@ -251,13 +251,13 @@ def _forgetting_text(S) -> dict:
                   f"回放保留每个已学任务 {memory} 的样本，占之后每个批次的 {batch}；EWC λ = {lam}；回放+EWC 两者同时使用；"
                   "多任务联合训练在训练第 t 个任务时混入之前各任务的全部训练数据（各自的分类头），"
                   "学完最后一个任务时模型已同时见过所有任务，是顺序方法的上界（代价约为直接顺序微调的 2 倍）。"
-                  f"第 t 行 = 训练完任务 t 后在各任务测试集上的准确率（{k} 个种子的均值）。右：最终平均准确率与实测训练时间。",
+                  f"第 t 行 = 训练完任务 t 后在各任务测试集上的准确率（{k} 个种子的均值）。右：最终平均准确率与{cost_words('zh')}。",
             "en": f"Sentiment → news topic → subjectivity, one head per task, {regime_text(base, 'en', with_lr=False)} per task "
                   f"(LR {lr(base.lr)}; LoRA per task {lora}); replay keeps {memory} of each finished task as {batch} of every later "
                   f"batch; EWC λ = {lam}; replay + EWC uses both; joint multi-task training trains task t mixed with all earlier "
                   "tasks' whole training data (a head each), so after the last task the model has seen every task together: "
                   "the upper bound of the sequential methods (about twice naive's cost). Row t = test accuracy on each task "
-                  f"after training task t (mean of {k} seeds). Right: final average accuracy vs measured training time."}
+                  f"after training task t (mean of {k} seeds). Right: final average accuracy vs {cost_words('en')}."}
 
 
 def _forgetting_measure(inputs):
@@ -408,13 +408,16 @@ def _fixes_text(S) -> dict:
     base, accum, k = arm(runs, fix="baseline"), arm(runs, fix="accumulation"), seeds(runs)
     budget = one(steps(c) for _, c in runs.cells)  # every fix takes the same optimizer steps
     return {"zh": f"脆弱的基线（{regime_text(base, 'zh', with_lr=False)} = {budget} 步，学习率 {lr(base.lr)}，无裁剪、无预热、恒定学习率、fp32）上各加一种手段，"
-                  f"每种 {k} 个种子：失败率（发散或全部预测为一类，95% Wilson 区间）与最终准确率的离散度。"
-                  f"梯度累积（{accum.grad_accum} 批一步）训练 {n(accum.epochs)} 轮，使每种手段的优化步数相同。",
+                  f"每种 {k} 个种子：失败率（发散或全部预测为一类，95% Wilson 区间）、与基线同种子配对的失败率之差（Newcombe 95% 区间，结论检验的正是它：精确 McNemar 检验，图内 Holm 校正）与最终准确率的离散度。"
+                  f"梯度累积（{accum.grad_accum} 批一步）训练 {n(accum.epochs)} 轮，使每种手段的优化步数相同（因此它见到的样本是其他手段的 {accum.grad_accum} 倍：比较的是相同优化步数，而非相同样本数）。",
             "en": f"A fragile baseline ({regime_text(base, 'en', with_lr=False)} = {budget} steps, LR {lr(base.lr)}, no clipping, "
                   "no warmup, constant LR, fp32) plus one fix at a time, "
-                  f"{k} seeds each: failure rate (diverged or one class predicted for all; 95% Wilson intervals) and spread of "
+                  f"{k} seeds each: failure rate (diverged or one class predicted for all; 95% Wilson intervals), its seed-paired "
+                  "difference to the baseline (Newcombe 95% interval: what the verdicts test, by an exact McNemar test with Holm "
+                  "across the figure) and spread of "
                   f"final accuracy. Accumulation ({accum.grad_accum} batches per step) trains {n(accum.epochs)} epochs, so every "
-                  "arm takes the same optimizer steps."}
+                  f"arm takes the same optimizer steps (it therefore sees {accum.grad_accum}× the examples: the arms are "
+                  "compared at equal optimizer steps, not equal examples)."}
 
 
 def _fixes_measure(inputs):
@@ -436,4 +439,4 @@ figure(FigureSpec(id="stability-fixes", section="3.2.5", notebooks=("05",),
                   caption=_fixes_caption, needs=_fixes,
                   measure=_fixes_measure,
                   draw=viz.stability_fixes, must_learn={},  # about failure: the fragile runs are meant to fail
-                  claims=STABILITY_FIXES_CLAIMS))
+                  claims=STABILITY_FIXES_CLAIMS, reviewed=True, selections=("regime", "base", "fragile")))
