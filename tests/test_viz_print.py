@@ -131,8 +131,8 @@ def test_accuracy_axes_mark_the_recorded_majority_class(figure_inputs, lang):
             fig = draw(**{k: v for k, v in inputs.items() if not k.startswith("gate_")})
             lines = majority_lines(fig)
             assert lines, fid
-            for ln in lines:
-                assert np.allclose(ln.get_ydata(), 0.578), fid
+            for ln in lines:  # horizontal, or vertical where accuracy runs along x (stability-fixes)
+                assert np.allclose(ln.get_ydata(), 0.578) or np.allclose(ln.get_xdata(), 0.578), fid
                 assert word in ln.get_label() and "0.578" in ln.get_label(), fid
             legends = [x.get_text() for leg in [ax.get_legend() for ax in fig.axes] + fig.legends if leg
                        for x in leg.get_texts()]

@@ -440,8 +440,7 @@ def plot_fixes_accuracy(data: pd.DataFrame, *, order: Sequence, majority: float 
             eb = ax.errorbar([iv.estimate], [y - 0.32], xerr=[[iv.estimate - iv.low], [iv.high - iv.estimate]],
                              fmt="D", ms=4, color=sns.color_palette()[0], elinewidth=1.6, capsize=3, zorder=4)
             mark_interval(eb)
-    if majority is not None:
-        ax.axvline(majority, color="0.4", ls=":", lw=1.3, zorder=1)
+    plot_majority(ax, majority, orientation="v")  # the accuracy runs along x here
     ax.set_xlabel(t("test_accuracy"))
     ax.set_title(t("stability-fixes.accuracy"), fontsize="medium")
     return ax
@@ -459,9 +458,8 @@ def stability_fixes(runs: RunSet) -> Figure:
     plot_fixes_rate_difference(data, order=order, ax=axes[1])
     majority = majority_share(runs, "test")
     plot_fixes_accuracy(data, order=order, majority=majority, ax=axes[2])
-    handles = [Line2D([], [], marker="o", ls="none", mfc="none", mec="tab:red", ms=6, label=t("stability-fixes.failed_ring"))]
-    if majority is not None:
-        handles.append(Line2D([], [], color="0.4", ls=":", lw=1.3, label=t("majority_line", v=majority)))
+    handles = [Line2D([], [], marker="o", ls="none", mfc="none", mec="tab:red", ms=6, label=t("stability-fixes.failed_ring")),
+               *[ln for ln in axes[2].get_lines() if ln.get_gid() == "majority"]]
     axes[2].legend(handles=handles, loc="upper left", fontsize="small")
     fig.supxlabel(seed_note(runs, "fix") + _sep() + t("stability-fixes.failed_def", pct=round(100 * COLLAPSE_FRAC)),
                   fontsize="small")
