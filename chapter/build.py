@@ -87,13 +87,18 @@ def render(spec: FigureSpec, inputs: dict, lang: str, out_dir: Path) -> list[Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     for fmt in FORMATS:
         p = out_dir / f"{spec.id}.{fmt}"
-        fig.savefig(p, dpi=300 if fmt == "png" else None, bbox_inches="tight",
-                    metadata={"Date": None} if fmt in ("svg", "pdf") else None)
+        # a fixed salt: the SVG's clip-path ids (random by default) repeat, so a rebuild of
+        # unchanged records leaves the committed files unchanged
+        with plt.rc_context({"svg.hashsalt": spec.id}):
+            fig.savefig(p, dpi=300 if fmt == "png" else None, bbox_inches="tight",
+                        metadata=_NO_DATE.get(fmt))
         paths.append(p)
     plt.close(fig)
     return paths
 
 
+# no build date in the files (each backend names it differently): unchanged records, unchanged files
+_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 _DRAW: dict = {}  # what the drawing workers read (inherited through fork)
 
 

@@ -128,6 +128,16 @@ def test_build_renders_png_svg_pdf_in_both_languages(fid, tmp_path):
             assert f.exists() and f.stat().st_size > 1000, f
 
 
+def test_a_rebuild_from_the_same_records_writes_the_same_svg_and_pdf(tmp_path):
+    """No build date and no random clip-path ids: committed figures change only when records do."""
+    from chapter.build import main
+    for out in ("a", "b"):
+        assert main(["--quick", "--render-only", "--only", "layer-lr", "--out", str(tmp_path / out)]) == 0
+    for fmt in ("svg", "pdf"):
+        a, b = (tmp_path / out / "en" / f"layer-lr.{fmt}" for out in ("a", "b"))
+        assert a.read_bytes() == b.read_bytes(), fmt
+
+
 def test_draw_with_missing_records_says_what_to_run_instead_of_a_traceback(tmp_path, monkeypatch):
     """A notebook cell on a clone whose reference records are incomplete shows how to make them."""
     import dataclasses
