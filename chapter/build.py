@@ -212,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"scale": S.name, "runs_dir": _rel(S.runs_dir), "figures": len(ids), "runs_trained": col.trained,
                "collect_s": round(t_collect, 1), "render_s": round(t_render, 1),
                "total_s": round(time.perf_counter() - t0, 1), "per_figure": timings}
-    if set(all_ids) == set(REGISTRY):
+    if set(all_ids) == set(REGISTRY):  # the gallery and its timings describe a whole build: a
+        # partial one (--only) leaves both as the last whole build wrote them
         write_gallery(out, S, inputs_by_id, summary, pending)
-    (out / "timings.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out / "timings.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"{len(ids)} figures × {len(args.langs)} languages in {out}/ ({col.trained} runs trained; "
           f"collect {t_collect:.0f}s, render {t_render:.0f}s)")
     for fid, why in pending.items():

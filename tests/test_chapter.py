@@ -136,6 +136,8 @@ def test_a_rebuild_from_the_same_records_writes_the_same_svg_and_pdf(tmp_path):
     for fmt in ("svg", "pdf"):
         a, b = (tmp_path / out / "en" / f"layer-lr.{fmt}" for out in ("a", "b"))
         assert a.read_bytes() == b.read_bytes(), fmt
+    # a partial build (--only) leaves the whole build's gallery and timings alone
+    assert not (tmp_path / "a" / "timings.json").exists() and not (tmp_path / "a" / "README.md").exists()
 
 
 def test_draw_with_missing_records_says_what_to_run_instead_of_a_traceback(tmp_path, monkeypatch):
