@@ -223,6 +223,19 @@ def test_steps_to_target():
     assert reached.set_index("schedule")["step"].to_dict() == {"a": 2.0, "b": pytest.approx(np.nan, nan_ok=True)}
 
 
+def test_a_wide_steps_to_target_interval_is_drawn_whole():
+    """Two seeds that reached the target at 20 and 120 steps: their t interval reaches below 0 and
+    far above both; the axis shows all of it (with a zero line) rather than cutting it off."""
+    reached = pd.DataFrame({"schedule": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "step": [20.0, 120.0, 50.0, 52.0]})
+    fig, ax = plt.subplots()
+    schedules.plot_steps_to_target(reached, hue="schedule", ax=ax)
+    half = 12.706 * 50 / np.sqrt(2)  # t(0.975, 1) × sd / √n
+    lo, hi = ax.get_ylim()
+    assert lo < 70 - half and hi > 70 + half
+    assert any(np.allclose(ln.get_ydata(), 0) for ln in ax.get_lines())  # the zero line
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------ adaptive
 def test_adaptive(figure_inputs, lang):
     runs = figure_inputs("adaptive")["runs"]

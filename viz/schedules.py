@@ -257,6 +257,7 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
     order = order or list(dict.fromkeys(reached[hue]))
     colors = colors or _palette(order)
     ticks, top = [], np.nanmax(reached["step"]) if reached["step"].notna().any() else 1.0
+    bottom = 0.0  # an interval of few seeds can reach below 0 steps: drawn whole, not cut at the axis
     if not reached["step"].notna().any():  # no seed of any arm reached it: said once, across the panel
         ax.text(0.5, 0.5, t("decay.not_reached"), transform=ax.transAxes, ha="center", va="center", fontsize=7,
                 color="#555555")
@@ -265,6 +266,7 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
         ok = d["step"].dropna()
         if len(ok) >= 2:
             mean, half, _ = mean_ci(ok)
+            top, bottom = max(top, mean + half), min(bottom, mean - half)
             eb = ax.errorbar([i], [mean], yerr=[half], fmt="o", ms=7, color=colors[name], elinewidth=2, capsize=5,
                              zorder=3)
             mark_interval(eb)
@@ -287,7 +289,10 @@ def plot_steps_to_target(reached: pd.DataFrame, *, hue: str, order=None, prefix:
     if len(order) > 4:
         _rotate(ax, 35)
     ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.set_ylim(0, top * 1.35)
+    if bottom < 0:  # below 0 steps is outside what a run can take: the zero line shows where that starts
+        ax.axhline(0, color="0.4", lw=0.8, zorder=1)
+        bottom -= 0.05 * (top - bottom)
+    ax.set_ylim(bottom, top * 1.35 - 0.35 * bottom)  # headroom for the k/n labels along the top
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     ax.set_ylabel(t("decay.steps"))
     ax.grid(axis="x", visible=False)
