@@ -167,16 +167,6 @@ def plot_generalization_gap(data: pd.DataFrame, *, order: Sequence, ax: Axes | N
     return ax
 
 
-def plot_test_accuracy(data: pd.DataFrame, *, x: str, order: Sequence, x_labels: Sequence[str],
-                       value: str = "test", color=None, failed: str | None = None, ax: Axes | None = None) -> Axes:
-    """Test accuracy per condition: bars of the mean with its 95% t interval and every seed as a dot."""
-    ax = ax or plt.gca()
-    plot_seed_bars(data, x=x, value=value, order=order, palette=[color or sns.color_palette()[3]],
-                   x_labels=x_labels, failed=failed, ax=ax)
-    ax.set_ylabel(t("test_accuracy"))
-    return ax
-
-
 def regularization(runs: RunSet) -> Figure:
     order = runs.values("method")
     data = regularization_frame(runs)
