@@ -127,12 +127,16 @@ def test_failure_rates_carry_wilson_intervals(figure_inputs):
         bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
         assert bars
         data = viz.problems.fixes_frame(inputs["runs"])
-        k = data.groupby("fix", sort=False)["failed"].sum()
-        n = data.groupby("fix", sort=False)["failed"].count()
+        order = inputs["runs"].values("fix")
+        k = data.groupby("fix")["failed"].sum()
+        n = data.groupby("fix")["failed"].count()
         segs = bars[0].lines[2][0].get_segments()
-        for seg, (fix, kk) in zip(segs, k.items()):
-            iv = wilson(int(kk), int(n[fix]))
-            assert seg[:, 1].min() == pytest.approx(iv.low) and seg[:, 1].max() == pytest.approx(iv.high)
+        assert len(segs) == len(order)
+        for seg in segs:  # one row per fix (y = its index in order), the rate along x
+            assert seg[0, 1] == seg[1, 1]
+            fix = order[int(round(seg[0, 1]))]
+            iv = wilson(int(k[fix]), int(n[fix]))
+            assert seg[:, 0].min() == pytest.approx(iv.low) and seg[:, 0].max() == pytest.approx(iv.high)
 
 
 def test_single_runs_stand_apart_from_means():
