@@ -207,6 +207,24 @@ def test_a_reported_run_stores_every_test_example_prediction(tiny):
     assert rec.summary["cpu_s"] > 0
 
 
+@pytest.mark.parametrize("loop", ["hf", "lightning"])
+def test_hf_trainer_and_lightning_runs_store_every_test_example_prediction_too(tiny, loop):
+    """The engines figure reports runs of all three loops: each stores its test predictions as
+    ftcore's loop does, the same items, and they agree with the accuracy it recorded."""
+    from ftcore import train
+    if loop == "lightning":
+        pytest.importorskip("lightning")
+        from ftcore.engine.lightning import train_lightning as train_loop
+    else:
+        from ftcore.engine.hf import train_hf as train_loop
+    cfg = tiny.replace(epochs=1, test_size=None, eval_splits=("validation",))
+    rec, ref = train_loop(cfg), train(cfg)
+    p, q = rec.predictions, ref.predictions
+    assert len(p) == rec.summary["eval_examples"]["test"] > 0 and set(p["split"]) == {"test"}
+    assert p["index"].tolist() == q["index"].tolist() and p["label"].tolist() == q["label"].tolist()
+    assert rec.correct().mean() == pytest.approx(rec.metric("accuracy", "test"))
+
+
 def test_a_reviewed_figure_is_built_at_the_reviewed_scale_and_gated_on_validation():
     import dataclasses
 

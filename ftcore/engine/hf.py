@@ -182,6 +182,7 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
     from .record_builder import build_record, run_summary
     from .runs import init_model, seed_everything, setup
     from .schedules import num_warmup_steps, planned_adjustments
+    from .trainer import prediction_rows
 
     if refused := refusal("hf", cfg):
         raise ConfigError(refused)
@@ -238,7 +239,7 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
         evals = [tuple(r) for r in rec.evals.itertuples(index=False)]
         events = [(0, kind, detail) for kind, detail in adjusted]
         step = trainer.state.global_step
-        stop_reason, restored = None, {}
+        stop_reason, restored, predictions = None, {}, []
         if early and trainer.state.best_global_step and trainer.state.best_global_step != step:
             restored["restored_step"] = trainer.state.best_global_step
             events.append((step, "restored_best", f"weights of step {trainer.state.best_global_step} "
@@ -252,13 +253,19 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
             pred = trainer.predict(rows(data.evals["test"]), metric_key_prefix="test")
             evals += [(step, cfg.task, "test", name[5:], float(v)) for name, v in pred.metrics.items()
                       if name.startswith("test_") and isinstance(v, (int, float)) and _is_metric(name[5:])]
+            # each example's prediction (Trainer predicts in the split's order), as ftcore's loop stores them
+            logits = np.asarray(pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions)
+            test = data.evals["test"]
+            predictions = [(cfg.task, "test", i, y, p) for i, y, p in
+                           prediction_rows(test, range(len(test["label"])), logits[:, :k].argmax(-1))]
     wall = time.perf_counter() - t0
     model.eval()
     summary = run_summary(model, data, steps=step, total_steps=total, steps_per_epoch=steps_per_epoch,
                           warmup_steps=warmup, epochs=step / steps_per_epoch,
                           examples_seen=step * cfg.batch_size * cfg.grad_accum, wall_s=wall, train_s=train_s,
                           cpu_s=time.process_time() - cpu0, extra={"train_loss": float(out.training_loss), **restored})
-    return build_record("hf", cfg, device=device, tasks=[data.task], tables={**rec.tables, "evals": evals},
+    return build_record("hf", cfg, device=device, tasks=[data.task],
+                        tables={**rec.tables, "evals": evals, "predictions": predictions},
                         events=events, stop_reason=stop_reason, summary=summary)
 
 

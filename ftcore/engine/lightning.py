@@ -50,7 +50,7 @@ from .layers import frozen_eval, layer_groups
 from .optim import build_optimizer
 from .record_builder import build_record, run_summary
 from .schedules import LRSchedule, planned_adjustments
-from .trainer import metrics_from_logits
+from .trainer import metrics_from_logits, prediction_rows
 from ..records.cache import Stored, fetch_or_compute
 from ..records.record import RunRecord
 
@@ -106,7 +106,9 @@ class FtcoreLightningModule(pl.LightningModule):
         return [eval_loader(self.data, s) for s in self.eval_splits]
 
     def test_dataloader(self):
-        return eval_loader(self.data, "test")
+        loader = eval_loader(self.data, "test")
+        self._test_order = loader.order  # loader position -> split position (per-example predictions)
+        return loader
 
     # ---------------------------------------------------------------- training
     def forward(self, **inputs) -> torch.Tensor:
@@ -178,6 +180,9 @@ class FtcoreLightningModule(pl.LightningModule):
             labels = torch.cat([p[1] for p in parts])
             self.last_eval[split] = metrics_from_logits(logits, labels, self.data.num_labels,
                                                         per_class=split == "test")
+            if split == "test":  # each example's prediction, stored as ftcore's loop stores them
+                self.last_predictions = prediction_rows(self.data.evals["test"], self._test_order,
+                                                        logits[:, :self.data.num_labels].argmax(-1).tolist())
             for m, v in self.last_eval[split].items():
                 self.log(f"{split}_{m}", v, add_dataloader_idx=False)
         self._outputs = {}
@@ -198,7 +203,8 @@ class RecordingCallback(pl.Callback):
 
     def __init__(self, record_grad_norms: bool = True):
         self.record_grad_norms = record_grad_norms
-        self.rows: dict[str, list[tuple]] = {k: [] for k in ("steps", "lrs", "grad_norms", "layer_state", "evals")}
+        self.rows: dict[str, list[tuple]] = {k: [] for k in ("steps", "lrs", "grad_norms", "layer_state", "evals",
+                                                             "predictions")}
         self.state: dict[str, bool] = {}
         self.last_step = 0
         self.last_eval_step: int | None = None
@@ -238,7 +244,9 @@ class RecordingCallback(pl.Callback):
         step = trainer.global_step
         for split, metrics in m.last_eval.items():
             self.rows["evals"].extend((step, m.cfg.task, split, k, v) for k, v in metrics.items())
-        if "test" not in m.last_eval:
+        if "test" in m.last_eval:
+            self.rows["predictions"].extend((m.cfg.task, "test", i, y, p) for i, y, p in m.last_predictions)
+        else:
             self.last_eval_step = step
 
     def on_validation_end(self, trainer, m):

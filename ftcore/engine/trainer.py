@@ -301,11 +301,17 @@ def evaluate(model: torch.nn.Module, data: TaskData, split: str, *, device: torc
         if predictions is not None:
             preds.extend(pred.cpu().tolist())
     if predictions is not None:
-        part = data.evals[split]
-        rows = sorted((part["index"][int(pos)] if "index" in part else int(pos), int(part["label"][int(pos)]), p)
-                      for pos, p in zip(loader.order, preds))
-        predictions.extend(rows)
+        predictions.extend(prediction_rows(data.evals[split], loader.order, preds))
     return metrics_from_confusion(confusion, loss_sum, per_class=per_class)
+
+
+def prediction_rows(part: dict, order, preds) -> list[tuple[int, int, int]]:
+    """``(index, label, predicted)`` per example of an evaluated split ``part`` (``data.evals[split]``),
+    sorted by index: ``preds[j]`` is the prediction for the split's position ``order[j]`` (the
+    loader's order), ``index`` that example's row in the whole split. Every loop stores its test
+    predictions through this, so records of ftcore, HF Trainer and Lightning runs compare item by item."""
+    return sorted((part["index"][int(pos)] if "index" in part else int(pos), int(part["label"][int(pos)]), int(p))
+                  for pos, p in zip(order, preds))
 
 
 def metrics_from_confusion(confusion: torch.Tensor, loss_sum: float, *, per_class: bool = False) -> dict[str, float]:
