@@ -354,6 +354,24 @@ def _llrd_lrs(S: Scale) -> dict[str, RunConfig]:
     return _lrs(dict(lr_strategy="layerwise", layer_decay=LLRD_DECAY), BASE_GRID)(S)
 
 
+def _small(init: str | None = None):
+    """The pretraining figure's small RoBERTa (pretrained here, or with ``init="random"`` the same
+    architecture from random init) at the figure's largest size and budget, where both must learn."""
+    def base(S: Scale) -> RunConfig:
+        from .figures.pretraining import PRETRAIN_SIZES, small_run
+        return small_run(S, PRETRAIN_SIZES[-1], **({"init": init} if init else {}))
+    return base
+
+
+def _dapt_lrs(S: Scale) -> dict[str, RunConfig]:
+    """The default model continued with MLM at each of the continual-pretraining figure's LRs, each
+    fine-tuned over the base run's grid: which continued model, and at what LR, as the base run's LR
+    was chosen."""
+    from .figures.pretraining import CONTINUAL_LRS, continued_model
+    return {f"MLM {mlm:.0e}, {_lr_label(lr)}": S.base.replace(model=continued_model(S, which), lr=lr)
+            for which, mlm in CONTINUAL_LRS.items() for lr in BASE_GRID}
+
+
 def _sequences(method: str, key: str, grid: str, name: str):
     """Task sequences of the forgetting figure (its tasks, the base run's settings) over the values
     of one setting ``key`` of ``method`` (``grid``: their name in chapter.figures.problems), scored by
@@ -422,6 +440,13 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               lr_grid=False, note="EWC's penalty weight λ on the task sequence (average validation accuracy after the last task)"),
     Selection("cl_lora", _sequences("lora", "lora_lr", "CL_LORA_LRS", "lr"), "chapter.scale.REVIEWED.chosen['cl_lora']",
               lr_grid=False, note="LoRA per task: its learning rate on the task sequence (average validation accuracy after the last task)"),
+    # the pretraining figure's small models, each at its own LR (earlier: a sweep read on test)
+    Selection("small_pretrained", _lrs({}, (1e-4, 3e-4, 1e-3), base=_small()), "chapter.scale.REVIEWED.chosen['small_pretrained']",
+              note="the small RoBERTa pretrained here: its fine-tuning learning rate at the pretraining figure's largest size"),
+    Selection("small_random", _lrs({}, (1e-4, 3e-4, 1e-3), base=_small("random")), "chapter.scale.REVIEWED.chosen['small_random']",
+              note="the same small RoBERTa from random initialisation: its learning rate at the pretraining figure's largest size"),
+    Selection("dapt", _dapt_lrs, "chapter.scale.REVIEWED.chosen['dapt'], ['dapt_mlm']",
+              note="continual pretraining: which continued model (its MLM learning rate) and its fine-tuning learning rate"),
     Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}

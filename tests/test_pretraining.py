@@ -209,3 +209,26 @@ def test_packing_drops_a_checkpoints_own_padding():
     blocks = _blocks(tok, ["a good film", "dull and far too long", "fine"], 8)
     assert blocks and all(len(b) == 8 for b in blocks)
     assert tok.pad_token_id not in {i for b in blocks for i in b}
+
+
+def test_a_continued_checkpoint_keeps_the_starting_models_pooler(tmp_path):
+    """MLM has no pooler, so continual pretraining never changes it, but save_pretrained drops it:
+    keep_pooler puts the original back, so a CLS-pooled classifier of the continued model starts
+    from the same pooler as the original's (a random one otherwise)."""
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from ftcore.engine.models import load_tokenizer, resolve_model
+    from ftcore.pretraining.mlm import MLMConfig, build_model, keep_pooler
+
+    default = "all-MiniLM-L6-v2"
+    mlm = build_model(MLMConfig(init=default), load_tokenizer(default))
+    mlm.save_pretrained(tmp_path)
+    original = AutoModel.from_pretrained(resolve_model(default).path).pooler.dense.weight
+    dropped = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=2).bert.pooler.dense.weight
+    assert not torch.equal(dropped, original)  # what save_pretrained alone gives: a fresh pooler
+    keep_pooler(default, mlm, tmp_path)
+    kept = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=2).bert.pooler.dense.weight
+    assert torch.equal(kept, original)
+    again = type(mlm).from_pretrained(tmp_path)  # the MLM model still loads (its own weights unchanged)
+    assert torch.equal(again.bert.embeddings.word_embeddings.weight, mlm.bert.embeddings.word_embeddings.weight)

@@ -271,6 +271,9 @@ def test_each_chosen_lr_in_the_code_is_what_its_selection_chose_on_validation(na
         assert REVIEWED.chosen[f"{name}_pooling"] == out.chosen_config.pooling, out.table()
     if f"{name}_gamma" in REVIEWED.chosen:  # a schedule chosen over its shape x LR
         assert REVIEWED.chosen[f"{name}_gamma"] == pytest.approx(out.chosen_config.gamma), out.table()
+    if f"{name}_mlm" in REVIEWED.chosen:  # continual pretraining: the continued model x LR
+        from chapter.figures.pretraining import continued_model
+        assert continued_model(REVIEWED, REVIEWED.chosen[f"{name}_mlm"]) == out.chosen_config.model, out.table()
 
 
 def test_every_figure_under_the_reviewed_protocol_names_selections_that_set_its_values():

@@ -152,4 +152,6 @@ def test_mlm_recipes_share_their_base_and_keep_their_fingerprints():
     assert {name: fingerprint(cfg) for name, cfg in RECIPES.items()} == {
         "roberta-small": "7c0618986f45bcca", "roberta-small-fp32": "5700fc8314141470", "roberta-quick": "a18653f3862ee271",
         "minilm-reviews-1e-05": "65b4a8cfc4ccaac4", "minilm-reviews-1e-04": "5c385b3c79a6285a",
-        "minilm-reviews-quick-1e-05": "4539f51faf22ba6f", "minilm-reviews-quick-1e-04": "98bfc1d33ce5844a"}
+        "minilm-reviews-quick-1e-05": "4539f51faf22ba6f", "minilm-reviews-quick-1e-04": "98bfc1d33ce5844a",
+        "minilm-reviews-fp32-1e-05": "0abad7ded0c8cbe6", "minilm-reviews-fp32-1e-04": "67a7e732a22661ac"}
+    assert RECIPES["minilm-reviews-fp32-1e-04"].to_dict() == {**REVIEWS.to_dict(), "lr": 1e-4, "precision": "fp32"}

@@ -78,6 +78,14 @@ def regime_text(cfg, lang: str, *, reviews: bool = False, with_lr: bool = True) 
     return f"{n(cfg.train_size)} {noun} × {n(cfg.epochs)} epochs" + (f", LR {lr(cfg.lr)}" if with_lr else "")
 
 
+def pooling(cfg, lang: str) -> str:
+    """How a run pools its encoder for the head, in ``lang``: "均值池化" / "mean pooling", "CLS 池化" /
+    "CLS pooling" (the earlier base run pooled by mean, the reviewed regime chose the CLS pooler)."""
+    names = {"mean": ("均值池化", "mean pooling"), "cls": ("CLS 池化", "CLS pooling")}
+    zh, en = names.get(cfg.pooling, (cfg.pooling, cfg.pooling))
+    return zh if lang == "zh" else en
+
+
 def held_out(lang: str) -> str:
     """The selection seeds a reviewed choice was made with, and that they are never reported:
     "种子 100、101 不参与报告" / "with seeds 100, 101, never reported" (``chapter.scale.SELECTION_SEEDS``)."""

@@ -12,9 +12,10 @@ import viz
 from ftcore.pretraining.mlm import RECIPES, fingerprint, model_name
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, StudyNeed, figure
-from .base import HERE_LR, SCRATCH_LR, all_runs, measured
+from ..scale import REVIEWED
+from .base import HERE_LR, SCRATCH_LR, all_runs, chosen, measured
 from .basics import strategy_epochs
-from .captions import configs, lr, n, one, pct, seeds
+from .captions import configs, held_out, lr, n, one, pct, pooling, seeds
 from .problems import PROBE_TASK
 
 # ------------------------------------------------------------------------------------ pretraining
@@ -25,10 +26,21 @@ from .problems import PROBE_TASK
 SMALL_BUDGET = 3  # × the default model's epochs at each size: the small models are ~20× cheaper per step
 PRETRAIN_SWEEP = (1e-4, 3e-4, 1e-3)
 PRETRAIN_SIZES = (300, 1000, 3000)
+# Paired seeds of the small models (and of continual pretraining): 3 earlier; the reviewed protocol's
+# verdicts need 5 for an interval that can tell
+PRETRAIN_SEEDS, PRETRAIN_SEEDS_REVIEWED = 3, 5
 
 
 def _recipe(S, full: str, quick: str) -> str:
+    """A recipe's name at scale ``S``. Under the reviewed protocol the checkpoints pretrain in fp32,
+    which every CPU runs fast (the earlier ones pinned bf16: 20-150x slower on a CPU without it)."""
+    if S.reviewed:
+        return full.replace("roberta-small", "roberta-small-fp32").replace("minilm-reviews-", "minilm-reviews-fp32-")
     return S.pick(full, quick)
+
+
+def _seeds(S):
+    return S.seeds[:PRETRAIN_SEEDS_REVIEWED if S.reviewed else PRETRAIN_SEEDS]
 
 
 def _mlm_need(recipe: str) -> StudyNeed:
@@ -44,44 +56,73 @@ def _here(S, **kw):
     return S.base.replace(model=model_name(_recipe(S, "roberta-small", "roberta-quick")), pooling="cls", **kw)
 
 
+def small_run(S, size: int, **kw):
+    """A small model's fine-tuning run at ``size`` examples and the figure's budget (SMALL_BUDGET ×
+    the default model's epochs at that size): what the figure reports, and (at the largest size,
+    where both small models must learn) what the protocol's LR selections score on validation."""
+    return _here(S, train_size=size, epochs=SMALL_BUDGET * strategy_epochs(S, size), **kw)
+
+
+def small_lrs(S) -> tuple[float, float]:
+    """The LRs of the small model pretrained here and of the same one from random init: under the
+    reviewed protocol each chosen on validation at the largest size (chapter.protocol
+    "small_pretrained", "small_random"); earlier, the test-read sweep's (base.py)."""
+    if S.reviewed:
+        return chosen(S, "small_pretrained"), chosen(S, "small_random")
+    return HERE_LR, SCRATCH_LR
+
+
 def _pretraining(S):
     cells = []
+    here_lr, scratch_lr = small_lrs(S)
     for size in S.pick(PRETRAIN_SIZES, (16, 48)):
         epochs = strategy_epochs(S, size)  # as many examples seen as the base run, as in `strategies`
-        small = SMALL_BUDGET * epochs
-        for s in S.seeds[:3]:
+        for s in _seeds(S):
             common = {"size": size, "seed": s}
-            cells += [({"arm": "here", **common}, _here(S, lr=HERE_LR, train_size=size, seed=s, epochs=small)),
-                      ({"arm": "scratch", **common}, _here(S, init="random", lr=SCRATCH_LR, train_size=size,
-                                                            seed=s, epochs=small)),
+            cells += [({"arm": "here", **common}, small_run(S, size, lr=here_lr, seed=s)),
+                      ({"arm": "scratch", **common}, small_run(S, size, init="random", lr=scratch_lr, seed=s)),
                       # the very runs of `strategies` ("full" arm): shared records
                       ({"arm": "default", **common}, S.base.replace(train_size=size, seed=s, epochs=epochs))]
+    needs = {"mlm": _mlm_need(_recipe(S, "roberta-small", "roberta-quick")), "runs": Grid(cells)}
+    if S.reviewed:  # the LRs were chosen on validation: the gallery lists that selection's table
+        return needs
     sweep = [({"arm": arm, "lr": lr_, "size": S.train_size(1000)}, (_here(S, lr=lr_, train_size=S.train_size(1000), seed=S.seeds[0],
                                               epochs=strategy_epochs(S, S.train_size(1000)),
                                               **({"init": "random"} if arm == "scratch" else {}))))
              for arm in ("here",) for lr_ in S.pick(PRETRAIN_SWEEP, PRETRAIN_SWEEP[1:2])]
-    return {"mlm": _mlm_need(_recipe(S, "roberta-small", "roberta-quick")), "runs": Grid(cells),
-            "sweep": Grid(sweep)}
+    return {**needs, "sweep": Grid(sweep)}
 
 
 def _pretraining_caption(S) -> dict:
     needs = _pretraining(S)
-    runs, sweep, r = needs["runs"], needs["sweep"], RECIPES[needs["mlm"].params["recipe"]]
+    runs, sweep, r = needs["runs"], needs.get("sweep"), RECIPES[needs["mlm"].params["recipe"]]
     sizes = " / ".join(n(s) for s in sorted({lab["size"] for lab, _ in runs.cells}))
     default, here = configs(runs, arm="default"), configs(runs, arm="here") + configs(runs, arm="scratch")
-    default_lr, small_lr = lr(one(c.lr for c in default)), lr(one(c.lr for c in here))
+    default_lr = lr(one(c.lr for c in default))
+    here_lr, scratch_lr = (lr(one(c.lr for c in configs(runs, arm=a))) for a in ("here", "scratch"))
+    small_lr = {"zh": here_lr if here_lr == scratch_lr else f"{here_lr}（随机初始化 {scratch_lr}）",
+                "en": here_lr if here_lr == scratch_lr else f"{here_lr} (random init {scratch_lr})"}
+    pool = {lang: pooling(default[0], lang) for lang in ("zh", "en")}
     seen = n(min(c.train_size * c.epochs for c in default))
     budget = f"{one(h.epochs / d.epochs for h, d in zip(configs(runs, arm='here'), default)):g}"
-    swept = [c for _, c in sweep.cells]
-    tried, at, seed = " / ".join(lr(c.lr) for c in swept), n(one(c.train_size for c in swept)), one(c.seed for c in swept)
     k = seeds(runs)
+    if sweep is None:  # reviewed: chosen on validation
+        largest = n(max(lab["size"] for lab, _ in runs.cells))
+        how = {"zh": f"两个小模型的学习率各自在验证集上选定（{largest} 条、本图的训练量，{held_out('zh')}）。",
+               "en": f"Each small model's LR was chosen on the validation split ({largest} examples at this figure's "
+                     f"budget, {held_out('en')})."}
+    else:
+        swept = [c for _, c in sweep.cells]
+        tried, at, seed = " / ".join(lr(c.lr) for c in swept), n(one(c.train_size for c in swept)), one(c.seed for c in swept)
+        how = {"zh": f"小模型的学习率来自扫描（{at} 条，种子 {seed}，默认模型的训练量，{tried}）。",
+               "en": f"Their LR is from a sweep ({at} examples, seed {seed}, the default model's budget, {tried})."}
     return {"zh": f"左：在离线语料（影评、剧情简介、BBC 新闻的训练划分；验证与测试文本均被剔除）上训练字节级 BPE 分词器（词表 {n(r.vocab_size)}），"
                   f"再用 MLM（{pct(r.mlm_probability)} 掩码）从头预训练 {r.layers} 层 × {r.hidden} 维的 RoBERTa（{n(r.steps)} 步 × "
                   f"{r.batch_size} × {r.block} 词元，学习率 {lr(r.lr)}，{r.precision}，单线程）；"
                   f"线为训练批次的掩码词元准确率与损失（滑动平均），点为留出文本上的值。右：在影评情感上微调，训练集 {sizes} 条。"
-                  f"默认模型（all-MiniLM-L6-v2）为 `strategies` 中的同一批运行（学习率 {default_lr}，均值池化，至少约 {seen} 个样本次）；"
-                  f"本地预训练与同结构随机初始化用 RoBERTa 自带的 <s> 分类头，学习率 {small_lr}，训练量为默认模型的 {budget} 倍（小模型每步便宜得多）。"
-                  f"小模型的学习率来自扫描（{at} 条，种子 {seed}，默认模型的训练量，{tried}）。"
+                  f"默认模型（all-MiniLM-L6-v2）为 `strategies` 中的同一批运行（学习率 {default_lr}，{pool['zh']}，至少约 {seen} 个样本次）；"
+                  f"本地预训练与同结构随机初始化用 RoBERTa 自带的 <s> 分类头，学习率 {small_lr['zh']}，训练量为默认模型的 {budget} 倍（小模型每步便宜得多）。"
+                  + how["zh"] +
                   f"本地预训练一共只见过 {n(r.steps * r.batch_size * r.block)} 个词元，远少于真正的预训练语料；右图检验这点预训练是否足以胜过随机初始化。"
                   f"{k} 个配对种子，误差线为 95% t 区间。",
             "en": f"Left: a byte-level BPE tokenizer (vocabulary {n(r.vocab_size)}) trained on the offline corpora (the train splits of "
@@ -90,10 +131,9 @@ def _pretraining_caption(S) -> dict:
                   f"{r.batch_size} × {r.block} tokens, LR {lr(r.lr)}, {r.precision}, one CPU thread): masked-token accuracy and loss of the "
                   "training batches (lines, rolling mean) and on held-out text (dots). Right: fine-tuned on review sentiment with "
                   f"{sizes} examples. The default model (all-MiniLM-L6-v2) is the same runs as in `strategies` (LR {default_lr}, "
-                  f"mean pooling, at least about {seen} examples seen); pretrained here and the same architecture from random init use "
-                  f"RoBERTa's own <s> classification head at LR {small_lr} and train {budget}× the default model's budget (a step of the "
-                  f"small model costs much less); their LR is from a sweep ({at} examples, seed {seed}, the default model's budget, "
-                  f"{tried}). The local pretraining saw "
+                  f"{pool['en']}, at least about {seen} examples seen); pretrained here and the same architecture from random init use "
+                  f"RoBERTa's own <s> classification head at LR {small_lr['en']} and train {budget}× the default model's budget (a step of the "
+                  f"small model costs much less). " + how["en"] + " The local pretraining saw "
                   f"{n(r.steps * r.batch_size * r.block)} tokens in all, far fewer than a real "
                   f"pretraining corpus; the right panel tests whether that much pretraining beats random init. "
                   f"{k} paired seeds; error bars: 95% t intervals."}
@@ -187,7 +227,21 @@ DAPT_FOR_FINETUNING = "high"  # the continued model that is fine-tuned (the low 
 
 def _continual_recipe(S, which: str) -> str:
     lr_ = f"{CONTINUAL_LRS[which]:.0e}"  # 1e-05
-    return S.pick(f"minilm-reviews-{lr_}", f"minilm-reviews-quick-{lr_}")
+    return _recipe(S, f"minilm-reviews-{lr_}", f"minilm-reviews-quick-{lr_}")
+
+
+def continued_model(S, which: str) -> str:
+    """The ``RunConfig.model`` of the default model continued at ``CONTINUAL_LRS[which]``."""
+    return model_name(_continual_recipe(S, which))
+
+
+def continued_arm(S) -> tuple[str, float]:
+    """Which continued model is fine-tuned, and at what LR: under the reviewed protocol both chosen on
+    validation, the way the base run's LR was (chapter.protocol "dapt": MLM LR × fine-tuning LR);
+    earlier, the higher MLM LR at the base run's LR."""
+    if S.reviewed:
+        return chosen(S, "dapt_mlm"), chosen(S, "dapt")
+    return DAPT_FOR_FINETUNING, S.base.lr
 
 
 def _probe_models(S, n_train: int, n_test: int, seeds_) -> tuple[dict, dict]:
@@ -213,14 +267,15 @@ def _probe_models(S, n_train: int, n_test: int, seeds_) -> tuple[dict, dict]:
 
 def _continual(S):
     cells = []
-    dapt = model_name(_continual_recipe(S, DAPT_FOR_FINETUNING))
+    which, dapt_lr = continued_arm(S)
+    dapt = continued_model(S, which)
     for size in S.pick(CONTINUAL_SIZES, (16, 48)):
         epochs = strategy_epochs(S, size)
-        for s in S.seeds[:3]:
+        for s in _seeds(S):
             common = {"size": size, "seed": s}
             cells += [({"continual": "none", **common}, S.base.replace(train_size=size, seed=s, epochs=epochs)),
-                      ({"continual": DAPT_FOR_FINETUNING, **common},
-                       S.base.replace(model=dapt, train_size=size, seed=s, epochs=epochs))]
+                      ({"continual": which, **common},
+                       S.base.replace(model=dapt, lr=dapt_lr, train_size=size, seed=s, epochs=epochs))]
     n_train, n_test, seeds_ = S.pick(500, 32), S.pick(400, 32), S.pick((0, 1, 2), (0,))
     probe = StudyNeed("continual-probe", {
         "models": {w: RECIPES[_continual_recipe(S, w)].to_dict() for w in CONTINUAL_LRS},
@@ -237,33 +292,46 @@ def _continual_caption(S) -> dict:
     low, high = (RECIPES[needs[f"mlm_{w}"].params["recipe"]] for w in ("low", "high"))
     r = one((c.steps, c.batch_size, c.block, c.warmup, c.precision, c.head_lr) for c in (low, high))
     steps_, batch, block, warmup, precision, head_lr = r
-    tuned = lr(RECIPES[needs[f"mlm_{DAPT_FOR_FINETUNING}"].params["recipe"]].lr)
-    base_lr = lr(one(c.lr for _, c in runs.cells))
+    which = one(lab["continual"] for lab, _ in runs.cells if lab["continual"] != "none")
+    tuned = lr(RECIPES[needs[f"mlm_{which}"].params["recipe"]].lr)
+    base, dapt = configs(runs, continual="none")[0], configs(runs, continual=which)[0]
+    pool = {lang: pooling(base, lang) for lang in ("zh", "en")}
+    if S.reviewed:  # each fine-tuned at its own LR, chosen the same way
+        ft = {"zh": f"原模型学习率 {lr(base.lr)}、继续预训练的模型学习率 {lr(dapt.lr)}，{pool['zh']}",
+              "en": f"the original at LR {lr(base.lr)}, the continued model at LR {lr(dapt.lr)}, {pool['en']}"}
+        how = {"zh": f"继续预训练的学习率（{lr(low.lr)} 或 {lr(high.lr)}）与其微调学习率按验证准确率选定，与基准学习率的选法相同（{held_out('zh')}）；"
+                     "每个运行在整个测试集上只测一次。",
+               "en": f" The continued model (MLM LR {lr(low.lr)} or {lr(high.lr)}) and its fine-tuning LR were chosen by validation "
+                     f"accuracy, as the base run's LR was ({held_out('en')}); each run is tested once, on the whole test split."}
+    else:
+        ft = {"zh": f"基准设置：学习率 {lr(base.lr)}，{pool['zh']}", "en": f"base settings: LR {lr(base.lr)}, {pool['en']}"}
+        how = {"zh": "", "en": ""}
     seen = n(min(c.train_size * c.epochs for _, c in runs.cells))
     sizes = " / ".join(n(s) for s in sorted({lab["size"] for lab, _ in runs.cells}))
     subsets, k = len(probe["seeds"]), seeds(runs)
     return {"zh": f"默认模型（all-MiniLM-L6-v2）在影评情感训练划分的文本上（不用标签）继续做 MLM：{steps_} 步，批量 {batch} × {block} 词元，"
                   f"学习率 {lr(low.lr)} 或 {lr(high.lr)}（{pct(warmup)} 预热后线性衰减，{precision}，单线程）。该检查点没有 MLM 头：输出投影与词嵌入绑定、偏置为零，"
                   f"变换层（dense + LayerNorm）随机初始化，这个新头用学习率 {lr(head_lr)}。左：留出影评上的掩码词元准确率。中：以学习率 {tuned} 继续预训练的模型与原模型"
-                  f"分别微调（基准设置：学习率 {base_lr}，均值池化，每个大小至少约 {seen} 个样本次），训练集 {sizes} 条，"
+                  f"分别微调（{ft['zh']}，每个大小至少约 {seen} 个样本次），训练集 {sizes} 条，"
                   f"{k} 个配对种子，误差线为 95% t 区间。右：编码器均值池化特征在另一任务（{PROBE_TASK}，{probe['n_train']} 条训练 / "
-                  f"{probe['n_test']} 条测试，{subsets} 个子集）上的线性探针准确率，衡量对通用知识的代价（与 `forgetting-pretrained` 相同的探针）。",
+                  f"{probe['n_test']} 条测试，{subsets} 个子集）上的线性探针准确率，衡量对通用知识的代价（与 `forgetting-pretrained` 相同的探针）。" + how["zh"],
             "en": "The default model (all-MiniLM-L6-v2) continued with MLM on the text of the review-sentiment train split "
                   f"(no labels): {steps_} steps of {batch} × {block} tokens at LR {lr(low.lr)} or {lr(high.lr)} ({pct(warmup)} warmup then "
                   f"linear decay, {precision}, one thread). The checkpoint has no MLM head: the output projection is tied to the word "
                   "embeddings with a zero bias, the transform (dense + LayerNorm) starts from a random init; this new head trains at "
                   f"LR {lr(head_lr)}. Left: masked-token accuracy on held-out reviews. Middle: the model continued at LR {tuned} and the "
-                  f"original, each fine-tuned (base settings: LR {base_lr}, mean pooling, at least about {seen} examples seen at each "
+                  f"original, each fine-tuned ({ft['en']}, at least about {seen} examples seen at each "
                   f"size) on {sizes} examples, {k} paired seeds, error bars 95% t intervals. Right: linear-probe accuracy of the "
                   f"encoder's mean-pooled features on a held-out task ({PROBE_TASK}, {probe['n_train']} train / {probe['n_test']} test, "
-                  f"{subsets} subsets): the cost to general knowledge (the probe of `forgetting-pretrained`)."}
+                  f"{subsets} subsets): the cost to general knowledge (the probe of `forgetting-pretrained`)." + how["en"]}
 
 
 def _continual_measure(inputs):
     f = inputs["runs"].finals()
     m = f.groupby(["size", "continual"])["value"].mean().unstack()
     p = inputs["probe"]["probe"].groupby("continual")["linear"].mean()
-    hi, k = DAPT_FOR_FINETUNING, f.groupby(["size", "continual"])["value"].size().min()
+    hi = next(c for c in m.columns if c != "none")  # the continued model that was fine-tuned
+    k = f.groupby(["size", "continual"])["value"].size().min()
     low, high = lr(CONTINUAL_LRS["low"]), lr(CONTINUAL_LRS["high"])
     zh = "；".join(f"{s:,} 条：{r[hi] - r['none']:+.3f}" for s, r in m.iterrows())
     en = "; ".join(f"{s:,} examples {r[hi] - r['none']:+.3f}" for s, r in m.iterrows())
@@ -275,10 +343,14 @@ def _continual_measure(inputs):
         f"pretraining at {low} {p['low']:.3f}, at {high} {p['high']:.3f}.")
 
 
+# Set together with the records of the reviewed protocol (issue 24): the claims then name the continued
+# model its selection chose.
+CONTINUAL_REVIEWED = False
+_CONTINUED = continued_arm(REVIEWED)[0] if CONTINUAL_REVIEWED else DAPT_FOR_FINETUNING
 CONTINUAL_PRETRAINING_CLAIMS = [
     Claim({"zh": f"{n(size)} 条时，继续预训练后微调优于直接微调",
            "en": f"At {n(size)} examples continual pretraining then fine-tuning beats fine-tuning alone"},
-          {"continual": DAPT_FOR_FINETUNING}, {"continual": "none"}, where={"size": size})
+          {"continual": _CONTINUED}, {"continual": "none"}, where={"size": size})
     for size in CONTINUAL_SIZES]
 
 figure(FigureSpec(id="continual-pretraining", section="3.2.1", notebooks=("11",),

@@ -93,6 +93,8 @@ RECIPES: dict[str, MLMConfig] = {
                                steps=60, batch_size=16, eval_every=20, eval_blocks=32),
     **{f"minilm-reviews-{lr:.0e}": dataclasses.replace(REVIEWS, lr=lr) for lr in REVIEW_LRS},
     **{f"minilm-reviews-quick-{lr:.0e}": dataclasses.replace(REVIEWS_QUICK, lr=lr) for lr in REVIEW_LRS},
+    # the same in fp32, which every CPU runs fast: the reviewed protocol's continued models (issue 24)
+    **{f"minilm-reviews-fp32-{lr:.0e}": dataclasses.replace(REVIEWS, lr=lr, precision="fp32") for lr in REVIEW_LRS},
 }
 
 
@@ -214,6 +216,26 @@ def build_model(cfg: MLMConfig, tokenizer):
     finally:
         hf_logging.set_verbosity(verbosity)
     return model
+
+
+def keep_pooler(init: str, model, out: Path) -> None:
+    """Give a continued checkpoint the starting model's own pooler. An MLM model has no pooler, so
+    MLM leaves it untouched, yet ``save_pretrained`` drops it: without this a classifier on the
+    first-token pooler (``pooling="cls"``) of the continued model would start from a random pooler
+    while the original starts from its pretrained one, and the comparison would measure that."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel
+
+    src = AutoModel.from_pretrained(resolve_model(init).path, dtype=torch.float32)
+    pooler = getattr(src, "pooler", None)
+    if pooler is None:
+        return
+    path = Path(out) / "model.safetensors"
+    weights = load_file(path)
+    prefix = model.base_model_prefix  # "bert": the key a sequence classifier of this model reads
+    weights.update({f"{prefix}.pooler.{k}": v.detach().clone().contiguous() for k, v in pooler.state_dict().items()})
+    save_file(weights, path, metadata={"format": "pt"})
 
 
 def _mlm_head(model):
@@ -339,6 +361,8 @@ def pretrain(cfg: MLMConfig, out_dir: str | os.PathLike, *, threads: int = 1, lo
                         f"({time.perf_counter() - t_train:.0f} s)")
         train_s = time.perf_counter() - t_train
         model.save_pretrained(out)
+        if cfg.init != SCRATCH:
+            keep_pooler(cfg.init, model, out)
         tokenizer.save_pretrained(out)
         pd.DataFrame(steps).to_csv(out / "mlm_steps.csv", index=False)
         pd.DataFrame(evals).to_csv(out / "mlm_evals.csv", index=False)
