@@ -19,7 +19,7 @@ from ..claims import Claim
 from ..registry import FigureSpec, Grid, figure
 from .base import LLRD_DECAY, LLRD_LR, all_runs, measured
 from .basics import llrd_lr
-from .captions import arm, held_out, lr, n, one, seeds
+from .captions import arm, held_out, lr, n, one, pooling, seeds
 
 ENGINE_SEEDS = 3
 ENGINE_SEEDS_REVIEWED = 5  # "the loops agree" is an equivalence claim: 3 paired seeds cannot resolve it
@@ -81,13 +81,13 @@ def _caption(S) -> dict:
             "en": f" The base LR and the full recipe's top LR were chosen on review sentiment's validation split "
                   f"{held_out('en')}; news topic keeps the base LR; each run is tested once, on the whole test split."}
            if S.reviewed else {"zh": "", "en": ""})
-    out = {"zh": f"每列一个配置，由三种循环各训练 {k} 个配对种子（同一训练子集、模型、均值池化、分组参数与调度；数据顺序各自抽取）："
+    out = {"zh": f"每列一个配置，由三种循环各训练 {k} 个配对种子（同一训练子集、模型、{pooling(base, 'zh')}、分组参数与调度；数据顺序各自抽取）："
                   f"影评情感与新闻主题（bbc-topic，代替种子 002 的 AG News）用基准设置（{settings['zh']}）；"
                   f"完整配方为分层学习率（顶层 {top}，向下每层 ×{decay}）、标签平滑 {smoothing}、每 {each} 步验证一次、"
                   f"验证准确率 {patience} 次不升即早停并恢复最佳权重（HF：EarlyStoppingCallback + load_best_model_at_end）。"
                   "测试准确率（95% t 区间，点为种子）。速度不在图中：记录里的耗时测于负载不同的机器，受控的速度比较见 make bench。",
-            "en": f"Each column is one config trained by each loop for {k} paired seeds (same training subset, model, mean "
-                  "pooling, param groups and schedule; each loop draws its own data order): review sentiment and news topic "
+            "en": f"Each column is one config trained by each loop for {k} paired seeds (same training subset, model, "
+                  f"{pooling(base, 'en')}, param groups and schedule; each loop draws its own data order): review sentiment and news topic "
                   f"(bbc-topic, standing in for seed 002's AG News) at the base settings ({settings['en']}); the full recipe adds "
                   f"layer-wise LRs (top {top}, ×{decay} per layer down), label smoothing {smoothing}, validation every {each} "
                   f"updates and early stopping after {patience} evaluations without a better validation accuracy, best weights "
