@@ -82,6 +82,30 @@ def test_the_study_saves_and_reloads(tiny, tmp_path):
     assert again["arms"].equals(st["arms"]) and again.meta["machine"] == st.meta["machine"]
 
 
+def test_each_form_is_measured_on_validation_too_and_the_gate_reads_it_there(tiny):
+    """The reviewed protocol's gate reads validation, never test: the study measures every form on
+    validation the way it measures test, and the figure's arm results answer for either split."""
+    from chapter.figures.quantization import arms_runset
+    from collections import Counter
+
+    from ftcore.engine.data import prepare_data
+    cfg = tiny.replace(epochs=1, eval_splits=("validation",))
+    tables, meta = q.quantization_study(cfg, n_latency=2, repeats=1, arms=("fp32", "int8_ptq"))
+    arms = tables["arms"].set_index("arm")
+    assert {"validation_accuracy", "validation_majority_frac", "validation_max_class_frac"} <= set(arms.columns)
+    labels = prepare_data(cfg).evals["validation"]["label"]  # measured on the validation split's own examples
+    assert arms.loc["fp32", "validation_majority_frac"] == pytest.approx(max(Counter(labels).values()) / len(labels))
+
+    class Meta:  # a study as the figure reads it
+        def __init__(self):
+            self.meta = {"seed": 0, "run_id": "r"}
+        def __getitem__(self, key):
+            return tables[key]
+    fp32 = next(r for lab, r in arms_runset([Meta()]) if lab["arm"] == "fp32")
+    assert fp32.metric("accuracy", "validation") == arms.loc["fp32", "validation_accuracy"]
+    assert fp32.metric("accuracy", "test") == arms.loc["fp32", "accuracy"]
+
+
 def test_a_deep_copy_of_a_mean_pooled_model_pools_with_its_own_mask(tiny):
     """Every int8/bf16 arm is a copy: its pooler must get the copy's mask, not the original's."""
     import copy

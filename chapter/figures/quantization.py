@@ -19,7 +19,7 @@ from ftcore.records.runset import RunSet
 
 from ..registry import FigureSpec, StudyNeed, Value, figure
 from .base import LAYERS, all_runs, beats
-from .captions import lr, n, one, regime_text
+from .captions import held_out, lr, n, one, pooling, regime_text
 
 N_LATENCY, REPEATS, THREADS = 64, 7, 1  # 64 test reviews timed, 7 interleaved repeats, 1 thread
 PREFIX = "study_"  # inputs named study_<seed>
@@ -56,7 +56,8 @@ class ArmResult:
     summary: dict = field(default_factory=dict)
 
     def metric(self, name: str, split: str = "test", task=None) -> float:
-        return float(self.row.get(name, math.nan)) if split == "test" else math.nan
+        key = name if split == "test" else f"{split}_{name}"  # validation: measured where the run evaluated it
+        return float(self.row.get(key, math.nan))
 
 
 def arms_runset(studies) -> RunSet:
@@ -89,17 +90,22 @@ def _caption(S) -> dict:
     n_lat, reps = one(p["n_latency"] for p in studies), one(p["repeats"] for p in studies)
     b1, b2 = quant.BATCH_SIZES
     zh_p, en_p = PRECISION[cfg.precision]
+    tested = {"zh": f"{n(cfg.test_size)} 条" if cfg.test_size else "全部", "en": n(cfg.test_size) if cfg.test_size else "all"}
+    how = ({"zh": f"基准设置与其学习率在验证集上选定（{held_out('zh')}），量化感知微调沿用同一配方；各形态的验证准确率供有效性检查，测试集只测一次。",
+            "en": f" The base settings and LR were chosen on the validation split ({held_out('en')}); quantization-aware "
+                  "fine-tuning keeps the same recipe; each form's validation accuracy feeds the validity gate, test is measured once."}
+           if S.reviewed else {"zh": "", "en": ""})
     return {
-        "zh": f"基准分类器（{cfg.model}，{regime_text(cfg, 'zh', reviews=True)}，均值池化，{zh_p}，{cfg.max_length} 个词元）"
+        "zh": f"基准分类器（{cfg.model}，{regime_text(cfg, 'zh', reviews=True)}，{pooling(cfg, 'zh')}，{zh_p}，{cfg.max_length} 个词元）"
               f"的五种形态，每个种子重新微调一次：fp32；bf16（全部权重转为 bf16）；int8 训练后动态量化（torch.ao 的 quantize_dynamic："
               f"全部 {LINEARS} 个 nn.Linear——{LAYERS} 层 × query/key/value/注意力输出/中间层/输出，加分类头——权重为 int8、每个矩阵一个对称尺度，"
               "输入在每次调用时按张量动态量化（x86 内核用 7 位）；嵌入、LayerNorm 保持 fp32）；同上并把嵌入表也存为 8 位"
               f"（仅权重，每行一个尺度）；int8 量化感知微调（同一配方与种子，训练全程对同样的 {LINEARS} 个线性层的权重与输入做伪量化，"
               f"观测器为无记忆的当前最小/最大值，学习率 {lr(cfg.lr)}，{n(cfg.epochs)} 轮；训练后经同一 quantize_dynamic 调用转为 int8）。"
-              f"测试准确率为 {n(cfg.test_size)} 条测试影评逐条输入（种子配对，95% t 区间）；大小为 torch.save(state_dict) 的字节数；"
+              f"测试准确率为{tested['zh']}测试影评逐条输入（种子配对，95% t 区间）；大小为 torch.save(state_dict) 的字节数；"
               f"延迟为 {THREADS} 个线程、{n_lat} 条测试影评、批大小 {b1} 与 {b2} 下每条的中位数（{reps} 次交错重复 × 各种子，误差线为四分位距），"
-              "黑色菱形为计时线程自身的 CPU 时间（不受其他进程抢占影响）；只对测量所用的这台 CPU 成立，测量时其他进程也在运行。",
-        "en": f"The base classifier ({cfg.model}, {regime_text(cfg, 'en', reviews=True)}, mean pooling, {en_p}, "
+              "黑色菱形为计时线程自身的 CPU 时间（不受其他进程抢占影响）；只对测量所用的这台 CPU 成立，测量时其他进程也在运行。" + how["zh"],
+        "en": f"The base classifier ({cfg.model}, {regime_text(cfg, 'en', reviews=True)}, {pooling(cfg, 'en')}, {en_p}, "
               f"{cfg.max_length} tokens) in five forms, fine-tuned anew per seed: fp32; bf16 (every weight cast); int8 post-training "
               f"dynamic quantization (torch.ao quantize_dynamic on all {LINEARS} nn.Linear layers, i.e. {LAYERS} layers × query/key/value/"
               "attention output/intermediate/output plus the classifier head: int8 weights with one symmetric scale per "
@@ -107,11 +113,11 @@ def _caption(S) -> dict:
               "fp32); the same with the embedding tables also stored in 8 bits (weight-only, one scale per row); and int8 "
               f"quantization-aware fine-tuning (same recipe and seed, weights and inputs of the same {LINEARS} Linear layers "
               f"fake-quantized throughout training with memoryless min/max observers, LR {lr(cfg.lr)}, {n(cfg.epochs)} epochs, then "
-              f"converted by the same quantize_dynamic call). Test accuracy on {n(cfg.test_size)} test reviews fed one at a time "
+              f"converted by the same quantize_dynamic call). Test accuracy on {tested['en']} test reviews fed one at a time "
               f"(seed-paired, 95% t intervals); size = bytes of torch.save(state_dict); latency = median per review on {THREADS} "
               f"thread over {n_lat} test reviews at batch {b1} and {b2} ({reps} interleaved repeats × seeds; bars show the "
               "interquartile range; black diamonds: the timing thread's own CPU time, which other processes do not inflate), "
-              "valid for the CPU it was measured on only, with other processes running.",
+              "valid for the CPU it was measured on only, with other processes running." + how["en"],
     }
 
 

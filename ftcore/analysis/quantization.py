@@ -237,7 +237,8 @@ def quantization_study(cfg, *, n_latency: int = 64, repeats: int = 7, threads: i
     """Fine-tune ``cfg`` twice, as it is (→ fp32, bf16, int8 post-training) and with quantization-aware
     training (→ int8 QAT), on ``threads`` threads; then measure each arm.
 
-    Tables: ``arms`` (one row per arm: test accuracy and the other metrics at batch 1, agreement of
+    Tables: ``arms`` (one row per arm: test accuracy and the other metrics at batch 1, the same
+    on validation as ``validation_<metric>`` where ``cfg`` evaluates validation, agreement of
     its predictions with fp32's, bytes of the saved state dict, parameters by storage), ``latency``
     (:func:`measure_latency` on the first ``n_latency`` test reviews), ``predictions`` (per test
     review and arm), ``train_loss`` (per step, fp32 recipe and QAT). Meta: the machine, threads,
@@ -278,10 +279,16 @@ def quantization_study(cfg, *, n_latency: int = 64, repeats: int = 7, threads: i
     ids, labels = [list(x) for x in test["input_ids"]], [int(y) for y in test["label"]]
     torch.set_num_threads(threads)
     rows, preds = [], []
+    val = data.evals.get("validation")
     for arm, m in models.items():
         t = time.perf_counter()
         metrics, p, p_last = evaluate_one_by_one(m, ids, labels, data.num_labels, token_types=token_types)
-        rows.append({"arm": arm, **metrics, "eval_s": time.perf_counter() - t, "size_bytes": state_dict_bytes(m)})
+        row = {"arm": arm, **metrics, "eval_s": time.perf_counter() - t, "size_bytes": state_dict_bytes(m)}
+        if val is not None:  # each form on validation too, the same way: what a validity gate reads, never test
+            vm, _, _ = evaluate_one_by_one(m, [list(x) for x in val["input_ids"]], [int(y) for y in val["label"]],
+                                           data.num_labels, token_types=token_types)
+            row.update({f"validation_{k}": v for k, v in vm.items()})
+        rows.append(row)
         preds.append(pd.DataFrame({"arm": arm, "example": range(len(ids)), "label": labels, "predicted": p,
                                    "p_last": p_last}))
     preds = pd.concat(preds, ignore_index=True)
