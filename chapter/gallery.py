@@ -124,6 +124,8 @@ def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict, pendin
                 flag = {True: " **⚠ 与教材不同 · differs from the chapter**", False: " (与教材一致 · agrees)",
                         None: ""}[m.get("differs")]
                 lines += [f"| 实测 · measured | {m['zh']}<br>{m['en']}{flag} |"]
+            elif spec.measure is not None and (note := spec.measure(inputs).get("note")):
+                lines += [f"| 说明 · note | {note['zh']}<br>{note['en']} |"]
             lines += [""]
         lines += [f"Runs: {_runs_line(S, spec, inputs)}", ""]
     path = out / "README.md"

@@ -172,8 +172,11 @@ def plot_accuracy_vs_size(finals: pd.DataFrame, *, by: str = "strategy", x: str 
     order = _ordered(finals[by], order or STRATEGY_ORDER)
     pal = _palette(order)
     has_seed = "seed" in finals
-    ns = {name: (finals.loc[finals[by] == name, "seed"].nunique() if has_seed else 1) for name in order}
-    n = n_text(ns.values())
+    # seeds per arm and size: an arm with fewer seeds at one size (from scratch on the whole split) says so
+    per = {name: (finals[finals[by] == name].groupby(x)["seed"].nunique().tolist() if has_seed else [1])
+           for name in order}
+    ns = {name: n_text(v) for name, v in per.items()}
+    n = n_text([k for v in per.values() for k in v])
     dodge = 0.02  # decades between the strategies at one size, so their bars and dots stay apart
     for i, name in enumerate(order):
         shift = (i - (len(order) - 1) / 2) * dodge
@@ -252,7 +255,7 @@ def plot_trainable_params(finals: pd.DataFrame, *, by: str = "strategy", order: 
     ax.set_ylim(max(lo / 5, 0.5), (total if np.isfinite(total) else lo) * 120)  # headroom for the values
     title = t("strategies.params_title")
     if np.isfinite(total):
-        title += "\n" + t("strategies.total", n=_count(total)) + " (- -)"
+        title += "\n" + t("strategies.total", n=_count(total)) + t("strategies.dashed")
     return _categories(ax, order, label_prefix, ylabel=t("strategies.params_axis"), title=title)
 
 
@@ -524,6 +527,11 @@ def data_size_strategy(runs: RunSet, sweep: RunSet) -> Figure:
     ax["sweep"].set_ylabel(t("dss.val_acc"))
     ax["sweep"].set_title(t("dss.sweep_title", n=f"{int(v['train_size'].iloc[0]):,}"))
     ax["gap"].set_xlabel("")
+    # the accuracy lines fill their panel: the legend goes under the figure, in columns (as in strategies)
+    leg = ax["acc"].get_legend()
+    fig.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="outside lower center", ncols=3,
+               title=leg.get_title().get_text() or None, fontsize="small", title_fontsize="small")
+    leg.remove()
     fig.suptitle(t("dss.title"))
     return fit_texts(fig)
 

@@ -188,9 +188,11 @@ def label(prefix: str, key: str, lang: str) -> str:
         return key
 
 
-def measured(zh: str, en: str, differs: bool | None = None) -> dict:
-    """What a figure measured, in both languages, and whether it differs from the chapter's claim."""
-    return {"zh": zh, "en": en, "differs": differs}
+def measured(zh: str, en: str, differs: bool | None = None, note: dict | None = None) -> dict:
+    """What a figure measured, in both languages, and whether it differs from the chapter's claim.
+    ``note`` ({"zh", "en"}): a fact from the records the gallery lists even beside claims (a run
+    exempted from the validity gate, say)."""
+    return {"zh": zh, "en": en, "differs": differs, **({"note": note} if note else {})}
 
 
 def against_claim(m, claimed: str, zh: str, en: str, says: tuple[str, str], agrees_zh: str = "") -> dict:

@@ -250,10 +250,13 @@ def train_hf(cfg: RunConfig, *, callbacks: list | None = None) -> RunRecord:
                                                f"{cfg.early_stopping_metric} for {cfg.early_stopping_patience} evaluations"))
         if cfg.test_at_end and "test" in data.evals:
             trainer.compute_metrics = _compute_metrics(k, per_class=True)
+            # in the split's order: with group_by_length Trainer would also shuffle evaluation by length,
+            # and each stored prediction must sit beside its own example
+            trainer._get_eval_sampler = lambda ds: torch.utils.data.SequentialSampler(ds)
             pred = trainer.predict(rows(data.evals["test"]), metric_key_prefix="test")
             evals += [(step, cfg.task, "test", name[5:], float(v)) for name, v in pred.metrics.items()
                       if name.startswith("test_") and isinstance(v, (int, float)) and _is_metric(name[5:])]
-            # each example's prediction (Trainer predicts in the split's order), as ftcore's loop stores them
+            # each example's prediction, as ftcore's loop stores them
             logits = np.asarray(pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions)
             test = data.evals["test"]
             predictions = [(cfg.task, "test", i, y, p) for i, y, p in
