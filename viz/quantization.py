@@ -136,20 +136,25 @@ def plot_latency(latency: pd.DataFrame, *, order: Sequence[str] | None = None, a
                        label=t("quantization.cpu_time") if k == 0 else None)
     ax.set_xticks(xs, [_short(a) for a in order])
     ax.set_ylabel(t("quantization.latency_label"))
-    ax.set_ylim(0, float(latency.groupby(["arm", "batch_size"])["ms_per_example"].quantile(0.75).max()) * 1.45)
+    # headroom for one legend row above the tallest interval: the legend never covers a bar
+    ax.set_ylim(0, float(latency.groupby(["arm", "batch_size"])["ms_per_example"].quantile(0.75).max()) * 1.9)
     handles, labels = ax.get_legend_handles_labels()
-    bars = [(h, lab) for h, lab in zip(handles, labels) if not lab.startswith("◆")]
-    leg = ax.legend(*zip(*bars), fontsize="small", loc="upper right", ncols=len(sizes),
-                    title=t("quantization.cpu_time") if len(bars) < len(handles) else None,
-                    title_fontsize="small")
-    for h in leg.legend_handles:  # the batch sizes, not an arm's colour
-        h.set_facecolor("0.6")
+    leg = ax.legend(handles, labels, fontsize="small", loc="upper center", ncols=len(handles),
+                    handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)
+    for h, lab in zip(leg.legend_handles, labels):  # the batch sizes, not an arm's colour
+        if lab != t("quantization.cpu_time"):
+            h.set_facecolor("0.6")
     return ax
 
 
-def plot_qat_loss(steps: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Training loss per step (smoothed, mean over seeds): the fp32 recipe and the same recipe with
-    fake quantization."""
+def _precision_name(precision: str) -> str:
+    """How the recipe's precision is named in the theme's language."""
+    return {"bf16": t("stability-fixes.fix.bf16")}.get(precision, precision)
+
+
+def plot_qat_loss(steps: pd.DataFrame, *, precision: str = "fp32", ax: Axes | None = None) -> Axes:
+    """Training loss per step (smoothed, mean over seeds): the recipe (trained in ``precision``, as
+    its study records it) and the same recipe with fake quantization."""
     ax = ax or plt.gca()
     pal = _colors(["fp32", "int8_qat"])
     for training, color in (("fp32", pal["fp32"]), ("qat", pal["int8_qat"])):
@@ -158,7 +163,7 @@ def plot_qat_loss(steps: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
             continue
         mean = g.groupby("step")["loss"].mean()
         ax.plot(mean.index, smooth_losses(mean.values.tolist()), color=color, lw=1.4,
-                label=t(f"quantization.training.{training}"))
+                label=t(f"quantization.training.{training}", precision=_precision_name(precision)))
     ax.set_xlabel(t("step"))
     ax.set_ylabel(t("train_loss"))
     ax.legend(fontsize="small")
@@ -181,8 +186,11 @@ def quantization(**studies) -> Figure:
     ax["size"].set_title(t("quantization.size_title"), fontsize="medium")
     plot_latency(lat, order=order, ax=ax["lat"])
     ax["lat"].set_title(t("quantization.lat_title"), fontsize="medium")
-    plot_qat_loss(steps, ax=ax["loss"])
+    plot_qat_loss(steps, precision=sts[0].meta.get("qconfig", {}).get("qat_recipe", {}).get("precision", "fp32"),
+                  ax=ax["loss"])
     ax["loss"].set_title(t("quantization.loss_title"), fontsize="medium")
+    for k in ("acc", "size", "lat"):  # five two-line arm names side by side: smaller, so they never touch
+        ax[k].tick_params(axis="x", labelsize="small")
     meta = sts[0].meta
     cpu = meta.get("machine", {}).get("cpu", "?")
     share = float(np.median(lat["cpu_share"])) if "cpu_share" in lat else float("nan")

@@ -133,6 +133,6 @@ figure(FigureSpec(id="quantization", section="seed 003", notebooks=("12",),
                   measure=_measure, draw=viz.quantization,
                   # every compared arm (each seed's five) must have learned the task
                   must_learn={"gate_arms": all_runs},
-                  claims=QUANTIZATION_CLAIMS))
+                  claims=QUANTIZATION_CLAIMS, reviewed=True, selections=("regime", "base")))
 
 __all__ = ["ArmResult", "arms_runset", "needs", "study_need"]
