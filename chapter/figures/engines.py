@@ -100,4 +100,5 @@ def _caption(S) -> dict:
 figure(FigureSpec(id="engines", section="seeds 001-003", notebooks=("10",),
                   caption=_caption, needs=needs,
                   measure=_measure, draw=viz.engines, must_learn={"runs": all_runs}, claims=CLAIMS,
+                  reviewed=True, selections=("regime", "base", "llrd"),
                   beyond="issue 14: one config trained by ftcore's loop, HF Trainer and Lightning (seeds 001-003)"))
