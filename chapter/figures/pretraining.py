@@ -345,7 +345,7 @@ def _continual_measure(inputs):
 
 # Set together with the records of the reviewed protocol (issue 24): the claims then name the continued
 # model its selection chose.
-CONTINUAL_REVIEWED = False
+CONTINUAL_REVIEWED = True
 _CONTINUED = continued_arm(REVIEWED)[0] if CONTINUAL_REVIEWED else DAPT_FOR_FINETUNING
 CONTINUAL_PRETRAINING_CLAIMS = [
     Claim({"zh": f"{n(size)} 条时，继续预训练后微调优于直接微调",
@@ -357,4 +357,5 @@ figure(FigureSpec(id="continual-pretraining", section="3.2.1", notebooks=("11",)
                   caption=_continual_caption, needs=_continual,
                   measure=_continual_measure, draw=viz.continual_pretraining,
                   must_learn={"runs": all_runs},
-                  claims=CONTINUAL_PRETRAINING_CLAIMS))
+                  claims=CONTINUAL_PRETRAINING_CLAIMS, reviewed=CONTINUAL_REVIEWED,
+                  selections=("regime", "base", "dapt")))
