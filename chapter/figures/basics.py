@@ -10,7 +10,7 @@ from pathlib import Path
 import viz
 from ftcore import RunConfig
 from ftcore.analysis.landscape import LandscapeConfig
-from ftcore.records.validity import LEARN_MARGIN
+from ftcore.records.validity import LEARN_MARGIN, learned
 from ..claims import Claim
 from ..scale import SELECTION_SEEDS
 from ..registry import FigureSpec, Grid, LandscapeNeed, Value, figure
@@ -106,13 +106,9 @@ def _strategies_text(S) -> dict:
 
 def _below_bar(runs, **labels) -> list[tuple[int, float, float]]:
     """(seed, validation accuracy, majority share) of the runs among ``labels`` that the validity
-    gate's rule would not count as learned (validation accuracy below majority + LEARN_MARGIN)."""
-    out = []
-    for lab, rec in runs.select(**labels):
-        acc, maj = rec.metric("accuracy", "validation"), rec.metric("majority_frac", "validation")
-        if acc < maj + LEARN_MARGIN:
-            out.append((lab["seed"], acc, maj))
-    return out
+    gate's rule (``ftcore.records.validity.learned`` on validation) would not count as learned."""
+    return [(lab["seed"], rec.metric("accuracy", "validation"), rec.metric("majority_frac", "validation"))
+            for lab, rec in runs.select(**labels) if not learned(rec, split="validation").passed]
 
 
 def _strategies_measure(inputs):

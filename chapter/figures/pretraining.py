@@ -344,7 +344,6 @@ def _continual_measure(inputs):
         f"pretraining at {low} {p['low']:.3f}, at {high} {p['high']:.3f}.")
 
 
-CONTINUAL_REVIEWED = True  # set together with the records of the reviewed protocol (issue 24)
 CONTINUAL_PRETRAINING_CLAIMS = [
     Claim({"zh": f"{n(size)} 条时，继续预训练后微调优于直接微调",
            "en": f"At {n(size)} examples continual pretraining then fine-tuning beats fine-tuning alone"},
@@ -355,5 +354,5 @@ figure(FigureSpec(id="continual-pretraining", section="3.2.1", notebooks=("11",)
                   caption=_continual_caption, needs=_continual,
                   measure=_continual_measure, draw=viz.continual_pretraining,
                   must_learn={"runs": all_runs},
-                  claims=CONTINUAL_PRETRAINING_CLAIMS, reviewed=CONTINUAL_REVIEWED,
+                  claims=CONTINUAL_PRETRAINING_CLAIMS, reviewed=True,
                   selections=("regime", "base", "dapt")))
