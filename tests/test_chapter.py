@@ -58,6 +58,7 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
     from chapter.registry import Grid
     from chapter.figures.problems import FIX_SEEDS, FIX_SEEDS_REVIEWED
     from chapter.figures.schedules import WARMUP_SEEDS_REVIEWED
+    from chapter.scale import SELECTION_SEEDS
     ids = {}
     for spec in REGISTRY.values():
         for need in spec.needs(FULL).values():
@@ -66,6 +67,9 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
                     # the scale's paired seeds; failure rates (stability fixes, warmup's compared arms) need more
                     fixes = FIX_SEEDS_REVIEWED if spec.reviewed else FIX_SEEDS
                     more = {"stability-fixes": fixes, "warmup": WARMUP_SEEDS_REVIEWED if spec.reviewed else FULL.seeds}
+                    if spec.reviewed and cfg.seed in SELECTION_SEEDS:  # a selection's run drawn (a sweep): validation only
+                        assert not cfg.test_at_end and tuple(cfg.eval_splits) == ("validation",), (spec.id, labels)
+                        continue
                     assert cfg.seed in more.get(spec.id, FULL.seeds)
                     ids.setdefault(run_id(cfg), set()).add(spec.id)
     shared = [v for v in ids.values() if len(v) > 1]
