@@ -15,12 +15,13 @@ from chapter.figures import captions
 from chapter.figures.basics import FULL_SPLIT
 from chapter.registry import REGISTRY, Grid, LandscapeNeed, Sequences, StudyNeed
 from chapter.scale import FULL, QUICK, SELECTION_SEEDS
-from ftcore.records.validity import LEARN_MARGIN
+from ftcore.records.validity import LEARN_MARGIN, ONE_CLASS_LIMIT
 
 # A number standing alone (not part of int8, fp32, x86, GPT-2, -100, 0-2): 1,000 / 0.25 / 1e-4 / 95.
 NUMBER = re.compile(r"(?<![\w.\-/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.])")
 SEED_DOCUMENT = re.compile(r"(种子|[Ss]eeds?) 00\d(-00\d)?")  # "seed 001": a document, not a number
-EVERYWHERE = {95, *SELECTION_SEEDS, LEARN_MARGIN}  # 95% intervals; the reviewed protocol's selection seeds; the gate
+# 95% intervals; the reviewed protocol's selection seeds; the validity gate's margin and one-class limit (in %)
+EVERYWHERE = {95, *SELECTION_SEEDS, LEARN_MARGIN, 100 * ONE_CLASS_LIMIT}
 # Numbers that are facts about the model, the method or a measurement, not settings of a config.
 FACTS = {
     "landscape": {1},  # ‖θ₁−θ₀‖ is about 1% of ‖θ₁‖; the 1-D interpolation

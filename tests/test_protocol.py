@@ -410,3 +410,22 @@ def test_strategies_gate_exempts_only_from_scratch_below_the_whole_split_and_the
     caption = spec.caption(spec.scale_for(__import__("chapter.scale", fromlist=["FULL"]).FULL))
     assert "exempted after the reviewed runs" in caption["en"] and "复审协议的运行之后才放宽" in caption["zh"]
     assert "gallery's note" in caption["en"]
+
+
+def test_pretraining_gate_exempts_the_model_pretrained_here_and_keeps_it_in_the_verdicts():
+    """The pretrained-here exemption (decided after the reviewed runs: a seed collapsed at the chosen
+    LR) is as the caption states: the default model at every size and random init at the largest
+    must still learn; the collapsed seeds stay in the claims (intention to treat, not dropped)."""
+    from chapter import figures  # noqa: F401
+    from chapter.figures.pretraining import PRETRAIN_SIZES
+    from chapter.registry import REGISTRY
+    from chapter.scale import FULL
+    spec = REGISTRY["pretraining"]
+    must = spec.must_learn["runs"]
+    assert all(must({"arm": "default", "size": s}) for s in PRETRAIN_SIZES)
+    assert [must({"arm": "scratch", "size": s}) for s in PRETRAIN_SIZES] == [s == PRETRAIN_SIZES[-1] for s in PRETRAIN_SIZES]
+    assert not any(must({"arm": "here", "size": s}) for s in PRETRAIN_SIZES)
+    assert all(c.where == {"size": PRETRAIN_SIZES[-1]} for c in spec.claims)
+    caption = spec.caption(spec.scale_for(FULL))
+    assert "intention to treat" in caption["en"] and "意向性分析" in caption["zh"]
+    assert "exempted after the reviewed runs" in caption["en"] and "gallery's note" in caption["en"]

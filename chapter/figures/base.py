@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ftcore import RunConfig
 from ftcore.analysis import figure_studies as analyses
 from ftcore.records.queries import mean_sd
+from ftcore.records.validity import learned
 from ..claims import Claim
 from ..registry import Grid, StudyNeed
 from ..scale import FULL
@@ -186,6 +187,13 @@ def label(prefix: str, key: str, lang: str) -> str:
         return t(f"{prefix}.{key}", lang=lang)
     except KeyError:
         return key
+
+
+def below_bar(runs, **labels) -> list[tuple[int, float, float]]:
+    """(seed, validation accuracy, majority share) of the runs among ``labels`` that the validity
+    gate's rule (``ftcore.records.validity.learned`` on validation) would not count as learned."""
+    return [(lab["seed"], rec.metric("accuracy", "validation"), rec.metric("majority_frac", "validation"))
+            for lab, rec in runs.select(**labels) if not learned(rec, split="validation").passed]
 
 
 def measured(zh: str, en: str, differs: bool | None = None, note: dict | None = None) -> dict:

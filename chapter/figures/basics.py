@@ -10,11 +10,11 @@ from pathlib import Path
 import viz
 from ftcore import RunConfig
 from ftcore.analysis.landscape import LandscapeConfig
-from ftcore.records.validity import LEARN_MARGIN, learned
+from ftcore.records.validity import LEARN_MARGIN
 from ..claims import Claim
 from ..scale import SELECTION_SEEDS
 from ..registry import FigureSpec, Grid, LandscapeNeed, Value, figure
-from .base import (LLRD_DECAY, LLRD_LR, all_runs, base_run, chosen, decay_grid, frozen, measured)
+from .base import (LLRD_DECAY, LLRD_LR, all_runs, base_run, below_bar, chosen, decay_grid, frozen, measured)
 from .captions import configs, cost_words, held_out, lr, n, one, pct, seeds
 
 # ------------------------------------------------------------------------------------ concept
@@ -104,16 +104,9 @@ def _strategies_text(S) -> dict:
                   "trainable parameters."}
 
 
-def _below_bar(runs, **labels) -> list[tuple[int, float, float]]:
-    """(seed, validation accuracy, majority share) of the runs among ``labels`` that the validity
-    gate's rule (``ftcore.records.validity.learned`` on validation) would not count as learned."""
-    return [(lab["seed"], rec.metric("accuracy", "validation"), rec.metric("majority_frac", "validation"))
-            for lab, rec in runs.select(**labels) if not learned(rec, split="validation").passed]
-
-
 def _strategies_measure(inputs):
     f = inputs["runs"].finals()
-    low = _below_bar(inputs["runs"], strategy="frozen", size=SMALLEST)
+    low = below_bar(inputs["runs"], strategy="frozen", size=SMALLEST)
     low_zh = "".join(f"{n(SMALLEST)} 条时冻结编码器的种子 {s} 验证准确率 {a:.3f}，未达多数类 {m:.3f} + {LEARN_MARGIN:g}（不计入有效性检查，见图注）。"
                      for s, a, m in low)
     low_en = "".join(f" At {n(SMALLEST)} examples the frozen encoder's seed {s} reached validation accuracy {a:.3f}, below the "
