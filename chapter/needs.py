@@ -5,7 +5,7 @@ A need says two things:
 
 * :meth:`Need.jobs`: the stored results it resolves to that worker processes may compute ahead of
   the collection (:mod:`chapter.parallel`), each a :class:`Job`: a kind of :data:`JOB_KINDS` and
-  the config that computes it. Studies and values have none (see :class:`StudyNeed`).
+  the config that computes it. Values and closure studies have none (see :class:`StudyNeed`).
 * :meth:`Need.collect`: the figure's input, fetched through the build's one cache
   (:class:`chapter.build.Collector`: ``col.fetch(stored)``, each result loaded once per build).
 
@@ -63,6 +63,10 @@ JOB_KINDS: Registry[JobKind] = Registry("job kind", [
             lambda ccfg, n: dataclasses.replace(ccfg, base=ccfg.base.replace(threads=n))),
     JobKind("landscape", _stored_landscape,  # (RunConfig, LandscapeConfig): the run's config holds them
             lambda spec, n: (spec[0].replace(threads=n), spec[1])),
+    # a study with a picklable spec that says where it is stored (``spec.stored(runs_dir)``: an
+    # InstructionRun); its thread count is one of its parameters (the stored studies' keys hold it),
+    # so it keeps its own
+    JobKind("study", lambda spec, runs_dir: spec.stored(runs_dir), lambda spec, n: spec),
 ])
 
 
@@ -157,6 +161,23 @@ class StudyNeed(Need):
 
 
 @dataclass
+class StudyJob(Need):
+    """A study a worker can compute: ``spec`` is picklable, unlike a :class:`StudyNeed`'s closure, and
+    says where it is stored (``spec.stored(runs_dir)``; an ``ftcore.alignment.instructions.InstructionRun``)."""
+    spec: Any
+
+    def jobs(self) -> list[Job]:
+        return [Job("study", self.spec)]
+
+    def collect(self, col):
+        return _fetch(col, self.jobs()[0])
+
+    @property
+    def params(self) -> dict:
+        return self.spec.params()
+
+
+@dataclass
 class LandscapeNeed(Need):
     """A loss landscape around the run of ``cfg`` (``lcfg``: a LandscapeConfig) → a dict of its
     ``surface``, ``path`` and ``line`` tables and its ``meta``."""
@@ -180,5 +201,5 @@ class Value(Need):
         return self.get()
 
 
-__all__ = ["Grid", "JOB_KINDS", "Job", "JobKind", "LandscapeNeed", "Need", "RUN_KIND", "Sequences", "StudyNeed",
+__all__ = ["Grid", "JOB_KINDS", "Job", "JobKind", "LandscapeNeed", "Need", "RUN_KIND", "Sequences", "StudyJob", "StudyNeed",
            "Value"]

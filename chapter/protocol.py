@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ftcore import RunConfig
+from ftcore.alignment.instructions import InstructionRun
 from ftcore.analysis.continual import ContinualConfig
 from ftcore.records.validity import ONE_CLASS_LIMIT
 
@@ -49,6 +50,8 @@ def selection_config(cfg, seed: int):
         raise ValueError(f"selection runs use the selection seeds {SELECTION_SEEDS}, not {seed}")
     if isinstance(cfg, ContinualConfig):  # its accuracy matrix is then measured on validation
         return dataclasses.replace(cfg, base=selection_config(cfg.base, seed))
+    if isinstance(cfg, InstructionRun):  # every validation text, under both phrasings; no test text
+        return cfg.replace(seed=seed, eval_splits=("validation",), n_eval=None)
     return cfg.replace(seed=seed, test_at_end=False, eval_splits=("validation",), eval_size=None)
 
 
@@ -58,6 +61,8 @@ def validation_score(record, metric: str = "accuracy") -> dict:
     sequence: :func:`sequence_validation_score`."""
     if "continual" in (getattr(record, "config", None) or {}):
         return sequence_validation_score(record, metric)
+    if getattr(record, "name", None) == "instruction-tuning":
+        return study_validation_score(record, metric)
     ev = record.evals
     val = ev[ev["split"] == "validation"]
     last = val[val["step"] == val["step"].max()] if len(val) else val
@@ -75,6 +80,18 @@ def _not_learned(acc: float, maj: float, share: float) -> str:
     return ("no validation score" if not math.isfinite(acc) else
             f"one class ({share:.0%} of predictions)" if share >= ONE_CLASS_LIMIT else
             f"not above the majority class ({acc:.3f} vs {maj:.3f})" if acc < maj + LEARN_MARGIN else "")
+
+
+def study_validation_score(study, metric: str = "accuracy") -> dict:
+    """An instruction-tuning study's score for a choice: its greedy answer ``metric`` on the
+    validation texts under the training phrasings, pooled over the tasks (their mean), against the
+    pooled majority share; one class when, on average over the tasks, one answer holds
+    ``ONE_CLASS_LIMIT`` of the greedy answers."""
+    get = {m: study.metric(m, "validation", task="all") for m in (metric, "majority_frac", "max_class_frac")}
+    acc, maj, share = get[metric], get["majority_frac"], get["max_class_frac"]
+    why = _not_learned(acc, maj, share)
+    return {"score": acc, "majority": maj, "max_class_frac": share, "learned": not why, "why": why,
+            "steps": study.meta.get("steps"), "cpu_s": None}
 
 
 def sequence_validation_score(record, metric: str = "accuracy") -> dict:
@@ -389,6 +406,18 @@ def _sequences(method: str, key: str, grid: str, name: str):
 FROZEN_HEAD = dict(freeze="head_only", frozen_dropout=False, epochs=20)
 
 
+def _instruction_lrs(arm: str, lrs: tuple[float, ...]):
+    """Instruction tuning of the tiny GPT, arm "mask" or "nomask", at each LR of ``lrs``: the
+    figure's reported tuning (chapter.figures.alignment) but for its LR."""
+    def cands(S: Scale) -> dict[str, InstructionRun]:
+        from ftcore.alignment.instructions import TuneConfig
+
+        from .figures.alignment import WHOLE_SPLITS, gpt_config
+        return {_lr_label(x): InstructionRun(gpt_config(S), TuneConfig(mask_prompt=arm == "mask", lr=x, **WHOLE_SPLITS))
+                for x in lrs}
+    return cands
+
+
 def _frozen_heads(S: Scale) -> dict[str, RunConfig]:
     """The frozen encoder's head over both poolings (the frozen CLS pooler was pretrained for another
     objective; mean pooling is how this sentence encoder was trained) and four LRs: the method at
@@ -447,6 +476,12 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="the same small RoBERTa from random initialisation: its learning rate at the pretraining figure's largest size"),
     Selection("dapt", _dapt_lrs, "chapter.scale.REVIEWED.chosen['dapt'], ['dapt_mlm']",
               note="continual pretraining: which continued model (its MLM learning rate) and its fine-tuning learning rate"),
+    # instruction tuning: each arm's LR (the earlier figure used 5e-4 for both), by greedy answer
+    # accuracy on the validation texts under the training phrasings
+    Selection("it_mask", _instruction_lrs("mask", (1e-4, 3e-4, 1e-3)), "chapter.scale.REVIEWED.chosen['it_mask']",
+              figures=("instruction-tuning",), note="instruction tuning with the prompt masked: learning rate"),
+    Selection("it_nomask", _instruction_lrs("nomask", (1e-4, 3e-4, 1e-3)), "chapter.scale.REVIEWED.chosen['it_nomask']",
+              figures=("instruction-tuning",), note="instruction tuning without the mask: learning rate"),
     Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}
@@ -466,7 +501,7 @@ def run_selection(sel: Selection, S: Scale = REVIEWED, *, jobs: int = 2, render_
 
         def fetch(cfg):
             rec = fetch_stored(stored_sequence(cfg, S.runs_dir)) if isinstance(cfg, ContinualConfig) \
-                else cached(cfg, S.runs_dir)
+                else fetch_stored(cfg.stored(S.runs_dir)) if isinstance(cfg, InstructionRun) else cached(cfg, S.runs_dir)
             if rec is None:
                 asked.append(cfg)
                 return _Placeholder()
@@ -500,8 +535,8 @@ def _train(cfgs: list[RunConfig], S: Scale, jobs: int) -> None:
     from .needs import RUN_KIND, Job
     from .parallel import train_missing
     print(f"  training {len(cfgs)} selection runs ({jobs} × 1 thread)", flush=True)
-    train_missing(Collector(S), [Job("task sequence" if isinstance(c, ContinualConfig) else RUN_KIND["ftcore"], c)
-                                 for c in cfgs], workers=jobs, threads=1)
+    kind = {ContinualConfig: "task sequence", InstructionRun: "study"}
+    train_missing(Collector(S), [Job(kind.get(type(c), RUN_KIND["ftcore"]), c) for c in cfgs], workers=jobs, threads=1)
 
 
 def main(argv=None) -> int:

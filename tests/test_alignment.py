@@ -179,3 +179,53 @@ def test_rlhf_draws_samples_before_and_after(figure_inputs):
         for r in rows.itertuples():
             assert " ".join(r.text.split()) in " ".join(drawn.split()) and f"{r.reward:+.2f}" in drawn
         plt.close(fig)
+
+
+def test_choice_scores_in_one_batch_equal_one_prompt_at_a_time(tok, gpt):
+    """Right padding keeps each sequence's positions: the batched log-likelihoods are the ones
+    each (prompt, answer) pair gets alone."""
+    gpt.eval()
+    prompts = [instructions.encode(tok, "Is this review positive or negative?", t, None, text_tokens=8)["input_ids"]
+               for t in ("a good film", "the plot is dull and weak and the cast is awful")]
+    pairs = [(p, w) for p in prompts for w in ("positive", "negative")]
+    with torch.no_grad():
+        together = instructions._answer_logprobs(gpt, tok, pairs)
+        alone = [instructions._answer_logprobs(gpt, tok, [pair])[0] for pair in pairs]
+    assert together == pytest.approx(alone, abs=1e-4)
+    assert len(set(round(x, 3) for x in together)) > 1  # the scores differ: not a constant
+
+
+def test_tune_config_evaluates_named_splits_and_keeps_earlier_keys():
+    cfg = instructions.TuneConfig()
+    assert "eval_splits" not in cfg.to_dict()  # the studies stored before the field keep their keys
+    whole = cfg.replace(eval_splits=("validation", "test"), n_eval=None)
+    assert whole.to_dict()["eval_splits"] == ("validation", "test") and whole.to_dict()["n_eval"] is None
+    with pytest.raises(ValueError, match="eval_splits"):
+        instructions.TuneConfig(eval_splits=("train",))
+    with pytest.raises(ValueError, match="n_eval"):
+        instructions.TuneConfig(n_eval=0)
+    assert instructions.conditions("test") == ("test", "phrasing")
+    assert instructions.conditions("validation") == ("validation", "validation_phrasing")
+
+
+def test_eval_examples_read_the_validation_texts_whole_under_both_phrasings():
+    from ftcore.engine.tasks import load_task
+    cfg = instructions.TuneConfig(eval_splits=("validation",), n_eval=None)
+    ex = instructions.eval_examples(cfg)
+    sizes = {name: len(load_task(spec["task"]).splits["validation"]["label"])
+             for name, spec in instructions.INSTRUCTION_TASKS.items()}
+    assert len(ex) == 2 * sum(sizes.values())
+    assert {e["split"] for e in ex} == {"validation", "validation_phrasing"}
+    for name, n in sizes.items():  # every validation text once per condition, by its row
+        rows = sorted(e["index"] for e in ex if e["task"] == name and e["split"] == "validation")
+        assert rows == list(range(n))
+    held = {e["instruction"] for e in ex if e["split"] == "validation_phrasing"}
+    assert held == {s["phrasings"][instructions.HELD_OUT_PHRASING] for s in instructions.INSTRUCTION_TASKS.values()}
+
+
+def test_instruction_run_reads_and_changes_its_tuning():
+    run = instructions.InstructionRun(causal_lm.GPTConfig().quick(), instructions.TuneConfig())
+    moved = run.replace(lr=1e-3, seed=7)
+    assert (moved.lr, moved.seed, run.lr) == (1e-3, 7, instructions.TuneConfig().lr)
+    assert moved.params()["tune"]["lr"] == 1e-3 and moved.params()["tuned"] is True
+    assert run.params()["tune"] == instructions.TuneConfig().to_dict()

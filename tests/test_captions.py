@@ -13,6 +13,7 @@ import pytest
 from chapter import figures  # noqa: F401 (registers the figures)
 from chapter.figures import captions
 from chapter.figures.basics import FULL_SPLIT
+from chapter.needs import StudyJob
 from chapter.registry import REGISTRY, Grid, LandscapeNeed, Sequences, StudyNeed
 from chapter.scale import FULL, QUICK, SELECTION_SEEDS
 from ftcore.records.validity import LEARN_MARGIN, ONE_CLASS_LIMIT
@@ -79,7 +80,7 @@ def config_numbers(spec, S) -> set[float]:
             found += [len(s) for s in arms.values()]  # seeds per arm
         elif isinstance(need, LandscapeNeed):
             found += _run_numbers(need.cfg, base) + list(_leaves(dataclasses.asdict(need.lcfg)))
-        elif isinstance(need, StudyNeed):
+        elif isinstance(need, (StudyNeed, StudyJob)):
             params = dict(need.params)
             if "recipe" in params:  # an MLM checkpoint: its recipe's settings, and the tokens it saw
                 r = RECIPES[params["recipe"]]
@@ -88,7 +89,7 @@ def config_numbers(spec, S) -> set[float]:
             found += list(_leaves(params)) + [100 * x for x in _leaves(params) if 0 < x < 1]
     study_seeds = {}
     for need in spec.needs(S).values():
-        if isinstance(need, StudyNeed):
+        if isinstance(need, (StudyNeed, StudyJob)):
             for key, sub in need.params.items():
                 if isinstance(sub, dict) and "seed" in sub:
                     study_seeds.setdefault(key, set()).add(sub["seed"])

@@ -109,6 +109,9 @@ def test_the_selections_have_the_reviewed_base_and_name_what_they_set():
         cands = sel.candidates(REVIEWED)
         assert cands and sel.sets, name
         for cfg in cands.values():
+            if hasattr(cfg, "tune"):  # an instruction-tuning study (fp32 throughout): every test text
+                assert cfg.tune.n_eval is None and "test" in cfg.tune.eval_splits, name
+                continue
             cfg = getattr(cfg, "base", cfg)  # a task sequence's shared run settings
             assert cfg.precision == "fp32" and cfg.test_size is None, name
 
@@ -429,3 +432,35 @@ def test_pretraining_gate_exempts_the_model_pretrained_here_and_keeps_it_in_the_
     caption = spec.caption(spec.scale_for(FULL))
     assert "intention to treat" in caption["en"] and "意向性分析" in caption["zh"]
     assert "exempted after the reviewed runs" in caption["en"] and "gallery's note" in caption["en"]
+
+
+def _instruction_study(val: float, maj: float, share: float, test: float):
+    from ftcore.records.studies import Study
+    rows = [{"task": "all", "split": split, "metric": m, "value": v}
+            for split, acc in (("validation", val), ("test", test))
+            for m, v in (("accuracy", acc), ("majority_frac", maj), ("max_class_frac", share))]
+    return Study("instruction-tuning", {}, {"evals": pd.DataFrame(rows)}, {"steps": 300})
+
+
+def test_an_instruction_tuning_study_is_scored_on_its_validation_texts_only():
+    s = validation_score(_instruction_study(0.7, 0.45, 0.5, test=0.9))
+    assert s["score"] == 0.7 and s["learned"] and s["steps"] == 300
+    assert validation_score(_instruction_study(0.7, 0.45, 0.5, test=0.0))["score"] == 0.7  # test never read
+    assert not validation_score(_instruction_study(0.46, 0.45, 0.5, test=0.9))["learned"]
+    assert "one class" in validation_score(_instruction_study(0.7, 0.45, 0.9, test=0.9))["why"]
+
+
+def test_instruction_lr_choices_run_on_selection_seeds_with_validation_texts_only():
+    from chapter.figures.alignment import WHOLE_SPLITS, tuned_arm
+    from ftcore.alignment.instructions import InstructionRun
+    for name, mask in (("it_mask", True), ("it_nomask", False)):
+        cands = SELECTIONS[name].candidates(REVIEWED)
+        assert len({c.lr for c in cands.values()}) == len(cands) >= 3
+        c = next(iter(cands.values()))
+        assert isinstance(c, InstructionRun) and c.tune.mask_prompt is mask and c.tuned
+        run = selection_config(c, SELECTION_SEEDS[1])
+        assert run.seed == SELECTION_SEEDS[1] and run.tune.eval_splits == ("validation",) and run.tune.n_eval is None
+        assert c.tune.eval_splits == WHOLE_SPLITS["eval_splits"]  # the candidate is the reported tuning
+        if name in REVIEWED.chosen:  # the reported arm is the candidate at the chosen LR, on whole splits
+            arm = tuned_arm(REVIEWED, "mask" if mask else "nomask")
+            assert arm == c.tune.replace(lr=REVIEWED.chosen[name])

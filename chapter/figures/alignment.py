@@ -16,14 +16,16 @@ import pandas as pd
 
 import viz
 from ftcore.alignment.causal_lm import GPTConfig, gpt_study, n_parameters
-from ftcore.alignment.instructions import TuneConfig, instruction_study
+from ftcore.alignment.instructions import InstructionRun, TuneConfig
 from ftcore.alignment.reward import RewardConfig, reward_study
 from ftcore.alignment.rlhf import RLConfig, rlhf_study
 from ftcore.records.runset import RunSet
 from ftcore.records.studies import Study
 from ..claims import Claim
+from ..needs import StudyJob
 from ..registry import FigureSpec, StudyNeed, figure
-from .captions import one
+from .base import chosen
+from .captions import held_out, lr, n, one
 
 KL_COEFS = (0.01, 0.2)  # β: small enough to let the policy drift (reward hacking can show), and large
 
@@ -48,16 +50,18 @@ class StudiesFigure(FigureSpec):
         return super().gate(self.judged_inputs(inputs), majority)
 
 
-def _gpt(S) -> GPTConfig:
+def gpt_config(S) -> GPTConfig:
+    """The tiny GPT both figures start from, at scale ``S``."""
     return S.pick(GPTConfig(), GPTConfig().quick())
 
 
 def _seeds(S) -> tuple[int, ...]:
-    return S.seeds[:3]  # three paired seeds at full scale (the intervals are t intervals over 3)
+    # the reviewed protocol's five paired seeds; earlier three (t intervals over 3)
+    return S.seeds if S.reviewed else S.seeds[:3]
 
 
 def _gpt_need(S) -> StudyNeed:
-    g = _gpt(S)
+    g = gpt_config(S)
     return StudyNeed("tiny-gpt", asdict(g), gpt_study(g, S.runs_dir)[0].compute)
 
 
@@ -66,16 +70,29 @@ def _tune(S) -> TuneConfig:
     return S.pick(TuneConfig(), TuneConfig().quick())
 
 
+# The reviewed protocol reads every text of the validation split (the gate; the LR selections read it
+# alone) and of the test split (the verdicts), once each
+WHOLE_SPLITS = {"n_eval": None, "eval_splits": ("validation", "test")}
+
+
+def tuned_arm(S, arm: str) -> TuneConfig:
+    """The tuning of arm ``arm`` ("mask" or "nomask"; seed 0) at scale ``S``. Reviewed: each arm at
+    its own LR, chosen on validation (chapter.protocol ``it_mask``, ``it_nomask``), whole splits."""
+    mask = arm == "mask"
+    if S.reviewed:
+        return TuneConfig(mask_prompt=mask, lr=chosen(S, f"it_{arm}"), **WHOLE_SPLITS)
+    return replace(_tune(S), mask_prompt=mask)
+
+
 def _it_needs(S) -> dict:
-    g, base = _gpt(S), _tune(S)
-    needs = {"gpt": _gpt_need(S),
-             "untuned": StudyNeed("instruction-tuning", {"gpt": asdict(g), "tune": asdict(base), "tuned": False},
-                                  lambda: instruction_study(g, None, S.runs_dir))}
-    for arm, mask in (("mask", True), ("nomask", False)):
+    """The pretrained GPT's study, the un-tuned model evaluated on the arms' prompts, and each arm ×
+    seed's tuning: studies the build's workers compute in parallel (``StudyJob``)."""
+    g = gpt_config(S)
+    prompts = TuneConfig(**WHOLE_SPLITS) if S.reviewed else _tune(S)
+    needs = {"gpt": _gpt_need(S), "untuned": StudyJob(InstructionRun(g, prompts, tuned=False))}
+    for arm in ("mask", "nomask"):
         for s in _seeds(S):
-            c = replace(base, mask_prompt=mask, seed=s)
-            needs[f"{arm}_{s}"] = StudyNeed("instruction-tuning", {"gpt": asdict(g), "tune": asdict(c), "tuned": True},
-                                            lambda c=c: instruction_study(g, c, S.runs_dir))
+            needs[f"{arm}_{s}"] = StudyJob(InstructionRun(g, replace(tuned_arm(S, arm), seed=s)))
     return needs
 
 
@@ -115,7 +132,7 @@ def _it_combine(inputs: dict) -> dict:
             st = inputs["untuned"] if arm == "untuned" else arms[f"{arm}_{s}"]
             items.append(({"arm": arm, "seed": s}, _pooled(st)))
             ev = st.tables["evals"]
-            for r in ev.itertuples():
+            for r in ev[ev["split"].isin(("test", "phrasing"))].itertuples():  # drawn: test texts (validation: the gate's)
                 (rows if r.task == "all" else per_task).append(
                     {"arm": arm, "seed": s, "task": r.task, "split": r.split, "metric": r.metric, "value": float(r.value)})
     steps = pd.concat([st.tables["steps"].assign(arm=k.rsplit("_", 1)[0], seed=int(k.rsplit("_", 1)[1]))
@@ -157,6 +174,19 @@ def _it_measure(inputs: dict) -> dict:
 
 
 def _it_caption(S) -> dict:
+    out = _it_text(S)
+    if not S.reviewed:
+        return out
+    tuned = {k: n_.params["tune"] for k, n_ in _it_needs(S).items() if k.startswith(("mask_", "nomask_"))}
+    lrs = {arm: lr(one(t["lr"] for k, t in tuned.items() if k.startswith(arm + "_"))) for arm in ("mask", "nomask")}
+    return {"zh": out["zh"] + f"评估读验证集与测试集的全部文本（每条文本两种措辞）；掩码与不掩码的学习率各自在验证集上选定"
+                              f"（掩码 {lrs['mask']}，不掩码 {lrs['nomask']}；{held_out('zh')}），有效性检查读验证集。",
+            "en": out["en"] + " Evaluation reads every text of the validation and test splits (each under both phrasings); "
+                              f"the mask and no-mask arms' LRs were each chosen on the validation split (mask {lrs['mask']}, "
+                              f"no mask {lrs['nomask']}; {held_out('en')}), and the validity gate reads validation."}
+
+
+def _it_text(S) -> dict:
     tuned = [n_.params["tune"] for k, n_ in _it_needs(S).items() if k.startswith(("mask_", "nomask_"))]
     per_task, k = one(t["n_train"] for t in tuned), len({t["seed"] for t in tuned})
     return {"zh": "在本地影评上从零预训练的微型 GPT-2（字节级 BPE 分词器，训练集文本，从不读测试文本），再用三个任务"
@@ -190,7 +220,7 @@ figure(StudiesFigure(id="instruction-tuning", section="seed 003", notebooks=("13
                      caption=_it_caption, needs=_it_needs,
                      measure=_it_measure, draw=viz.instruction_tuning, combine=_it_combine,
                      must_learn={"runs": lambda lab: lab["arm"] in ("mask", "nomask")},
-                     claims=INSTRUCTION_TUNING_CLAIMS))
+                     claims=INSTRUCTION_TUNING_CLAIMS, selections=("it_mask", "it_nomask")))
 
 
 # ------------------------------------------------------------------------------------ RLHF
@@ -203,7 +233,7 @@ def _rl(S) -> RLConfig:
 
 
 def _rl_needs(S) -> dict:
-    g, rm = _gpt(S), _reward(S)
+    g, rm = gpt_config(S), _reward(S)
     needs = {"gpt": _gpt_need(S), "reward": StudyNeed("reward-model", asdict(rm), reward_study(rm, S.runs_dir)[0].compute)}
     for beta in KL_COEFS:
         for s in _seeds(S):

@@ -14,7 +14,9 @@ tokens are a small share of it).
 Each task has four phrasings of its instruction (our own wording); three are used in training and
 one is held out, to measure whether the model follows an instruction it never saw. Evaluation on the
 test split's texts (never seen by pretraining or tuning): ``test`` = held-out texts with the
-training phrasings, ``phrasing`` = the same texts with the held-out phrasing.
+training phrasings, ``phrasing`` = the same texts with the held-out phrasing. With
+``eval_splits=("validation", ...)`` the validation texts are read the same way (``validation``,
+``validation_phrasing``): what a choice of LR and the validity gate read, never test.
 
 Answer accuracy is the share of greedy answers (up to ``answer_tokens`` tokens, stopped at ``</s>``
 or a new line) equal to the gold answer word; ``choice_accuracy`` compares the log-likelihood of each
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,11 +66,13 @@ HELD_OUT_PHRASING = -1  # index of the phrasing never used in training
 @dataclass(frozen=True)
 class TuneConfig:
     """One instruction-tuning run. ``mask_prompt``: labels -100 on the prompt. ``steps`` are
-    optimizer steps of ``batch`` examples; ``n_train`` and ``n_eval`` are examples per task."""
+    optimizer steps of ``batch`` examples; ``n_train`` and ``n_eval`` are examples per task
+    (``n_eval=None``: every text of each evaluated split). ``eval_splits``: the data splits whose
+    texts are evaluated, each under a training phrasing and under the held-out one."""
 
     mask_prompt: bool = True
     n_train: int = 800  # per task, stratified from its train split (bbc-topic has 1,487, rt-subjectivity 1,515)
-    n_eval: int = 100  # per task, stratified from its test split (the same for every run)
+    n_eval: int | None = 100  # per task, stratified from each evaluated split (the same for every run)
     text_tokens: int = 48  # the text is cut to its first 48 tokens
     steps: int = 300  # 4,800 examples: 2 passes over the 2,400 training examples
     batch: int = 16
@@ -76,9 +81,37 @@ class TuneConfig:
     answer_tokens: int = 4  # greedy decoding budget for the answer
     seed: int = 0
     threads: int = 1
+    eval_splits: tuple[str, ...] = ("test",)
+
+    def __post_init__(self):
+        unknown = [x for x in self.eval_splits if x not in EVAL_SPLITS]
+        if unknown or not self.eval_splits:
+            raise ValueError(f"TuneConfig.eval_splits={self.eval_splits!r}: evaluate one or more of {EVAL_SPLITS}")
+        if self.n_eval is not None and self.n_eval < 1:
+            raise ValueError(f"TuneConfig.n_eval={self.n_eval}: give a positive count per task, or None for whole splits")
 
     def quick(self) -> TuneConfig:
         return replace(self, n_train=24, n_eval=12, steps=12, batch=8, warmup=2)
+
+    def replace(self, **changes) -> TuneConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Its settings as a study's parameters. A field added later is left out while it holds its
+        default, so the studies stored before it keep their keys."""
+        d = asdict(self)
+        if d["eval_splits"] == ("test",):
+            del d["eval_splits"]
+        return d
+
+
+EVAL_SPLITS = ("validation", "test")
+
+
+def conditions(split: str) -> tuple[str, str]:
+    """The two evaluation conditions of a data split's texts: a training phrasing, the held-out one
+    (the test split's keep their first names, ``test`` and ``phrasing``)."""
+    return (split, "phrasing") if split == "test" else (split, f"{split}_phrasing")
 
 
 def _task(name: str):
@@ -138,21 +171,26 @@ def training_examples(cfg: TuneConfig) -> list[dict]:
 
 
 def eval_examples(cfg: TuneConfig) -> list[dict]:
-    """The fixed evaluation prompts: ``n_eval`` test texts per task (stratified, seed 0), each under
-    a training phrasing (round robin; condition ``test``) and under the held-out one (``phrasing``)."""
+    """The fixed evaluation prompts: per evaluated split and task ``n_eval`` texts (stratified,
+    seed 0; ``None``: all of them, in order), each under a training phrasing (round robin; condition
+    ``test``/``validation``) and under the held-out one (``phrasing``/``validation_phrasing``).
+    ``index`` is the text's row in its split (per-example predictions can be paired across runs)."""
     from ftcore.engine.tasks import stratified_subsample
 
     out = []
-    for name, spec in INSTRUCTION_TASKS.items():
-        task = _task(name)
-        test = task.splits["test"]
-        idx = stratified_subsample(test["label"], cfg.n_eval, 0)
-        seen = spec["phrasings"][:HELD_OUT_PHRASING]
-        for k, i in enumerate(idx):
-            label = task.label_names[test["label"][int(i)]]
-            for split, instr in (("test", seen[k % len(seen)]), ("phrasing", spec["phrasings"][HELD_OUT_PHRASING])):
-                out.append({"task": name, "split": split, "instruction": instr, "text": test["text"][int(i)],
-                            "answer": spec["answers"][label]})
+    for data_split in cfg.eval_splits:
+        seen_cond, held_cond = conditions(data_split)
+        for name, spec in INSTRUCTION_TASKS.items():
+            task = _task(name)
+            texts = task.splits[data_split]
+            idx = (range(len(texts["label"])) if cfg.n_eval is None
+                   else stratified_subsample(texts["label"], cfg.n_eval, 0))
+            seen = spec["phrasings"][:HELD_OUT_PHRASING]
+            for k, i in enumerate(idx):
+                label = task.label_names[texts["label"][int(i)]]
+                for split, instr in ((seen_cond, seen[k % len(seen)]), (held_cond, spec["phrasings"][HELD_OUT_PHRASING])):
+                    out.append({"task": name, "split": split, "index": int(i), "instruction": instr,
+                                "text": texts["text"][int(i)], "answer": spec["answers"][label]})
     return out
 
 
@@ -172,22 +210,33 @@ def answer(model, tokenizer, examples: list[dict], cfg: TuneConfig) -> pd.DataFr
         mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(p) for p in prompts])[:, None]).long()
         gen = model.generate(ids, attention_mask=mask, max_new_tokens=cfg.answer_tokens, do_sample=False,
                              pad_token_id=pad, eos_token_id=eos)[:, width:]
-        for e, p, g in zip(chunk, prompts, gen.tolist()):
+        choices = [sorted(set(INSTRUCTION_TASKS[e["task"]]["answers"].values())) for e in chunk]
+        scores = _answer_logprobs(model, tokenizer, [(p, c) for p, cs in zip(prompts, choices) for c in cs])
+        for e, g, cs in zip(chunk, gen.tolist(), choices):
             g = g[: g.index(eos)] if eos in g else g
             said = tokenizer.decode(g).split("\n")[0].strip()
-            choices = sorted(set(INSTRUCTION_TASKS[e["task"]]["answers"].values()))
-            scores = [_answer_logprob(model, tokenizer, p, c) for c in choices]
-            rows.append({**{k: e[k] for k in ("task", "split", "answer")}, "said": said,
-                         "correct": said == e["answer"], "choice": choices[int(np.argmax(scores))],
-                         "choice_correct": choices[int(np.argmax(scores))] == e["answer"]})
+            mine, scores = scores[:len(cs)], scores[len(cs):]
+            choice = cs[int(np.argmax(mine))]
+            rows.append({**{k: e[k] for k in ("task", "split", "answer")}, **({"index": e["index"]} if "index" in e else {}),
+                         "said": said, "correct": said == e["answer"], "choice": choice,
+                         "choice_correct": choice == e["answer"]})
     return pd.DataFrame(rows)
 
 
-def _answer_logprob(model, tokenizer, prompt: list[int], answer_word: str) -> float:
-    ans = tokenizer(" " + answer_word)["input_ids"] + [tokenizer.eos_token_id]
-    ids = torch.tensor([prompt + ans])
-    logp = model(input_ids=ids).logits[0, len(prompt) - 1:-1].log_softmax(-1)
-    return float(logp.gather(1, torch.tensor(ans)[:, None]).sum())
+def _answer_logprobs(model, tokenizer, pairs: list[tuple[list[int], str]]) -> list[float]:
+    """The summed log-likelihood of each answer word (and ``</s>``) after its prompt, for
+    (prompt ids, answer word) pairs: one forward pass over them all, right-padded, so each sequence
+    keeps the positions it has alone."""
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    seqs = [(p, tokenizer(" " + word)["input_ids"] + [eos]) for p, word in pairs]
+    width = max(len(p) + len(a) for p, a in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, (p, a) in enumerate(seqs):
+        ids[r, :len(p) + len(a)], mask[r, :len(p) + len(a)] = torch.tensor(p + a), 1
+    logp = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
+    return [float(logp[r, len(p) - 1:len(p) + len(a) - 1].gather(1, torch.tensor(a)[:, None]).sum())
+            for r, (p, a) in enumerate(seqs)]
 
 
 def accuracy_rows(answers: pd.DataFrame) -> pd.DataFrame:
@@ -258,31 +307,70 @@ def tune(model, tokenizer, cfg: TuneConfig, *, on_step=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def instruction_study(gpt_cfg, cfg: TuneConfig | None, runs_dir=None) -> tuple[dict, dict]:
-    """One arm of the figure: the pretrained tiny GPT (``cfg=None``: un-tuned) or that model tuned
-    per ``cfg``, evaluated on the fixed prompts. Tables: ``evals`` (task, split, metric, value),
-    ``answers`` (one row per prompt), ``steps`` (training), ``mask`` (the masking table)."""
+def instruction_study(gpt_cfg, cfg: TuneConfig | None, runs_dir=None, *, tuned: bool | None = None) -> tuple[dict, dict]:
+    """One arm of the figure: the pretrained tiny GPT or that model tuned per ``cfg``, evaluated on
+    the fixed prompts (``cfg``'s ``eval_splits`` and ``n_eval``). ``tuned`` (default: whether a
+    ``cfg`` is given) says whether to train; ``cfg=None`` evaluates the un-tuned model with
+    ``TuneConfig()``'s prompts. Tables: ``evals`` (task, split, metric, value), ``answers`` (one row
+    per prompt: the per-example predictions), ``steps`` (training), ``mask`` (the masking table)."""
     from ftcore.engine.record_builder import hand_loop
 
     from .causal_lm import pretrained_gpt
 
+    tuned = cfg is not None if tuned is None else tuned
     model, tok, st = pretrained_gpt(gpt_cfg, runs_dir)
     tcfg = cfg or TuneConfig()
     with hand_loop("instruction-tuning", threads=tcfg.threads) as prov:
         steps = pd.DataFrame({c: pd.Series(dtype="float64") for c in ("step", "loss", "answer_loss", "lr", "wall_s")})
         t0 = time.perf_counter()
-        if cfg is not None:
-            steps = tune(model, tok, cfg)
+        if tuned:
+            steps = tune(model, tok, tcfg)
         train_s = time.perf_counter() - t0
         ans = answer(model, tok, eval_examples(tcfg), tcfg)
+        eval_s = time.perf_counter() - t0 - train_s
     evals = accuracy_rows(ans)
-    meta = {"tuned": cfg is not None, "tune_config": asdict(cfg) if cfg else None, "gpt_study": st.path.name,
-            "train_s": train_s, "n_train_examples": len(INSTRUCTION_TASKS) * tcfg.n_train if cfg else 0,
+    meta = {"tuned": tuned, "tune_config": asdict(tcfg) if tuned else None, "gpt_study": st.path.name,
+            "train_s": train_s, "eval_s": eval_s, "steps": tcfg.steps if tuned else 0,
+            "n_train_examples": len(INSTRUCTION_TASKS) * tcfg.n_train if tuned else 0,
+            "eval_prompts": {k: int(v) for k, v in ans["split"].value_counts(sort=False).items()},
             "phrasings": {k: list(v["phrasings"]) for k, v in INSTRUCTION_TASKS.items()},
             "held_out_phrasing": {k: v["phrasings"][HELD_OUT_PHRASING] for k, v in INSTRUCTION_TASKS.items()},
             "provenance": prov}
     return {"evals": evals, "answers": ans, "steps": steps, "mask": mask_table(tok)}, meta
 
 
-__all__ = ["HELD_OUT_PHRASING", "INSTRUCTION_TASKS", "TuneConfig", "accuracy_rows", "answer", "collate", "encode",
+@dataclass(frozen=True)
+class InstructionRun:
+    """One instruction-tuning study as a job a worker can compute (picklable): the tiny GPT, the
+    tuning settings, and whether to tune (``tuned=False``: the pretrained model evaluated on
+    ``tune``'s prompts). ``lr``, ``seed`` and :meth:`replace` read and change ``tune``, so a
+    learning-rate selection treats it as it treats a run's config."""
+
+    gpt: Any
+    tune: TuneConfig
+    tuned: bool = True
+
+    @property
+    def lr(self) -> float:
+        return self.tune.lr
+
+    @property
+    def seed(self) -> int:
+        return self.tune.seed
+
+    def replace(self, **changes) -> InstructionRun:
+        return replace(self, tune=replace(self.tune, **changes))
+
+    def params(self) -> dict:
+        """The study's parameters (its cache key): the GPT's, the tuning's, whether tuned."""
+        return {"gpt": asdict(self.gpt), "tune": self.tune.to_dict(), "tuned": self.tuned}
+
+    def stored(self, runs_dir=None):
+        """Its cache entry (``ftcore.records.cache.Stored``) in ``runs_dir``."""
+        from ftcore.records.studies import stored_study
+        return stored_study("instruction-tuning", self.params(),
+                            lambda: instruction_study(self.gpt, self.tune, runs_dir, tuned=self.tuned), runs_dir)
+
+
+__all__ = ["EVAL_SPLITS", "HELD_OUT_PHRASING", "INSTRUCTION_TASKS", "InstructionRun", "TuneConfig", "conditions", "accuracy_rows", "answer", "collate", "encode",
            "eval_examples", "instruction_study", "mask_table", "training_examples", "tune"]
