@@ -34,11 +34,14 @@ import numpy as np
 
 from ftcore import RunConfig
 from ftcore.alignment.instructions import InstructionRun
+from ftcore.alignment.reward import RewardRun
+from ftcore.alignment.rlhf import RLRun
 from ftcore.analysis.continual import ContinualConfig
 from ftcore.records.validity import ONE_CLASS_LIMIT
 
 from .scale import REVIEWED, SELECTION_SEEDS, Scale
 
+STUDY_RUNS = (InstructionRun, RewardRun, RLRun)  # studies a selection scores (picklable jobs of kind "study")
 BASE_GRID = (3e-5, 1e-4, 3e-4)  # full fine-tuning's LR grid (extended past an edge like every grid)
 LEARN_MARGIN = 0.02  # validation accuracy must beat the majority class by this much (as the gate)
 
@@ -52,6 +55,10 @@ def selection_config(cfg, seed: int):
         return dataclasses.replace(cfg, base=selection_config(cfg.base, seed))
     if isinstance(cfg, InstructionRun):  # every validation text, under both phrasings; no test text
         return cfg.replace(seed=seed, eval_splits=("validation",), n_eval=None)
+    if isinstance(cfg, RewardRun):  # every validation pair; no test pair
+        return cfg.replace(seed=seed, n_validation_pairs=None, n_test_pairs=0)
+    if isinstance(cfg, RLRun):  # every validation opening; no test opening
+        return cfg.replace(seed=seed, eval_splits=("validation",), eval_openings=None)
     return cfg.replace(seed=seed, test_at_end=False, eval_splits=("validation",), eval_size=None)
 
 
@@ -61,7 +68,7 @@ def validation_score(record, metric: str = "accuracy") -> dict:
     sequence: :func:`sequence_validation_score`."""
     if "continual" in (getattr(record, "config", None) or {}):
         return sequence_validation_score(record, metric)
-    if getattr(record, "name", None) == "instruction-tuning":
+    if getattr(record, "name", None) in ("instruction-tuning", "reward-model", "rlhf"):
         return study_validation_score(record, metric)
     ev = record.evals
     val = ev[ev["split"] == "validation"]
@@ -83,10 +90,28 @@ def _not_learned(acc: float, maj: float, share: float) -> str:
 
 
 def study_validation_score(study, metric: str = "accuracy") -> dict:
-    """An instruction-tuning study's score for a choice: its greedy answer ``metric`` on the
-    validation texts under the training phrasings, pooled over the tasks (their mean), against the
-    pooled majority share; one class when, on average over the tasks, one answer holds
-    ``ONE_CLASS_LIMIT`` of the greedy answers."""
+    """A study's score for a choice, from its validation rows only.
+
+    * instruction tuning: greedy answer ``metric`` on the validation texts under the training
+      phrasings, pooled over the tasks (their mean), against the pooled majority share; one class
+      when, on average over the tasks, one answer holds ``ONE_CLASS_LIMIT`` of the greedy answers;
+    * the reward model: pairwise accuracy on the validation pairs, against chance (0.5);
+    * an RLHF run: its objective (reward − β·KL) on the validation openings after training; it
+      learned when that rose above the starting model's on the same openings."""
+    if study.name == "rlhf":
+        ev = study.evals
+        obj = ev[(ev["split"] == "validation") & (ev["metric"] == "objective")]
+        first = float(obj[obj["step"] == 0]["value"].iloc[0]) if len(obj) else math.nan
+        end = float(obj[obj["step"] == obj["step"].max()]["value"].iloc[0]) if len(obj) else math.nan
+        why = ("no validation score" if not math.isfinite(end) else
+               "" if end > first else f"the objective did not rise on validation ({first:.3f} → {end:.3f})")
+        return {"score": end, "majority": first, "max_class_frac": math.nan, "learned": not why, "why": why,
+                "steps": study.params.get("rl", {}).get("steps"), "cpu_s": None}
+    if study.name == "reward-model":
+        acc = study.metric("pairwise_accuracy", "validation")
+        why = _not_learned(acc, 0.5, math.nan)
+        return {"score": acc, "majority": 0.5, "max_class_frac": math.nan, "learned": not why, "why": why,
+                "steps": study.params.get("steps"), "cpu_s": None}
     get = {m: study.metric(m, "validation", task="all") for m in (metric, "majority_frac", "max_class_frac")}
     acc, maj, share = get[metric], get["majority_frac"], get["max_class_frac"]
     why = _not_learned(acc, maj, share)
@@ -418,6 +443,21 @@ def _instruction_lrs(arm: str, lrs: tuple[float, ...]):
     return cands
 
 
+def _reward_lrs(S: Scale) -> dict[str, RewardRun]:
+    """The reward model at each LR (the earlier figure used 5e-5): its reported config but for the LR."""
+    from .figures.alignment import reward_run
+    return {_lr_label(x): reward_run(S, lr=x) for x in (1e-5, 3e-5, 1e-4)}
+
+
+def _rl_lrs(beta: float):
+    """RLHF at KL coefficient ``beta`` at each LR (the earlier figure used 2e-4 for both β),
+    against the reward model chosen on validation."""
+    def cands(S: Scale) -> dict[str, RLRun]:
+        from .figures.alignment import rl_run
+        return {_lr_label(x): rl_run(S, beta, lr=x) for x in (1e-4, 3e-4, 1e-3)}
+    return cands
+
+
 def _frozen_heads(S: Scale) -> dict[str, RunConfig]:
     """The frozen encoder's head over both poolings (the frozen CLS pooler was pretrained for another
     objective; mean pooling is how this sentence encoder was trained) and four LRs: the method at
@@ -482,6 +522,12 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               figures=("instruction-tuning",), note="instruction tuning with the prompt masked: learning rate"),
     Selection("it_nomask", _instruction_lrs("nomask", (1e-4, 3e-4, 1e-3)), "chapter.scale.REVIEWED.chosen['it_nomask']",
               figures=("instruction-tuning",), note="instruction tuning without the mask: learning rate"),
+    # RLHF: the reward model's LR by validation pairwise accuracy; then, against that model, each β's
+    # policy LR by its objective (reward − β·KL) on the validation openings
+    Selection("reward", _reward_lrs, "chapter.scale.REVIEWED.chosen['reward']", figures=("rlhf",),
+              note="the reward model's learning rate (pairwise accuracy on validation pairs)"),
+    *(Selection(f"rl_beta_{b:g}", _rl_lrs(b), f"chapter.scale.REVIEWED.chosen['rl_beta_{b:g}']", figures=("rlhf",),
+                note=f"RLHF at β={b:g}: learning rate (objective on validation openings)") for b in (0.01, 0.2)),
     Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}
@@ -501,7 +547,7 @@ def run_selection(sel: Selection, S: Scale = REVIEWED, *, jobs: int = 2, render_
 
         def fetch(cfg):
             rec = fetch_stored(stored_sequence(cfg, S.runs_dir)) if isinstance(cfg, ContinualConfig) \
-                else fetch_stored(cfg.stored(S.runs_dir)) if isinstance(cfg, InstructionRun) else cached(cfg, S.runs_dir)
+                else fetch_stored(cfg.stored(S.runs_dir)) if isinstance(cfg, STUDY_RUNS) else cached(cfg, S.runs_dir)
             if rec is None:
                 asked.append(cfg)
                 return _Placeholder()
@@ -535,7 +581,7 @@ def _train(cfgs: list[RunConfig], S: Scale, jobs: int) -> None:
     from .needs import RUN_KIND, Job
     from .parallel import train_missing
     print(f"  training {len(cfgs)} selection runs ({jobs} × 1 thread)", flush=True)
-    kind = {ContinualConfig: "task sequence", InstructionRun: "study"}
+    kind = {ContinualConfig: "task sequence", **{t: "study" for t in STUDY_RUNS}}
     train_missing(Collector(S), [Job(kind.get(type(c), RUN_KIND["ftcore"]), c) for c in cfgs], workers=jobs, threads=1)
 
 

@@ -229,3 +229,43 @@ def test_instruction_run_reads_and_changes_its_tuning():
     assert (moved.lr, moved.seed, run.lr) == (1e-3, 7, instructions.TuneConfig().lr)
     assert moved.params()["tune"]["lr"] == 1e-3 and moved.params()["tuned"] is True
     assert run.params()["tune"] == instructions.TuneConfig().to_dict()
+
+
+def test_held_out_openings_compare_the_trained_policy_with_its_start_sample_by_sample(tok, gpt):
+    import copy
+    start = copy.deepcopy(gpt).eval()
+
+    def reward_fn(texts):
+        return torch.tensor([float(t.count("good")) for t in texts])
+    cfg = replace(rlhf.RLConfig().quick(), max_new_tokens=6, eval_k=2, eval_splits=("validation",))
+    prompts = ["a", "the", "a good"]
+    at_start = rlhf.measure_held_out(start, start, tok, reward_fn, prompts, cfg, seed=5, batch=4)
+    again = rlhf.measure_held_out(start, start, tok, reward_fn, prompts, cfg, seed=5, batch=4)
+    assert len(at_start) == len(prompts) * cfg.eval_k and sorted(set(at_start["opening"])) == [0, 1, 2]
+    assert (at_start["kl"] == 0).all() and at_start.equals(again)  # the same draws: paired samples
+    with torch.no_grad():  # move the policy: its held-out samples now differ from the start's
+        for p in gpt.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    moved = rlhf.measure_held_out(gpt, start, tok, reward_fn, prompts, cfg, seed=5, batch=4)
+    assert (moved["kl"] != 0).any()
+
+
+def test_rl_and_reward_configs_keep_earlier_keys_and_name_their_held_out_splits():
+    rl = rlhf.RLConfig()
+    assert not {"eval_splits", "eval_openings", "eval_k"} & set(rl.to_dict())
+    assert rl.replace(eval_splits=("test",)).to_dict()["eval_k"] == rl.eval_k
+    with pytest.raises(ValueError, match="eval_splits"):
+        rlhf.RLConfig(eval_splits=("train",))
+    rm = reward.RewardConfig()
+    assert "n_validation_pairs" not in rm.to_dict() and rm.held_out() == {"test": 400}
+    whole = rm.replace(n_validation_pairs=None, n_test_pairs=None)
+    assert whole.held_out() == {"validation": None, "test": None} and whole.to_dict()["n_validation_pairs"] is None
+    assert rm.replace(n_test_pairs=0, n_validation_pairs=None).held_out() == {"validation": None}  # a selection run
+
+
+def test_every_preference_pair_of_a_split_uses_each_review_once():
+    pairs = reward.preference_pairs("validation", None, 0)
+    assert len(pairs) > 50
+    assert pairs["chosen"].is_unique and pairs["rejected"].is_unique
+    assert not set(pairs["chosen"]) & set(pairs["rejected"])
+    assert len(reward.preference_pairs("validation", 10, 0)) == 10 < len(pairs)

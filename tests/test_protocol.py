@@ -105,12 +105,22 @@ def test_first_failure_rule_takes_the_lowest_lr_that_fails_in_any_seed():
 
 
 def test_the_selections_have_the_reviewed_base_and_name_what_they_set():
+    import dataclasses
+    S = dataclasses.replace(REVIEWED, chosen={"reward": 3e-5, **REVIEWED.chosen})  # RLHF's builds on the reward model's
     for name, sel in SELECTIONS.items():
-        cands = sel.candidates(REVIEWED)
+        cands = sel.candidates(S)
         assert cands and sel.sets, name
         for cfg in cands.values():
-            if hasattr(cfg, "tune"):  # an instruction-tuning study (fp32 throughout): every test text
+            # the studies (fp32 throughout) report on every test text, pair or opening
+            if hasattr(cfg, "tune"):
                 assert cfg.tune.n_eval is None and "test" in cfg.tune.eval_splits, name
+                continue
+            if hasattr(cfg, "rl"):
+                assert cfg.rl.eval_openings is None and "test" in cfg.rl.eval_splits, name
+                assert cfg.reward.n_test_pairs is None, name
+                continue
+            if hasattr(cfg, "cfg"):  # the reward model
+                assert cfg.cfg.held_out() == {"validation": None, "test": None}, name
                 continue
             cfg = getattr(cfg, "base", cfg)  # a task sequence's shared run settings
             assert cfg.precision == "fp32" and cfg.test_size is None, name
@@ -464,3 +474,41 @@ def test_instruction_lr_choices_run_on_selection_seeds_with_validation_texts_onl
         if name in REVIEWED.chosen:  # the reported arm is the candidate at the chosen LR, on whole splits
             arm = tuned_arm(REVIEWED, "mask" if mask else "nomask")
             assert arm == c.tune.replace(lr=REVIEWED.chosen[name])
+
+
+def _rl_study(start: float, end: float, test_end: float):
+    from ftcore.records.studies import Study
+    rows = [{"step": step, "split": split, "metric": "objective", "value": v}
+            for split, pair in (("validation", (start, end)), ("test", (start, test_end))) for step, v in zip((0, 120), pair)]
+    return Study("rlhf", {"rl": {"steps": 120}}, {"evals": pd.DataFrame(rows)}, {})
+
+
+def test_reward_model_and_rlhf_studies_are_scored_on_validation_only():
+    from ftcore.records.studies import Study
+    rm = Study("reward-model", {"steps": 200}, {"evals": pd.DataFrame(
+        [{"step": 200, "split": "validation", "metric": "pairwise_accuracy", "value": 0.7},
+         {"step": 200, "split": "test", "metric": "pairwise_accuracy", "value": 0.1}])}, {})
+    s = validation_score(rm)
+    assert s["score"] == 0.7 and s["learned"] and s["majority"] == 0.5 and s["steps"] == 200
+    up, poisoned = validation_score(_rl_study(0.2, 0.5, 0.9)), validation_score(_rl_study(0.2, 0.5, -9.0))
+    assert up["score"] == poisoned["score"] == 0.5 and up["learned"]  # test openings never read
+    down = validation_score(_rl_study(0.2, 0.1, 0.9))
+    assert not down["learned"] and "did not rise" in down["why"]
+
+
+def test_rlhf_choices_run_on_selection_seeds_with_validation_only_and_cover_the_figures_betas():
+    import dataclasses
+
+    from chapter.figures.alignment import KL_COEFS, reward_run, rl_run
+    from ftcore.alignment.reward import RewardRun
+    from ftcore.alignment.rlhf import RLRun
+    assert {f"rl_beta_{b:g}" for b in KL_COEFS} <= set(SELECTIONS)
+    S = dataclasses.replace(REVIEWED, chosen=dict(REVIEWED.chosen, reward=3e-5))
+    rm = selection_config(next(iter(SELECTIONS["reward"].candidates(S).values())), SELECTION_SEEDS[0])
+    assert isinstance(rm, RewardRun) and rm.cfg.held_out() == {"validation": None} and rm.seed == SELECTION_SEEDS[0]
+    for b in KL_COEFS:
+        cands = SELECTIONS[f"rl_beta_{b:g}"].candidates(S)
+        run = selection_config(next(iter(cands.values())), SELECTION_SEEDS[1])
+        assert isinstance(run, RLRun) and run.rl.kl_coef == b and run.rl.eval_splits == ("validation",)
+        assert run.reward == reward_run(S).cfg and run.seed == SELECTION_SEEDS[1]  # against the chosen reward model
+        assert rl_run(S, b, lr=1e-4).rl.eval_splits == ("validation", "test")  # the reported run: both

@@ -17,8 +17,8 @@ import pandas as pd
 import viz
 from ftcore.alignment.causal_lm import GPTConfig, gpt_study, n_parameters
 from ftcore.alignment.instructions import InstructionRun, TuneConfig
-from ftcore.alignment.reward import RewardConfig, reward_study
-from ftcore.alignment.rlhf import RLConfig, rlhf_study
+from ftcore.alignment.reward import RewardConfig, RewardRun, reward_study
+from ftcore.alignment.rlhf import RLConfig, RLRun, rlhf_study
 from ftcore.records.runset import RunSet
 from ftcore.records.studies import Study
 from ..claims import Claim
@@ -232,13 +232,43 @@ def _rl(S) -> RLConfig:
     return S.pick(RLConfig(), RLConfig().quick())
 
 
+# The reviewed protocol measures the reward model on every validation and test pair, and each RLHF
+# run, after training and at its start, on every validation and test opening (reviews' first words)
+WHOLE_PAIRS = {"n_validation_pairs": None, "n_test_pairs": None}
+HELD_OUT_OPENINGS = {"eval_splits": ("validation", "test"), "eval_openings": None}
+
+
+def reward_run(S, **changes) -> RewardRun:
+    """The reward model the reviewed RLHF figure optimises against: its LR chosen on validation
+    pairs (chapter.protocol ``reward``) unless ``changes`` say otherwise."""
+    changes = {**WHOLE_PAIRS, **changes}
+    if "lr" not in changes:  # (not setdefault: the choice is read only when it is used)
+        changes["lr"] = chosen(S, "reward")
+    return RewardRun(RewardConfig(**changes))
+
+
+def rl_run(S, beta: float, **changes) -> RLRun:
+    """An RLHF run at KL coefficient ``beta`` against :func:`reward_run`'s model: its LR chosen on
+    validation openings (chapter.protocol ``rl_beta_<β>``) unless ``changes`` say otherwise."""
+    changes = {"kl_coef": beta, **HELD_OUT_OPENINGS, **changes}
+    if "lr" not in changes:
+        changes["lr"] = chosen(S, f"rl_beta_{beta:g}")
+    return RLRun(gpt_config(S), reward_run(S).cfg, RLConfig(**changes))
+
+
 def _rl_needs(S) -> dict:
+    if S.reviewed:  # studies the workers compute in parallel
+        needs = {"gpt": _gpt_need(S), "reward": StudyJob(reward_run(S))}
+        for beta in KL_COEFS:
+            for s in _seeds(S):
+                needs[f"rl_{beta:g}_{s}"] = StudyJob(rl_run(S, beta).replace(seed=s))
+        return needs
     g, rm = gpt_config(S), _reward(S)
-    needs = {"gpt": _gpt_need(S), "reward": StudyNeed("reward-model", asdict(rm), reward_study(rm, S.runs_dir)[0].compute)}
+    needs = {"gpt": _gpt_need(S), "reward": StudyNeed("reward-model", rm.to_dict(), reward_study(rm, S.runs_dir)[0].compute)}
     for beta in KL_COEFS:
         for s in _seeds(S):
             c = replace(_rl(S), kl_coef=beta, seed=s)
-            needs[f"rl_{beta:g}_{s}"] = StudyNeed("rlhf", {"gpt": asdict(g), "reward": asdict(rm), "rl": asdict(c)},
+            needs[f"rl_{beta:g}_{s}"] = StudyNeed("rlhf", {"gpt": asdict(g), "reward": rm.to_dict(), "rl": c.to_dict()},
                                                  lambda c=c: rlhf_study(g, rm, c, S.runs_dir))
     return needs
 
@@ -250,22 +280,38 @@ def _rl_evals(meta: dict, when: str) -> list[dict]:
             for k in ("reward", "kl", "length", "repetition")]
 
 
+def _held_out_at(st, step: int) -> list[dict]:
+    """A reviewed RLHF run's held-out measurements (validation and test openings) at ``step``
+    (0: the starting model; its last: the trained policy)."""
+    ev = st.tables["evals"]
+    return ev[ev["step"] == step][["split", "metric", "value"]].to_dict("records")
+
+
+def _reward_model_evals(rm) -> list[dict]:
+    """The reward model read as a record: its pairwise accuracy on each held-out split as
+    ``accuracy``, against chance (a pair is chosen or not: 0.5) as the majority share."""
+    ev = rm.tables["evals"]
+    last = ev[ev["step"] == ev["step"].max()]
+    return [{"split": r.split, "metric": m, "value": v} for r in last.itertuples()
+            for m, v in (("accuracy", float(r.value)), ("majority_frac", 0.5))]
+
+
 def _rl_combine(inputs: dict) -> dict:
     runs = {k: v for k, v in inputs.items() if k.startswith("rl_")}
     rm = inputs["reward"]
-    items = [({"arm": "reward_model", "seed": 0}, rm.with_evals([
-        {"split": "test", "metric": "accuracy", "value": rm.meta["pairwise_accuracy"]},
-        {"split": "test", "metric": "majority_frac", "value": 0.5}]))]  # a pair is chosen or not: chance 0.5
+    items = [({"arm": "reward_model", "seed": 0}, rm.with_evals(_reward_model_evals(rm)))]
     steps, samples = [], []
     big = max(KL_COEFS)
     for k, st in runs.items():
         _, beta, seed = k.split("_")
         beta, seed = float(beta), int(seed)
         m = st.meta
-        # the run's study, read at its end (the meta's means over its last steps)
-        items.append(({"arm": f"beta_{beta:g}", "seed": seed}, st.with_evals(_rl_evals(m, "end"))))
-        if beta == big:  # the starting model, measured on the first steps of the same seed's run
-            items.append(({"arm": "start", "seed": seed}, st.with_evals(_rl_evals(m, "start"))))
+        held_out = "held_out" in st.tables  # reviewed: measured on held-out openings, not on its own training steps
+        end = _held_out_at(st, st.tables["evals"]["step"].max()) if held_out else _rl_evals(m, "end")
+        items.append(({"arm": f"beta_{beta:g}", "seed": seed}, st.with_evals(end)))
+        if beta == big:  # the starting model, measured in the same seed's run (the same held-out draws)
+            items.append(({"arm": "start", "seed": seed}, st.with_evals(_held_out_at(st, 0) if held_out
+                                                                          else _rl_evals(m, "start"))))
         steps.append(st.tables["steps"].assign(beta=beta, seed=seed))
         samples.append(st.tables["samples"].assign(beta=beta, seed=seed))
     return {"runs": RunSet(items), "reward": rm, "steps": pd.concat(steps, ignore_index=True),
@@ -290,6 +336,27 @@ def _rl_measure(inputs: dict) -> dict:
 _SMALL, _BIG = (f"beta_{b:g}" for b in KL_COEFS)
 
 def _rl_caption(S) -> dict:
+    out = _rl_text(S)
+    if not S.reviewed:
+        return out
+    rl = [n_.params["rl"] for k, n_ in _rl_needs(S).items() if k.startswith("rl_")]
+    lrs = {b: lr(one(r["lr"] for r in rl if r["kl_coef"] == b)) for b in KL_COEFS}
+    k, rm_lr = one(r["eval_k"] for r in rl), lr(_rl_needs(S)["reward"].params["lr"])
+    by_beta_zh = "，".join(f"β={b:g} 为 {x}" for b, x in lrs.items())
+    by_beta_en = ", ".join(f"β={b:g}: {x}" for b, x in lrs.items())
+    return {"zh": out["zh"] + f"结论读留出的开头：训练结束后，策略与初始模型在验证集与测试集全部影评的前两个词上各续写 {k} 次"
+                              f"（同一随机数，逐样本配对），奖励、KL、重复都在这些样本上测得，不用训练步的滑动值。奖励模型的学习率（{rm_lr}）"
+                              f"按验证集成对准确率选定，每个 β 的策略学习率（{by_beta_zh}）按验证开头上的目标（奖励 − β·KL）选定"
+                              f"（{held_out('zh')}）；有效性检查读验证集。",
+            "en": out["en"] + f" The verdicts read held-out openings: after training, the policy and the starting model each "
+                              f"continue the first two words of every validation and test review {k} times (the same random "
+                              "draws, paired sample by sample), and reward, KL and repetition are measured on those samples, "
+                              f"not on the training steps. The reward model's LR ({rm_lr}) was chosen by pairwise accuracy on "
+                              f"validation pairs, each β's policy LR ({by_beta_en}) by its objective (reward − β·KL) on the "
+                              f"validation openings ({held_out('en')}); the validity gate reads validation."}
+
+
+def _rl_text(S) -> dict:
     rl = [n_.params["rl"] for k, n_ in _rl_needs(S).items() if k.startswith("rl_")]
     tokens, k = one(r["max_new_tokens"] for r in rl), one(r["k"] for r in rl)
     seeds = one(sum(r["kl_coef"] == beta for r in rl) for beta in KL_COEFS)

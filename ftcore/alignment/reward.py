@@ -26,9 +26,13 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class RewardConfig:
+    """One reward model. Pair counts: ``None`` is every pair the split makes (one per fresh and rotten
+    review of a film, no review twice); ``n_validation_pairs`` (0: none) are what an LR choice and the
+    validity gate read, ``n_test_pairs`` (0: none, as in a selection run) what the figure reports."""
+
     model: str = "all-MiniLM-L6-v2"  # the project's default encoder
     n_train_pairs: int = 2000
-    n_test_pairs: int = 400
+    n_test_pairs: int | None = 400
     max_length: int = 48  # tokens per review (as the base fine-tuning runs)
     steps: int = 200  # optimizer steps of ``batch`` pairs: 1.6 passes over the training pairs
     batch: int = 16
@@ -37,15 +41,34 @@ class RewardConfig:
     eval_every: int = 50
     seed: int = 0
     threads: int = 1
+    n_validation_pairs: int | None = 0
 
     def quick(self) -> RewardConfig:
         return replace(self, n_train_pairs=64, n_test_pairs=32, steps=8, batch=8, warmup=1, eval_every=4)
 
+    def replace(self, **changes) -> RewardConfig:
+        return replace(self, **changes)
 
-def preference_pairs(split: str, n: int, seed: int) -> pd.DataFrame:
-    """``n`` pairs (film, chosen, rejected): a fresh and a rotten review of the same film, both from
-    ``split`` of rt-sentiment. Films are visited in a seeded order, one pair per film per round, so
-    the pairs spread over as many films as possible; no review is used twice."""
+    def to_dict(self) -> dict:
+        """Its settings as the study's parameters; a field added later is left out while it holds its
+        default, so the studies stored before it keep their keys."""
+        d = asdict(self)
+        if d["n_validation_pairs"] == 0:
+            del d["n_validation_pairs"]
+        return d
+
+    def held_out(self) -> dict[str, int | None]:
+        """The held-out splits it is measured on and their pair counts (None: every pair)."""
+        return {split: n for split, n in (("validation", self.n_validation_pairs), ("test", self.n_test_pairs))
+                if n != 0}
+
+
+def preference_pairs(split: str, n: int | None, seed: int) -> pd.DataFrame:
+    """``n`` pairs (film, chosen, rejected; ``None``: every pair the split makes): a fresh and a rotten
+    review of the same film, both from ``split`` of rt-sentiment. Films are visited in a seeded order,
+    one pair per film per round, so the pairs spread over as many films as possible; no review is
+    used twice."""
+    n = np.inf if n is None else n
     from ftcore.engine.tasks import _rotten_tomatoes_frame, load_task
 
     in_split = set(load_task("rt-sentiment").splits[split]["text"])
@@ -105,15 +128,19 @@ def train_reward_model(cfg: RewardConfig, out_dir: str | Path | None = None) -> 
     from ftcore.engine.record_builder import hand_loop
 
     with hand_loop("reward-model", threads=cfg.threads) as prov:
-        train, test = (preference_pairs("train", cfg.n_train_pairs, cfg.seed),
-                       preference_pairs("test", cfg.n_test_pairs, 0))
+        train = preference_pairs("train", cfg.n_train_pairs, cfg.seed)
+        held = {split: preference_pairs(split, n, 0) for split, n in cfg.held_out().items()}
         rm = RewardModel(load_model(cfg.model, 1, seed=cfg.seed), load_tokenizer(cfg.model), cfg.max_length)
         opt = torch.optim.AdamW(rm.model.parameters(), lr=cfg.lr, weight_decay=0.01)
         sched = get_linear_schedule_with_warmup(opt, cfg.warmup, cfg.steps)
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
         order, pos, steps, evals, t0 = rng.permutation(len(train)), 0, [], [], time.perf_counter()
-        evals.append({"step": 0, "split": "test", "metric": "pairwise_accuracy", "value": pairwise_accuracy(rm, test)})
+
+        def measure(step):
+            evals.extend({"step": step, "split": split, "metric": "pairwise_accuracy",
+                          "value": pairwise_accuracy(rm, pairs)} for split, pairs in held.items())
+        measure(0)
         for step in range(1, cfg.steps + 1):
             if pos + cfg.batch > len(order):
                 order, pos = rng.permutation(len(train)), 0
@@ -132,11 +159,16 @@ def train_reward_model(cfg: RewardConfig, out_dir: str | Path | None = None) -> 
                           "train_pair_acc": (rc > rr).float().mean().item(), "lr": sched.get_last_lr()[0],
                           "wall_s": time.perf_counter() - t0})
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                evals.append({"step": step, "split": "test", "metric": "pairwise_accuracy",
-                              "value": pairwise_accuracy(rm, test)})
+                measure(step)
         train_s = time.perf_counter() - t0
-        texts = pd.unique(pd.concat([test["chosen"], test["rejected"]])).tolist()
-        chosen = set(test["chosen"])
+        # each held-out pair's rewards: the per-example predictions
+        pair_rows = pd.concat([pairs.assign(split=split, r_chosen=rm.score(pairs["chosen"].tolist()),
+                                            r_rejected=rm.score(pairs["rejected"].tolist()))
+                               for split, pairs in held.items()], ignore_index=True)
+        pair_rows["correct"] = pair_rows["r_chosen"] > pair_rows["r_rejected"]
+        shown = held.get("test", held.get("validation"))  # the reviews ranked below: test's where measured
+        texts = pd.unique(pd.concat([shown["chosen"], shown["rejected"]])).tolist()
+        chosen = set(shown["chosen"])
         s = rm.score(texts)
         scored = pd.DataFrame({"text": texts, "reward": s, "label": ["fresh" if x in chosen else "rotten" for x in texts]})
         scored = scored.sort_values("reward", ascending=False, kind="stable").reset_index(drop=True)
@@ -146,12 +178,17 @@ def train_reward_model(cfg: RewardConfig, out_dir: str | Path | None = None) -> 
             rm.model.save_pretrained(out_dir)
             rm.tokenizer.save_pretrained(out_dir)
     fresh_share_top = float((scored.head(len(scored) // 10)["label"] == "fresh").mean())
-    meta = {"config": asdict(cfg), "n_train_pairs": len(train), "n_test_pairs": len(test),
-            "train_films": int(train["film"].nunique()), "test_films": int(test["film"].nunique()),
-            "pairwise_accuracy": evals[-1]["value"], "initial_pairwise_accuracy": evals[0]["value"],
+    final = {split: next(e["value"] for e in reversed(evals) if e["split"] == split) for split in held}
+    first = {split: next(e["value"] for e in evals if e["split"] == split) for split in held}
+    meta = {"config": asdict(cfg), "n_train_pairs": len(train), "train_films": int(train["film"].nunique()),
+            **{f"n_{split}_pairs": len(pairs) for split, pairs in held.items()},
+            **{f"{split}_films": int(pairs["film"].nunique()) for split, pairs in held.items()},
+            # the test split's under the names the earlier studies used
+            "pairwise_accuracy": final.get("test", float("nan")), "initial_pairwise_accuracy": first.get("test", float("nan")),
+            **({"validation_pairwise_accuracy": final["validation"]} if "validation" in final else {}),
             "train_s": train_s, "fresh_share_top_decile": fresh_share_top,
-            "example_pair": test.iloc[0].to_dict(), "provenance": prov}
-    return {"steps": pd.DataFrame(steps), "evals": pd.DataFrame(evals), "scored": top_bottom}, meta
+            "example_pair": shown.iloc[0].to_dict(), "provenance": prov}
+    return {"steps": pd.DataFrame(steps), "evals": pd.DataFrame(evals), "scored": top_bottom, "pairs": pair_rows}, meta
 
 
 def reward_study(cfg: RewardConfig, runs_dir=None):
@@ -159,9 +196,34 @@ def reward_study(cfg: RewardConfig, runs_dir=None):
     from ftcore.records.cache import default_runs_dir, key_id
     from ftcore.records.studies import stored_study
 
-    params = asdict(cfg)
+    params = cfg.to_dict()
     weights = default_runs_dir() / "models" / key_id(params, prefix="reward-")
     return stored_study("reward-model", params, lambda: train_reward_model(cfg, weights), runs_dir), weights
+
+
+@dataclass(frozen=True)
+class RewardRun:
+    """The reward-model study as a job a worker can compute (picklable); ``lr``, ``seed`` and
+    :meth:`replace` read and change its config, as a learning-rate selection does a run's."""
+
+    cfg: RewardConfig
+
+    @property
+    def lr(self) -> float:
+        return self.cfg.lr
+
+    @property
+    def seed(self) -> int:
+        return self.cfg.seed
+
+    def replace(self, **changes) -> RewardRun:
+        return RewardRun(replace(self.cfg, **changes))
+
+    def params(self) -> dict:
+        return self.cfg.to_dict()
+
+    def stored(self, runs_dir=None):
+        return reward_study(self.cfg, runs_dir)[0]
 
 
 def trained_reward_model(cfg: RewardConfig, runs_dir=None) -> tuple[RewardModel, object]:
@@ -181,5 +243,5 @@ def trained_reward_model(cfg: RewardConfig, runs_dir=None) -> tuple[RewardModel,
     return RewardModel(model, AutoTokenizer.from_pretrained(weights), cfg.max_length), st
 
 
-__all__ = ["RewardConfig", "RewardModel", "bradley_terry_loss", "pairwise_accuracy", "preference_pairs",
+__all__ = ["RewardConfig", "RewardModel", "RewardRun", "bradley_terry_loss", "pairwise_accuracy", "preference_pairs",
            "reward_study", "train_reward_model", "trained_reward_model"]

@@ -46,17 +46,42 @@ class RLConfig:
     n_prompts: int = 400  # openings (the first two words of training reviews) sampled from
     seed: int = 0
     threads: int = 1
+    # after training, the policy and the starting model are measured on held-out openings: those of
+    # each split's reviews (``eval_openings`` of them, None: all), ``eval_k`` samples each
+    eval_splits: tuple[str, ...] = ()
+    eval_openings: int | None = None
+    eval_k: int = 2
+
+    def __post_init__(self):
+        unknown = [x for x in self.eval_splits if x not in ("validation", "test")]
+        if unknown:
+            raise ValueError(f"RLConfig.eval_splits={self.eval_splits!r}: measure on 'validation' and/or 'test'")
+        if self.eval_k < 1:
+            raise ValueError(f"RLConfig.eval_k={self.eval_k}: take at least one sample per held-out opening")
 
     def quick(self) -> RLConfig:
         return replace(self, steps=4, prompts_per_step=2, k=2, max_new_tokens=8, n_prompts=16)
 
+    def replace(self, **changes) -> RLConfig:
+        return replace(self, **changes)
 
-def openings(n: int, seed: int = 0) -> list[str]:
-    """The first two words of ``n`` rt-sentiment training reviews (a seeded sample): prompts that
-    start a review the way critics start them, whatever its verdict."""
+    def to_dict(self) -> dict:
+        """Its settings as a study's parameters; the held-out measurement's fields are left out while
+        none is asked for, so the studies stored before them keep their keys."""
+        d = asdict(self)
+        if not self.eval_splits:
+            for k in ("eval_splits", "eval_openings", "eval_k"):
+                del d[k]
+        return d
+
+
+def openings(n: int | None, seed: int = 0, split: str = "train") -> list[str]:
+    """The first two words of ``n`` rt-sentiment reviews of ``split`` (a seeded sample; ``None``:
+    every review of four words or more): prompts that start a review the way critics start them,
+    whatever its verdict."""
     from ftcore.engine.tasks import load_task
 
-    texts = load_task("rt-sentiment").splits["train"]["text"]
+    texts = load_task("rt-sentiment").splits[split]["text"]
     rng = np.random.default_rng(seed)
     out = []
     for i in rng.permutation(len(texts)):
@@ -173,8 +198,52 @@ def rlhf(policy, tokenizer, reward_fn, cfg: RLConfig, *, on_step=None) -> tuple[
     return pd.DataFrame(rows), pd.DataFrame(samples)
 
 
+@torch.no_grad()
+def measure_held_out(policy, ref, tokenizer, reward_fn, prompts: list[str], cfg: RLConfig, *, seed: int,
+                     batch: int = 64) -> pd.DataFrame:
+    """``cfg.eval_k`` samples of ``policy`` per held-out opening, one row each: the opening's number,
+    the reward-model score, the KL estimate to ``ref`` (nats per sequence; 0 when ``policy`` is
+    ``ref``), the length and the repeated share. The same ``seed`` draws the same random numbers
+    for any policy, so the starting model and the trained one are compared sample by sample."""
+    policy.eval()
+    group = [(i, p) for i, p in enumerate(prompts) for _ in range(cfg.eval_k)]
+    rows, eos = [], tokenizer.eos_token_id
+    for start in range(0, len(group), batch):
+        chunk = group[start:start + batch]
+        texts_in = [p for _, p in chunk]
+        ids, plen, mask, texts, lengths = sample(policy, tokenizer, texts_in, cfg, generator_seed=seed + start)
+        score = reward_fn([p + t for p, t in zip(texts_in, texts)]).float()
+        kl = ((sequence_logprobs(policy, ids, plen, mask) - sequence_logprobs(ref, ids, plen, mask)).sum(1)
+              if policy is not ref else torch.zeros(len(chunk)))
+        for (i, _), r, k, n, row, mk in zip(chunk, score.tolist(), kl.tolist(), lengths, ids, mask):
+            reps = repetition([t for t, m in zip(row.tolist(), mk.tolist()) if m and t != eos])
+            rows.append({"opening": i, "reward": r, "kl": k, "length": n, "repetition": reps})
+    return pd.DataFrame(rows)
+
+
+def _held_out_evals(policy, start, tokenizer, reward_fn, cfg: RLConfig) -> tuple[list[dict], pd.DataFrame]:
+    """The evals rows (step 0: the starting model; step ``cfg.steps``: the trained policy) and the
+    per-sample table of each held-out split in ``cfg.eval_splits``."""
+    evals, tables = [], []
+    for split in cfg.eval_splits:
+        prompts = openings(cfg.eval_openings, seed=0, split=split)
+        for step, model in ((0, start), (cfg.steps, policy)):
+            t = measure_held_out(model, start, tokenizer, reward_fn, prompts, cfg, seed=20_000 + cfg.seed * 1_000_000)
+            t = t.assign(split=split, step=step)
+            tables.append(t)
+            means = t[["reward", "kl", "length", "repetition"]].mean()
+            evals += [{"step": step, "split": split, "metric": k, "value": float(v)} for k, v in means.items()]
+            evals.append({"step": step, "split": split, "metric": "objective",
+                          "value": float(means["reward"] - cfg.kl_coef * means["kl"])})
+    return evals, pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
 def rlhf_study(gpt_cfg: GPTConfig, rm_cfg: RewardConfig, cfg: RLConfig, runs_dir=None) -> tuple[dict, dict]:
-    """One RLHF run from the pretrained tiny GPT against the trained reward model."""
+    """One RLHF run from the pretrained tiny GPT against the trained reward model; with
+    ``cfg.eval_splits``, the starting model and the trained policy then measured on held-out
+    openings (tables ``evals`` and ``held_out``)."""
+    import copy
+
     from ftcore.engine.record_builder import hand_loop
 
     from .causal_lm import pretrained_gpt
@@ -182,18 +251,50 @@ def rlhf_study(gpt_cfg: GPTConfig, rm_cfg: RewardConfig, cfg: RLConfig, runs_dir
 
     policy, tok, gst = pretrained_gpt(gpt_cfg, runs_dir)
     rm, rst = trained_reward_model(rm_cfg, runs_dir)
+    start = copy.deepcopy(policy).eval()
+    reward_fn = lambda texts: rm(texts).detach()  # noqa: E731
     with hand_loop("rloo", threads=cfg.threads) as prov:
         torch.manual_seed(cfg.seed)
-        steps, samples = rlhf(policy, tok, lambda texts: rm(texts).detach(), cfg)
+        steps, samples = rlhf(policy, tok, reward_fn, cfg)
+        evals, held_out = _held_out_evals(policy, start, tok, reward_fn, cfg)
     first, last = steps.head(10).mean(numeric_only=True), steps.tail(10).mean(numeric_only=True)
+    extra = {"evals": pd.DataFrame(evals), "held_out": held_out} if cfg.eval_splits else {}
     meta = {"config": asdict(cfg), "gpt_study": gst.path.name, "reward_study": rst.path.name,
             "reward_start": float(first["reward"]), "reward_end": float(last["reward"]),
             "kl_end": float(last["kl"]), "length_start": float(first["length"]), "length_end": float(last["length"]),
             "repetition_start": float(first["repetition"]), "repetition_end": float(last["repetition"]),
             "train_s": float(steps["wall_s"].iloc[-1]), "provenance": prov}
     return {"steps": steps.drop(columns=["example"]), "examples": steps[["step", "example"]],
-            "samples": samples}, meta
+            "samples": samples, **extra}, meta
 
 
-__all__ = ["RLConfig", "SHOW_PROMPTS", "openings", "repetition", "rlhf", "rlhf_study", "rloo_step", "sample",
+@dataclass(frozen=True)
+class RLRun:
+    """One RLHF study as a job a worker can compute (picklable): the tiny GPT, the reward model it
+    optimises, the RL settings; ``lr``, ``seed`` and :meth:`replace` read and change ``rl``."""
+
+    gpt: GPTConfig
+    reward: RewardConfig
+    rl: RLConfig
+
+    @property
+    def lr(self) -> float:
+        return self.rl.lr
+
+    @property
+    def seed(self) -> int:
+        return self.rl.seed
+
+    def replace(self, **changes) -> RLRun:
+        return replace(self, rl=replace(self.rl, **changes))
+
+    def params(self) -> dict:
+        return {"gpt": asdict(self.gpt), "reward": self.reward.to_dict(), "rl": self.rl.to_dict()}
+
+    def stored(self, runs_dir=None):
+        from ftcore.records.studies import stored_study
+        return stored_study("rlhf", self.params(), lambda: rlhf_study(self.gpt, self.reward, self.rl, runs_dir), runs_dir)
+
+
+__all__ = ["RLConfig", "RLRun", "SHOW_PROMPTS", "measure_held_out", "openings", "repetition", "rlhf", "rlhf_study", "rloo_step", "sample",
            "sequence_logprobs", "show"]
