@@ -99,6 +99,9 @@ def config_numbers(spec, S) -> set[float]:
         from chapter.protocol import SELECTIONS
         for name in set(spec.selections) - {"regime", "base"}:  # those two every reviewed figure names
             for cfg in SELECTIONS[name].candidates(spec.scale_for(S)).values():
+                if hasattr(cfg, "params"):  # a study's job (instruction tuning, RLHF): its parameters
+                    found += list(_leaves(cfg.params()))
+                    continue
                 found += _run_numbers(cfg, base)
     return {float(x) for x in found if math.isfinite(x)}
 
