@@ -144,4 +144,5 @@ figure(FigureSpec(id="continual-table", section="seed 001", notebooks=("07",),
                   caption=_table_caption, needs=functools.partial(sequences, labels=TABLE_METHODS),
                   measure=_table_measure,
                   draw=viz.continual_table, must_learn={"runs": all_runs},
-                  claims=FORGETTING_CLAIMS[:2] + _table_claims()))
+                  claims=FORGETTING_CLAIMS[:2] + _table_claims(), reviewed=True,
+                  selections=("regime", "base", "cl_ewc", "cl_lora")))

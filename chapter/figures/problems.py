@@ -283,7 +283,8 @@ figure(FigureSpec(id="forgetting", section="3.2.5", notebooks=("05", "07"),
                   caption=_forgetting_caption, needs=functools.partial(sequences, labels=FORGETTING_METHODS),
                   measure=_forgetting_measure,
                   draw=viz.forgetting, must_learn={"runs": all_runs},
-                  claims=FORGETTING_CLAIMS + [REPLAY_EWC_CLAIM, JOINT_CLAIM]))
+                  claims=FORGETTING_CLAIMS + [REPLAY_EWC_CLAIM, JOINT_CLAIM], reviewed=True,
+                  selections=("regime", "base", "cl_ewc", "cl_lora")))
 
 # ------------------------------------------------------------------------------------ forgetting-pretrained
 PROBE_TASK = "bbc-topic"
