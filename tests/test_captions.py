@@ -102,7 +102,9 @@ def config_numbers(spec, S) -> set[float]:
                 if hasattr(cfg, "params"):  # a study's job (instruction tuning, RLHF): its parameters
                     found += list(_leaves(cfg.params()))
                     continue
-                found += _run_numbers(cfg, base)
+                if hasattr(cfg, "base"):  # a task sequence: its runs' settings and its own (λ, replay share)
+                    found += list(_leaves(dataclasses.asdict(cfg)))
+                found += _run_numbers(getattr(cfg, "base", cfg), base)
     return {float(x) for x in found if math.isfinite(x)}
 
 
