@@ -25,7 +25,7 @@ from ..claims import Claim
 from ..needs import StudyJob
 from ..registry import FigureSpec, StudyNeed, figure
 from .base import chosen
-from .captions import held_out, lr, n, one
+from .captions import held_out, lr, one
 
 KL_COEFS = (0.01, 0.2)  # β: small enough to let the policy drift (reward hacking can show), and large
 
