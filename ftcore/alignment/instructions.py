@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .study_job import TunableStudy
+
 # task -> the labelled task, answer word per label, instruction phrasings (the last one held out)
 INSTRUCTION_TASKS: dict[str, dict] = {
     "sentiment": {
@@ -340,26 +342,16 @@ def instruction_study(gpt_cfg, cfg: TuneConfig | None, runs_dir=None, *, tuned: 
 
 
 @dataclass(frozen=True)
-class InstructionRun:
+class InstructionRun(TunableStudy):
     """One instruction-tuning study as a job a worker can compute (picklable): the tiny GPT, the
     tuning settings, and whether to tune (``tuned=False``: the pretrained model evaluated on
-    ``tune``'s prompts). ``lr``, ``seed`` and :meth:`replace` read and change ``tune``, so a
+    ``tune``'s prompts). ``lr``, ``seed`` and ``replace`` read and change ``tune``, so a
     learning-rate selection treats it as it treats a run's config."""
 
+    settings_field = "tune"
     gpt: Any
     tune: TuneConfig
     tuned: bool = True
-
-    @property
-    def lr(self) -> float:
-        return self.tune.lr
-
-    @property
-    def seed(self) -> int:
-        return self.tune.seed
-
-    def replace(self, **changes) -> InstructionRun:
-        return replace(self, tune=replace(self.tune, **changes))
 
     def params(self) -> dict:
         """The study's parameters (its cache key): the GPT's, the tuning's, whether tuned."""

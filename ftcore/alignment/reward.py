@@ -23,6 +23,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .study_job import TunableStudy
+
 
 @dataclass(frozen=True)
 class RewardConfig:
@@ -202,22 +204,12 @@ def reward_study(cfg: RewardConfig, runs_dir=None):
 
 
 @dataclass(frozen=True)
-class RewardRun:
+class RewardRun(TunableStudy):
     """The reward-model study as a job a worker can compute (picklable); ``lr``, ``seed`` and
-    :meth:`replace` read and change its config, as a learning-rate selection does a run's."""
+    ``replace`` read and change its config, as a learning-rate selection does a run's."""
 
+    settings_field = "cfg"
     cfg: RewardConfig
-
-    @property
-    def lr(self) -> float:
-        return self.cfg.lr
-
-    @property
-    def seed(self) -> int:
-        return self.cfg.seed
-
-    def replace(self, **changes) -> RewardRun:
-        return RewardRun(replace(self.cfg, **changes))
 
     def params(self) -> dict:
         return self.cfg.to_dict()

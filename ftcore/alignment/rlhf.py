@@ -30,6 +30,7 @@ import torch
 
 from .causal_lm import GPTConfig
 from .reward import RewardConfig
+from .study_job import TunableStudy
 
 # Openings of the samples shown before/after (our own words; the policy writes the rest).
 SHOW_PROMPTS = ("The film", "This movie", "The story", "The director", "It is", "A")
@@ -269,24 +270,14 @@ def rlhf_study(gpt_cfg: GPTConfig, rm_cfg: RewardConfig, cfg: RLConfig, runs_dir
 
 
 @dataclass(frozen=True)
-class RLRun:
+class RLRun(TunableStudy):
     """One RLHF study as a job a worker can compute (picklable): the tiny GPT, the reward model it
-    optimises, the RL settings; ``lr``, ``seed`` and :meth:`replace` read and change ``rl``."""
+    optimises, the RL settings; ``lr``, ``seed`` and ``replace`` read and change ``rl``."""
 
+    settings_field = "rl"
     gpt: GPTConfig
     reward: RewardConfig
     rl: RLConfig
-
-    @property
-    def lr(self) -> float:
-        return self.rl.lr
-
-    @property
-    def seed(self) -> int:
-        return self.rl.seed
-
-    def replace(self, **changes) -> RLRun:
-        return replace(self, rl=replace(self.rl, **changes))
 
     def params(self) -> dict:
         return {"gpt": asdict(self.gpt), "reward": self.reward.to_dict(), "rl": self.rl.to_dict()}
