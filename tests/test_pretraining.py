@@ -232,3 +232,25 @@ def test_a_continued_checkpoint_keeps_the_starting_models_pooler(tmp_path):
     assert torch.equal(kept, original)
     again = type(mlm).from_pretrained(tmp_path)  # the MLM model still loads (its own weights unchanged)
     assert torch.equal(again.bert.embeddings.word_embeddings.weight, mlm.bert.embeddings.word_embeddings.weight)
+
+
+def test_probe_panel_draws_means_with_intervals_not_bars_on_its_zoomed_axis(figure_inputs):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from viz.pretraining import CONTINUAL, plot_probe_cost
+    probe = figure_inputs("continual-pretraining")["probe"]["probe"]
+    fig, ax = plt.subplots()
+    plot_probe_cost(probe, ax=ax)
+    assert not [p for p in ax.patches if p.get_height() > 0]  # no bar: its length from 0 would mislead here
+    order = [o for o in CONTINUAL if o in set(probe["continual"])]
+    means = [c for c in ax.collections if c.get_gid() == "means"]
+    assert len(means) == 2  # linear probe and kNN
+    for coll, col in zip(means, ("linear", "knn")):
+        want = probe.groupby("continual")[col].mean().reindex(order).to_numpy(float)
+        assert np.allclose(coll.get_offsets()[:, 1], want)
+    intervals = sum(c.get_gid() == "ci95" for c in ax.collections)
+    assert intervals >= 2 if probe["probe_seed"].nunique() > 1 else intervals == 0  # none from one subset
+    lo, hi = ax.get_ylim()
+    assert lo > 0 and lo < probe[["linear", "knn"]].min().min() and hi > probe[["linear", "knn"]].max().max()
+    plt.close(fig)

@@ -276,11 +276,18 @@ def test_forgetting_mean_matrices_and_t_intervals(lang):
         for c, m in zip(errs, METHODS):
             (h,) = errorbar_halves(c).values()
             assert h == pytest.approx(half(seqs[seqs["method"] == m][col]), rel=1e-6), (col, m)
-    costs = [c.get_offsets()[0] for c in cost_ax.collections
+    # one row per method, as in the forgetting panel: the means never stack, whatever the costs
+    means = [c.get_offsets()[0] for c in cost_ax.collections
              if isinstance(c, PathCollection) and len(c.get_offsets()) == 1]  # the means' markers
-    assert sorted(x for x, _ in costs) == pytest.approx(sorted(seqs.groupby("method")["cost_s"].mean()))
+    assert [y for _, y in means] == list(range(len(METHODS)))
+    by_method = seqs.groupby("method", sort=False)
+    assert [x for x, _ in means] == pytest.approx(list(by_method["average_accuracy"].mean()))
+    # the cost of each method printed at the right of its row, under a header naming its kind
+    costs = [x.get_text() for x in cost_ax.texts if x.get_gid() == "cost"]
+    assert costs == [f"{v:.3g}" for v in by_method["cost_s"].mean()] + [t("cost.steps")]
+    assert cost_ax.get_ylim() == forg_ax.get_ylim() and not any(x.get_text() for x in cost_ax.get_yticklabels())
     (line,) = majority_lines(fig)
-    assert line.axes is cost_ax and np.allclose(line.get_ydata(), np.mean(list(TASK_MAJORITY.values())))
+    assert line.axes is cost_ax and np.allclose(line.get_xdata(), np.mean(list(TASK_MAJORITY.values())))
     note = next(leg for leg in fig.legends if leg.get_gid() == "note").get_title().get_text()
     key = t("forgetting.key", tasks=("，" if lang == "zh" else ", ").join(
         f"{j + 1} = {t(f'continual.task.{task}')}" for j, task in enumerate(TASKS)))
@@ -340,6 +347,15 @@ def test_other_error_bars_are_t_intervals(lang_theme):
     plot_seed_bars(f, x="arm", ax=axes[0, 0])
     (c,) = [c for c in axes[0, 0].containers if isinstance(c, ErrorbarContainer)]
     assert sorted(errorbar_halves(c).values()) == pytest.approx(sorted(want.values()))
+    # the same as points (an axis that does not start at 0: continual-pretraining's probe)
+    fig2, ax2 = plt.subplots()
+    plot_seed_bars(f, x="arm", points=True, ax=ax2)
+    assert not ax2.patches
+    (means,) = [c for c in ax2.collections if c.get_gid() == "means"]
+    assert list(means.get_offsets()[:, 1]) == pytest.approx(list(f.groupby("arm")["value"].mean()))
+    (c,) = [c for c in ax2.containers if isinstance(c, ErrorbarContainer)]
+    assert sorted(errorbar_halves(c).values()) == pytest.approx(sorted(want.values()))
+    plt.close(fig2)
     # columns of points: warmup, decay, adaptive
     schedules.plot_final_points(f, by="arm", ax=axes[0, 1], majority=MAJORITY)
     errs = [c for c in axes[0, 1].containers if isinstance(c, ErrorbarContainer) and c.has_yerr]

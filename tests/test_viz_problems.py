@@ -236,18 +236,23 @@ def test_forgetting(figure_inputs, lang):
     assert unwrapped(cost.get_title()) == unwrapped(t("forgetting.cost_title", lang))
     # cost is what the method costs (CPU seconds where recorded, else optimizer steps), not wall time
     kind = viz.cost.cost_kind(runs.records)
-    assert cost.get_xlabel() == t(f"cost.{kind}", lang) and cost.get_ylabel() == t("forgetting.avg_axis", lang)
+    assert cost.get_xlabel() == t("forgetting.avg_axis", lang)
+    header = [x.get_text() for x in cost.texts if x.get_gid() == "cost"][-1]
+    assert header == t(f"cost.{kind}", lang)
     marks = [c for c in cost.collections if c.get_label() and not c.get_label().startswith("_")]
     assert len(marks) == len(methods)
     (leg,) = fig.legends  # the methods' markers (and the majority line), under the figure, headed by the notes
     maj = [ln.get_label() for ln in cost.get_lines() if ln.get_gid() == "majority"]
     assert [x.get_text() for x in leg.get_texts()] == [c.get_label() for c in marks] + maj
     assert unwrapped(leg.get_title().get_text()).endswith(unwrapped(t("forgetting.note_one", lang, n=1)))
-    for coll, m in zip(marks, methods):
+    costs = [x for x in cost.texts if x.get_gid() == "cost"][:-1]  # a row each, right of the panel
+    assert len(costs) == len(methods)
+    for k, (coll, m, c) in enumerate(zip(marks, methods, costs)):
         x, y = coll.get_offsets()[0]
         recs = runs.select(method=m).records
-        assert y == pytest.approx(np.mean([forgetting_metrics(accuracy_matrix(r))["average_accuracy"] for r in recs]))
-        assert x == pytest.approx(np.mean([viz.cost.run_cost(r, kind) for r in recs]))
+        assert y == k and x == pytest.approx(np.mean([forgetting_metrics(accuracy_matrix(r))["average_accuracy"] for r in recs]))
+        assert c.get_position()[1] == k
+        assert float(c.get_text().replace(",", "")) == pytest.approx(np.mean([viz.cost.run_cost(r, kind) for r in recs]), rel=5e-3)
     render(fig)
 
 

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import blended_transform_factory
 
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.record import RunRecord
@@ -105,37 +106,49 @@ def _method_short(method: str) -> str:
 
 def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None, legend: bool = True,
                           seeds: pd.DataFrame | None = None) -> Axes:
-    """One point per method: final average accuracy against measured training cost (columns
-    ``label``, ``cost_s``, ``average_accuracy``), each method with its own colour and marker; with
-    a column ``average_half`` (half-width of the 95% t interval over seeds) as vertical error bars
-    (``gid="ci95"``), and with ``seeds`` (one row per sequence: ``method``, ``cost_s``,
-    ``average_accuracy``) each sequence as a faint dot."""
+    """Final average accuracy per method, one row each from the top (columns ``label``,
+    ``average_accuracy``; with ``average_half``, the half-width of its 95% t interval over seeds, as a
+    horizontal error bar, ``gid="ci95"``), in the colours and markers of
+    :func:`plot_mean_forgetting`, and each method's measured cost (``cost_s``, of ``cost_kind``)
+    printed in a column at the right (``gid="cost"``): sequential methods all take the same optimizer
+    steps, so a scatter against cost stacks them on one point. With ``seeds`` (one row per sequence:
+    ``method``, ``average_accuracy``) each sequence as a faint dot."""
     ax = ax or plt.gca()
     pal = sns.color_palette(n_colors=max(len(data), 1))
+    kind = data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else None
+    right = blended_transform_factory(ax.transAxes, ax.transData)
     for k, (_, r) in enumerate(data.iterrows()):
         half = float(r.get("average_half", np.nan))
         if np.isfinite(half):
-            eb = ax.errorbar([r["cost_s"]], [r["average_accuracy"]], yerr=[half], fmt="none", ecolor=pal[k],
+            eb = ax.errorbar([r["average_accuracy"]], [k], xerr=[half], fmt="none", ecolor=pal[k],
                              elinewidth=1.4, capsize=3, zorder=2)
             eb.lines[2][0].set_gid("ci95")
         if seeds is not None and "method" in r:
-            sd = seeds[seeds["method"] == r["method"]]
-            ax.scatter(sd["cost_s"], sd["average_accuracy"], s=10, color=pal[k], alpha=0.45, linewidths=0, zorder=2)
-        ax.scatter([r["cost_s"]], [r["average_accuracy"]], s=70, color=pal[k],
-                   marker=METHOD_MARKERS[k % len(METHOD_MARKERS)], edgecolors="black", linewidths=0.5,
-                   label=r["label"], zorder=3)
-    ax.set_xlabel(cost_label(data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else "steps"))
-    ax.set_ylabel(t("forgetting.avg_axis"))
+            v = seeds.loc[seeds["method"] == r["method"], "average_accuracy"].astype(float)
+            ax.scatter(v, np.full(len(v), k + 0.22), s=10, color=pal[k], alpha=0.45, linewidths=0, zorder=2)
+        ax.scatter([r["average_accuracy"]], [k], s=55, color=pal[k], marker=METHOD_MARKERS[k % len(METHOD_MARKERS)],
+                   edgecolors="black", linewidths=0.5, label=r["label"], zorder=3)
+        cost = float(r.get("cost_s", np.nan))
+        if np.isfinite(cost):
+            ax.text(1.03, k, f"{cost:,.0f}" if cost >= 100 else f"{cost:.3g}", transform=right, ha="left",
+                    va="center", fontsize="small", gid="cost")
+    if kind:  # the column's header: what the cost is
+        ax.text(1.03, -0.6, cost_label(kind), transform=right, ha="left", va="bottom", fontsize="small",
+                gid="cost")
+    ax.set_yticks(range(len(data)), [_method_short(m) for m in data["method"]] if "method" in data
+                  else list(data["label"]))
+    ax.set_ylim(len(data) - 0.4, -0.6)
+    ax.set_xlabel(t("forgetting.avg_axis"))
+    ax.margins(x=0.15)
     if legend:
         ax.legend(fontsize="small", loc="best")
-    ax.margins(0.15)
     return ax
 
 
 def plot_mean_forgetting(data: pd.DataFrame, *, ax: Axes | None = None, seeds: pd.DataFrame | None = None) -> Axes:
     """Mean forgetting per method, one row each from the top (``mean_forgetting``; with
     ``forgetting_half`` its 95% t interval as a horizontal error bar, ``gid="ci95"``), in the
-    colours and markers of :func:`plot_cost_vs_accuracy`; with ``seeds`` each sequence's value as a
+    colours and markers of :func:`plot_cost_vs_accuracy`'s rows; with ``seeds`` each sequence's value as a
     faint dot. Zero (nothing forgotten) as a line."""
     ax = ax or plt.gca()
     pal = sns.color_palette(n_colors=max(len(data), 1))
@@ -233,7 +246,7 @@ def forgetting(runs: RunSet) -> Figure:
         title = _method_short(r["method"]) if one_row else r["label"]
         if r["diverged"]:
             title += f" ({t('diverged')} {r['diverged']}/{r['n']})"
-        a.set_title(title, fontsize="medium")
+        a.set_title(title, fontsize="small" if one_row else "medium")  # one row: narrow matrices
         i, j = where[f"m{k}"]
         if j:  # the rows are the same tasks in every matrix: named in the first column only
             a.set_ylabel("")
@@ -251,9 +264,11 @@ def forgetting(runs: RunSet) -> Figure:
     tasks = list(data["matrix"].iloc[0].columns) if len(data) else []
     shares = [majority_share(runs, "test", task=task) for task in tasks]
     if tasks and all(v is not None for v in shares):  # the average accuracy's floor: the tasks' mean majority share
-        line = plot_majority(cost_ax, float(np.mean(shares)))
+        line = plot_majority(cost_ax, float(np.mean(shares)), orientation="v")
         line.set_label(t("forgetting.majority_avg", v=float(np.mean(shares))))
     cost_ax.set_title(t("forgetting.cost_title"), fontsize="medium")
+    cost_ax.sharey(ax["forg"])  # the same methods, row by row: named once, on the forgetting panel
+    cost_ax.tick_params(labelleft=False)
     ns = list(data["n"]) if len(data) else [0]
     sep = "，" if current_lang() == "zh" else ", "
     key = t("forgetting.key", tasks=sep.join(f"{j + 1} = {_task(c)}" for j, c in enumerate(tasks)))

@@ -146,20 +146,21 @@ def _note_under(ax: Axes, note: str, *, fontsize: float = 7.5, gap_pt: float = 6
 
 
 def plot_probe_cost(probe: pd.DataFrame, *, order: Sequence = CONTINUAL, ax: Axes | None = None) -> Axes:
-    """Linear-probe and kNN accuracy (bars: mean over probe subsets, 95% t interval) per encoder:
-    the original and each continued one."""
+    """Linear-probe and kNN accuracy (markers: mean over probe subsets, 95% t interval) per encoder:
+    the original and each continued one. Markers, not bars: the axis is zoomed on the values, where
+    the differences are (a few points), so it does not start at 0."""
     ax = ax or plt.gca()
     order = [o for o in order if o in set(probe["continual"])]
     long = probe.melt(id_vars=["continual", "probe_seed"], value_vars=["linear", "knn"], var_name="probe",
                       value_name="value")
     plot_seed_bars(long, x="continual", hue="probe", order=order, hue_order=["linear", "knn"],
                    x_labels=[_name("continual-pretraining.short", o) for o in order],
-                   hue_labels=[t("continual-pretraining.linear"), t("continual-pretraining.knn")], ax=ax)
-    lo = float(np.nanmin(long["value"])) if len(long) else 0.0
-    ax.set_ylim(max(0.0, lo - 0.35), 1.0)  # room under the bars for the legend
+                   hue_labels=[t("continual-pretraining.linear"), t("continual-pretraining.knn")], points=True,
+                   ax=ax)
+    ax.margins(y=0.25)
     ax.set_xlabel(t("continual-pretraining.probe_x"))
     ax.set_ylabel(t("continual-pretraining.probe_axis"))
-    ax.legend(fontsize="small", loc="lower center", ncols=2)
+    ax.legend(fontsize="small", ncols=2)
     return ax
 
 
@@ -189,6 +190,7 @@ def continual_pretraining(runs: RunSet, probe: Study, mlm_low: Study, mlm_high: 
                     fontsize="medium")
     fig.suptitle(t("continual-pretraining.title"))
     fig = fit_texts(fig)
-    legend_below(ax[1])
+    for a in ax:  # short panels whose lines and markers leave no corner free
+        legend_below(a)
     place_legends(fig)  # the layout moved again: the other legends stay off the data
     return fig

@@ -57,10 +57,11 @@ def seed_note(runs: RunSet, key: str) -> str:
 def plot_seed_bars(data: pd.DataFrame, *, x: str, value: str = "value", order: Sequence | None = None,
                    hue: str | None = None, hue_order: Sequence | None = None, x_labels: Sequence[str] | None = None,
                    hue_labels: Sequence[str] | None = None, palette=None, failed: str | None = None,
-                   ax: Axes | None = None) -> Axes:
+                   points: bool = False, ax: Axes | None = None) -> Axes:
     """Bars of the mean of ``value`` per ``x`` (and ``hue``), 95% t interval error bars where n > 1
     (:func:`mean_ci`), every run
-    as a dot (scatter ``gid="seeds"``). Runs with ``status == "diverged"`` and no value are drawn as
+    as a dot (scatter ``gid="seeds"``). ``points=True`` draws each mean as a marker (``gid="means"``)
+    instead of a bar, for an axis that does not start at 0 (a bar's length would mislead there). Runs with ``status == "diverged"`` and no value are drawn as
     red crosses at the bottom (``gid="diverged"``); rows where column ``failed`` is true as red rings."""
     ax = ax or plt.gca()
     order = list(order if order is not None else pd.unique(data[x]))
@@ -91,18 +92,23 @@ def plot_seed_bars(data: pd.DataFrame, *, x: str, value: str = "value", order: S
                     div_x.append(p + d)
         label = hue_labels[k] if hue_labels is not None else (None if h is None else str(h))
         color = palette[k % len(palette)]
-        ax.bar(pos, np.nan_to_num(np.asarray(means, float)), w * 0.9, color=color, alpha=0.75, label=label,
-               edgecolor="none")
+        if points:
+            ax.scatter(pos, np.asarray(means, float), s=48, color=color, edgecolors="black", linewidths=0.6,
+                       label=label, zorder=5, gid="means")
+        else:
+            ax.bar(pos, np.nan_to_num(np.asarray(means, float)), w * 0.9, color=color, alpha=0.75, label=label,
+                   edgecolor="none")
         sd = np.asarray(sds, float)
         ok = np.isfinite(sd) & np.isfinite(np.asarray(means, float))
         if ok.any():
-            eb = ax.errorbar(pos[ok], np.asarray(means, float)[ok], yerr=sd[ok], fmt="none", ecolor="black",
-                             elinewidth=1.2, capsize=3)
+            eb = ax.errorbar(pos[ok], np.asarray(means, float)[ok], yerr=sd[ok], fmt="none",
+                             ecolor=color if points else "black", elinewidth=1.2, capsize=3, zorder=4)
             for part in (*eb.lines[1], *eb.lines[2]):
                 part.set_gid("ci95")  # the mark of an interval (viz.intervals.CI_GID)
     if dots:
         d = np.asarray(dots)
-        ax.scatter(d[:, 0], d[:, 1], s=14, color="black", zorder=4, gid="seeds")
+        ax.scatter(d[:, 0], d[:, 1], s=14, color="0.35" if points else "black", alpha=0.6 if points else 1.0,
+                   linewidths=0, zorder=3 if points else 4, gid="seeds")
     if ring:
         r = np.asarray(ring)
         ax.scatter(r[:, 0], r[:, 1], s=70, facecolors="none", edgecolors="tab:red", linewidths=1.4, zorder=5,
