@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -92,9 +93,31 @@ def render(spec: FigureSpec, inputs: dict, lang: str, out_dir: Path) -> list[Pat
         with plt.rc_context({"svg.hashsalt": spec.id}):
             fig.savefig(p, dpi=300 if fmt == "png" else None, bbox_inches="tight",
                         metadata=_NO_DATE.get(fmt))
+        if fmt == "svg":
+            p.write_text(stable_svg_ids(p.read_text(encoding="utf-8")), encoding="utf-8")
         paths.append(p)
     plt.close(fig)
     return paths
+
+
+# matplotlib's hashed clip-path, marker and hatch ids, where defined (id="…") or referenced (#…),
+# never inside the base64 of an embedded image
+_SVG_ID = re.compile(r'(?<=id=")([pmh])[0-9a-f]{10}(?=")|(?<=#)([pmh])[0-9a-f]{10}(?=[")])')
+
+
+def stable_svg_ids(svg: str) -> str:
+    """``svg`` with matplotlib's hashed ids renumbered by first appearance (``p0``, ``p1``, … per
+    kind). The hash covers a clip box's float bounds, whose last bits depend on what the process
+    drew before (the other language, the other figures of a worker), so the same drawing could
+    get other ids; numbered, a rebuild of unchanged records writes the same bytes."""
+    names: dict[str, str] = {}
+
+    def rename(m: re.Match) -> str:
+        kind = m.group(1) or m.group(2)
+        if m.group(0) not in names:
+            names[m.group(0)] = f"{kind}{sum(v.startswith(kind) for v in names.values())}"
+        return names[m.group(0)]
+    return _SVG_ID.sub(rename, svg)
 
 
 # no build date in the files (each backend names it differently): unchanged records, unchanged files
