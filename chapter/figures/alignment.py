@@ -220,7 +220,7 @@ figure(StudiesFigure(id="instruction-tuning", section="seed 003", notebooks=("13
                      caption=_it_caption, needs=_it_needs,
                      measure=_it_measure, draw=viz.instruction_tuning, combine=_it_combine,
                      must_learn={"runs": lambda lab: lab["arm"] in ("mask", "nomask")},
-                     claims=INSTRUCTION_TUNING_CLAIMS, selections=("it_mask", "it_nomask")))
+                     claims=INSTRUCTION_TUNING_CLAIMS, selections=("it_mask", "it_nomask"), reviewed=True))
 
 
 # ------------------------------------------------------------------------------------ RLHF
