@@ -24,7 +24,7 @@ from ftcore.records.record import RunRecord
 
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
-from ._common import (MEMORY_PARTS, fit_texts, keep_texts_inside, legend_below, plot_majority, _legend_dedup, _lr, _name, _rotate, mean_ci, memory_legend,
+from ._common import (MEMORY_PARTS, fit_texts, wrap_text, keep_texts_inside, legend_below, plot_majority, _legend_dedup, _lr, _name, _rotate, mean_ci, memory_legend,
                       memory_note, n_text, plot_seed_bars, plot_training_memory, seed_note)
 from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
@@ -254,6 +254,7 @@ def forgetting(runs: RunSet) -> Figure:
                 a.tick_params(labelleft=False)
         elif one_row:
             a.set_xlabel(t("forgetting.cols") + " (%)")
+            a.set_ylabel(wrap_text(a.get_ylabel(), 14))  # one row of small matrices: a short label
         below = mosaic[i + 1][j] if i + 1 < len(mosaic) else None
         if (below is not None and below.startswith("m")) or (one_row and j):  # named once per row
             a.set_xlabel("")
