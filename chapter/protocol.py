@@ -164,6 +164,7 @@ class Selection:
     extend: int = 2
     figures: tuple[str, ...] = ()  # the figures whose settings it fixes
     note: str = ""
+    score: str = "accuracy"  # what the validation score is (the table's header says it)
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Outcome:
         return next((r["config"] for r in self.rows if r["label"] == self.chosen), None)
 
     def table(self) -> str:
-        head = ("| candidate | validation accuracy per seed | mean | learned | steps | |\n"
+        head = (f"| candidate | validation {self.selection.score} per seed | mean | learned | steps | |\n"
                 "|---|---|---:|---|---:|---|")
         lines = [head]
         for r in self.rows:
@@ -506,9 +507,11 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
               note="the stability-fixes figure's fragile baseline: the lowest learning rate at which it fails to learn in a "
                    "selection seed"),
     Selection("cl_ewc", _sequences("ewc", "ewc_lambda", "EWC_LAMBDAS", "λ"), "chapter.scale.REVIEWED.chosen['cl_ewc']",
-              lr_grid=False, note="EWC's penalty weight λ on the task sequence (average validation accuracy after the last task)"),
+              lr_grid=False, note="EWC's penalty weight λ on the task sequence (average validation accuracy after the last task)",
+              score="average accuracy after the last task"),
     Selection("cl_lora", _sequences("lora", "lora_lr", "CL_LORA_LRS", "lr"), "chapter.scale.REVIEWED.chosen['cl_lora']",
-              lr_grid=False, note="LoRA per task: its learning rate on the task sequence (average validation accuracy after the last task)"),
+              lr_grid=False, note="LoRA per task: its learning rate on the task sequence (average validation accuracy after the last task)",
+              score="average accuracy after the last task"),
     # the pretraining figure's small models, each at its own LR (earlier: a sweep read on test)
     Selection("small_pretrained", _lrs({}, (1e-4, 3e-4, 1e-3), base=_small()), "chapter.scale.REVIEWED.chosen['small_pretrained']",
               note="the small RoBERTa pretrained here: its fine-tuning learning rate at the pretraining figure's largest size"),
@@ -519,15 +522,18 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
     # instruction tuning: each arm's LR (the earlier figure used 5e-4 for both), by greedy answer
     # accuracy on the validation texts under the training phrasings
     Selection("it_mask", _instruction_lrs("mask", (1e-4, 3e-4, 1e-3)), "chapter.scale.REVIEWED.chosen['it_mask']",
-              figures=("instruction-tuning",), note="instruction tuning with the prompt masked: learning rate"),
+              figures=("instruction-tuning",), note="instruction tuning with the prompt masked: learning rate",
+              score="greedy answer accuracy"),
     Selection("it_nomask", _instruction_lrs("nomask", (1e-4, 3e-4, 1e-3)), "chapter.scale.REVIEWED.chosen['it_nomask']",
-              figures=("instruction-tuning",), note="instruction tuning without the mask: learning rate"),
+              figures=("instruction-tuning",), note="instruction tuning without the mask: learning rate",
+              score="greedy answer accuracy"),
     # RLHF: the reward model's LR by validation pairwise accuracy; then, against that model, each β's
     # policy LR by its objective (reward − β·KL) on the validation openings
     Selection("reward", _reward_lrs, "chapter.scale.REVIEWED.chosen['reward']", figures=("rlhf",),
-              note="the reward model's learning rate (pairwise accuracy on validation pairs)"),
+              note="the reward model's learning rate (pairwise accuracy on validation pairs)", score="pairwise accuracy"),
     *(Selection(f"rl_beta_{b:g}", _rl_lrs(b), f"chapter.scale.REVIEWED.chosen['rl_beta_{b:g}']", figures=("rlhf",),
-                note=f"RLHF at β={b:g}: learning rate (objective on validation openings)") for b in (0.01, 0.2)),
+                note=f"RLHF at β={b:g}: learning rate (objective on validation openings)",
+                score="objective (reward − β·KL)") for b in (0.01, 0.2)),
     Selection("gradual", _gradual_lrs, "chapter.scale.REVIEWED.chosen['gradual']",
               note="gradual unfreezing's learning rate at the base run's epochs (its head trains alone first)"),
 ]}

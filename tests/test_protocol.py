@@ -515,3 +515,11 @@ def test_rlhf_choices_run_on_selection_seeds_with_validation_only_and_cover_the_
         assert isinstance(run, RLRun) and run.rl.kl_coef == b and run.rl.eval_splits == ("validation",)
         assert run.reward == reward_run(S).cfg and run.seed == SELECTION_SEEDS[1]  # against the chosen reward model
         assert rl_run(S, b, lr=1e-4).rl.eval_splits == ("validation", "test")  # the reported run: both
+
+
+def test_a_selection_table_says_what_it_scores():
+    """Not every selection scores accuracy: the table's header names the score it read."""
+    from chapter.protocol import SELECTIONS, Outcome
+    assert "| validation objective (reward − β·KL) per seed |" in Outcome(SELECTIONS["rl_beta_0.2"]).table()
+    assert "| validation pairwise accuracy per seed |" in Outcome(SELECTIONS["reward"]).table()
+    assert "| validation accuracy per seed |" in Outcome(SELECTIONS["base"]).table()
