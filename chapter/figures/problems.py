@@ -251,13 +251,14 @@ def _forgetting_text(S) -> dict:
                   f"回放保留每个已学任务 {memory} 的样本，占之后每个批次的 {batch}；EWC λ = {lam}；回放+EWC 两者同时使用；"
                   "多任务联合训练在训练第 t 个任务时混入之前各任务的全部训练数据（各自的分类头），"
                   "学完最后一个任务时模型已同时见过所有任务，是顺序方法的上界（代价约为直接顺序微调的 2 倍）。"
-                  f"第 t 行 = 训练完任务 t 后在各任务测试集上的准确率（{k} 个种子的均值）。右：最终平均准确率与{cost_words('zh')}。",
+                  f"第 t 行 = 训练完任务 t 后在各任务测试集上的准确率（{k} 个种子的均值）。右：各方法的最终平均准确率，其右侧一列为{cost_words('zh')}。",
             "en": f"Sentiment → news topic → subjectivity, one head per task, {regime_text(base, 'en', with_lr=False)} per task "
                   f"(LR {lr(base.lr)}; LoRA per task {lora}); replay keeps {memory} of each finished task as {batch} of every later "
                   f"batch; EWC λ = {lam}; replay + EWC uses both; joint multi-task training trains task t mixed with all earlier "
                   "tasks' whole training data (a head each), so after the last task the model has seen every task together: "
                   "the upper bound of the sequential methods (about twice naive's cost). Row t = test accuracy on each task "
-                  f"after training task t (mean of {k} seeds). Right: final average accuracy vs {cost_words('en')}."}
+                  f"after training task t (mean of {k} seeds). Right: each method's final average accuracy, with its "
+                  f"{cost_words('en')} in the column beside it."}
 
 
 def _forgetting_measure(inputs):
