@@ -143,7 +143,8 @@ def test_live_regime_is_the_one_that_learns():
                                 test_size=500, threads=env.THREADS)
         from chapter.figures.base import LORA_LR, regime
         from chapter.scale import FULL
-        assert env.LORA_LR is LORA_LR and {k: getattr(cfg, k) for k in regime()} == regime(FULL.base)
+        assert env.LORA_LR is LORA_LR
+        assert {k: getattr(cfg, k) for k in regime()} == {**regime(FULL.base), "pooling": env.LIVE_POOLING}
     finally:
         os.environ["FTLAB_QUICK"] = "1"
         importlib.reload(lab.env)

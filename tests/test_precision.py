@@ -131,8 +131,7 @@ def test_onednn_isa_cap_simulates_a_cpu_without_native_bf16():
 # ---------------------------------------------------------------------------- what the project pins
 # Tracked files allowed to pin bf16, and why. Everything else trains in fp32 or auto.
 BF16_ALLOWED = {
-    "chapter/scale.py": "FULL.base: the recorded reference regime (fp32 at the protocol regeneration, "
-                        "issue 24; see test_the_reference_regime_is_fp32)",
+    "chapter/pilot.py": "the earlier protocol's pilot, kept as recorded (its records' ids)",
     "ftcore/pretraining/mlm.py": "the recorded pretraining recipes (same)",
     "chapter/figures/problems.py": "stability-fixes' bf16 arm: a figure about precision as a fix",
     "bench/bench_engine.py": "the benchmark's bf16 pair",
@@ -181,11 +180,25 @@ def test_live_runs_use_auto():
     assert live_config().precision == "auto"
 
 
-@pytest.mark.xfail(strict=True, reason="the reference records were made in bf16; issue 24's regeneration "
-                                        "moves the figures' regime to fp32 (then drop this mark)")
 def test_the_reference_regime_is_fp32():
+    """The book's figures train in fp32, which every CPU runs fast (the protocol regeneration, issue
+    24): the base run and every run and study of every figure, except the arms about precision."""
+    from chapter import specs  # noqa: F401 (registers the figures)
+    from chapter.parallel import jobs_of
+    from chapter.registry import REGISTRY
     from chapter.scale import FULL
     assert FULL.base.precision == "fp32"
+    bf16 = set()
+    for fid, spec in REGISTRY.items():
+        assert spec.reviewed, fid  # every figure is built on the reviewed protocol's scale
+        for job in jobs_of(spec, FULL):
+            if job.kind == "study":
+                assert "precision" not in json.dumps(job.spec.params()), (fid, job.spec)
+                continue
+            cfg = job.spec[0] if isinstance(job.spec, tuple) else getattr(job.spec, "base", job.spec)
+            if getattr(cfg, "precision", "fp32") != "fp32":
+                bf16.add(fid)
+    assert bf16 <= {"stability-fixes"}, bf16
 
 
 def test_live_runs_share_the_cores_with_parallel_kernels(monkeypatch):

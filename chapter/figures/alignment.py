@@ -396,4 +396,4 @@ figure(StudiesFigure(id="rlhf", section="seed 003", notebooks=("13",),
                      caption=_rl_caption, needs=_rl_needs,
                      measure=_rl_measure, draw=viz.rlhf, combine=_rl_combine,
                      must_learn={"runs": lambda lab: lab["arm"] == "reward_model"},
-                     claims=RLHF_CLAIMS))
+                     claims=RLHF_CLAIMS, selections=("reward", "rl_beta_0.01", "rl_beta_0.2"), reviewed=True))
