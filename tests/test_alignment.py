@@ -269,3 +269,29 @@ def test_every_preference_pair_of_a_split_uses_each_review_once():
     assert pairs["chosen"].is_unique and pairs["rejected"].is_unique
     assert not set(pairs["chosen"]) & set(pairs["rejected"])
     assert len(reward.preference_pairs("validation", 10, 0)) == 10 < len(pairs)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_reward_panel_draws_a_line_per_split_and_the_note_names_them(lang):
+    """A reward model measured on validation and test pairs (the reviewed protocol): a line each,
+    test solid and validation dashed, at the recorded accuracies; the figure's note says which is which."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    import viz
+    from ftcore.records.studies import Study
+    from viz.alignment import plot_reward_model
+    from viz.text import t
+    rows = [{"step": s, "split": sp, "metric": "pairwise_accuracy", "value": v}
+            for s in (0, 50, 100) for sp, v in (("validation", 0.5 + s / 300), ("test", 0.48 + s / 250))]
+    rm = Study("reward-model", {}, {"evals": pd.DataFrame(rows), "steps": pd.DataFrame({"step": [1], "loss": [0.7]})}, {})
+    with viz.set_theme(lang):
+        fig, ax = plt.subplots()
+        plot_reward_model(rm, ax=ax)
+        lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+        assert lines["pairs-test"].get_linestyle() == "-" and lines["pairs-validation"].get_linestyle() == "--"
+        for sp in ("validation", "test"):
+            want = [r["value"] for r in rows if r["split"] == sp]
+            assert list(lines[f"pairs-{sp}"].get_ydata()) == pytest.approx(want)
+        plt.close(fig)
+        assert t("rlhf.note_splits") and "0.5" in t("rlhf.note", n="5")

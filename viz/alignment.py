@@ -139,10 +139,16 @@ def plot_band(steps: pd.DataFrame, value: str, *, by: str = "beta", window: int 
 
 
 def plot_reward_model(reward, *, ax: Axes | None = None) -> Axes:
-    """The reward model's held-out pairwise accuracy per step (chance 0.5 dotted)."""
+    """The reward model's held-out pairwise accuracy per step (chance 0.5 dotted); where it was
+    measured on more than one split, a line each: test pairs solid, validation pairs dashed (the
+    figure's note says so, :func:`rlhf`; the panel is too small for a legend off its lines)."""
     ax = ax or plt.gca()
     ev = reward.tables["evals"]
-    ax.plot(ev["step"], ev["value"], "o-", color="C4", ms=3, lw=1.3)
+    splits = list(dict.fromkeys(ev["split"])) if "split" in ev else [None]
+    for split in splits:
+        d = ev if split is None else ev[ev["split"] == split]
+        style = dict(ls="--", marker="s") if split == "validation" else dict(ls="-", marker="o")
+        ax.plot(d["step"], d["value"], color="C4", ms=3, lw=1.3, gid=f"pairs-{split}", **style)
     ax.axhline(0.5, color="0.35", ls=":", lw=1.2, gid="majority")
     ax.set_ylim(min(0.4, float(ev["value"].min()) - 0.05), 1.0)
     ax.set_xlabel(t("step"))
@@ -232,8 +238,10 @@ def rlhf(reward, steps: pd.DataFrame, samples: pd.DataFrame | None = None) -> Fi
         ax[name].set_title(t(f"rlhf.{name}_title"), fontsize="medium")
     # the βs' key once, under the figure and headed by the note: the bands fill every RL panel
     n = steps.groupby("beta")["seed"].nunique()
+    ev = reward.tables["evals"]
+    splits_note = t("rlhf.note_splits") if "split" in ev and ev["split"].nunique() > 1 else ""
     leg = fig.legend(*ax["reward"].get_legend_handles_labels(), loc="outside lower center", ncols=len(labels),
-                     fontsize="small", title=t("rlhf.note", n=n_text(n)), title_fontsize="small")
+                     fontsize="small", title=t("rlhf.note", n=n_text(n)) + splits_note, title_fontsize="small")
     leg.set_gid("note")
     for name in ("rm", "reward", "kl"):  # each column shares its steps: the bottom row names them
         ax[name].set_xlabel("")
