@@ -37,8 +37,9 @@ class FigureSpec:
     margin: float = 0.015
     # Its runs follow the reviewed protocol (``chapter.protocol``: settings chosen on validation with
     # the selection seeds, the whole test split, the gate on validation): at the full scale its needs
-    # are built at ``chapter.scale.REVIEWED``. The figures move over one by one as their records are
-    # regenerated; the gallery marks those still drawn from the earlier protocol's records.
+    # are built at ``chapter.scale.REVIEWED``. Every figure has moved over (and the full scale is the
+    # reviewed one); the gallery would mark a figure still drawn from the earlier protocol's records,
+    # and its gate would read test, as that protocol's did.
     reviewed: bool = False
     # the choices its settings come from (names in chapter.protocol.SELECTIONS): the gallery lists
     # every config each one tried, with its validation outcome, failures included

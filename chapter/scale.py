@@ -50,7 +50,7 @@ QUICK = Scale("quick", (0,), RunConfig(
     eval_splits=(), eval_size=32, test_size=32, threads=2, progress=False),
     str(ROOT / "tests" / "fixtures" / "quick-runs"))
 
-# The reviewed protocol (issue 24), where the figures move as their records are regenerated: every
+# The reviewed protocol (issue 24), every figure's since their records were regenerated: every
 # choice (regime, LRs, λ, epochs) is made on the whole validation split with the selection seeds
 # (``chapter.protocol``), which no reported run uses; reported runs test once, at the end, on the
 # whole test split, storing each example's prediction; validation is evaluated at each epoch's end
