@@ -28,6 +28,7 @@ import re
 import sys
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from ftcore.records.cache import MissingRecordError, Stored, fetch_or_compute  # noqa: F401 (MissingRecordError: re-exported)
@@ -111,11 +112,13 @@ def stable_svg_ids(svg: str) -> str:
     drew before (the other language, the other figures of a worker), so the same drawing could
     get other ids; numbered, a rebuild of unchanged records writes the same bytes."""
     names: dict[str, str] = {}
+    counts: Counter = Counter()
 
     def rename(m: re.Match) -> str:
-        kind = m.group(1) or m.group(2)
         if m.group(0) not in names:
-            names[m.group(0)] = f"{kind}{sum(v.startswith(kind) for v in names.values())}"
+            kind = m.group(1) or m.group(2)
+            names[m.group(0)] = f"{kind}{counts[kind]}"
+            counts[kind] += 1
         return names[m.group(0)]
     return _SVG_ID.sub(rename, svg)
 

@@ -155,20 +155,25 @@ def test_no_tracked_config_pins_bf16_outside_the_precision_figures_and_the_bench
     assert pinned <= set(BF16_ALLOWED), f"bf16 pinned outside the allowed places: {sorted(pinned - set(BF16_ALLOWED))}"
 
 
+def _trained_configs(fid, spec, S):
+    """The config each job of figure ``fid`` at scale ``S`` trains with; a study of the tiny GPT
+    (job kind "study") has no precision setting, being fp32 throughout, which is checked here."""
+    from chapter.parallel import jobs_of
+    for job in jobs_of(spec, S):
+        if job.kind == "study":
+            assert "precision" not in json.dumps(job.spec.params()), (fid, job.spec)
+            continue
+        yield job.spec[0] if isinstance(job.spec, tuple) else getattr(job.spec, "base", job.spec)
+
+
 def test_quick_figures_train_in_fp32_except_their_precision_arms():
     from chapter import specs  # noqa: F401 (registers the figures)
-    from chapter.parallel import jobs_of
     from chapter.registry import REGISTRY
     from chapter.scale import QUICK
     assert QUICK.base.precision == "fp32"
     bf16 = []
     for fid, spec in REGISTRY.items():
-        for job in jobs_of(spec, QUICK):
-            spec_cfg = job.spec
-            if job.kind == "study":  # the tiny GPT's studies: fp32 throughout, no precision setting
-                assert "precision" not in json.dumps(spec_cfg.params()), (fid, spec_cfg)
-                continue
-            cfg = (spec_cfg[0] if isinstance(spec_cfg, tuple) else getattr(spec_cfg, "base", spec_cfg))
+        for cfg in _trained_configs(fid, spec, QUICK):
             assert cfg.precision in ("fp32", "bf16"), (fid, cfg)  # never auto: fixtures are shared
             if cfg.precision == "bf16":
                 bf16.append(fid)
@@ -184,18 +189,13 @@ def test_the_reference_regime_is_fp32():
     """The book's figures train in fp32, which every CPU runs fast (the protocol regeneration, issue
     24): the base run and every run and study of every figure, except the arms about precision."""
     from chapter import specs  # noqa: F401 (registers the figures)
-    from chapter.parallel import jobs_of
     from chapter.registry import REGISTRY
     from chapter.scale import FULL
     assert FULL.base.precision == "fp32"
     bf16 = set()
     for fid, spec in REGISTRY.items():
         assert spec.reviewed, fid  # every figure is built on the reviewed protocol's scale
-        for job in jobs_of(spec, FULL):
-            if job.kind == "study":
-                assert "precision" not in json.dumps(job.spec.params()), (fid, job.spec)
-                continue
-            cfg = job.spec[0] if isinstance(job.spec, tuple) else getattr(job.spec, "base", job.spec)
+        for cfg in _trained_configs(fid, spec, FULL):
             if getattr(cfg, "precision", "fp32") != "fp32":
                 bf16.add(fid)
     assert bf16 <= {"stability-fixes"}, bf16

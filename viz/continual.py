@@ -104,6 +104,28 @@ def _method_short(method: str) -> str:
     return _name("continual.method_short", method) if has(f"continual.method_short.{method}") else _method(method)
 
 
+def _method_rows(data: pd.DataFrame, value: str, half: str, ax: Axes, seeds: pd.DataFrame | None,
+                 labels: bool = False) -> None:
+    """One row per method from the top: the mean ``value`` in the method's colour and marker, its
+    95% t interval (column ``half``) as a horizontal error bar (``gid="ci95"``), with ``seeds`` each
+    sequence as a faint dot just below; the methods' short names on the y axis."""
+    pal = sns.color_palette(n_colors=max(len(data), 1))
+    for k, (_, r) in enumerate(data.iterrows()):
+        h = float(r.get(half, np.nan))
+        if np.isfinite(h):
+            eb = ax.errorbar([r[value]], [k], xerr=[h], fmt="none", ecolor=pal[k], elinewidth=1.4, capsize=3, zorder=2)
+            eb.lines[2][0].set_gid("ci95")
+        if seeds is not None and "method" in r:
+            v = seeds.loc[seeds["method"] == r["method"], value].astype(float)
+            ax.scatter(v, np.full(len(v), k + 0.22), s=10, color=pal[k], alpha=0.45, linewidths=0, zorder=2)
+        ax.scatter([r[value]], [k], s=55, color=pal[k], marker=METHOD_MARKERS[k % len(METHOD_MARKERS)],
+                   edgecolors="black", linewidths=0.5, label=r["label"] if labels else None, zorder=3)
+    ax.set_yticks(range(len(data)), [_method_short(m) for m in data["method"]] if "method" in data
+                  else list(data["label"]))
+    ax.set_ylim(len(data) - 0.4, -0.6)
+    ax.margins(x=0.15)
+
+
 def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None, legend: bool = True,
                           seeds: pd.DataFrame | None = None) -> Axes:
     """Final average accuracy per method, one row each from the top (columns ``label``,
@@ -114,32 +136,17 @@ def plot_cost_vs_accuracy(data: pd.DataFrame, *, ax: Axes | None = None, legend:
     steps, so a scatter against cost stacks them on one point. With ``seeds`` (one row per sequence:
     ``method``, ``average_accuracy``) each sequence as a faint dot."""
     ax = ax or plt.gca()
-    pal = sns.color_palette(n_colors=max(len(data), 1))
-    kind = data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else None
+    _method_rows(data, "average_accuracy", "average_half", ax, seeds, labels=True)
     right = blended_transform_factory(ax.transAxes, ax.transData)
-    for k, (_, r) in enumerate(data.iterrows()):
-        half = float(r.get("average_half", np.nan))
-        if np.isfinite(half):
-            eb = ax.errorbar([r["average_accuracy"]], [k], xerr=[half], fmt="none", ecolor=pal[k],
-                             elinewidth=1.4, capsize=3, zorder=2)
-            eb.lines[2][0].set_gid("ci95")
-        if seeds is not None and "method" in r:
-            v = seeds.loc[seeds["method"] == r["method"], "average_accuracy"].astype(float)
-            ax.scatter(v, np.full(len(v), k + 0.22), s=10, color=pal[k], alpha=0.45, linewidths=0, zorder=2)
-        ax.scatter([r["average_accuracy"]], [k], s=55, color=pal[k], marker=METHOD_MARKERS[k % len(METHOD_MARKERS)],
-                   edgecolors="black", linewidths=0.5, label=r["label"], zorder=3)
-        cost = float(r.get("cost_s", np.nan))
+    for k, cost in enumerate(data["cost_s"].astype(float) if "cost_s" in data else []):
         if np.isfinite(cost):
             ax.text(1.03, k, f"{cost:,.0f}" if cost >= 100 else f"{cost:.3g}", transform=right, ha="left",
                     va="center", fontsize="small", gid="cost")
+    kind = data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else None
     if kind:  # the column's header: what the cost is
         ax.text(1.03, -0.6, cost_label(kind), transform=right, ha="left", va="bottom", fontsize="small",
                 gid="cost")
-    ax.set_yticks(range(len(data)), [_method_short(m) for m in data["method"]] if "method" in data
-                  else list(data["label"]))
-    ax.set_ylim(len(data) - 0.4, -0.6)
     ax.set_xlabel(t("forgetting.avg_axis"))
-    ax.margins(x=0.15)
     if legend:
         ax.legend(fontsize="small", loc="best")
     return ax
@@ -151,24 +158,9 @@ def plot_mean_forgetting(data: pd.DataFrame, *, ax: Axes | None = None, seeds: p
     colours and markers of :func:`plot_cost_vs_accuracy`'s rows; with ``seeds`` each sequence's value as a
     faint dot. Zero (nothing forgotten) as a line."""
     ax = ax or plt.gca()
-    pal = sns.color_palette(n_colors=max(len(data), 1))
-    for k, (_, r) in enumerate(data.iterrows()):
-        half = float(r.get("forgetting_half", np.nan))
-        if np.isfinite(half):
-            eb = ax.errorbar([r["mean_forgetting"]], [k], xerr=[half], fmt="none", ecolor=pal[k], elinewidth=1.4,
-                             capsize=3, zorder=2)
-            eb.lines[2][0].set_gid("ci95")
-        if seeds is not None and "method" in r:
-            v = seeds.loc[seeds["method"] == r["method"], "mean_forgetting"].astype(float)
-            ax.scatter(v, np.full(len(v), k + 0.22), s=10, color=pal[k], alpha=0.45, linewidths=0, zorder=2)
-        ax.scatter([r["mean_forgetting"]], [k], s=55, color=pal[k], marker=METHOD_MARKERS[k % len(METHOD_MARKERS)],
-                   edgecolors="black", linewidths=0.5, zorder=3)
+    _method_rows(data, "mean_forgetting", "forgetting_half", ax, seeds)
     ax.axvline(0, color="0.3", lw=0.8, zorder=1)
-    ax.set_yticks(range(len(data)), [_method_short(m) for m in data["method"]] if "method" in data
-                  else list(data["label"]))
-    ax.set_ylim(len(data) - 0.4, -0.6)
     ax.set_xlabel(t("forgetting.forg_axis"))
-    ax.margins(x=0.15)
     ax.xaxis.set_major_locator(MaxNLocator(3))  # a narrow panel: three ticks at most
     return ax
 
