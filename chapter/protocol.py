@@ -540,20 +540,27 @@ SELECTIONS: dict[str, Selection] = {s.name: s for s in [
 
 
 # ------------------------------------------------------------------------------------ running them
+def stored_of(cfg, runs_dir):
+    """Where the cache keeps a selection candidate's result (``ftcore.records.cache.Stored``): a
+    run, a task sequence (ContinualConfig) or a study (instruction tuning, reward model, RL)."""
+    from ftcore.analysis.continual import stored_sequence
+    from ftcore.engine.runs import stored_run
+    if isinstance(cfg, ContinualConfig):
+        return stored_sequence(cfg, runs_dir)
+    return cfg.stored(runs_dir) if isinstance(cfg, STUDY_RUNS) else stored_run(cfg, runs_dir)
+
+
 def run_selection(sel: Selection, S: Scale = REVIEWED, *, jobs: int = 2, render_only: bool = False) -> Outcome:
     """Train what ``sel`` lacks (``jobs`` processes of one thread each, through the run cache) in
     rounds, since an extension of the grid is known only once the grid is scored; then its outcome.
     ``render_only``: never train (a missing record is a MissingRecordError)."""
-    from ftcore.analysis.continual import stored_sequence
-    from ftcore.engine.runs import cached
     from ftcore.records.cache import MissingRecordError
     from ftcore.records.cache import fetch as fetch_stored
     while True:
         asked: list = []
 
         def fetch(cfg):
-            rec = fetch_stored(stored_sequence(cfg, S.runs_dir)) if isinstance(cfg, ContinualConfig) \
-                else fetch_stored(cfg.stored(S.runs_dir)) if isinstance(cfg, STUDY_RUNS) else cached(cfg, S.runs_dir)
+            rec = fetch_stored(stored_of(cfg, S.runs_dir))
             if rec is None:
                 asked.append(cfg)
                 return _Placeholder()

@@ -134,9 +134,9 @@ def cost_table(ids: list[str], S) -> list[str]:
 def selection_cost_table() -> list[str]:
     """The reviewed protocol's selection runs (``chapter.protocol``): per selection, the runs
     stored, their optimizer steps and CPU minutes (each run counted once)."""
-    from ftcore.engine.runs import cached, record_path
+    from ftcore.records.cache import fetch as fetch_stored
 
-    from .protocol import SELECTIONS, _Placeholder, outcome
+    from .protocol import SELECTIONS, _Placeholder, outcome, stored_of
     from .scale import REVIEWED
     seen: set = set()
     rows, tot = [], {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0}
@@ -145,8 +145,9 @@ def selection_cost_table() -> list[str]:
         asked = []
 
         def fetch(cfg):  # every run the selection reads, grid extensions included
-            asked.append(record_path(cfg, REVIEWED.runs_dir))
-            return cached(cfg, REVIEWED.runs_dir) or _Placeholder()
+            stored = stored_of(cfg, REVIEWED.runs_dir)
+            asked.append(stored.path)
+            return fetch_stored(stored) or _Placeholder()
         outcome(sel, REVIEWED, fetch=fetch)
         for path in asked:
             if path in seen or (got := _cost(path)) is None:

@@ -308,3 +308,23 @@ def test_svg_ids_are_numbered_by_first_appearance_not_by_hashed_float_bounds():
     assert stable_svg_ids(one) == stable_svg_ids(two) == (
         '<clipPath id="p0"/><path clip-path="url(#p0)"/><use xlink:href="#m0"/><path clip-path="url(#p1)"/>'
         '<image xlink:href="data:image/png;base64,AAp0123456789/"/>')
+
+
+def test_every_selection_candidate_has_a_place_in_the_cache(tmp_path):
+    """``chapter.report --cost`` and ``chapter.protocol`` find every candidate's record through
+    ``stored_of``: runs, task sequences and studies alike (a ContinualConfig once crashed --cost)."""
+    from chapter.protocol import SELECTIONS, _Placeholder, outcome, stored_of
+    from chapter.scale import REVIEWED
+    paths = []
+
+    def fetch(cfg):
+        paths.append(stored_of(cfg, tmp_path).path)
+        return _Placeholder()
+    kinds = set()
+    for sel in SELECTIONS.values():
+        n = len(paths)
+        outcome(sel, REVIEWED, fetch=fetch)
+        assert len(paths) > n, sel.name
+        kinds |= {p.name.split("-")[0] for p in paths[n:]}
+    assert all(p.parent == tmp_path for p in paths)
+    assert len(kinds) >= 3, kinds  # runs, task sequences and studies
