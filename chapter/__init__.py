@@ -39,7 +39,7 @@ def draw(figure_id: str, lang: str = "zh", *, quick: bool = False):
         return _missing(figure_id, err, lang)
     spec = REGISTRY[figure_id]
     fig = spec.render(data)
-    annotate(fig, spec, data, lang)  # the same verdict note as the gallery
+    annotate(fig, spec, data, lang, quick=quick)  # the same verdict note as the gallery
     plt.close(fig)  # returned, not also pyplot-managed: a notebook shows it once
     return viz.on_screen(fig)
 
@@ -60,7 +60,7 @@ def findings(figure_id: str, lang: str = "zh", *, quick: bool = False):
     spec = REGISTRY[figure_id]
     head = {"zh": "实测结论", "en": "What the runs measured"}[lang]
     lines = [f"**{head}** (`{figure_id}`):", ""]
-    g = spec.gate(data)
+    g = spec.gate(data, quick=quick)
     if g is not None and not g.passed:
         from .claims import gate_reason
         lines.append(f"- ⚠ {_text('gate_failed', lang)}: {gate_reason(g, lang, limit=3)}")

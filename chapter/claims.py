@@ -273,14 +273,15 @@ def _wrap(text: str, width_pt: float, *, fontsize: float) -> str:
     return "\n".join(lines + [line.rstrip()])
 
 
-def annotate(fig, spec, inputs: dict, lang: str) -> list[str]:
+def annotate(fig, spec, inputs: dict, lang: str, *, quick: bool = False) -> list[str]:
     """Write under the figure what the gallery says beside it: a failed validity gate (red), each
     claim's effect and verdict ("differs" in red), or, for figures not yet judged by claims, the
-    measurement's disagreement with the chapter. Returns the lines written."""
+    measurement's disagreement with the chapter (``quick``: quick mode's inputs, whose gate reads
+    test). Returns the lines written."""
     from viz import t
 
     lines: list[tuple[str, str]] = []
-    g = spec.gate(inputs)
+    g = spec.gate(inputs, quick=quick)
     if g is not None and not g.passed:
         lines.append(("⚠ " + t("gate_failed", lang) + ("：" if lang == "zh" else ": ") + gate_reason(g, lang, limit=2),
                       "#a33"))

@@ -103,14 +103,13 @@ def write_gallery(out: Path, S: Scale, inputs_by_id: dict, summary: dict, pendin
                   f"English version: [png](en/{fid}.png) · [svg](en/{fid}.svg) · [pdf](en/{fid}.pdf); "
                   f"中文：[svg](zh/{fid}.svg) · [pdf](zh/{fid}.pdf)", ""]
         lines += _protocol_lines(spec, S)
-        g = spec.gate(inputs)
+        g = spec.gate(inputs, quick=S.quick)
         if g is None:
             lines += ["Validity gate: not declared yet (no must-learn arms checked).", ""]
         elif not g.checks:
             lines += ["Validity gate: no must-learn arm (the figure shows runs about failure or measurements only).", ""]
         elif g.passed:
-            split = "validation" if spec.reviewed else "test"
-            lines += [f"Validity gate (on {split}): passed ({g.reason()}).", ""]
+            lines += [f"Validity gate (on {spec.gate_split(S.quick)}): passed ({g.reason()}).", ""]
         else:
             lines += [f'<span style="color:#a33">**⚠ 结果无效 · not a valid result: {g.reason(limit=5)}**</span>', ""]
         if spec.claim:

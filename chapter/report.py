@@ -55,7 +55,7 @@ def report(fid: str, col) -> list[str]:
         inputs = col.collect(spec)
     except RecordError as err:
         return lines + [f"Records not all stored yet: {str(err).split('. ')[0]}.", ""]
-    g = spec.gate(inputs)
+    g = spec.gate(inputs, quick=col.S.quick)
     lines.append("Gate: " + ("not declared" if g is None else ("passed" if g.passed else "FAILED") + f" ({g.reason(limit=5)})"))
     lines.append("")
     table = must_learn_table(spec, inputs)

@@ -63,3 +63,10 @@ def test_wilson_interval_stays_in_bounds_and_is_sensible_at_the_edges():
     assert half.low == pytest.approx(1 - half.high)
     assert rate_verdict(wilson(0, 10), wilson(10, 10), -1) == "agrees"
     assert rate_verdict(wilson(3, 10), wilson(5, 10), -1) == "undetectable"
+
+
+def test_an_interval_from_one_value_prints_no_infinite_bounds():
+    """Quick mode's one seed: the verdict line shows the estimate and n, never "[-inf, +inf]"."""
+    one = mean_interval([0.8])
+    assert one.format(signed=True) == "+0.800 (n=1)" and "inf" not in str(one)
+    assert mean_interval([0.8, 0.82]).format().startswith("0.810 [")

@@ -46,8 +46,8 @@ class StudiesFigure(FigureSpec):
     def verdicts(self, inputs: dict) -> list:
         return super().verdicts(self.judged_inputs(inputs))
 
-    def gate(self, inputs: dict, majority: float | None = None):
-        return super().gate(self.judged_inputs(inputs), majority)
+    def gate(self, inputs: dict, majority: float | None = None, *, quick: bool = False):
+        return super().gate(self.judged_inputs(inputs), majority, quick=quick)
 
 
 def gpt_config(S) -> GPTConfig:

@@ -75,6 +75,8 @@ class Interval:
         def g(x: float) -> str:  # a value that rounds to zero prints as 0, never -0.000
             text = f.format(x)
             return f.format(0.0) if float(text) == 0 else text
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):  # one value (n=1): no interval to print
+            return f"{g(self.estimate)} (n={self.n})"
         return f"{g(self.estimate)} [{g(self.low)}, {g(self.high)}] (n={self.n})"
 
     def __str__(self) -> str:
