@@ -123,7 +123,22 @@ def test_concept(figure_inputs, lang):
     for label in meta["labels"]:
         assert label in shown
     assert fig._suptitle.get_text() == t("concept.title", lang)
+    # the cost is CPU time (or steps), never the wall time a loaded machine took
+    s = rec.summary
+    cost = (t("concept.result_steps", lang, steps=s["steps"]) if s.get("cpu_s") is None else
+            t("concept.result_cost", lang, steps=s["steps"], cpu=f"{s['cpu_s']:.0f}"))
+    assert cost.replace(" · ", "") in shown.replace("\n", "").replace(" · ", "")
+    assert f"{s['train_s']:.1f}" not in shown
     render(fig)
+    # every box's text stays inside its box
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    for txt in ax.texts:
+        bb = txt.get_window_extent(renderer)
+        home = [b for b in boxes if b.x0 <= bb.x0 + bb.width / 2 <= b.x1 and b.y0 <= bb.y0 + bb.height / 2 <= b.y1]
+        if home:
+            assert home[0].x0 - 1 <= bb.x0 and bb.x1 <= home[0].x1 + 1, txt.get_text()
 
 
 # ------------------------------------------------------------------------------------ strategies

@@ -39,24 +39,38 @@ def _box(ax: Axes, x, y, w, h, lines: list[str], *, face, edge, title_weight=Non
     box = FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad={pad}", facecolor=face, edgecolor=edge,
                          linewidth=1.4, transform=ax.transAxes, zorder=2)
     ax.add_patch(box)
-    n = len(lines)
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
-    room = ax.transAxes.transform((w, 0))[0] - ax.transAxes.transform((0, 0))[0]
-    for i, line in enumerate(lines):
-        yy = y + h - (i + 0.5) * h / n
-        size = fontsize + (1 if i == 0 else 0)
-        txt = ax.text(x + w / 2, yy, line, ha="center", va="center", transform=ax.transAxes, zorder=3,
-                      fontsize=size, fontweight=(title_weight or strong()) if i == 0 else "normal")
-        # a line wider than its box: smaller (down to the print minimum), then split at its middle " · "
-        while txt.get_window_extent(renderer).width > 0.88 * room and size > 7:
-            size = max(7, size - 0.25)
-            txt.set_fontsize(size)
-        if txt.get_window_extent(renderer).width > 0.88 * room and " · " in line:
-            parts = line.split(" · ")
-            k = max(1, len(parts) // 2)
-            txt.set_text(" · ".join(parts[:k]) + "\n" + " · ".join(parts[k:]))
-            txt.set_linespacing(1.05)
+    # the drawn box is the rectangle plus its pad on each side
+    room = ax.transAxes.transform((w + 2 * pad, 0))[0] - ax.transAxes.transform((0, 0))[0]
+    texts = [ax.text(x + w / 2, 0, line, ha="center", va="center", transform=ax.transAxes, zorder=3,
+                     fontsize=fontsize + (1 if i == 0 else 0), linespacing=1.1,
+                     fontweight=(title_weight or strong()) if i == 0 else "normal")
+             for i, line in enumerate(lines)]
+
+    def too_wide(txt) -> bool:
+        return txt.get_window_extent(renderer).width > 0.9 * room
+    # one size for the box's lines: smaller until each fits (down to the print minimum), then a line
+    # still too wide is split at its middle " · " (else its middle space)
+    size = fontsize
+    while any(too_wide(txt) for txt in texts) and size > 7:
+        size = max(7, size - 0.25)
+        for i, txt in enumerate(texts):
+            txt.set_fontsize(size + (1 if i == 0 else 0))
+    for txt in texts:
+        line = txt.get_text()
+        if too_wide(txt):
+            sep = " · " if " · " in line else " "
+            parts = line.split(sep)
+            if len(parts) > 1:
+                k = min(range(1, len(parts)), key=lambda j: abs(len(sep.join(parts[:j])) - len(line) / 2))
+                txt.set_text(sep.join(parts[:k]) + "\n" + sep.join(parts[k:]))
+    # each item gets a slot in proportion to its text lines, so a two-line item is not squeezed
+    weights = [1 + 0.8 * txt.get_text().count("\n") for txt in texts]
+    unit, used = h / sum(weights), 0.0
+    for txt, wt in zip(texts, weights):
+        txt.set_y(y + h - (used + wt / 2) * unit)
+        used += wt
     return box
 
 
@@ -112,7 +126,7 @@ def plot_concept_diagram(meta: dict, *, record: RunRecord, ax: Axes | None = Non
     ls = record.layer_state
     first = ls.sort_values("step", kind="stable").drop_duplicates("group", keep="first").set_index("group")
     groups = _group_order(first.index)
-    x0, w, top, bottom = 0.40, 0.28, 0.90, 0.06
+    x0, w, top, bottom = 0.40, 0.26, 0.90, 0.06  # narrow enough for the label of the arrow out
     gap = 0.008
     h = (top - bottom - gap * (len(groups) - 1)) / max(len(groups), 1)
     ax.text(x0 + w / 2, top + 0.035, t("concept.tower"), ha="center", va="bottom", transform=ax.transAxes,
@@ -136,8 +150,10 @@ def plot_concept_diagram(meta: dict, *, record: RunRecord, ax: Axes | None = Non
     res_lines = [t("concept.result"), t("concept.result_acc", acc=f"{acc:.3f}" if np.isfinite(acc) else miss)]
     if n_test:
         res_lines.append(t("concept.result_n", n=f"{n_test:,}"))
-    if "steps" in s and "train_s" in s:
-        res_lines.append(t("concept.result_steps", steps=s["steps"], secs=f"{s['train_s']:.1f}"))
+    if "steps" in s:  # the cost as CPU time, which machine load does not change (never wall time)
+        cpu = s.get("cpu_s")
+        res_lines.append(t("concept.result_steps", steps=s["steps"]) if cpu is None else
+                         t("concept.result_cost", steps=s["steps"], cpu=f"{cpu:.0f}"))
     if "trainable_pct_at_end" in s:
         res_lines.append(t("concept.result_trainable", pct=_pct(s["trainable_pct_at_end"])))
     _box(ax, 0.76, 0.30, 0.22, 0.40, res_lines, face="#f4eefa", edge="#8172b3")
@@ -152,8 +168,10 @@ def concept(runs: RunSet, meta: dict) -> Figure:
     """Figure ``concept``: the fine-tuning pipeline drawn from real metadata and the base run."""
     record = runs.records[0]
     fig, ax = plt.subplots(figsize=figsize(8.5), layout="constrained")
-    plot_concept_diagram(meta, record=record, ax=ax)
     fig.suptitle(t("concept.title"))
+    ax.set_axis_off()
+    fig.get_layout_engine().execute(fig)  # the boxes measure their text against the laid-out axes
+    plot_concept_diagram(meta, record=record, ax=ax)
     return fit_texts(fig)
 
 
