@@ -254,8 +254,8 @@ def plot_metric_by_strategy(finals: pd.DataFrame, value: str, *, by: str = "stra
 
 def plot_trainable_params(finals: pd.DataFrame, *, by: str = "strategy", order: Sequence | None = None,
                           label_prefix: str = "strategies", ax: Axes | None = None) -> Axes:
-    """Trainable parameters at the end of training per ``by`` value (log y), labelled with the
-    count and share; the model's total parameter count as a dashed line."""
+    """Trainable parameters at the end of training per ``by`` value (log y), each bar labelled with
+    its count and its share of all parameters (so no separate line for the total)."""
     ax = ax or plt.gca()
     order = _ordered(finals[by], order or STRATEGY_ORDER)
     pal = _palette(order)
@@ -264,17 +264,18 @@ def plot_trainable_params(finals: pd.DataFrame, *, by: str = "strategy", order: 
         n = float(df["trainable_params_at_end"].median())
         pct = float(df["trainable_pct_at_end"].median())
         ax.bar(i, n, color=pal[name], alpha=0.8, width=0.65, zorder=2)
-        ax.text(i, n * 1.25, f"{_count(n)}\n({_pct(pct)})", ha="center", va="bottom", fontsize=7)
-    total = float(finals["total_params"].max()) if "total_params" in finals else np.nan
     ax.set_yscale("log")
-    if np.isfinite(total):
-        ax.axhline(total, color="0.3", ls="--", lw=1.2, zorder=1)  # named in the title
-    lo = float(finals["trainable_params_at_end"].min())
-    ax.set_ylim(max(lo / 5, 0.5), (total if np.isfinite(total) else lo) * 120)  # headroom for the values
-    title = t("strategies.params_title")
-    if np.isfinite(total):
-        title += "\n" + t("strategies.total", n=_count(total)) + t("strategies.dashed")
-    return _categories(ax, order, label_prefix, ylabel=t("strategies.params_axis"), title=title)
+    lo, hi = float(finals["trainable_params_at_end"].min()), float(finals["trainable_params_at_end"].max())
+    bottom = max(lo / 5, 0.5)
+    ax.set_ylim(bottom, hi * 30)  # headroom for a short bar's value above it
+    for i, name in enumerate(order):  # the value inside a tall bar, above a short one (log heights)
+        df = finals[finals[by] == name]
+        n = float(df["trainable_params_at_end"].median())
+        pct = float(df["trainable_pct_at_end"].median())
+        tall = np.log(n / bottom) > 0.5 * np.log(hi * 30 / bottom)
+        ax.text(i, n / 1.6 if tall else n * 1.6, f"{_count(n)}\n({_pct(pct)})", ha="center",
+                va="top" if tall else "bottom", fontsize=7, color="white" if tall else "0.15", zorder=3)
+    return _categories(ax, order, label_prefix, ylabel=t("strategies.params_axis"), title=t("strategies.params_title"))
 
 
 def strategies(runs: RunSet) -> Figure:
