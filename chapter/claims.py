@@ -92,7 +92,8 @@ class Judged:
             eff = self.effect.format(self.claim.digits, signed=True)
         p = f"p={self.p_holm:.3f}" if self.p_holm >= 0.001 else "p<0.001"
         holm = (f", Holm {p}" if lang == "en" else f"，Holm {p}") if self.family > 1 else f", {p}" if lang == "en" else f"，{p}"
-        return f"{self.claim.text[lang]}: {eff}{holm} → {v}"
+        colon = ": " if lang == "en" else "："
+        return f"{self.claim.text[lang]}{colon}{eff}{holm} → {v}"
 
 
 def _values(runset, labels: dict, metric: str, split: str, pair_by: str) -> dict:

@@ -213,8 +213,12 @@ def test_landscape(figure_inputs, lang):
     assert surf.get_xlabel() == t("landscape.alpha", lang) and surf.get_ylabel() == t("landscape.beta", lang)
     path_lines = [ln for ln in surf.get_lines() if ln.get_label() == t("landscape.path", lang)]
     assert len(path_lines) == 1 and len(path_lines[0].get_xdata()) == len(land["path"])
-    assert {t("landscape.theta0", lang), t("landscape.theta1", lang)} <= set(legend_texts(surf))
-    assert t("landscape.norm", lang, d=f"{land['meta']['d1_norm']:.3g}") in "\n".join(texts(surf))
+    (leg,) = fig.legends  # one legend under both panels (under the map alone it pushed the colour bar away)
+    shown = [x.get_text() for x in leg.get_texts()]
+    assert {t("landscape.theta0", lang), t("landscape.theta1", lang), t("landscape.path", lang)} <= set(shown)
+    assert t("landscape.acc_split", lang, split=t("landscape.split.validation", lang)) in shown
+    assert t("landscape.norm", lang, d=f"{land['meta']['d1_norm']:.3g}") in leg.get_title().get_text()
+    assert surf.get_legend() is None and line_ax.get_legend() is None
     assert len(line_ax.get_lines()) == 1 + 2  # loss, θ₀ and θ₁ markers
     assert len(line_ax.get_lines()[0].get_xdata()) == len(land["line"])
     assert len(twin.get_lines()) == 1

@@ -480,6 +480,19 @@ def landscape(land: dict) -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=figsize(9.9), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1]})
     plot_loss_surface(land["surface"], path=land.get("path"), meta=meta, ax=axes[0])
     plot_loss_line(land["line"], meta=meta, ax=axes[1])
+    # one legend under both panels: under the contour panel alone its notes widened that column
+    # and left the colorbar far from the map
+    handles, labels, notes = [], [], []
+    for ax in axes:
+        leg = ax.get_legend()
+        handles += leg.legend_handles
+        labels += [x.get_text() for x in leg.get_texts()]
+        if leg.get_title().get_text():
+            notes.append(leg.get_title().get_text())
+        leg.remove()
+    leg = fig.legend(handles, labels, loc="outside lower center", ncols=3, title="\n".join(notes) or None,
+                     prop={"family": _fam()})
+    leg.get_title().set_fontfamily(_fam_latin())
     fig.suptitle(t("landscape.title"))
     return fit_texts(fig)
 
