@@ -95,7 +95,8 @@ def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: 
         later = _unfreeze_steps(ls_r, ev_r)
         total, trainable = 0, 0
         for j, g in enumerate(groups):
-            if (r, g) not in start.index:
+            if (r, g) not in start.index:  # e.g. the pooler of a run with mean pooling: no such module
+                ax.text(j + 0.5, i + 0.5, "—", ha="center", va="center", fontsize=7, color="0.45")
                 continue
             n = int(start.loc[(r, g), "n_params"])
             on = bool(start.loc[(r, g), "trainable"])
@@ -119,9 +120,10 @@ def plot_freeze_map(layer_state: pd.DataFrame, *, by: str = "strategy", events: 
     ax.set_ylabel(t("freeze-map.strategy"))
     ax.grid(False)
     ax.tick_params(length=0)
-    ax.legend(handles=[Patch(facecolor=c_on, label=t("freeze-map.trainable")),
-                       Patch(facecolor=c_off, label=t("freeze-map.frozen"))],
-              loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2)
+    handles = [Patch(facecolor=c_on, label=t("freeze-map.trainable")), Patch(facecolor=c_off, label=t("freeze-map.frozen"))]
+    if np.isnan(Z).any():
+        handles.append(Patch(facecolor="white", edgecolor="0.6", label=t("freeze-map.absent")))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=len(handles))
     return ax
 
 
