@@ -202,17 +202,15 @@ def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] 
         ax.barh(i, r["p_predicted"], height=0.55, color=pal.get(r["predicted"], "grey"))
         ax.text(min(r["p_predicted"], 1.0) + 0.02, i, f"{_label_name(r['predicted'])}\n{r['p_predicted']:.3f}",
                 va="center", ha="left", fontsize=7)
-    handles = [Rectangle((0, 0), 1, 1, color=pal[n]) for n in names]
-    labels = [_label_name(n) for n in names]
+    # each bar names its class, so no colour legend; the chance line is named where it starts
     if label_names:
-        handles.append(ax.axvline(1 / len(label_names), color="black", linestyle=":", linewidth=1))
-        labels.append(t("chance"))
+        chance = 1 / len(label_names)
+        ax.axvline(chance, color="black", linestyle=":", linewidth=1, label=t("chance"))
+        ax.text(chance, 1.01, t("chance"), transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7)
     ax.set_xlim(0, 1.45)
     ax.set_xticks([0, 0.5, 1.0])
     ax.set_ylim(len(df) - 0.5, -0.5)
     ax.set_xlabel(t("augmentation.probability"))
-    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1,
-              handlelength=1.2, columnspacing=0.8)
     ax.grid(axis="y", visible=False)
     return ax
 
@@ -220,7 +218,7 @@ def plot_augmented_predictions(augment: pd.DataFrame, *, label_names: list[str] 
 def augmentation(study) -> Figure:
     """``augmentation``: real augmentations of one review and the fine-tuned model's verdicts."""
     augment, meta = study.tables["augment"], study.meta
-    fig, (ax_text, ax_bar) = plt.subplots(1, 2, figsize=figsize(9.9), layout="constrained",
+    fig, (ax_text, ax_bar) = plt.subplots(1, 2, figsize=figsize(11.5), layout="constrained",
                                           sharey=True, gridspec_kw={"width_ratios": [2.8, 1]})
     plot_augmented_texts(augment, ax=ax_text)
     plot_augmented_predictions(augment, label_names=meta.get("label_names"), ax=ax_bar)
