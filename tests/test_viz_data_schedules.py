@@ -143,7 +143,10 @@ def test_data_quality(figure_inputs, lang):
     assert len(base) == len(flipped)
     assert tick_texts(right) == [t("data-quality.noise_tick", lang, pct=100 * n) for n in flipped]
     assert right.get_ylabel() == t("data-quality.precision", lang)
-    assert t("data-quality.base_rate", lang) in legend_texts(right)
+    (leg,) = fig.legends  # the detection panel's legend, under the figure (off the bars)
+    shown = [x.get_text() for x in leg.get_texts()]
+    assert shown[-1] == t("data-quality.base_rate", lang) and right.get_legend() is None
+    assert shown[:-1] == [t("data-quality.size_level", lang, size=f"{int(v):,}") for v in sizes]
     assert t("seeds_n", lang, n=1) in fig._suptitle.get_text()
     render(fig)
 

@@ -300,7 +300,7 @@ def plot_noise_curves(finals: pd.DataFrame, *, ax=None, chance: float | None = N
 def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
     """Precision at k per noise level (bars, one per training-set size: the mean over seeds with its
     95% t interval, cut at 0 and 1, seeds as dots), with the base rate (share of flipped labels)
-    marked over each group. Two legends above the bars: the sizes in one row, and the base rate (``ax.get_legend()``)."""
+    marked over each group; its legend lists the sizes, then the base rate."""
     ax = ax or plt.gca()
     levels = list(dict.fromkeys(detection["noise"]))
     sizes = list(dict.fromkeys(detection["size"])) if "size" in detection else [None]
@@ -314,7 +314,8 @@ def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
         # a precision lies in [0, 1]: the interval is drawn up to those bounds
         yerr = np.vstack([np.minimum(half, m["mean"]), np.minimum(half, 1 - m["mean"])])
         ax.bar(x, m["mean"], width=width * 0.92, color=color, yerr=yerr if half.notna().any() else None,
-               capsize=3, label=f"{int(size):,}" if size is not None else None, gid="sizes")
+               capsize=3, label=t("data-quality.size_level", size=f"{int(size):,}") if size is not None else None,
+               gid="sizes")
         for xi, noise in zip(x, levels):
             v = d.loc[d["noise"] == noise, "precision"]
             ax.scatter(np.full(len(v), xi), v, color="black", s=10, alpha=0.6, zorder=3, linewidths=0)
@@ -323,21 +324,16 @@ def plot_noise_detection(detection: pd.DataFrame, *, ax=None):
         ax.hlines(b, i - 0.45, i + 0.45, color="black", linestyle="--", linewidth=1.2, gid="base_rate",
                   label=t("data-quality.base_rate") if i == 0 else None)
     ax.set_xticks(range(len(levels)), [t("data-quality.noise_tick", pct=100 * n) for n in levels])
-    ax.set_ylim(0, 1.6)  # the legends sit above the bars (precision ≤ 1)
+    ax.set_ylim(0, 1.05)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_xlabel(t("data-quality.noise"))
     ax.set_ylabel(t("data-quality.precision"))
     ax.set_title(t("data-quality.detection"))
+    # the sizes, then the base rate (the figure draws this legend under both panels, off the bars)
     handles, labels = ax.get_legend_handles_labels()
-    base_h = [(h, lab) for h, lab in zip(handles, labels) if lab == t("data-quality.base_rate")]
-    size_h = [(h, lab) for h, lab in zip(handles, labels) if lab != t("data-quality.base_rate")]
-    if size_h:  # the sizes in one row, titled, above the base rate's entry
-        sizes_leg = ax.legend([h for h, _ in size_h], [lab for _, lab in size_h], loc="upper center",
-                              ncols=len(size_h), fontsize="small", title=t("data-quality.size_title"),
-                              title_fontsize="small", handlelength=1.0, columnspacing=0.7, borderaxespad=0.2)
-        ax.add_artist(sizes_leg)
-    ax.legend([h for h, _ in base_h], [lab for _, lab in base_h], loc="upper center", fontsize="small",
-              bbox_to_anchor=(0.5, 0.8) if size_h else None, handlelength=1.5, borderaxespad=0.2)
+    base = [i for i, lab in enumerate(labels) if lab == t("data-quality.base_rate")]
+    order = [i for i in range(len(labels)) if i not in base] + base
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small")
     ax.grid(axis="x", visible=False)
     return ax
 
@@ -352,6 +348,10 @@ def data_quality(runs: RunSet) -> Figure:
     ax_l.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="upper left", bbox_to_anchor=(1.02, 1),
                 borderaxespad=0, fontsize="small")
     plot_noise_detection(noise_detection(runs.table("examples")), ax=ax_r)
+    leg = ax_r.get_legend()  # under the figure: above the bars it took half the panel, under it the panel's width
+    fig.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="outside lower center",
+               ncols=3, fontsize="small", handlelength=1.5, columnspacing=1.0)  # two rows fit the text width
+    leg.remove()
     cells = finals.groupby(["noise", "size"], sort=False)["seed"].nunique() if "seed" in finals else [1]
     fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=n_text(cells)))
     return fit_texts(fig)

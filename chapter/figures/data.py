@@ -64,8 +64,8 @@ def _quality_caption(S) -> dict:
 
 
 DATA_QUALITY_CLAIMS = [
-    Claim({"zh": f"{size} 条时，干净标签优于 {pct(NOISE[-1])} 噪声",
-           "en": f"At {size} examples clean labels beat {pct(NOISE[-1])} noise"},
+    Claim({"zh": f"{size:,} 条时，干净标签优于 {pct(NOISE[-1])} 噪声",
+           "en": f"At {size:,} examples clean labels beat {pct(NOISE[-1])} noise"},
           {"noise": NOISE[0]}, {"noise": NOISE[-1]}, where={"size": size})
     for size in (QUALITY_SIZES[0], QUALITY_SIZES[-1])]
 
