@@ -29,7 +29,7 @@ from ._common import fit_texts, _lr, _name, _palette, _rotate, mean_ci, mean_ci_
 from .geometry import figsize
 from .intervals import SINGLE_GID, mark_interval
 from .layout import keep_texts_inside, legend_below, place_legends, rotate_if_crowded
-from .text import t
+from .text import has, t
 
 
 LR_TITLE_PAD = 16  # room above an LR axis for its "1e-4" multiplier
@@ -37,8 +37,11 @@ TARGET_FRACTION = 0.95  # decay: target = this share of the best mean final vali
 
 
 def _tick(prefix: str, value, width: int = 10) -> str:
-    """A condition's name for a tick label, wrapped onto lines of about ``width`` characters."""
-    return textwrap.fill(_name(prefix, value, spaces=True), width, break_long_words=False)
+    """A condition's name for a tick label (its short label where one is registered, e.g.
+    ``warmup.short.exponential``), wrapped onto lines of about ``width`` characters."""
+    key = f"{prefix}.short.{value}"
+    name = t(key) if has(key) else _name(prefix, value, spaces=True)
+    return textwrap.fill(name, width, break_long_words=False)
 
 
 def _step_axis(ax) -> None:
@@ -184,7 +187,7 @@ def plot_final_points(finals: pd.DataFrame, *, by: str, order=None, prefix: str 
         ticks.append(label)
         xs_all.append(i)
     ax.set_xticks(xs_all, ticks, fontsize=7)
-    if len(order) > 4:
+    if len(order) > 4 and not n_in_ticks:
         _rotate(ax, 35)
     ax.set_xlim(-0.6, (xs_all[-1] if xs_all else 0) + 0.6)
     if apart:  # the single runs, apart from the means
@@ -396,9 +399,24 @@ def warmup(runs: RunSet) -> Figure:
     c.set_title(t("schedules.final_title"))
     lr = runs.records[0].config.get("lr", float("nan"))
     fig.suptitle(t("warmup.title", lr=_lr(lr)) + "\n" + t("seeds_n", n=n_text(runs.n_seeds(warmup=o) for o in order)))
+    # one colour per warmup kind in every panel: one legend under the figure (the kinds, the warmup
+    # period, the majority class) instead of one under each small panel, which left them no height
+    handles, labels = [], []
+    for ax in (a, b, c):
+        leg = ax.get_legend()
+        if leg is None:
+            continue
+        for h, x in zip(leg.legend_handles, leg.get_texts()):
+            text = x.get_text()
+            if ax is b and any(text.startswith(_name("warmup", k)) for k in pair):
+                continue  # the same kinds as the LR curves, with n (the accuracy panel's ticks say n)
+            if text not in labels:
+                handles.append(h)
+                labels.append(text)
+        leg.remove()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", handlelength=1.5)
     fit_texts(fig)
     keep_texts_inside(c)  # the values written above the points
-    place_legends(fig)
     return fig
 
 
