@@ -20,7 +20,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ftcore.records.queries import SMOOTHING, global_grad_norm, range_curve, smooth_losses, suggest_lr
 from ftcore.records.runset import RunSet
@@ -349,6 +349,8 @@ def plot_lr_range(curve: pd.DataFrame, *, ax=None, stopped_factor: float | None 
     v = fin["loss"]
     if len(v) and v.min() > 0 and v.max() / v.min() > 10:
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))  # 0.2 and 4, not 2×10⁻¹
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}" if f"{y:.0e}"[0] in "235" else ""))
         ax.set_ylabel(t("lr-finder.loss"))
     else:
         ax.set_ylabel(t("train_loss"))
@@ -499,7 +501,9 @@ def lr_finder(runs: RunSet) -> Figure:
     factor = rec.config.get("divergence_factor") if rec.status == "diverged" else None
     plot_lr_range(range_curve(rec), ax=ax, stopped_factor=factor)
     fig.suptitle(t("lr-finder.title"))
-    return fit_texts(fig)
+    fit_texts(fig)
+    legend_below(ax)  # the marked LRs run the axes' full height: no corner is free
+    return fig
 
 
 __all__ = ["adaptive", "decay", "head_lrs", "lr_finder", "plot_final_points", "plot_lr_schedule",
