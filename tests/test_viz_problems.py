@@ -63,7 +63,9 @@ def test_fitting(figure_inputs, lang):
         rec = runs.one(regime=regime)
         # per-step loss, training and validation evaluations, the early-stopping line (+ divergence)
         assert len(ax.lines) == 4 + (problems.diverged_step(rec) is not None)
-        assert ax.get_title().startswith(t(f"fitting.regime.{regime}", lang))
+        assert ax.get_title() == t(f"fitting.regime.{regime}", lang)
+        (info,) = [x for x in ax.texts if x.get_gid() == "run_info"]  # the run's settings, small, under the title
+        assert f"{rec.config['train_size']:,}" in info.get_text()
         assert ax.get_xlabel() == t("step", lang)
         assert ax.get_ylabel() == (t("loss", lang) if ax is fig.axes[0] else "")  # the shared y axis named once
         assert ax.get_legend() is not None  # the early-stopping step of this panel

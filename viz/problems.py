@@ -35,7 +35,8 @@ def _run_info(rec: RunRecord) -> str:
     c = rec.config
     done = rec.summary.get("epochs")
     epochs = (f"{float(done):.3g}" if done is not None and np.isfinite(float(done)) else c.get("epochs", "?"))
-    return t("problems.run_info", n=c.get("train_size") or "?", epochs=epochs, lr=_lr(c.get("lr")))
+    n = c.get("train_size")
+    return t("problems.run_info", n=f"{n:,}" if isinstance(n, int) else "?", epochs=epochs, lr=_lr(c.get("lr")))
 
 
 def _trajectory_and_restored(record: RunRecord) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -112,7 +113,11 @@ def fitting(runs: RunSet) -> Figure:
     for j, (ax, regime) in enumerate(zip(axes[0], regimes)):
         rec = runs.one(regime=regime)
         plot_fit_curves(rec, ax=ax, short_legend=True)
-        ax.set_title(f"{_name('fitting.regime', regime)}\n{_run_info(rec)}", fontsize="medium")
+        # the regime as the title, the run's settings in small type under it (one title of three
+        # or four wrapped lines took the panels' height)
+        ax.set_title(_name("fitting.regime", regime), fontsize="medium", pad=22)
+        ax.text(0.5, 1.02, _run_info(rec), transform=ax.transAxes, ha="center", va="bottom", fontsize=7,
+                color="0.25", gid="run_info")
         if j:
             ax.set_ylabel("")
     c_train, c_val = sns.color_palette()[0], sns.color_palette()[1]
