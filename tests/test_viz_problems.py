@@ -269,13 +269,15 @@ def test_forgetting_pretrained(figure_inputs, lang):
         assert unwrapped(ax.get_title()) == unwrapped(t(f"forgetting-pretrained.{probe}", lang, task=task))
         assert ax.get_ylabel() == t("forgetting-pretrained.probe_axis", lang)
         assert ax.get_xlabel() == t("forgetting-pretrained.run_axis", lang)
-        assert ax.get_legend() is not None
+        assert ax.get_legend() is None  # before/after: one legend under the figure
         before, after = points(ax, "before"), points(ax, "after")
         assert len(before) == len(after) == len(probes)
         assert sorted(after[:, 1]) == pytest.approx(sorted(r[f"{probe}_after"] for r in rows))
         assert sorted(before[:, 1]) == pytest.approx(sorted(r[f"{probe}_before"] for r in rows))
-    if has_ft:
-        assert len(bar_containers(fig.axes[2])[0]) == len(probes)
+    (leg,) = fig.legends
+    assert [x.get_text() for x in leg.get_texts()] == [t(f"forgetting-pretrained.{k}", lang) for k in ("before", "after")]
+    if has_ft:  # one run each: points, not bars from 0
+        assert not bar_containers(fig.axes[2]) and len(points(fig.axes[2], "finetune")) == len(probes)
     frame = continual.probe_frame(probes)
     assert list(frame["method"]) == ["full", "full", "full", "lora", "frozen"]
     full = frame.loc[frame["method"] == "full", "lr"].tolist()

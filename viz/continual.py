@@ -344,14 +344,23 @@ def forgetting_pretrained(**probes) -> Figure:
         methods = list(pd.unique(data["method"]))
         pal = dict(zip(methods, sns.color_palette(n_colors=max(len(methods), 1))))
         xs = np.arange(len(data))
-        ax.bar(xs, data["finetune_test_accuracy"].astype(float), 0.7, color=[pal[m] for m in data["method"]],
-               alpha=0.8)
+        # one run each: a point, not a bar from 0 (a bar would hide differences of a few points)
+        ax.scatter(xs, data["finetune_test_accuracy"].astype(float), s=60, color=[pal[m] for m in data["method"]],
+                   edgecolors="black", linewidths=0.5, zorder=3, gid="finetune")
+        ax.set_xlim(-0.6, len(data) - 0.4)
+        ax.margins(y=0.25)
         _run_ticks(ax, data)
         ax.set_ylabel(t("test_accuracy"))
         ax.set_title(t("forgetting-pretrained.finetune", task=ft_task), fontsize="medium")
+    # before/after once for both probe panels, under the figure (in a panel it crossed the dumbbells),
+    # titled with the figure's note
     r0 = data.iloc[0] if len(data) else {}
-    fig.supxlabel(t("forgetting-pretrained.note", task=ft_task, n_train=r0.get("n_train", "?"),
-                    n_test=r0.get("n_test", "?")), fontsize="small")
+    note = t("forgetting-pretrained.note", task=ft_task, n_train=r0.get("n_train", "?"), n_test=r0.get("n_test", "?"))
+    leg = axes[0].get_legend()
+    fig.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="outside lower center", ncols=2,
+               fontsize="small", title=note, title_fontsize="small")
+    for ax in axes[:2]:
+        ax.get_legend().remove()
     fig.suptitle(t("forgetting-pretrained.title"))
     return fit_texts(fig)
 
