@@ -221,6 +221,7 @@ def plot_training_loss(steps: pd.DataFrame, *, color=None, label: str | None = N
     fin = loss[np.isfinite(loss) & (loss > 0)]
     if len(fin) and fin.max() / fin.min() > 30:
         ax.set_yscale("log")
+        _few_log_ticks(ax, float(fin.max() / fin.min()))
     ax.set_xlabel(t("step"))
     ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))  # a narrow panel: few step labels
     ax.set_ylabel(t("train_loss"))
@@ -248,6 +249,7 @@ def _few_log_ticks(ax: Axes, span: float) -> None:
         ax.yaxis.set_major_formatter(plain)
     else:
         ax.yaxis.set_major_locator(LogLocator(numticks=4))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1, 1, 10: not 10⁻¹
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
