@@ -336,9 +336,12 @@ def test_continual_table(figure_inputs, lang):
     assert len(cells) == (len(runs) + 1) * 5
     assert cells[0, 0].get_text().get_text() == t("continual-table.method", lang)
     per_task = all(r.summary.get("per_task") for r in runs.records)
-    note = t("continual-table.note_two" if per_task else "continual-table.note_all", lang, n=1)
-    assert unwrapped(note) == unwrapped(fig.get_supxlabel())  # wrapped to the figure's width
     kind = viz.cost.cost_kind(runs.records, 2)  # what the methods cost, not wall time
+    cost = t(f"cost.{kind}", lang)
+    note = t("continual-table.note_two" if per_task else "continual-table.note_all", lang, n=1,
+             cost=cost.lower() if lang == "en" else cost)
+    assert unwrapped(note) == unwrapped(fig.get_supxlabel())  # wrapped to the figure's width
+    assert cost.lower() in fig.get_supxlabel().lower().replace("\n", " ")  # the note names the cost drawn
     base = viz.cost.run_cost(runs.one(method="naive"), kind, 2)
     for i, (labels, rec) in enumerate(runs, start=1):
         m = accuracy_matrix(rec)

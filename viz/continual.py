@@ -7,6 +7,8 @@ from a record (``ftcore.records.record``) or a stored study (``ftcore.records.st
 """
 from __future__ import annotations
 
+import textwrap
+
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -520,7 +522,7 @@ def plot_method_table(data: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     tasks = data["tasks"].iloc[0] if len(data) else ["?", "?"]
     old, new = _task(tasks[0]), _task(tasks[1]) if len(tasks) > 1 else "?"
     cols = [t("continual-table.method"), t("continual-table.old", old=old, new=new), t("continual-table.new", new=new),
-            cost_label(data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else "steps"),
+            textwrap.fill(cost_label(data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else "steps"), 11),
             t("continual-table.ratio")]
     cells = [[r["label"], _pct_ci(r["old"], r.get("old_half", np.nan)), _pct_ci(r["new"], r.get("new_half", np.nan)),
               _fmt(r["cost_s"], ".1f" if r.get("cost_kind") == "cpu_s" else ".0f"),
@@ -549,7 +551,9 @@ def continual_table(runs: RunSet) -> Figure:
     fig, ax = plt.subplots(figsize=figsize(1.2 + 0.7 * (len(data) + 2)), layout="constrained")
     plot_method_table(data, ax=ax)
     ns = list(data["n"]) if len(data) else [0]
-    note = t("continual-table.note_two" if per_task else "continual-table.note_all", n=n_text(ns))
+    kind = data["cost_kind"].iloc[0] if "cost_kind" in data and len(data) else None
+    note = t("continual-table.note_two" if per_task else "continual-table.note_all", n=n_text(ns),
+             cost=cost_label(kind).lower() if current_lang() == "en" else cost_label(kind))
     if max(ns) > 1:
         note += t("continual-table.ci")
     fig.supxlabel(note, fontsize="small")
