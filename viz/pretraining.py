@@ -96,10 +96,10 @@ def pretraining(mlm: Study, runs: RunSet, sweep: RunSet | None = None, *, show_s
                           vocab=f"{meta.get('vocab_size', 0):,}"), fontsize="medium")
     plot_mlm_curve(mlm["steps"], mlm["evals"], metric="loss", color=c, ax=ax["loss"])
     ax["loss"].legend(fontsize="small", loc="upper right")  # the loss panel has room at the top right
-    threads = int(meta.get("threads", 1))
-    ax["loss"].set_title(t("pretraining.loss_title", minutes=f"{meta.get('train_s', 0) / 60:.1f}",
-                           threads=t("pretraining.threads", n=threads) if threads > 1 else t("pretraining.one_thread"),
-                           tokens=f"{meta.get('tokens_seen', 0) / 1e6:.1f}"), fontsize="medium")
+    # its cost in optimizer steps and tokens (the record's wall time measured machine load too)
+    steps = int(mlm["steps"]["step"].max()) if len(mlm["steps"]) else 0
+    ax["loss"].set_title(t("pretraining.loss_title", steps=f"{steps:,}", tokens=f"{meta.get('tokens_seen', 0) / 1e6:.1f}"),
+                         fontsize="medium")
     plot_accuracy_vs_size(f, by="arm", order=order, label_prefix="pretraining.arm",
                           majority=majority_share(runs, "test"), ax=ax["size"])
     ax["size"].set_title(t("pretraining.size_title") + f" ({t('n_seeds', n=n_text(f.groupby('arm')['seed'].nunique()))})",
