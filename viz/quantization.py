@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ftcore.records.queries import smooth_losses
 from ._common import _name, _rotate, fit_texts, keep_texts_inside, mean_ci, n_text
+from .layout import legend_below
 from .geometry import figsize
 from .text import t
 
@@ -136,9 +137,9 @@ def plot_latency(latency: pd.DataFrame, *, order: Sequence[str] | None = None, a
                        label=t("quantization.cpu_time") if k == 0 else None)
     ax.set_xticks(xs, [_short(a) for a in order])
     ax.set_ylabel(t("quantization.latency_label"))
-    # headroom for one legend row above the tallest interval: the legend never covers a bar
-    ax.set_ylim(0, float(latency.groupby(["arm", "batch_size"])["ms_per_example"].quantile(0.75).max()) * 1.9)
+    ax.set_ylim(0, float(latency.groupby(["arm", "batch_size"])["ms_per_example"].quantile(0.75).max()) * 1.15)
     handles, labels = ax.get_legend_handles_labels()
+    # the figure moves it under the panel (viz.layout.legend_below): above the bars it crowded the ticks
     leg = ax.legend(handles, labels, fontsize="small", loc="upper center", ncols=len(handles),
                     handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)
     for h, lab in zip(leg.legend_handles, labels):  # the batch sizes, not an arm's colour
@@ -200,6 +201,7 @@ def quantization(**studies) -> Figure:
     fig.suptitle(t("quantization.title"))
     fit_texts(fig)
     keep_texts_inside(ax["size"])
+    legend_below(ax["lat"])
     return fig
 
 
