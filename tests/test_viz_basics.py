@@ -309,8 +309,11 @@ def test_unfreeze(figure_inputs, lang):
     assert heat.get_xlabel() == t("step", lang) and heat.get_ylabel() == t("layer_group", lang)
     maj = [ln for ln in val.get_lines() if ln.get_gid() == "majority"]  # where the records carry it
     assert len(val.get_lines()) == 2 * (1 + (runs.n_seeds() > 1) * runs.n_seeds()) + len(maj)
-    assert set(legend_texts(val)) == {t("freeze-map.gradual", lang), t("freeze-map.none", lang),
-                                      *(ln.get_label() for ln in maj)}
+    (leg,) = fig.legends  # both panels' entries, under the figure
+    assert heat.get_legend() is None and val.get_legend() is None
+    assert set(x.get_text() for x in leg.get_texts()) == {
+        t("unfreeze.frozen", lang), t("unfreeze.event", lang), t("freeze-map.gradual", lang), t("freeze-map.none", lang),
+        *(ln.get_label() for ln in maj)}
     assert val.get_ylabel() == t("val_accuracy", lang)
     render(fig)
 

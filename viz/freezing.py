@@ -350,15 +350,18 @@ def unfreeze(runs: RunSet) -> Figure:
     rec = runs.one(strategy="gradual", seed=seeds[0]) if seeds else runs.one(strategy="gradual")
     fig, axes = plt.subplots(1, 2, figsize=figsize(7.5), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]})
     plot_unfreeze_lrs(rec, ax=axes[0])
-    axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"), pad=38)  # over the legend
+    axes[0].set_title(t("unfreeze.lr_panel", seed=seeds[0] if seeds else "-"))
     plot_val_accuracy_curves(runs.evals("accuracy", "validation"), order=["gradual", "none"],
                              majority=majority_share(runs, "validation"), legend_title=False, ax=axes[1])
-    # above the panel, off the curves, as the heatmap's legend (under or beside it, the heatmap's
-    # rows would lose their height)
-    leg = axes[1].get_legend()
-    axes[1].legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="lower left",
-                   bbox_to_anchor=(0, 1.01), borderaxespad=0, fontsize="small", ncols=1)
-    axes[1].set_title(axes[1].get_title(), pad=48)
+    # both panels' legends as one under the figure: above the panels they took the heatmap's and
+    # the curves' height
+    handles, labels = [], []
+    for ax in axes:
+        leg = ax.get_legend()
+        handles += leg.legend_handles
+        labels += [x.get_text() for x in leg.get_texts()]
+        leg.remove()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize="small")
     n = n_text(runs.n_seeds(strategy=k) for k in ("gradual", "none") if runs.n_seeds(strategy=k))
     fig.suptitle(t("unfreeze.title") + "\n" + t("seeds_n", n=n))
     return fit_texts(fig)
