@@ -57,8 +57,11 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
     from ftcore.engine.runs import run_id
     from chapter.registry import Grid
     from chapter.figures.problems import FIX_SEEDS, FIX_SEEDS_REVIEWED
+    from chapter.figures.base import MORE_SEEDS
     from chapter.figures.schedules import WARMUP_SEEDS_REVIEWED
     from chapter.scale import SELECTION_SEEDS
+    # figures whose five seeds could not tell a claim take ten (chapter.figures.base.more_seeds)
+    ten = {"peft", "freeze-effects", "freeze-map", "unfreeze", "adaptive", "engines"}
     ids = {}
     for spec in REGISTRY.values():
         for need in spec.needs(FULL).values():
@@ -66,7 +69,8 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
                 for labels, cfg in need.cells:
                     # the scale's paired seeds; failure rates (stability fixes, warmup's compared arms) need more
                     fixes = FIX_SEEDS_REVIEWED if spec.reviewed else FIX_SEEDS
-                    more = {"stability-fixes": fixes, "warmup": WARMUP_SEEDS_REVIEWED if spec.reviewed else FULL.seeds}
+                    more = {"stability-fixes": fixes, "warmup": WARMUP_SEEDS_REVIEWED if spec.reviewed else FULL.seeds,
+                            **{f: MORE_SEEDS for f in ten}}
                     if spec.reviewed and cfg.seed in SELECTION_SEEDS:  # a selection's run drawn (a sweep): validation only
                         assert not cfg.test_at_end and tuple(cfg.eval_splits) == ("validation",), (spec.id, labels)
                         continue
@@ -74,7 +78,8 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
                     ids.setdefault(run_id(cfg), set()).add(spec.id)
     shared = [v for v in ids.values() if len(v) > 1]
     assert shared, "figures should share runs (e.g. the base run)"
-    # 5 paired seeds per arm (20 for stability fixes' failure rates, 10 for warmup's); a guard against
+    # 5 paired seeds per arm (20 for stability fixes' failure rates, 10 for warmup's and where 5 could
+    # not tell); a guard against
     # a grid exploding by accident (the cost itself: python -m chapter.report --cost)
     assert 200 < len(ids) < 800
 

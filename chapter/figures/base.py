@@ -115,6 +115,18 @@ def beats(key: str, *pairs: tuple[str, str, str, str], **kw) -> list[Claim]:
 
 
 # ------------------------------------------------------------------------------------ grids
+# Where the first five seeds could not tell a claim the chapter makes (issue 24: "add seeds"), every
+# arm of the figure takes seeds 5-9 too, paired. They were added once, after the five-seed verdicts,
+# and the verdicts are those at ten; the caption says so (captions.added_seeds).
+MORE_SEEDS = tuple(range(10))
+
+
+def more_seeds(S) -> tuple[int, ...]:
+    """A figure's reported seeds where five could not tell: ``MORE_SEEDS`` under the reviewed
+    protocol, the scale's seeds otherwise (quick mode's one)."""
+    return MORE_SEEDS if S.reviewed else S.seeds
+
+
 def seeds_grid(S, variants: dict[str, dict], key: str, seeds=None, base: RunConfig | None = None) -> Grid:
     """One arm per ``variants`` entry (labelled ``key``), each over the scale's paired seeds."""
     base = base or S.base

@@ -59,6 +59,19 @@ def seeds(grid, **labels) -> int:
     return one(len(s) for s in arms.values())
 
 
+def added_seeds(grid, lang: str) -> str:
+    """The caption's sentence for a grid whose arms took seeds after five could not tell
+    (``base.MORE_SEEDS``); empty where they did not."""
+    ks = {lab["seed"] for lab, _ in grid.cells}
+    extra = sorted(s for s in ks if s >= 5)
+    if not extra or len(ks) <= 5:
+        return ""
+    span = f"{extra[0]}–{extra[-1]}"
+    return {"zh": f"种子 {span} 是在前 5 个种子无法判断某条结论之后为每个臂补加的（只补一次），结论按 {len(ks)} 个种子给出。",
+            "en": f"Seeds {span} were added to every arm, once, after the first five could not tell a claim; "
+                  f"the verdicts are at {len(ks)} seeds."}[lang]
+
+
 def steps(cfg, n_train: int | None = None) -> int:
     """Optimizer steps of a run, counted as ftcore's loop counts them (``n_train``: the training
     examples when ``train_size`` is None, the whole split)."""

@@ -10,8 +10,8 @@ import viz
 from ftcore.records.metrics import accuracy_matrix
 from ..claims import Claim
 from ..registry import FigureSpec, figure
-from .base import HIDDEN, LAYERS, all_runs, beats, chosen, epochs_for, measured, memory_need, seeds_grid
-from .captions import arm, chosen_text, cost_words, lr, n, one, pct, sci, seeds
+from .base import HIDDEN, LAYERS, all_runs, beats, chosen, epochs_for, measured, memory_need, more_seeds, seeds_grid
+from .captions import added_seeds, arm, chosen_text, cost_words, lr, n, one, pct, sci, seeds
 from .problems import (CL_METHODS, FORGETTING_CLAIMS, TABLE_METHODS, cl_chosen_text, cl_name, mean_forgetting, probes,
                        sequence_configs, sequences)
 
@@ -41,7 +41,7 @@ def _peft(S):
     probes_.pop("gate_runs")  # the same runs as the grid's full and lora_r8 arms, seed 0
     arms = peft_arms(S)
     memory = memory_need(S, {k: S.base.replace(**v) for k, v in arms.items()})
-    return {"runs": seeds_grid(S, arms, "method"), "memory": memory, **probes_}
+    return {"runs": seeds_grid(S, arms, "method", seeds=more_seeds(S)), "memory": memory, **probes_}
 
 
 def _peft_caption(S) -> dict:
@@ -60,8 +60,8 @@ def _peft_caption(S) -> dict:
                    "en": "each parameter-efficient method chose mean pooling on validation (the CLS pooler stays frozen under them), "
                          "full fine-tuning the CLS pooler (the base regime's choice); "}
                   if pools["full"] == "cls" and len(mean) == len(pools) - 1 else {"zh": "", "en": ""})
-        tail = {"zh": f"{pooled['zh']}{chosen_text(S, 'zh')}；所有方法都训练 {n(every)} 轮（相同预算）。",
-                "en": f"{pooled['en']}{chosen_text(S, 'en')}; every method trains {n(every)} epochs (equal budget)."}
+        tail = {"zh": f"{pooled['zh']}{chosen_text(S, 'zh')}；所有方法都训练 {n(every)} 轮（相同预算）。{added_seeds(runs, 'zh')}",
+                "en": f"{pooled['en']}{chosen_text(S, 'en')}; every method trains {n(every)} epochs (equal budget). {added_seeds(runs, 'en')}".rstrip()}
     else:
         tail = {"zh": f"学习率均取自扫描；除提示微调与前缀微调外都训练 {n(others)} 轮。",
                 "en": f"LRs from the sweep; all but prompt and prefix tuning train {n(others)} epochs."}

@@ -5,8 +5,8 @@ import viz
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, figure
 from .base import (LAYERS, all_runs, base_run, beats, chosen, finals_by, finetuned_need, frozen, label, measured, memory_need,
-                   seeds_grid, with_curves)
-from .captions import configs, cost_words, lr, n, one, regime_text
+                   more_seeds,                    seeds_grid, with_curves)
+from .captions import added_seeds, configs, cost_words, lr, n, one, regime_text
 
 # ULMFiT unfreezes one layer group per epoch, top down. Seven frozen groups (embeddings + six layers)
 # would need eight epochs, so groups are unfrozen three at a time: epoch 1 the head alone, epoch 2 +
@@ -38,7 +38,7 @@ def freezes(S) -> dict[str, dict]:
 
 
 def _freeze_grid(S):
-    return {"runs": seeds_grid(S, freezes(S), "strategy", base=with_curves(S))}
+    return {"runs": seeds_grid(S, freezes(S), "strategy", base=with_curves(S), seeds=more_seeds(S))}
 
 
 def _layers(first: int, count: int) -> str:
@@ -98,11 +98,11 @@ def _freeze_effects_caption(S) -> dict:
                        "validation: its head trains alone first)."}
     return {"zh": f"测试准确率（95% t 区间）、{cost_words('zh')}、训练时保存的内存（参数、梯度、优化器状态、为反向传播保存的激活，按字节计数），"
                   f"以及各随机种子之间的离散度。{where['zh']}，学习率 {base_lr}；"
-                  f"只训练头部 = 冻结编码器上的线性头部，{head_epochs} 轮，学习率 {head_lr}；" + stage["zh"],
+                  f"只训练头部 = 冻结编码器上的线性头部，{head_epochs} 轮，学习率 {head_lr}；" + stage["zh"] + added_seeds(runs, "zh"),
             "en": f"Test accuracy (95% t intervals), {cost_words('en')}, the memory training keeps (parameters, gradients, "
                   "optimizer state and activations saved for backward, counted in bytes) and the spread across seeds. "
                   f"{where['en']}, LR {base_lr}; head only = a "
-                  f"linear head on the frozen encoder, {head_epochs} epochs at LR {head_lr}; " + stage["en"]}
+                  f"linear head on the frozen encoder, {head_epochs} epochs at LR {head_lr}; " + (stage["en"] + " " + added_seeds(runs, "en")).rstrip()}
 
 
 CLAIMED_ORDER = ["none", "gradual", "bottom", "middle", "head_only"]  # the chapter's ranking, best first
@@ -140,7 +140,7 @@ def _unfreeze_grid(S):
     """Gradual unfreezing against full fine-tuning for the same epochs (the same optimizer steps)."""
     g = gradual(S)  # under the reviewed protocol the freeze-effects grid's own gradual and full arms
     return {"runs": seeds_grid(S, {"gradual": g, "none": {"epochs": g["epochs"]}}, "strategy",
-                               base=with_curves(S))}
+                               base=with_curves(S), seeds=more_seeds(S))}
 
 
 def _unfreeze_caption(S) -> dict:
@@ -156,11 +156,11 @@ def _unfreeze_caption(S) -> dict:
             {"zh": f"这里每 {every:g} 轮解冻一次，使它与全部微调的轮数相同；", "en": f" here a stage lasts {every:g} epoch, so it fits the same epochs as full fine-tuning, and"})
     return {"zh": "左：记录的解冻事件与每个层组逐步的学习率（冻结时为 0）；右：渐进解冻与全部微调的验证准确率，"
                   f"两者都训练 {epochs} 轮（相同的优化步数），学习率 {lr_['zh']}。ULMFiT 每轮解冻一组；{each['zh']}这里 {per_group} 层一组，"
-                  f"否则需要 {ONE_AT_A_TIME_EPOCHS} 轮。",
-            "en": "Left: recorded unfreezing events and each group's LR per step (0 while frozen); right: validation "
+                  f"否则需要 {ONE_AT_A_TIME_EPOCHS} 轮。" + added_seeds(_unfreeze_grid(S)["runs"], "zh"),
+            "en": ("Left: recorded unfreezing events and each group's LR per step (0 while frozen); right: validation "
                   f"accuracy of gradual unfreezing vs full fine-tuning, both trained for {epochs} epochs (the same optimizer "
                   f"steps) at LR {lr_['en']}. ULMFiT unfreezes one group per epoch;{each['en']} here {per_group} layers form a group, which "
-                  f"would otherwise take {ONE_AT_A_TIME_EPOCHS} epochs."}
+                  f"would otherwise take {ONE_AT_A_TIME_EPOCHS} epochs. " + added_seeds(_unfreeze_grid(S)["runs"], "en")).rstrip()}
 
 
 UNFREEZE_CLAIMS = [

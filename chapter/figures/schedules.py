@@ -9,8 +9,8 @@ import viz
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, figure
-from .base import DECAYS, RISKY_LR, against_claim, all_runs, chosen, decay_grid, finals_by, label, measured, seeds_grid, with_curves
-from .captions import configs, held_out, lr, n, one, pct, seeds
+from .base import DECAYS, RISKY_LR, against_claim, all_runs, chosen, decay_grid, finals_by, label, measured, more_seeds, seeds_grid, with_curves
+from .captions import added_seeds, configs, held_out, lr, n, one, pct, seeds
 
 # ------------------------------------------------------------------------------------ warmup
 WARMUP_BASE = dict(lr=RISKY_LR, warmup_ratio=0.25)
@@ -182,7 +182,7 @@ def adaptives(S) -> dict[str, dict]:
 
 
 def _adaptive(S):
-    return {"runs": seeds_grid(S, adaptives(S), "schedule", base=with_curves(S, every=8))}
+    return {"runs": seeds_grid(S, adaptives(S), "schedule", base=with_curves(S, every=8), seeds=more_seeds(S))}
 
 
 def _adaptive_caption(S) -> dict:
@@ -206,11 +206,11 @@ def _adaptive_caption(S) -> dict:
         chosen_en = f"Each schedule's peak LR was chosen on the validation split {held_out('en')}: {en_peaks}."
         return {"zh": f"ReduceLROnPlateau 由真实的验证损失驱动（每 {each} 步评估一次，耐心 {patience} 次，标出降低点）；与循环"
                       f"（{low} 到 {top} 的三角波，每半轮一个半周期）、单周期（前 {rise} 上升，{how['zh']}）"
-                      f"和带重启余弦（{cycles} 个周期）的实测比较。{chosen_zh}{k} 个种子，在整个测试集上评估，95% t 区间。",
+                      f"和带重启余弦（{cycles} 个周期）的实测比较。{chosen_zh}{k} 个种子，在整个测试集上评估，95% t 区间。{added_seeds(runs, 'zh')}",
                 "en": f"ReduceLROnPlateau driven by the real validation loss (evaluated every {each} steps, patience {patience}; reductions "
                       f"marked); measured against cyclic (triangular between {low} and {top}, half an epoch per half cycle), "
                       f"one-cycle (rising for the first {rise}; {how['en']}) and cosine with {cycles} restarts. {chosen_en} "
-                      f"{k} seeds tested on the whole test split, 95% t intervals."}
+                      f"{k} seeds tested on the whole test split, 95% t intervals. {added_seeds(runs, 'en')}".rstrip()}
     return {"zh": f"ReduceLROnPlateau 由真实的验证损失驱动（每 {each} 步评估一次，耐心 {patience} 次，标出降低点）；与循环"
                   f"（{low} 到 {top} 的三角波，每半轮一个半周期）、单周期（峰值 {lr(peak)}，即基准的 {times} 倍，前 {rise} 上升，{how['zh']}）"
                   f"和带重启余弦（{cycles} 个周期）的实测比较，{k} 个种子，95% t 区间。",
