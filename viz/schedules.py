@@ -373,6 +373,24 @@ def _two_and_one(left: float = 1.0):
     return fig, (fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[:, 1]))
 
 
+def _figure_legend(fig, axes, *, skip=lambda ax, text: False, ncols: int = 4) -> None:
+    """The legends of ``axes`` as one under the figure, each entry once (``skip(ax, text)``: entries
+    to leave out): where the panels share one colour per condition, one legend serves them all and
+    no small panel gives up its height to its own."""
+    handles, labels = [], []
+    for ax in axes:
+        leg = ax.get_legend()
+        if leg is None:
+            continue
+        for h, x in zip(leg.legend_handles, leg.get_texts()):
+            text = x.get_text()
+            if not skip(ax, text) and text not in labels:
+                handles.append(h)
+                labels.append(text)
+        leg.remove()
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small", handlelength=1.5)
+
+
 def warmup(runs: RunSet) -> Figure:
     """``warmup``: recorded warmup curves, the early global gradient norm without and with linear
     warmup (mean over seeds, 95% t band) and final test accuracy per warmup kind (n differs)."""
@@ -402,21 +420,10 @@ def warmup(runs: RunSet) -> Figure:
     lr = runs.records[0].config.get("lr", float("nan"))
     fig.suptitle(t("warmup.title", lr=_lr(lr)) + "\n" + t("seeds_n", n=n_text(runs.n_seeds(warmup=o) for o in order)))
     # one colour per warmup kind in every panel: one legend under the figure (the kinds, the warmup
-    # period, the majority class) instead of one under each small panel, which left them no height
-    handles, labels = [], []
-    for ax in (a, b, c):
-        leg = ax.get_legend()
-        if leg is None:
-            continue
-        for h, x in zip(leg.legend_handles, leg.get_texts()):
-            text = x.get_text()
-            if ax is b and any(text.startswith(_name("warmup", k)) for k in pair):
-                continue  # the same kinds as the LR curves, with n (the accuracy panel's ticks say n)
-            if text not in labels:
-                handles.append(h)
-                labels.append(text)
-        leg.remove()
-    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small", handlelength=1.5)
+    # period, the majority class) instead of one under each small panel, which left them no height;
+    # the gradient panel's kinds repeat the LR curves' with n (the accuracy panel's ticks say n)
+    _figure_legend(fig, (a, b, c), skip=lambda ax, text: ax is b and any(text.startswith(_name("warmup", k))
+                                                                         for k in pair))
     fit_texts(fig)
     keep_texts_inside(c)  # the values written above the points
     return fig
@@ -449,11 +456,12 @@ def decay(runs: RunSet, target: float | None = None) -> Figure:
     plot_steps_to_target(reached, hue="schedule", order=order, prefix="decay", ax=d, colors=colors)
     d.set_title(t("decay.steps_title"))
     fig.suptitle(t("decay.title") + "\n" + t("seeds_n", n=n_text(runs.n_seeds(schedule=o) for o in order)))
+    # the schedules (one colour in every panel), the target and the validation majority class in one
+    # legend under the figure: under each top panel they took the panels' height; the test majority
+    # class stays in its panel
+    _figure_legend(fig, (a, b), ncols=4)
     fit_texts(fig)
     keep_texts_inside(c)  # the values written above the points
-    # the curves and their bands fill the validation panel: its legend (target, majority class)
-    # goes under it, as the schedules' legend goes under the LR curves
-    legend_below(b)
     place_legends(fig)
     return fig
 
