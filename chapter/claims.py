@@ -159,13 +159,14 @@ def judge(claim, inputs: dict, margin: float = DEFAULT_MARGIN) -> Judged:
 
 
 def gate(figure_id: str, must_learn: dict[str, Callable[[dict], bool]], inputs: dict,
-         majority: float | None = None, split: str = "test") -> Gate:
+         majority: float | None = None, split: str = "test", tolerated: int = 0) -> Gate:
     """The validity gate of a figure: every must-learn cell of every declared input, judged on
-    ``split`` (validation under the reviewed protocol)."""
+    ``split`` (validation under the reviewed protocol); ``tolerated``: failed runs an arm may hold
+    (``ftcore.records.validity.Gate``)."""
     checks = []
     for name, predicate in must_learn.items():
         checks += check_runs(inputs[name], predicate, majority=majority, split=split)  # (labels, record) pairs
-    return Gate(figure_id, checks)
+    return Gate(figure_id, checks, tolerated)
 
 
 # Figures that name their arms with another figure's labels (the freezing figures share freeze-map's).
@@ -251,6 +252,8 @@ def gate_reason(g: Gate, lang: str, limit: int = 3) -> str:
     details = sep.join(t("gate.arm", lang, arm=_arm_text(g.figure, c, lang), why=_why(c, lang)) for c in bad[:limit])
     if len(bad) > limit:
         details += sep + t("gate.more", lang, n=len(bad) - limit)
+    if g.passed:  # failures the figure tolerates: a failure rate, kept in the comparisons
+        return t("gate.tolerated", lang, bad=len(bad), n=len(g.checks), details=details)
     return t("gate.reason", lang, bad=len(bad), n=len(g.checks), details=details)
 
 
@@ -286,6 +289,8 @@ def annotate(fig, spec, inputs: dict, lang: str, *, quick: bool = False) -> list
     if g is not None and not g.passed:
         lines.append(("⚠ " + t("gate_failed", lang) + ("：" if lang == "zh" else ": ") + gate_reason(g, lang, limit=2),
                       "#a33"))
+    elif g is not None and g.failures:  # tolerated: named on the figure too
+        lines.append((gate_reason(g, lang, limit=2), "#444"))
     for j in spec.verdicts(inputs):
         lines.append((j.line(lang), "#a33" if j.verdict == "differs" else "#444"))
     if not spec.claims and spec.measure is not None and (m := spec.measure(inputs)).get("differs"):

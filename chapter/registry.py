@@ -44,6 +44,10 @@ class FigureSpec:
     # the choices its settings come from (names in chapter.protocol.SELECTIONS): the gallery lists
     # every config each one tried, with its validation outcome, failures included
     selections: tuple[str, ...] = ()
+    # must-learn runs per arm that may fail to learn while the gate passes (fewer than half the
+    # arm's seeds): where a rare failure is the method's failure rate, kept in the comparisons and
+    # named on the figure and in the gallery (ftcore.records.validity.Gate)
+    tolerated_failures: int = 0
 
     def __post_init__(self) -> None:
         declared = getattr(self.needs, "declared", self.needs)  # (a dataclasses.replace copy: unwrap)
@@ -104,7 +108,8 @@ class FigureSpec:
         from .claims import gate
         if self.must_learn is None:
             return None
-        return gate(self.id, self.must_learn, inputs, majority, split=self.gate_split(quick))
+        return gate(self.id, self.must_learn, inputs, majority, split=self.gate_split(quick),
+                    tolerated=self.tolerated_failures)
 
 
 def _texts(key: str) -> dict[str, str]:

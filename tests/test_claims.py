@@ -106,3 +106,19 @@ def test_a_task_sequence_must_learn_every_task_when_it_is_trained():
     ok, bad = check_runs([({"method": "naive"}, seq([0.9, 0.8])), ({"method": "ewc"}, seq([0.9, 0.52]))], lambda _: True)
     assert ok.passed
     assert not bad.passed and "b 0.520 right after training" in bad.reason
+
+
+def test_a_gate_may_tolerate_a_rare_failure_per_arm_and_says_so():
+    """A figure that declares ``tolerated_failures`` passes with at most that many failed runs per
+    arm (fewer than half its seeds); the reason names them, in both languages."""
+    from chapter.claims import gate_reason
+    items = runs({"a": [0.8, 0.81, 0.79, 0.42], "b": [0.8, 0.8, 0.81, 0.8]})  # a's seed 3: one class
+    strict = gate("x", {"runs": lambda lab: True}, {"runs": items})
+    assert not strict.passed
+    lenient = gate("x", {"runs": lambda lab: True}, {"runs": items}, tolerated=1)
+    assert lenient.passed and len(lenient.failures) == 1 and "kept in the comparisons" in lenient.reason()
+    assert "1" in gate_reason(lenient, "zh") and "失败率" in gate_reason(lenient, "zh")
+    two = runs({"a": [0.8, 0.42, 0.79, 0.42], "b": [0.8, 0.8, 0.81, 0.8]})
+    assert not gate("x", {"runs": lambda lab: True}, {"runs": two}, tolerated=1).passed  # two in one arm
+    half = runs({"a": [0.8, 0.42], "b": [0.8, 0.8]})
+    assert not gate("x", {"runs": lambda lab: True}, {"runs": half}, tolerated=1).passed  # half an arm

@@ -227,6 +227,11 @@ ADAPTIVE_CLAIMS = [
 figure(FigureSpec(id="adaptive", section="3.2.4", notebooks=("04",),
                   caption=_adaptive_caption, needs=_adaptive,
                   draw=viz.adaptive, must_learn={"runs": all_runs},
+                  # declared when the added seeds 5-9 showed one cyclic run (seed 9) ending with 88% of
+                  # its validation predictions in one class while its other nine learned: the schedule's
+                  # failure rate, kept in the comparisons and named on the figure, not a reason to drop
+                  # the added seeds
+                  tolerated_failures=1,
                   claims=ADAPTIVE_CLAIMS, reviewed=True, selections=("regime", "base", *(f"adaptive_{k}" for k in ADAPTIVE))))
 
 # ------------------------------------------------------------------------------------ lr-finder
