@@ -78,3 +78,22 @@ def test_cli_lightning_caches_and_saves_a_model(tiny, tmp_path, capsys):
     assert (tmp_path / "model" / "config.json").is_file()
     assert main(args) == 0  # now from the cache
     assert rid in capsys.readouterr().out
+
+
+def test_lightning_trains_in_training_mode_as_ftcores_loop(tiny):
+    """Lightning 2.x does not call .train() at the start of fit and restores each module's mode after
+    validation; a from_pretrained model starts in eval mode. The module sets training mode each
+    batch (dropout on, frozen layers off), or its runs would train with dropout off."""
+    import lightning.pytorch as pl
+
+    from ftcore.engine.lightning import FtcoreLightningModule
+    cfg = tiny.replace(epochs=1, eval_splits=("validation",), eval_every=1)  # validation between updates
+    module = FtcoreLightningModule.from_config(cfg)
+    module.model.eval()  # as from_pretrained returns a pretrained model (the tiny random one starts in train mode)
+    seen = []
+
+    class Probe(pl.Callback):
+        def on_before_backward(self, trainer, pl_module, loss):
+            seen.append(sum(not m.training for m in pl_module.model.modules()))
+    train_lightning(cfg, module=module, callbacks=[Probe()])
+    assert len(seen) > 1 and set(seen) == {0}

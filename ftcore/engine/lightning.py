@@ -114,7 +114,15 @@ class FtcoreLightningModule(pl.LightningModule):
     def forward(self, **inputs) -> torch.Tensor:
         return self.model(**inputs).logits
 
+    def on_fit_start(self):
+        self.model.train()  # (the first batch sets it again; here it keeps Lightning's start-of-fit check quiet)
+
     def on_train_batch_start(self, batch, batch_idx):
+        # as ftcore's loop: training mode (dropout on) each step. Lightning 2.x no longer calls
+        # .train() at the start of fit and restores each module's mode after validation, and a
+        # from_pretrained model starts in eval mode: without this the whole model trained with
+        # dropout off (Lightning's "Found N module(s) in eval mode" warning)
+        self.model.train()
         if not self.cfg.frozen_dropout:
             frozen_eval(self.model)  # frozen layers as a fixed feature extractor: no dropout
 

@@ -21,11 +21,21 @@ def run_id(cfg: RunConfig) -> str:
                    "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
 
 
+# A loop's revision, part of its records' key: a fix that changes what the loop trains must not reuse
+# records made before it. Lightning 2: each batch trains in training mode (before, a pretrained
+# model stayed in eval mode under Lightning 2.x and trained with dropout off).
+LOOP_REVISIONS = {"lightning": 2}
+
+
 def loop_run_id(loop: str, cfg: RunConfig) -> str:
     """The id of ``cfg`` trained by another training loop (``"hf"``, ``"lightning"``): like
-    :func:`run_id`, marked with the loop, so it never shares a record with ftcore's run."""
-    return key_id({"trainer": loop, "config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
-                   "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION})
+    :func:`run_id`, marked with the loop (and its revision, :data:`LOOP_REVISIONS`), so it never
+    shares a record with ftcore's run."""
+    key = {"trainer": loop, "config": cfg.identity_dict(), "model": resolve_model(cfg.model).fingerprint,
+           "data": load_task(cfg.task).fingerprint, "schema": SCHEMA_VERSION}
+    if loop in LOOP_REVISIONS:
+        key["revision"] = LOOP_REVISIONS[loop]
+    return key_id(key)
 
 
 def id_in_loop(loop: str, cfg: RunConfig) -> str:
@@ -33,4 +43,4 @@ def id_in_loop(loop: str, cfg: RunConfig) -> str:
     return loop_run_id(loop, cfg) if TRAINING_LOOPS[loop].marks_records else run_id(cfg)
 
 
-__all__ = ["id_in_loop", "loop_run_id", "run_id"]
+__all__ = ["LOOP_REVISIONS", "id_in_loop", "loop_run_id", "run_id"]
