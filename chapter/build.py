@@ -14,9 +14,10 @@ folder lacks are trained in --jobs worker processes (joblib; Ray with --backend 
 the figures are collected (all cache hits) and drawn in --draw-jobs processes.
 
 Reproducibility: the thread count changes a run's numbers slightly but not its id. Every record
-keeps its thread count (config and provenance), the reference records were trained with the
-default (1 worker × 2 threads), and `make figures` with the default reproduces them (same machine
-and libraries); the reference test retrains a sample with each record's own thread count.
+keeps its thread count (config and provenance). The reviewed protocol's reference records were
+trained by 2 workers × 1 thread (`make figures`' JOBS=2 THREADS=2), the earlier protocol's by 1 worker
+× 2 threads; `make figures` reproduces them (same machine and libraries), and the reference test
+retrains a sample with each record's own thread count.
 """
 from __future__ import annotations
 
@@ -152,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--collect-only", action="store_true", help="train/fetch the runs, draw nothing")
     ap.add_argument("--jobs", type=int, default=1, metavar="N",
                     help="worker processes training the missing runs in parallel, the --threads budget "
-                         "split between them (default 1: one process with all threads, as the reference "
-                         "records were made)")
+                         "split between them (default 1; `make figures` runs 2 × 1 thread, as the reviewed "
+                         "protocol's records were made)")
     ap.add_argument("--threads", type=int, default=None, metavar="T",
-                    help="CPU threads in all, split as T // N per worker, at least 1 (default: the scale's, "
-                         "2); a record keeps its thread count, which is not part of its id")
+                    help="CPU threads in all, split as T // N per worker, at least 1 (default: the scale's: "
+                         "1 for the book's figures, 2 in quick mode); a record keeps its thread count, which is "
+                         "not part of its id")
     ap.add_argument("--backend", choices=("joblib", "ray"), default="joblib",
                     help="joblib: processes on this machine (default); ray: tasks on a Ray cluster, "
                          "each returns its result and this process saves it in the runs folder")
