@@ -4,7 +4,7 @@ training loops.
 Seeds 001 and 003 train with HF ``Trainer``, seed 002 with PyTorch Lightning. Each column trains
 the same RunConfig (same data subset, model, pooling, optimizer param groups and schedule) with
 ftcore's loop, ``Trainer`` (:func:`ftcore.engine.hf.train_hf`) and Lightning
-(:func:`ftcore.engine.lightning.train_lightning`), three paired seeds each, so a reader sees
+(:func:`ftcore.engine.lightning.train_lightning`), on paired seeds (ten under the reviewed protocol), so a reader sees
 whether the loops agree within seed noise. The loops differ in data order (each draws its own) and
 in small details listed in the caption; a claim "A ends above B" with an interval across zero is the
 "cannot tell at this n" (or, with a tight interval, "equivalent within ±margin") the loops should show.
@@ -17,12 +17,11 @@ import viz
 
 from ..claims import Claim
 from ..registry import FigureSpec, Grid, figure
-from .base import LLRD_DECAY, LLRD_LR, all_runs, measured
+from .base import LLRD_DECAY, LLRD_LR, all_runs, measured, more_seeds
 from .basics import llrd_lr
-from .captions import arm, held_out, lr, n, one, pooling, seeds
+from .captions import added_seeds, arm, held_out, lr, n, one, pooling, seeds
 
 ENGINE_SEEDS = 3
-ENGINE_SEEDS_REVIEWED = 5  # "the loops agree" is an equivalence claim: 3 paired seeds cannot resolve it
 # Seed 002's AG News is not in the offline task set: bbc-topic (5 news topics) stands in for it.
 TOPIC_TASK = "bbc-topic"
 # Seed 001/003's Trainer recipe on the base regime: layer-wise LRs (the data-size figure's top LR and
@@ -43,7 +42,7 @@ def needs(S) -> dict:
             extra["lr"] = llrd_lr(S)
         for engine in engines:
             cells += [({"setup": setup, "engine": engine, "seed": s}, S.base.replace(seed=s, **{**kw, **extra}))
-                      for s in S.seeds[:ENGINE_SEEDS_REVIEWED if S.reviewed else ENGINE_SEEDS]]
+                      for s in (more_seeds(S) if S.reviewed else S.seeds[:ENGINE_SEEDS])]
     return {"runs": Grid(cells, engine_label="engine")}
 
 
@@ -77,9 +76,10 @@ def _caption(S) -> dict:
     top, decay, smoothing = lr(recipe.lr), f"{recipe.layer_decay:g}", f"{recipe.label_smoothing:g}"
     each, patience, k = recipe.eval_every, recipe.early_stopping_patience, one(seeds(runs, setup=s) for s in SETUPS)
     how = ({"zh": f"基准学习率与完整配方的顶层学习率均在影评情感的验证集上选定（{held_out('zh')}），新闻主题沿用基准学习率；"
-                  "每个运行在整个测试集上只测一次。",
-            "en": f" The base LR and the full recipe's top LR were chosen on review sentiment's validation split "
-                  f"{held_out('en')}; news topic keeps the base LR; each run is tested once, on the whole test split."}
+                  "每个运行在整个测试集上只测一次。" + added_seeds(needs(S)["runs"], "zh"),
+            "en": (f" The base LR and the full recipe's top LR were chosen on review sentiment's validation split "
+                  f"{held_out('en')}; news topic keeps the base LR; each run is tested once, on the whole test split. "
+                  + added_seeds(needs(S)["runs"], "en")).rstrip()}
            if S.reviewed else {"zh": "", "en": ""})
     out = {"zh": f"每列一个配置，由三种循环各训练 {k} 个配对种子（同一训练子集、模型、{pooling(base, 'zh')}、分组参数与调度；数据顺序各自抽取）："
                   f"影评情感与新闻主题（bbc-topic，代替种子 002 的 AG News）用基准设置（{settings['zh']}）；"
@@ -101,4 +101,10 @@ figure(FigureSpec(id="engines", section="seeds 001-003", notebooks=("10",),
                   caption=_caption, needs=needs,
                   measure=_measure, draw=viz.engines, must_learn={"runs": all_runs}, claims=CLAIMS,
                   reviewed=True, selections=("regime", "base", "llrd"),
+                  # declared when the added seeds 5-9 showed the full recipe's early stopping (patience 2
+                  # evaluations, every 16 updates) stop two HF Trainer runs (seeds 5 and 6) at step 64 and
+                  # restore step 32's weights before they had left the majority class; its other eight
+                  # learned, as did every ftcore run of it: the recipe's failure rate under that data order,
+                  # kept in the comparison and named on the figure
+                  tolerated_failures=2,
                   beyond="issue 14: one config trained by ftcore's loop, HF Trainer and Lightning (seeds 001-003)"))
