@@ -213,7 +213,8 @@ def _arm_text(figure: str, check: Check, lang: str) -> str:
             parts.append(t("gate.seed", lang, seed=v))
         else:
             name = STRINGS[lang].get(f"gate.key.{k}", str(k).replace("_", " "))
-            parts.append(t("gate.label", lang, name=name, value=_arm_value(figure, k, v, lang)))
+            # a tick label's line break ("HF\nTrainer") is a space in a sentence
+            parts.append(t("gate.label", lang, name=name, value=_arm_value(figure, k, v, lang).replace("\n", " ")))
     return t("gate.label_sep", lang).join(parts)
 
 

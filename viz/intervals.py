@@ -39,6 +39,12 @@ def paired_differences(finals: pd.DataFrame, reference, *, by: str, order: Seque
     return pd.DataFrame(rows, columns=["arm", "estimate", "low", "high", "n"])
 
 
+def _signed(x: float, digits: int) -> str:
+    """A signed difference; one that rounds to zero prints as 0.000, never -0.000 or +0.000."""
+    text = f"{x:+.{digits}f}"
+    return f"{0:.{digits}f}" if float(text) == 0 else text
+
+
 def plot_paired_differences(finals: pd.DataFrame, reference, *, by: str, order: Sequence | None = None,
                             labels: dict | None = None, value: str = "value", scale: float = 1.0,
                             colors: dict | None = None, digits: int = 3, horizontal: bool = False,
@@ -65,11 +71,11 @@ def plot_paired_differences(finals: pd.DataFrame, reference, *, by: str, order: 
             eb = ax.errorbar([xy[0]], [xy[1]], **{("xerr" if horizontal else "yerr"): err}, fmt="o", ms=6,
                              color=color, ecolor=color, elinewidth=1.8, capsize=4, zorder=3)
             mark_interval(eb)
-            text = f"{est:+.{digits}f}"
+            text = _signed(est, digits)
         else:
             ax.scatter([xy[0]], [xy[1]], marker="s", s=36, facecolors="white", edgecolors=color, linewidths=1.4,
                        zorder=3, gid=SINGLE_GID)
-            text = f"{est:+.{digits}f}\n{t('intervals.n1')}" if values else t("intervals.n1")
+            text = f"{_signed(est, digits)}\n{t('intervals.n1')}" if values else t("intervals.n1")
         if values:
             if horizontal:  # at the right edge of its row, inside the axes
                 ax.annotate(text.replace("\n", " "), (1, i), xycoords=("axes fraction", "data"), xytext=(-2, 0),
