@@ -15,9 +15,9 @@ from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
 from ftcore.records.queries import run_failed
 from ..claims import Claim, RateClaim
 from ..registry import FigureSpec, Grid, Sequences, StudyNeed, figure
-from .base import (CL_LORA_LR, RISKY_LR, against_claim, all_runs, arms, chosen, frozen, label, measured,
+from .base import (CL_LORA_LR, RISKY_LR, against_claim, all_runs, arms, chosen, frozen, label, measured, more_seeds,
                    seeds_grid, with_curves)
-from .captions import arm, cost_words, held_out, lr, n, one, pct, regime_text, sci, seeds, steps
+from .captions import added_seeds, arm, cost_words, held_out, lr, n, one, pct, regime_text, sci, seeds, steps
 
 # ------------------------------------------------------------------------------------ fitting
 
@@ -92,7 +92,7 @@ def regularizers(S) -> dict[str, dict]:
 
 
 def _regularization(S):
-    return {"runs": seeds_grid(S, regularizers(S), "method", base=regularization_base(S))}
+    return {"runs": seeds_grid(S, regularizers(S), "method", base=regularization_base(S), seeds=more_seeds(S))}
 
 
 def _regularization_caption(S) -> dict:
@@ -102,11 +102,12 @@ def _regularization_caption(S) -> dict:
         out = {"zh": out["zh"]
                      + f"各正则化强度在验证集上选定（{held_out('zh')}），候选：dropout {tried['dropout']}，"
                        f"权重衰减 {tried['weight_decay']}，标签平滑 {tried['label_smoothing']}，早停耐心 {tried['early_stopping']}；"
-                       "组合 = 全部选定强度同时使用。",
-               "en": out["en"]
+                       "组合 = 全部选定强度同时使用。" + added_seeds(_regularization(S)["runs"], "zh"),
+               "en": (out["en"]
                      + f" Each strength was chosen on the validation split {held_out('en')}, from dropout "
                        f"{tried['dropout']}, weight decay {tried['weight_decay']}, label smoothing {tried['label_smoothing']} and "
-                       f"early-stopping patience {tried['early_stopping']}; combined uses every chosen strength."}
+                       f"early-stopping patience {tried['early_stopping']}; combined uses every chosen strength. "
+                       + added_seeds(_regularization(S)["runs"], "en")).rstrip()}
     return out
 
 
