@@ -26,6 +26,7 @@ from ._common import (fit_texts, _categories, _count, _dots, _fam, _fam_latin, _
                       _legend_dedup, _name, _ordered, _palette, _pct, _rotate, _sep, _short, mean_ci, mean_ci_table, n_text,
                       plot_majority)
 from .cost import cost_kind, cost_label, run_cost
+from .layout import figure_legend
 from .geometry import figsize
 from .text import has, t
 from .theme import current_lang, strong
@@ -482,16 +483,9 @@ def landscape(land: dict) -> Figure:
     plot_loss_line(land["line"], meta=meta, ax=axes[1])
     # one legend under both panels: under the contour panel alone its notes widened that column
     # and left the colorbar far from the map
-    handles, labels, notes = [], [], []
-    for ax in axes:
-        leg = ax.get_legend()
-        handles += leg.legend_handles
-        labels += [x.get_text() for x in leg.get_texts()]
-        if leg.get_title().get_text():
-            notes.append(leg.get_title().get_text())
-        leg.remove()
-    leg = fig.legend(handles, labels, loc="outside lower center", ncols=3, title="\n".join(notes) or None,
-                     prop={"family": _fam()})
+    notes = [t_ for ax in axes if (t_ := ax.get_legend().get_title().get_text())]
+    leg = figure_legend(fig, axes, ncols=3, title="\n".join(notes) or None, prop={"family": _fam()},
+                        handlelength=None)
     leg.get_title().set_fontfamily(_fam_latin())
     fig.suptitle(t("landscape.title"))
     return fit_texts(fig)

@@ -29,6 +29,7 @@ from ftcore.records.queries import majority_share
 from ._common import (MEMORY_PARTS, fit_texts, wrap_text, keep_texts_inside, legend_below, plot_majority, _legend_dedup, _lr, _name, _rotate, mean_ci, memory_legend,
                       memory_note, n_text, plot_seed_bars, plot_training_memory, seed_note)
 from .cost import cost_kind, cost_label, run_cost
+from .layout import figure_legend
 from .geometry import figsize
 from .intervals import plot_paired_differences
 from .theme import current_lang, strong
@@ -358,11 +359,7 @@ def forgetting_pretrained(**probes) -> Figure:
     # titled with the figure's note
     r0 = data.iloc[0] if len(data) else {}
     note = t("forgetting-pretrained.note", task=ft_task, n_train=r0.get("n_train", "?"), n_test=r0.get("n_test", "?"))
-    leg = axes[0].get_legend()
-    fig.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="outside lower center", ncols=2,
-               fontsize="small", title=note, title_fontsize="small")
-    for ax in axes[:2]:
-        ax.get_legend().remove()
+    figure_legend(fig, axes[:2], ncols=2, title=note, title_fontsize="small", handlelength=None)
     fig.suptitle(t("forgetting-pretrained.title"))
     return fit_texts(fig)
 

@@ -21,6 +21,7 @@ from matplotlib.patches import Rectangle
 from ftcore.records.runset import RunSet
 from ftcore.records.queries import majority_share
 from ._common import fit_texts, _name, _sep, mean_ci_table, n_text, plot_majority
+from .layout import figure_legend
 from .geometry import FIG_WIDTH_CM, figsize
 from .text import t
 from .theme import current_lang
@@ -348,10 +349,8 @@ def data_quality(runs: RunSet) -> Figure:
     ax_l.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="upper left", bbox_to_anchor=(1.02, 1),
                 borderaxespad=0, fontsize="small")
     plot_noise_detection(noise_detection(runs.table("examples")), ax=ax_r)
-    leg = ax_r.get_legend()  # under the figure: above the bars it took half the panel, under it the panel's width
-    fig.legend(leg.legend_handles, [x.get_text() for x in leg.get_texts()], loc="outside lower center",
-               ncols=3, fontsize="small", handlelength=1.5, columnspacing=1.0)  # two rows fit the text width
-    leg.remove()
+    # under the figure: above the bars it took half the panel, under it the panel's width; two rows fit
+    figure_legend(fig, [ax_r], ncols=3, columnspacing=1.0)
     cells = finals.groupby(["noise", "size"], sort=False)["seed"].nunique() if "seed" in finals else [1]
     fig.suptitle(t("data-quality.title") + "\n" + t("seeds_n", n=n_text(cells)))
     return fit_texts(fig)

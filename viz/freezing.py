@@ -30,7 +30,7 @@ from .problems import _few_log_ticks
 from .cost import cost_kind, cost_label, run_cost
 from .geometry import figsize
 from .intervals import plot_paired_differences
-from .layout import keep_texts_inside, place_legends
+from .layout import figure_legend, keep_texts_inside, place_legends
 from .memory import MEMORY_PARTS, MIB
 from .text import t
 from .theme import strong
@@ -355,13 +355,7 @@ def unfreeze(runs: RunSet) -> Figure:
                              majority=majority_share(runs, "validation"), legend_title=False, ax=axes[1])
     # both panels' legends as one under the figure: above the panels they took the heatmap's and
     # the curves' height
-    handles, labels = [], []
-    for ax in axes:
-        leg = ax.get_legend()
-        handles += leg.legend_handles
-        labels += [x.get_text() for x in leg.get_texts()]
-        leg.remove()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize="small")
+    figure_legend(fig, axes, ncols=3, handlelength=None)
     n = n_text(runs.n_seeds(strategy=k) for k in ("gradual", "none") if runs.n_seeds(strategy=k))
     fig.suptitle(t("unfreeze.title") + "\n" + t("seeds_n", n=n))
     return fit_texts(fig)

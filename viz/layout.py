@@ -99,6 +99,26 @@ def keep_texts_inside(ax: Axes, *, pad_pt: float = 2.0, tries: int = 8) -> Axes:
     return ax
 
 
+def figure_legend(fig, axes, *, skip=lambda ax, text: False, ncols: int = 4, **kw):
+    """The legends of ``axes`` as one under the figure, each entry once (``skip(ax, text)``: entries
+    to leave out), the axes' own legends removed: where panels share one colour per condition, one
+    legend serves them all and no small panel gives up its height to its own. ``kw`` goes to
+    ``fig.legend`` (a ``title``, …). Returns the legend."""
+    handles, labels = [], []
+    for ax in axes:
+        leg = ax.get_legend()
+        if leg is None:
+            continue
+        for h, x in zip(leg.legend_handles, leg.get_texts()):
+            text = x.get_text()
+            if not skip(ax, text) and text not in labels:
+                handles.append(h)
+                labels.append(text)
+        leg.remove()
+    kw = {"fontsize": "small", "handlelength": 1.5, **kw}
+    return fig.legend(handles, labels, loc="outside lower center", ncols=ncols, **kw)
+
+
 def legend_below(ax: Axes, *, gap_pt: float = 2.0):
     """Move ``ax``'s legend under the axes, below its tick labels and x label, centred (up to three
     columns, as many as fit the axes' width): for a panel too small to keep its legend clear of the
@@ -256,4 +276,4 @@ def fit_texts(fig):
     return fig
 
 
-__all__ = ["fit_texts", "keep_texts_inside", "legend_below", "legend_on_data", "place_legends"]
+__all__ = ["figure_legend", "fit_texts", "keep_texts_inside", "legend_below", "legend_on_data", "place_legends"]

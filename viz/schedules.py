@@ -28,7 +28,7 @@ from ftcore.records.queries import majority_share
 from ._common import fit_texts, _lr, _name, _palette, _rotate, mean_ci, mean_ci_table, n_text, plot_majority
 from .geometry import figsize
 from .intervals import SINGLE_GID, mark_interval
-from .layout import keep_texts_inside, legend_below, place_legends, rotate_if_crowded
+from .layout import figure_legend, keep_texts_inside, legend_below, place_legends, rotate_if_crowded
 from .text import has, t
 
 
@@ -373,24 +373,6 @@ def _two_and_one(left: float = 1.0):
     return fig, (fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[:, 1]))
 
 
-def _figure_legend(fig, axes, *, skip=lambda ax, text: False, ncols: int = 4) -> None:
-    """The legends of ``axes`` as one under the figure, each entry once (``skip(ax, text)``: entries
-    to leave out): where the panels share one colour per condition, one legend serves them all and
-    no small panel gives up its height to its own."""
-    handles, labels = [], []
-    for ax in axes:
-        leg = ax.get_legend()
-        if leg is None:
-            continue
-        for h, x in zip(leg.legend_handles, leg.get_texts()):
-            text = x.get_text()
-            if not skip(ax, text) and text not in labels:
-                handles.append(h)
-                labels.append(text)
-        leg.remove()
-    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small", handlelength=1.5)
-
-
 def warmup(runs: RunSet) -> Figure:
     """``warmup``: recorded warmup curves, the early global gradient norm without and with linear
     warmup (mean over seeds, 95% t band) and final test accuracy per warmup kind (n differs)."""
@@ -422,7 +404,7 @@ def warmup(runs: RunSet) -> Figure:
     # one colour per warmup kind in every panel: one legend under the figure (the kinds, the warmup
     # period, the majority class) instead of one under each small panel, which left them no height;
     # the gradient panel's kinds repeat the LR curves' with n (the accuracy panel's ticks say n)
-    _figure_legend(fig, (a, b, c), skip=lambda ax, text: ax is b and any(text.startswith(_name("warmup", k))
+    figure_legend(fig, (a, b, c), skip=lambda ax, text: ax is b and any(text.startswith(_name("warmup", k))
                                                                          for k in pair))
     fit_texts(fig)
     keep_texts_inside(c)  # the values written above the points
@@ -459,7 +441,7 @@ def decay(runs: RunSet, target: float | None = None) -> Figure:
     # the schedules (one colour in every panel), the target and the validation majority class in one
     # legend under the figure: under each top panel they took the panels' height; the test majority
     # class stays in its panel
-    _figure_legend(fig, (a, b), ncols=4)
+    figure_legend(fig, (a, b))
     fit_texts(fig)
     keep_texts_inside(c)  # the values written above the points
     place_legends(fig)
