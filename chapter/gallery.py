@@ -22,7 +22,8 @@ def _runs_line(S: Scale, spec, inputs: dict) -> str:
             seeds = sorted({r.config.get("seed") for r in recs if "seed" in r.config} |
                            {r.config.get("continual", {}).get("base", {}).get("seed") for r in recs
                             if "continual" in r.config} - {None})
-            steps = sum(int(r.summary.get("steps", 0) or 0) for r in recs)
+            steps = sum(int(r.summary.get("steps") or sum(t.get("steps") or 0 for t in r.summary.get("per_task") or []))
+                        for r in recs)  # a task sequence counts its tasks' steps
             cpu = [r.summary.get("cpu_s") for r in recs]
             # the cost: optimizer steps and CPU seconds (wall time also measures what else ran)
             cost = (f"{steps:,} optimizer steps, {sum(cpu) / 60:.0f} CPU min in all" if all(c is not None for c in cpu)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ftcore.records.cache import fetch_or_compute, load_valid
+from ftcore.records.cache import fetch_or_compute, load_valid, measure_cost, write_cost
 from ftcore.records.record import RecordError
 
 from .needs import JOB_KINDS, RUN_KIND, Job  # noqa: F401 (JOB_KINDS, RUN_KIND: re-exported)
@@ -78,9 +78,10 @@ def _work(job: Job, runs_dir: str, force: bool, ship: bool) -> tuple[Job, bool, 
     hf_logging.disable_progress_bar()
     t = time.perf_counter()
     item = job.stored(runs_dir)
-    if ship:
-        obj = item.compute()
-        return job, True, time.perf_counter() - t, obj
+    if ship:  # the driver saves it, with what it cost here
+        with measure_cost() as cost:
+            obj = item.compute()
+        return job, True, time.perf_counter() - t, (obj, cost)
     computed = []
 
     def compute():
@@ -151,9 +152,11 @@ def train_missing(col, jobs: list[Job], *, workers: int, threads: int, backend: 
         for job, computed, secs, obj in bar:
             item = job.stored(runs_dir)
             if ship:  # save here what the remote worker computed (locked, atomic; kept if another build saved it first)
-                computed = []
+                computed, (obj, cost) = [], obj
                 fetch_or_compute(dataclasses.replace(item, compute=lambda obj=obj: (computed.append(1), obj)[1]),
                                  force=col.force)
+                if computed:  # the cost file the save wrote timed the hand-over: the worker's is the real one
+                    write_cost(item.path, cost)
             col.results[item.path] = load_valid(item)
             if computed:
                 done += 1

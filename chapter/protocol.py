@@ -89,6 +89,12 @@ def _not_learned(acc: float, maj: float, share: float) -> str:
             f"not above the majority class ({acc:.3f} vs {maj:.3f})" if acc < maj + LEARN_MARGIN else "")
 
 
+def _study_cpu(study) -> float | None:
+    """The CPU seconds the study cost (its cache ``cost.json``; None for studies stored before costs were)."""
+    from ftcore.records.cache import read_cost
+    return (read_cost(study.path) or {}).get("cpu_s") if getattr(study, "path", None) else None
+
+
 def study_validation_score(study, metric: str = "accuracy") -> dict:
     """A study's score for a choice, from its validation rows only.
 
@@ -106,17 +112,17 @@ def study_validation_score(study, metric: str = "accuracy") -> dict:
         why = ("no validation score" if not math.isfinite(end) else
                "" if end > first else f"the objective did not rise on validation ({first:.3f} → {end:.3f})")
         return {"score": end, "majority": first, "max_class_frac": math.nan, "learned": not why, "why": why,
-                "steps": study.params.get("rl", {}).get("steps"), "cpu_s": None}
+                "steps": study.params.get("rl", {}).get("steps"), "cpu_s": _study_cpu(study)}
     if study.name == "reward-model":
         acc = study.metric("pairwise_accuracy", "validation")
         why = _not_learned(acc, 0.5, math.nan)
         return {"score": acc, "majority": 0.5, "max_class_frac": math.nan, "learned": not why, "why": why,
-                "steps": study.params.get("steps"), "cpu_s": None}
+                "steps": study.params.get("steps"), "cpu_s": _study_cpu(study)}
     get = {m: study.metric(m, "validation", task="all") for m in (metric, "majority_frac", "max_class_frac")}
     acc, maj, share = get[metric], get["majority_frac"], get["max_class_frac"]
     why = _not_learned(acc, maj, share)
     return {"score": acc, "majority": maj, "max_class_frac": share, "learned": not why, "why": why,
-            "steps": study.meta.get("steps"), "cpu_s": None}
+            "steps": study.meta.get("steps"), "cpu_s": _study_cpu(study)}
 
 
 def sequence_validation_score(record, metric: str = "accuracy") -> dict:

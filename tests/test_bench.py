@@ -107,3 +107,32 @@ def test_pair_configs_are_valid_and_like_for_like(bench):
     assert head.max_steps >= 300  # long enough for a head to converge
     assert bench.PAIRS["bf16"].hf == {"bf16": True} and bench.PAIRS["compile"].hf == {"torch_compile": True}
     assert not math.isnan(bench.PAIRS["bottom4"].target)
+
+
+@pytest.fixture()
+def regeneration(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("regeneration", BENCH.parent / "regeneration.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(mod, "RUNS", runs)
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "regeneration.jsonl")
+    return mod
+
+
+def test_regeneration_times_a_batch_its_cpu_and_the_records_it_added(regeneration, tmp_path):
+    import json
+    old = regeneration.RUNS / "old"
+    old.mkdir()
+    (old / "meta.json").write_text(json.dumps({"summary": {"cpu_s": 99.0}}))
+    script = ("import json, pathlib, sys; sum(i * i for i in range(2_000_000)); "
+              f"d = pathlib.Path({str(regeneration.RUNS)!r}) / 'new'; d.mkdir(); "
+              "(d / 'meta.json').write_text(json.dumps({'summary': {'cpu_s': 1.5}}))")
+    row = regeneration.run([sys.executable, "-c", script], "tiny")
+    assert row["rc"] == 0 and row["runs"] == 1 and row["runs_cpu_s"] == 1.5  # only the record it added
+    assert row["cpu_s"] > 0.05 and row["wall_s"] >= row["cpu_s"] * 0.5  # the child's CPU time is counted
+    assert row["cores"] >= 1 and row["cpu_model"]
+    assert json.loads(regeneration.RESULTS.read_text())["label"] == "tiny"
+    table = regeneration.summary()
+    assert len(table) == 3 and "| tiny |" in table[2]

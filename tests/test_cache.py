@@ -196,3 +196,19 @@ def test_render_only_build_with_a_corrupt_record_is_one_line_and_trains_nothing(
     assert code == 2 and len(err) == 1
     assert f"the record of {kind} " in err[0] and "is unusable" in err[0] and "make figures" in err[0]
     assert ("test_accuracy" if kind == "run" else "corrupt") in err[0]
+
+
+def test_a_computed_result_gets_its_cost_beside_it_and_a_fetched_one_keeps_it(tmp_path):
+    def compute():
+        sum(i * i for i in range(300_000))  # some CPU time
+        return Box(7)
+    item = Stored("box", tmp_path / "box-cost", Box.load, compute)
+    fetch_or_compute(item)
+    cost = cache.read_cost(item.path)
+    assert cost is not None and cost["cpu_s"] > 0 and cost["wall_s"] >= cost["cpu_s"] * 0.5
+    assert Box.load(item.path).value == 7  # the record itself is untouched by the cost file
+    before = (item.path / cache.COST_FILE).read_text()
+    fetch_or_compute(item)  # a hit computes nothing and rewrites nothing
+    assert (item.path / cache.COST_FILE).read_text() == before
+    assert cache.read_cost(tmp_path / "nothing-here") is None  # results stored before costs were measured
+    assert not [p for p in item.path.iterdir() if p.name.startswith(".cost-")]  # no temporary file left

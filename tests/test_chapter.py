@@ -3,6 +3,7 @@ Chinese with the pip-installed font, viz stays torch-free, and reference records
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -333,3 +334,33 @@ def test_every_selection_candidate_has_a_place_in_the_cache(tmp_path):
         kinds |= {p.name.split("-")[0] for p in paths[n:]}
     assert all(p.parent == tmp_path for p in paths)
     assert len(kinds) >= 3, kinds  # runs, task sequences and studies
+
+
+def test_report_cost_reads_a_studys_cost_file_and_a_sequences_steps(tmp_path):
+    from chapter.report import _cost
+    from ftcore.records.cache import write_cost
+    study = tmp_path / "study-x"
+    study.mkdir()
+    (study / "meta.json").write_text(json.dumps({"name": "rlhf", "params": {}}))
+    assert _cost(study)["cpu_s"] is None  # made before costs were measured
+    write_cost(study, {"cpu_s": 12.5, "wall_s": 13.0, "threads": 1})
+    assert _cost(study)["cpu_s"] == 12.5 and _cost(study)["wall_s"] == 13.0
+    seq = tmp_path / "seq-x"
+    seq.mkdir()
+    (seq / "meta.json").write_text(json.dumps({"summary": {"per_task": [{"steps": 3}, {"steps": 4}], "wall_s": 2.0}}))
+    assert _cost(seq)["steps"] == 7 and _cost(seq)["cpu_s"] is None
+
+
+def test_regeneration_estimate_uses_only_batches_timed_on_idle_cores(tmp_path, monkeypatch):
+    from chapter import report
+    rows = [{"rc": 0, "wall_s": 1200.0, "cpu_s": 2300.0, "other_cpu_s": 10.0, "runs_cpu_s": 2000.0, "cores": 2},
+            {"rc": 0, "wall_s": 9000.0, "cpu_s": 2000.0, "other_cpu_s": 1500.0, "runs_cpu_s": 2000.0, "cores": 2}]
+    path = tmp_path / "regeneration.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    assert report.fill_factor(path) == (pytest.approx(1.2), 1)  # the shared-machine batch is left out
+    assert report.fill_factor(tmp_path / "none.jsonl") == (1.0, 0)
+    monkeypatch.setattr(report, "TIMED_BATCHES", path)
+    monkeypatch.setattr(report, "fill_factor", lambda: (1.2, 1))
+    line = report.regeneration_estimate({"cpu_s": 3600.0, "unmeasured_wall_s": 0.0, "no_cpu": 0},
+                                        {"cpu_s": 3600.0, "unmeasured_wall_s": 1800.0, "no_cpu": 3}, cores=2)[0]
+    assert "about 1.5 h" in line and "3 results made before" in line  # (7200 + 1800) s / 2 × 1.2 = 1.5 h

@@ -85,6 +85,7 @@ def test_methods_run_and_report_cost(seq, method, tmp_path):
                        runs_dir=tmp_path)
     assert rec.status == "completed" and len(accuracy_matrix(rec)) == 3
     assert rec.summary["train_s"] > 0 and rec.summary["method_extra_s"] >= 0
+    assert 0 < rec.summary["cpu_s"]  # what the sequence cost, independent of machine load (report --cost)
     if method == "ewc":
         assert rec.summary["method_extra_s"] > 0  # the Fisher costs time
     if method in ("replay", "replay_ewc"):

@@ -18,6 +18,7 @@ def test_lightning_run_records_the_same_tables_and_learns(tiny, tmp_path):
     assert rec.provenance["trainer"].startswith("lightning")
     assert rec.run_id == lightning_run_id(cfg)
     assert rec.metric("accuracy", "test") > 0.8  # chance is 0.5
+    assert 0 < rec.summary["cpu_s"]  # as ftcore's loop records it (report --cost)
     steps = rec.steps
     assert steps["step"].tolist() == list(range(1, rec.summary["total_steps_planned"] + 1))
     assert steps["loss"].notna().all()

@@ -380,3 +380,15 @@ def test_axes_level_functions_draw_on_the_given_axes(figure_inputs, lang_theme):
         assert call(ax) is ax
         assert ax.has_data() or ax.tables
     plt.close(fig)
+
+
+def test_trainable_share_ticks_are_plain_percentages(lang_theme):
+    lang_theme("en")
+    data = pd.DataFrame({"method": ["full", "lora", "prompt"], "trainable_pct_at_end": [100.0, 0.52, 0.012]})
+    fig, ax = plt.subplots()
+    continual.plot_trainable_share(data, order=["full", "lora", "prompt"], ax=ax)
+    fig.canvas.draw()
+    labels = [lab.get_text() for lab in ax.get_yticklabels() if lab.get_text()]
+    assert labels and not any("$" in x or "^" in x for x in labels)  # 0.01, 1, 100: not 10⁻², 10⁰, 10²
+    assert "100" in labels
+    plt.close(fig)

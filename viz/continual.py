@@ -18,7 +18,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
 from ftcore.records.metrics import accuracy_matrix, forgetting_metrics
@@ -375,6 +375,7 @@ def plot_trainable_share(data: pd.DataFrame, *, order: Sequence, ax: Axes | None
         if np.isfinite(v):
             ax.text(x, v * 1.15, f"{v:.3g}%", ha="center", va="bottom", fontsize=7)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.01 and 100 (%), not 10⁻² and 10²
     fin = pct[np.isfinite(pct) & (pct > 0)]
     if len(fin):
         ax.set_ylim(fin.min() / 3, fin.max() * 6)

@@ -340,7 +340,7 @@ def train_lightning(cfg: RunConfig, *, module: FtcoreLightningModule | None = No
     best = BestWeights(cfg.early_stopping_patience, cfg.early_stopping_metric)
     trainer = lightning_trainer(cfg, [recorder, best, *(callbacks or [])], device=device,
                                 max_steps=module.total_steps)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*GPU available but not used.*")
@@ -352,18 +352,19 @@ def train_lightning(cfg: RunConfig, *, module: FtcoreLightningModule | None = No
                 trainer.validate(module, verbose=False)
             if cfg.test_at_end:
                 trainer.test(module, verbose=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     module.model.eval()
-    return _to_record(module, recorder, device, wall)
+    return _to_record(module, recorder, device, wall, cpu)
 
 
-def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, device: torch.device, wall: float) -> RunRecord:
+def _to_record(m: FtcoreLightningModule, rec: RecordingCallback, device: torch.device, wall: float,
+               cpu: float | None = None) -> RunRecord:
     extra = dict(m.summary)
     stop_reason = extra.pop("stop_reason", None)
     summary = run_summary(m.model, m.data, steps=len(rec.rows["steps"]), total_steps=m.total_steps,
                           steps_per_epoch=m.steps_per_epoch, warmup_steps=m.schedule.warmup_steps,
                           epochs=m.examples_seen / len(m.data.train["label"]), examples_seen=m.examples_seen,
-                          wall_s=wall, eval_s=m.eval_s, train_s=wall - m.eval_s, extra=extra)
+                          wall_s=wall, eval_s=m.eval_s, train_s=wall - m.eval_s, cpu_s=cpu, extra=extra)
     return build_record("lightning", m.cfg, device=device, tasks=[m.data.task], tables=rec.rows, events=m.events,
                         stop_reason=stop_reason, summary=summary)
 

@@ -16,6 +16,11 @@ takes a :class:`Stored` (where the result lives and how to load, check, compute 
 
 Saving is atomic (:func:`ftcore.records.record.save_folder`); the lock and the recovery of
 interrupted replacements are here. Torch-free: the computation is passed in.
+
+What a computation cost is written beside what it saved, as ``<id>/cost.json`` (:data:`COST_FILE`):
+CPU seconds of the computing process (all its threads), wall seconds and the thread count. Every kind of
+result gets it the same way (runs, task sequences, studies), so the regeneration's cost can be counted
+(``python -m chapter.report --cost``); CPU time does not depend on what else the machine was doing.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -214,7 +220,51 @@ def fetch_or_compute(item: Stored, *, force: bool = False, render_only: bool = F
         clean_leftovers(item.path)
         if not force and (obj := fetch(item)) is not None:
             return obj  # saved by another process while this one waited for the lock
-        return item.store(item.compute(), item.path)
+        with measure_cost() as cost:
+            obj = item.compute()
+        out = item.store(obj, item.path)
+        if cost.get("measured", True):
+            write_cost(item.path, cost)
+        return out
+
+
+# ---------------------------------------------------------------------------- what it cost
+COST_FILE = "cost.json"
+
+
+@contextlib.contextmanager
+def measure_cost() -> Iterator[dict]:
+    """Fills the yielded dict with ``cpu_s`` (this process's CPU seconds, all threads), ``wall_s`` and
+    ``threads`` (torch's intra-op threads, when torch is loaded) of the block. A computation that
+    only hands over a result made elsewhere sets ``measured`` False (nothing is written for it)."""
+    import sys
+    cost: dict = {}
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    try:
+        yield cost
+    finally:
+        torch = sys.modules.get("torch")
+        cost.update(cpu_s=round(time.process_time() - cpu0, 2), wall_s=round(time.perf_counter() - t0, 2),
+                    **({"threads": torch.get_num_threads()} if torch is not None else {}))
+
+
+def write_cost(path: str | os.PathLike, cost: dict) -> None:
+    """Write ``cost`` (see :func:`measure_cost`) as ``path/cost.json``, atomically."""
+    path = Path(path)
+    body = {k: v for k, v in cost.items() if k != "measured"}
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=".cost-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(body, f)
+    os.replace(tmp, path / COST_FILE)
+
+
+def read_cost(path: str | os.PathLike) -> dict | None:
+    """What computing the result at ``path`` cost (``cost.json``), or None for results stored before
+    it was measured."""
+    try:
+        return json.loads((Path(path) / COST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _fetch_only(item: Stored) -> Any:
@@ -235,6 +285,6 @@ def _fetch_only(item: Stored) -> Any:
     raise MissingRecordError(f"{problem}{what}. Run `make figures` (without --render-only) to compute it.")
 
 
-__all__ = ["DEFAULT_RUNS_DIR", "MissingRecordError", "StaleResultWarning", "Stored", "check_writable",
-           "default_runs_dir", "fetch", "fetch_or_compute", "key_id", "load_valid", "result_lock",
-           "runs_dir_or_default"]
+__all__ = ["COST_FILE", "DEFAULT_RUNS_DIR", "MissingRecordError", "StaleResultWarning", "Stored", "check_writable",
+           "default_runs_dir", "fetch", "fetch_or_compute", "key_id", "load_valid", "measure_cost", "read_cost",
+           "result_lock", "runs_dir_or_default", "write_cost"]
