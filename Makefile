@@ -61,7 +61,7 @@ lab: setup  # JupyterLab on the chapter notebooks
 figures: setup
 	$(BIN)/python -m chapter --jobs $(JOBS) --threads $(THREADS)
 
-figures-force: setup  # retrain every run from scratch (hours: see python -m chapter.report --cost)
+figures-force: setup  # retrain every run from scratch (with `make selections` about 17 h on 2 idle cores: python -m chapter.report --cost)
 	$(BIN)/python -m chapter --force --jobs $(JOBS) --threads $(THREADS)
 
 figures-render: setup  # redraw from the stored records only (never trains); incomplete figures are listed as pending

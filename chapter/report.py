@@ -4,7 +4,7 @@ arm's test accuracy (mean with its 95% t interval over seeds) and each claim's v
     python -m chapter.report                 # every figure, from runs/reference (never trains)
     python -m chapter.report --only warmup   # some figures
     python -m chapter.report --quick         # the quick records (CI's)
-    python -m chapter.report --cost          # each figure's cost: optimizer steps and CPU seconds
+    python -m chapter.report --cost          # each figure's cost (optimizer steps, CPU minutes) and the from-empty estimate
 
 A figure whose records are not all stored yet is listed with the first missing one.
 """
@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the quick-mode records (tests/fixtures/quick-runs)")
     ap.add_argument("--only", nargs="+", metavar="ID", help="these figure ids only")
     ap.add_argument("--cost", action="store_true",
-                    help="instead: each figure's results, their optimizer steps and CPU minutes")
+                    help="instead: each figure's and each selection's results, their optimizer steps and CPU "
+                         "minutes, and the time a regeneration from empty takes on this machine's idle cores "
+                         "(calibrated by the batches bench/regeneration.py timed)")
     args = ap.parse_args(argv)
     from . import figures  # noqa: F401 (registers the figures)
     from .build import Collector, _quiet_loading

@@ -62,7 +62,8 @@ def test_shared_runs_are_declared_once_and_grids_use_the_scale_seeds():
     from chapter.figures.schedules import WARMUP_SEEDS_REVIEWED
     from chapter.scale import SELECTION_SEEDS
     # figures whose five seeds could not tell a claim take ten (chapter.figures.base.more_seeds)
-    ten = {"peft", "freeze-effects", "freeze-map", "unfreeze", "adaptive", "engines", "regularization"}
+    ten = {"peft", "freeze-effects", "freeze-map", "unfreeze", "adaptive", "engines", "regularization",
+           "data-size-strategy"}
     ids = {}
     for spec in REGISTRY.values():
         for need in spec.needs(FULL).values():
