@@ -223,8 +223,7 @@ def fetch_or_compute(item: Stored, *, force: bool = False, render_only: bool = F
         with measure_cost() as cost:
             obj = item.compute()
         out = item.store(obj, item.path)
-        if cost.get("measured", True):
-            write_cost(item.path, cost)
+        write_cost(item.path, cost)
         return out
 
 
@@ -235,8 +234,7 @@ COST_FILE = "cost.json"
 @contextlib.contextmanager
 def measure_cost() -> Iterator[dict]:
     """Fills the yielded dict with ``cpu_s`` (this process's CPU seconds, all threads), ``wall_s`` and
-    ``threads`` (torch's intra-op threads, when torch is loaded) of the block. A computation that
-    only hands over a result made elsewhere sets ``measured`` False (nothing is written for it)."""
+    ``threads`` (torch's intra-op threads, when torch is loaded) of the block."""
     import sys
     cost: dict = {}
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -249,12 +247,14 @@ def measure_cost() -> Iterator[dict]:
 
 
 def write_cost(path: str | os.PathLike, cost: dict) -> None:
-    """Write ``cost`` (see :func:`measure_cost`) as ``path/cost.json``, atomically."""
+    """Write ``cost`` (see :func:`measure_cost`) as ``path/cost.json``, atomically (nothing where the
+    result is not a folder)."""
     path = Path(path)
-    body = {k: v for k, v in cost.items() if k != "measured"}
+    if not path.is_dir():
+        return
     fd, tmp = tempfile.mkstemp(dir=path, prefix=".cost-", suffix=".json")
     with os.fdopen(fd, "w") as f:
-        json.dump(body, f)
+        json.dump(cost, f)
     os.replace(tmp, path / COST_FILE)
 
 
