@@ -91,6 +91,20 @@ def _cost(path) -> dict | None:
             "threads": int(meta.get("threads", side.get("threads", 0))), "wall_s": float(wall)}
 
 
+def _tally(own: dict, got: dict) -> None:
+    """Add one result's cost (:func:`_cost`) to the sums ``own``: a result without CPU time counts
+    its recorded wall time apart (``unmeasured_wall_s``)."""
+    wall = got["wall_s"] if math.isfinite(got["wall_s"]) else 0.0
+    own["n"] += 1
+    own["steps"] += got["steps"]
+    own["wall_s"] += wall
+    if got["cpu_s"] is None:
+        own["no_cpu"] += 1
+        own["unmeasured_wall_s"] += wall
+    else:
+        own["cpu_s"] += float(got["cpu_s"])
+
+
 def cost_table(ids: list[str], S, totals: dict | None = None) -> list[str]:
     """Per figure: its stored results, their optimizer steps and CPU seconds, each result counted
     once (with the first figure that needs it) so the columns sum to the regeneration's cost. CPU
@@ -116,15 +130,7 @@ def cost_table(ids: list[str], S, totals: dict | None = None) -> list[str]:
             if got is None:
                 missing += 1
                 continue
-            own["n"] += 1
-            own["steps"] += got["steps"]
-            wall = got["wall_s"] if math.isfinite(got["wall_s"]) else 0.0
-            own["wall_s"] += wall
-            if got["cpu_s"] is None:
-                own["no_cpu"] += 1
-                own["unmeasured_wall_s"] += wall
-            else:
-                own["cpu_s"] += float(got["cpu_s"])
+            _tally(own, got)
         for k in tot:
             tot[k] += own[k]
         cpu = f"{own['cpu_s'] / 60:.1f}" + (f" (+{own['no_cpu']} unmeasured)" if own["no_cpu"] else "")
@@ -153,9 +159,9 @@ def selection_cost_table(totals: dict | None = None) -> list[str]:
     from .protocol import SELECTIONS, _Placeholder, outcome, stored_of
     from .scale import REVIEWED
     seen: set = set()
-    rows, tot = [], {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0, "unmeasured_wall_s": 0.0}
+    rows, tot = [], {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0, "wall_s": 0.0, "unmeasured_wall_s": 0.0}
     for name, sel in SELECTIONS.items():
-        own = {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0, "unmeasured_wall_s": 0.0}
+        own = {"n": 0, "steps": 0, "cpu_s": 0.0, "no_cpu": 0, "wall_s": 0.0, "unmeasured_wall_s": 0.0}
         asked = []
 
         def fetch(cfg):  # every run the selection reads, grid extensions included
@@ -167,13 +173,7 @@ def selection_cost_table(totals: dict | None = None) -> list[str]:
             if path in seen or (got := _cost(path)) is None:
                 continue
             seen.add(path)
-            own["n"] += 1
-            own["steps"] += got["steps"]
-            if got["cpu_s"] is None:
-                own["no_cpu"] += 1
-                own["unmeasured_wall_s"] += got["wall_s"] if math.isfinite(got["wall_s"]) else 0.0
-            else:
-                own["cpu_s"] += float(got["cpu_s"])
+            _tally(own, got)
         for k in own:
             tot[k] += own[k]
         cpu = f"{own['cpu_s'] / 60:.1f}" + (f" (+{own['no_cpu']} unmeasured)" if own["no_cpu"] else "")
